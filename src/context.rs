@@ -1,0 +1,210 @@
+//! Session context: which tenant and which user this transaction acts for.
+//!
+//! Applications set `app.current_tenant` (and `app.current_user_id`) with
+//! `set_config(..., true)`, which lasts until the end of the transaction — safe
+//! behind PgBouncer in transaction mode. Policies call `current_tenant_id()`
+//! wrapped in `(SELECT ...)` so Postgres evaluates it once per statement.
+
+use crate::error::{self, Result};
+use crate::registry::{self, TenantStatus};
+use pgrx::prelude::*;
+use pgrx::Uuid;
+use std::cell::Cell;
+use std::ffi::{c_void, CStr};
+
+pub const TENANT_SETTING: &CStr = c"app.current_tenant";
+pub const USER_SETTING: &CStr = c"app.current_user_id";
+pub const BYPASS_SETTING: &CStr = c"app.bypass_rls";
+
+thread_local! {
+    /// The tenant this transaction already found active in the registry, so
+    /// that the registry is read once per transaction, not once per statement.
+    /// Cleared at the end of every (sub)transaction and whenever the registry
+    /// changes (trigger `tenant_cache_invalidate`).
+    static VERIFIED_ACTIVE: Cell<Option<[u8; 16]>> = const { Cell::new(None) };
+}
+
+/// Registers the callbacks that clear the cache; called from `_PG_init`.
+pub fn init() {
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(forget_on_xact_end), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(forget_on_subxact_abort), std::ptr::null_mut());
+    }
+}
+
+pub fn forget_verified_tenant() {
+    VERIFIED_ACTIVE.with(|cell| cell.set(None));
+}
+
+unsafe extern "C-unwind" fn forget_on_xact_end(_event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    forget_verified_tenant();
+}
+
+unsafe extern "C-unwind" fn forget_on_subxact_abort(
+    event: pg_sys::SubXactEvent::Type,
+    _sub: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        forget_verified_tenant();
+    }
+}
+
+/// The value of a custom setting, or None when it is unset or empty (a
+/// transaction-local setting reads back as '' once its transaction ended).
+fn read_setting(name: &CStr) -> Option<String> {
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    if value.is_null() {
+        return None;
+    }
+    let value = unsafe { CStr::from_ptr(value) }.to_string_lossy();
+    if value.is_empty() {
+        None
+    } else {
+        Some(value.into_owned())
+    }
+}
+
+/// A UUID-valued setting: None when unset, 22P02 when not a UUID.
+fn read_uuid_setting(name: &CStr) -> Result<Option<Uuid>> {
+    let Some(text) = read_setting(name) else {
+        return Ok(None);
+    };
+    let setting = name.to_string_lossy();
+    registry::parse_uuid(&text).map(Some).ok_or_else(|| {
+        error::invalid_uuid(
+            &setting,
+            &text,
+            format!("Set it to a UUID: SELECT set_config('{setting}', '<uuid>', true); or RESET {setting}."),
+        )
+    })
+}
+
+/// The tenant of this session, checked against the registry: an unknown,
+/// suspended or deleted tenant raises 42501 instead of silently showing (or
+/// hiding) rows.
+pub fn current_tenant() -> Result<Option<Uuid>> {
+    let Some(id) = read_uuid_setting(TENANT_SETTING)? else {
+        return Ok(None);
+    };
+    if VERIFIED_ACTIVE.with(|cell| cell.get()) != Some(*id.as_bytes()) {
+        ensure_active(id)?;
+        VERIFIED_ACTIVE.with(|cell| cell.set(Some(*id.as_bytes())));
+    }
+    Ok(Some(id))
+}
+
+fn ensure_active(id: Uuid) -> Result<()> {
+    match registry::header(id)? {
+        None => Err(error::insufficient_privilege(
+            format!("tenant {id} named in app.current_tenant does not exist"),
+            "Set app.current_tenant to the id of an existing tenant (see tenant_create).",
+        )),
+        Some(tenant) if tenant.status != TenantStatus::Active => Err(error::insufficient_privilege(
+            format!(
+                "tenant \"{}\" ({id}) is {}; its data cannot be accessed",
+                tenant.slug,
+                tenant.status.as_str()
+            ),
+            "An administrator can reactivate it; until then no session may act for this tenant.",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `current_tenant_id()`: the tenant this transaction acts for, or NULL.
+#[pg_extern(stable, parallel_safe)]
+fn current_tenant_id() -> Result<Option<Uuid>> {
+    current_tenant()
+}
+
+/// `current_tenant_user_id()`: the acting user (`app.current_user_id`), or NULL.
+#[pg_extern(stable, parallel_safe)]
+fn current_tenant_user_id() -> Result<Option<Uuid>> {
+    read_uuid_setting(USER_SETTING)
+}
+
+/// `tenant_bypass_requested()`: whether the session asked for cross-tenant
+/// access with `app.bypass_rls = on`. Asking is not enough: this function is
+/// only consulted by the `tenant_bypass` policy, which Postgres applies to
+/// members of the `tenant_bypass` role alone.
+#[pg_extern(stable, parallel_safe)]
+fn tenant_bypass_requested() -> Result<bool> {
+    let Some(text) = read_setting(BYPASS_SETTING) else {
+        return Ok(false);
+    };
+    parse_bool(&text).ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+            format!("app.bypass_rls is set to \"{text}\", which is not a boolean"),
+            "Use on or off: SELECT set_config('app.bypass_rls', 'on', true);",
+        )
+    })
+}
+
+/// Postgres' own boolean spellings (on/off, true/false, yes/no, 1/0, ...).
+fn parse_bool(text: &str) -> Option<bool> {
+    let text = std::ffi::CString::new(text).ok()?;
+    let mut value = false;
+    unsafe { pg_sys::parse_bool(text.as_ptr(), &mut value) }.then_some(value)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod pg_tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn unset_and_empty_context_is_null() {
+        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(), None);
+        Spi::run("SELECT set_config('app.current_tenant', '', true)").unwrap();
+        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(), None);
+        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_user_id()").unwrap(), None);
+    }
+
+    #[pg_test]
+    fn context_returns_the_active_tenant() {
+        let id = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('Acme')").unwrap().unwrap();
+        Spi::run(&format!("SELECT set_config('app.current_tenant', '{id}', true)")).unwrap();
+        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(), Some(id));
+    }
+
+    #[pg_test(error = "pg_tenant: app.current_tenant is set to \"not-a-uuid\", which is not a UUID")]
+    fn malformed_context_is_an_error() {
+        Spi::run("SELECT set_config('app.current_tenant', 'not-a-uuid', true)").unwrap();
+        Spi::run("SELECT current_tenant_id()").unwrap();
+    }
+
+    #[pg_test(error = "pg_tenant: app.current_user_id is set to \"42\", which is not a UUID")]
+    fn malformed_user_is_an_error() {
+        Spi::run("SELECT set_config('app.current_user_id', '42', true)").unwrap();
+        Spi::run("SELECT current_tenant_user_id()").unwrap();
+    }
+
+    #[pg_test(
+        error = "pg_tenant: tenant \"soon\" (8a4c0b7e-5f1d-4d6e-9a63-2f0c1d9e7b10) is suspended; its data cannot be accessed"
+    )]
+    fn suspension_in_the_same_transaction_is_seen_at_once() {
+        // The per-transaction cache must not hide a status change made later
+        // in the same transaction.
+        let id = "8a4c0b7e-5f1d-4d6e-9a63-2f0c1d9e7b10";
+        Spi::run(&format!("INSERT INTO tenant.tenants (id, slug, name) VALUES ('{id}', 'soon', 'Soon')")).unwrap();
+        Spi::run(&format!("SELECT set_config('app.current_tenant', '{id}', true)")).unwrap();
+        assert_eq!(
+            Spi::get_one::<String>("SELECT current_tenant_id()::text").unwrap().as_deref(),
+            Some(id)
+        );
+        Spi::run("UPDATE tenant.tenants SET status = 'suspended' WHERE slug = 'soon'").unwrap();
+        Spi::run("SELECT current_tenant_id()").unwrap();
+    }
+
+    #[pg_test]
+    fn bypass_request_reads_postgres_booleans() {
+        assert_eq!(Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(), Some(false));
+        for (value, expected) in [("on", true), ("true", true), ("1", true), ("off", false), ("no", false)] {
+            Spi::run(&format!("SELECT set_config('app.bypass_rls', '{value}', true)")).unwrap();
+            assert_eq!(Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(), Some(expected), "{value}");
+        }
+    }
+}

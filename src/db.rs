@@ -1,0 +1,99 @@
+//! Small helpers around SPI. Values always travel as `$n` parameters; the only
+//! text pasted into SQL is identifiers quoted by Postgres itself.
+
+use crate::error::{self, Result};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::SpiResult;
+
+/// Runs a query that returns at most one row and one column.
+pub fn one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Result<Option<T>> {
+    Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_one::<T>())
+        .or_else(no_rows_is_none)
+        .map_err(error::internal)
+}
+
+/// Runs a query that returns at most one row of two columns.
+pub fn two<A, B>(sql: &str, args: &[DatumWithOid]) -> Result<Option<(Option<A>, Option<B>)>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+{
+    Spi::connect(|client| {
+        let table = client.select(sql, Some(1), args)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        table.first().get_two::<A, B>().map(Some)
+    })
+    .map_err(error::internal)
+}
+
+/// Runs statements that change the database (DDL, DML), text as given.
+pub fn execute(sql: &str, args: &[DatumWithOid]) -> Result<()> {
+    Spi::connect_mut(|client| client.update(sql, None, args).map(|_| ())).map_err(error::internal)
+}
+
+/// Runs a data-changing query that returns one value (`INSERT ... RETURNING`).
+pub fn execute_one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Result<Option<T>> {
+    Spi::connect_mut(|client| client.update(sql, Some(1), args)?.first().get_one::<T>())
+        .map_err(error::internal)
+}
+
+fn no_rows_is_none<T>(err: pgrx::spi::SpiError) -> SpiResult<Option<T>> {
+    match err {
+        pgrx::spi::SpiError::InvalidPosition => Ok(None),
+        other => Err(other),
+    }
+}
+
+/// The schema pg_tenant's functions live in, quoted for use in SQL text.
+/// Generated policies and triggers name functions through it, so they work
+/// whatever `search_path` the application uses.
+pub fn extension_schema() -> Result<String> {
+    one::<String>(
+        "SELECT pg_catalog.quote_ident(n.nspname::text)
+           FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'pg_tenant'",
+        &[],
+    )?
+    .ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the pg_tenant extension is not installed in this database",
+            "Run CREATE EXTENSION pg_tenant first.",
+        )
+    })
+}
+
+/// Runs `f` with the identity of the owner of `tenant.tenants`, the way
+/// Postgres runs referential-integrity checks: the owner bypasses RLS on its
+/// own table (SECURITY_NOFORCE_RLS), so reading a tenant's status from inside a
+/// policy cannot recurse into that same policy. `SECURITY_LOCAL_USERID_CHANGE`
+/// forbids SET ROLE meanwhile. If `f` raises, (sub)transaction abort restores
+/// the previous identity.
+pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let owner = one::<pg_sys::Oid>(
+        "SELECT c.relowner FROM pg_catalog.pg_class c
+          WHERE c.oid = pg_catalog.to_regclass('tenant.tenants')",
+        &[],
+    )?
+    .ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            "the registry table tenant.tenants is missing",
+            "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
+        )
+    })?;
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context: i32 = 0;
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        let flags = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_NOFORCE_RLS) as i32;
+        pg_sys::SetUserIdAndSecContext(owner, saved_context | flags);
+    }
+    let result = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+    result
+}

@@ -1,0 +1,410 @@
+//! `tenant_enable`, `tenant_enable_sql` and `tenant_disable`.
+//!
+//! One planner compares a table's catalog state with what tenant isolation
+//! needs and emits only the missing statements. `tenant_enable_sql` returns
+//! that text; `tenant_enable` executes the very same text, so the two cannot
+//! drift apart, and a second call finds nothing to do. Everything runs inside
+//! the caller's transaction: if any statement fails, nothing is kept.
+
+use crate::db;
+use crate::error::{self, Result};
+use crate::registry;
+use crate::table_state::{
+    PolicyState, TableState, BYPASS_POLICY, FILL_TRIGGER, ISOLATION_POLICY, TENANT_COLUMN,
+};
+use pgrx::prelude::*;
+use pgrx::spi::{quote_identifier, quote_literal};
+use pgrx::{PgRelation, Uuid};
+
+/// `tgtype` of a BEFORE INSERT FOR EACH ROW trigger (ROW | BEFORE | INSERT).
+const BEFORE_INSERT_ROW: i16 = 1 | 2 | 4;
+
+/// What the caller asked `tenant_enable` for, beyond the defaults.
+pub struct EnableOptions {
+    pub add_column: bool,
+    pub backfill_tenant: Option<Uuid>,
+    pub create_index: bool,
+}
+
+/// The expressions pg_tenant's policies use, written once so that creating a
+/// policy and recognising an existing one agree.
+pub struct Expressions {
+    schema: String,
+}
+
+impl Expressions {
+    pub fn for_extension() -> Result<Self> {
+        Ok(Expressions { schema: db::extension_schema()? })
+    }
+
+    /// `tenant_id = (SELECT current_tenant_id())`: the sub-select becomes an
+    /// InitPlan, evaluated once per statement, and the comparison is a plain
+    /// index condition on tenant_id.
+    pub fn isolation(&self) -> String {
+        format!("{TENANT_COLUMN} = (SELECT {}.current_tenant_id())", self.schema)
+    }
+
+    /// How `pg_get_expr` prints `isolation()` when `search_path` is pinned to
+    /// pg_catalog (as it is inside pg_tenant's functions).
+    pub fn isolation_deparsed(&self) -> String {
+        format!("({TENANT_COLUMN} = ( SELECT {}.current_tenant_id() AS current_tenant_id))", self.schema)
+    }
+
+    pub fn bypass(&self) -> String {
+        format!("(SELECT {}.tenant_bypass_requested())", self.schema)
+    }
+
+    pub fn bypass_deparsed(&self) -> String {
+        format!("( SELECT {}.tenant_bypass_requested() AS tenant_bypass_requested)", self.schema)
+    }
+
+    pub fn fill_trigger_function(&self) -> String {
+        format!("{}.{FILL_TRIGGER}()", self.schema)
+    }
+
+    fn function(&self, name: &str) -> String {
+        format!("{}.{name}", self.schema)
+    }
+}
+
+/// The isolation policy exactly as pg_tenant creates it: permissive, FOR ALL,
+/// TO PUBLIC, same tenant match in USING and WITH CHECK.
+pub fn is_expected_isolation_policy(policy: &PolicyState, exprs: &Expressions) -> bool {
+    let expected = exprs.isolation_deparsed();
+    policy.command == "*"
+        && policy.permissive
+        && policy.roles == ["public"]
+        && policy.using.as_deref() == Some(expected.as_str())
+        && policy.with_check.as_deref() == Some(expected.as_str())
+}
+
+/// The bypass policy: permissive, FOR ALL, TO tenant_bypass only, and only
+/// when the session asked for it.
+pub fn is_expected_bypass_policy(policy: &PolicyState, exprs: &Expressions) -> bool {
+    let expected = exprs.bypass_deparsed();
+    policy.command == "*"
+        && policy.permissive
+        && policy.roles == ["tenant_bypass"]
+        && policy.using.as_deref() == Some(expected.as_str())
+        && policy.with_check.as_deref() == Some(expected.as_str())
+}
+
+/// The statements that make `table` tenant-scoped, empty when it already is.
+pub fn plan_enable(table: &TableState, options: &EnableOptions) -> Result<Vec<String>> {
+    refuse_unsupported(table)?;
+    let exprs = Expressions::for_extension()?;
+    let t = &table.qualified_name;
+    let mut sql = Vec::new();
+
+    let column_added = plan_column(table, options, &mut sql)?;
+    if !table.has_registry_fk {
+        sql.push(format!("ALTER TABLE {t} ADD FOREIGN KEY ({TENANT_COLUMN}) REFERENCES tenant.tenants (id)"));
+    }
+    if !table.rls_enabled {
+        sql.push(format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"));
+    }
+    if !table.rls_forced {
+        sql.push(format!("ALTER TABLE {t} FORCE ROW LEVEL SECURITY"));
+    }
+    plan_policies(table, &exprs, &mut sql);
+    plan_fill_trigger(table, &exprs, &mut sql);
+    let index_created = options.create_index && table.tenant_index.is_none();
+    if index_created {
+        let index = quote_identifier(format!("{}_{TENANT_COLUMN}_idx", table.name));
+        sql.push(format!("CREATE INDEX {index} ON {t} ({TENANT_COLUMN})"));
+        sql.push(format!(
+            "COMMENT ON INDEX {} IS 'pg_tenant: index led by tenant_id, used by the tenant_isolation policy'",
+            sibling_name(table, &index)
+        ));
+    }
+    if !table.registered {
+        sql.push(format!(
+            "SELECT {}({}::regclass, column_added => {column_added}, index_created => {index_created})",
+            exprs.function("_tenant_register_table"),
+            quote_literal(t)
+        ));
+    }
+    Ok(sql)
+}
+
+/// Adds or checks the tenant_id column; returns whether it is being added.
+fn plan_column(table: &TableState, options: &EnableOptions, sql: &mut Vec<String>) -> Result<bool> {
+    let t = &table.qualified_name;
+    match &table.column {
+        Some(column) if !column.is_uuid => Err(error::report(
+            PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            format!("column {TENANT_COLUMN} of table {t} has type {}, not uuid", column.type_name),
+            format!("Convert it first: ALTER TABLE {t} ALTER COLUMN {TENANT_COLUMN} TYPE uuid USING {TENANT_COLUMN}::uuid;"),
+        )),
+        Some(column) => {
+            if !column.not_null {
+                let missing = table.count_rows_without_tenant()?;
+                if missing > 0 {
+                    let tenant = backfill_or_refuse(table, options, missing)?;
+                    sql.push(format!(
+                        "UPDATE {t} SET {TENANT_COLUMN} = {}::uuid WHERE {TENANT_COLUMN} IS NULL",
+                        quote_literal(tenant.to_string())
+                    ));
+                }
+                sql.push(format!("ALTER TABLE {t} ALTER COLUMN {TENANT_COLUMN} SET NOT NULL"));
+            }
+            Ok(false)
+        }
+        None if !options.add_column => Err(error::report(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+            format!("table {t} has no {TENANT_COLUMN} column"),
+            format!(
+                "Add it with tenant_enable({}, add_column => true), giving backfill_tenant => '<tenant>' if the table has rows.",
+                quote_literal(t)
+            ),
+        )),
+        None => {
+            if table.has_rows()? {
+                let tenant = backfill_or_refuse(table, options, -1)?;
+                // A constant default fills existing rows without rewriting the
+                // table and without going through RLS; then it is dropped.
+                sql.push(format!(
+                    "ALTER TABLE {t} ADD COLUMN {TENANT_COLUMN} uuid NOT NULL DEFAULT {}::uuid",
+                    quote_literal(tenant.to_string())
+                ));
+                sql.push(format!("ALTER TABLE {t} ALTER COLUMN {TENANT_COLUMN} DROP DEFAULT"));
+            } else {
+                sql.push(format!("ALTER TABLE {t} ADD COLUMN {TENANT_COLUMN} uuid NOT NULL"));
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Existing rows need a tenant: the caller's backfill tenant, or an error.
+fn backfill_or_refuse(table: &TableState, options: &EnableOptions, missing: i64) -> Result<Uuid> {
+    options.backfill_tenant.ok_or_else(|| {
+        let rows = if missing > 0 { format!("{missing} rows") } else { "existing rows".to_string() };
+        error::report(
+            PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION,
+            format!("table {} has {rows} without a tenant", table.qualified_name),
+            format!(
+                "Name the tenant that owns them: tenant_enable({}, backfill_tenant => '<tenant id or slug>'), or fill {TENANT_COLUMN} yourself first.",
+                quote_literal(&table.qualified_name)
+            ),
+        )
+    })
+}
+
+fn plan_policies(table: &TableState, exprs: &Expressions, sql: &mut Vec<String>) {
+    let t = &table.qualified_name;
+    let isolation = exprs.isolation();
+    plan_policy(
+        table,
+        ISOLATION_POLICY,
+        table.policy(ISOLATION_POLICY).is_some_and(|p| is_expected_isolation_policy(p, exprs)),
+        format!("CREATE POLICY {ISOLATION_POLICY} ON {t} AS PERMISSIVE FOR ALL TO PUBLIC USING ({isolation}) WITH CHECK ({isolation})"),
+        "pg_tenant: rows of the tenant in app.current_tenant only",
+        sql,
+    );
+    let bypass = exprs.bypass();
+    plan_policy(
+        table,
+        BYPASS_POLICY,
+        table.policy(BYPASS_POLICY).is_some_and(|p| is_expected_bypass_policy(p, exprs)),
+        format!("CREATE POLICY {BYPASS_POLICY} ON {t} AS PERMISSIVE FOR ALL TO tenant_bypass USING ({bypass}) WITH CHECK ({bypass})"),
+        "pg_tenant: members of tenant_bypass that set app.bypass_rls = on see every tenant",
+        sql,
+    );
+}
+
+/// Creates a policy, first dropping a same-named one that is not as expected.
+fn plan_policy(table: &TableState, name: &str, as_expected: bool, create: String, comment: &str, sql: &mut Vec<String>) {
+    if as_expected {
+        return;
+    }
+    let t = &table.qualified_name;
+    if table.policy(name).is_some() {
+        sql.push(format!("DROP POLICY {name} ON {t}"));
+    }
+    sql.push(create);
+    sql.push(format!("COMMENT ON POLICY {name} ON {t} IS {}", quote_literal(comment)));
+}
+
+fn plan_fill_trigger(table: &TableState, exprs: &Expressions, sql: &mut Vec<String>) {
+    let t = &table.qualified_name;
+    let function = exprs.fill_trigger_function();
+    match &table.fill_trigger {
+        Some(trigger) if trigger.function == function && trigger.kind == BEFORE_INSERT_ROW => {
+            if !trigger.enabled {
+                sql.push(format!("ALTER TABLE {t} ENABLE TRIGGER {FILL_TRIGGER}"));
+            }
+        }
+        existing => {
+            if existing.is_some() {
+                sql.push(format!("DROP TRIGGER {FILL_TRIGGER} ON {t}"));
+            }
+            sql.push(format!(
+                "CREATE TRIGGER {FILL_TRIGGER} BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {function}"
+            ));
+            sql.push(format!(
+                "COMMENT ON TRIGGER {FILL_TRIGGER} ON {t} IS 'pg_tenant: fills tenant_id from app.current_tenant'"
+            ));
+        }
+    }
+}
+
+/// The statements that undo `plan_enable`, keeping the column, its foreign
+/// key, its index and the data. RLS stays on when other policies remain, since
+/// turning it off would also switch those off.
+pub fn plan_disable(table: &TableState) -> Result<Vec<String>> {
+    let exprs = Expressions::for_extension()?;
+    let t = &table.qualified_name;
+    let mut sql = Vec::new();
+    for name in [ISOLATION_POLICY, BYPASS_POLICY] {
+        if table.policy(name).is_some() {
+            sql.push(format!("DROP POLICY {name} ON {t}"));
+        }
+    }
+    if table.fill_trigger.is_some() {
+        sql.push(format!("DROP TRIGGER {FILL_TRIGGER} ON {t}"));
+    }
+    if table.foreign_policies().next().is_none() {
+        if table.rls_forced {
+            sql.push(format!("ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"));
+        }
+        if table.rls_enabled {
+            sql.push(format!("ALTER TABLE {t} DISABLE ROW LEVEL SECURITY"));
+        }
+    }
+    if table.registered {
+        sql.push(format!("SELECT {}({}::regclass)", exprs.function("_tenant_unregister_table"), quote_literal(t)));
+    }
+    Ok(sql)
+}
+
+/// Only ordinary and partitioned tables, and never the registry itself.
+fn refuse_unsupported(table: &TableState) -> Result<()> {
+    if table.schema == "tenant" {
+        return Err(error::invalid_parameter(
+            format!("{} is part of the pg_tenant registry and is managed by the extension", table.qualified_name),
+            "Call tenant_enable on your own tables.",
+        ));
+    }
+    if table.kind != "r" && table.kind != "p" {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            format!("{} is not a table", table.qualified_name),
+            "tenant_enable works on ordinary and partitioned tables; a view over a tenant-scoped table should use security_invoker.",
+        ));
+    }
+    Ok(())
+}
+
+/// Schema-qualified name of an object created in the table's schema.
+fn sibling_name(table: &TableState, quoted_name: &str) -> String {
+    format!("{}.{quoted_name}", quote_identifier(&table.schema))
+}
+
+/// Joins statements into the text that tenant_enable runs and
+/// tenant_enable_sql returns.
+fn render(table: &TableState, statements: &[String], nothing_to_do: &str) -> String {
+    if statements.is_empty() {
+        format!("-- pg_tenant: {} {nothing_to_do}", table.qualified_name)
+    } else {
+        statements.iter().map(|s| format!("{s};\n")).collect()
+    }
+}
+
+fn options(add_column: Option<bool>, backfill_tenant: Option<&str>, create_index: Option<bool>) -> Result<EnableOptions> {
+    Ok(EnableOptions {
+        add_column: add_column.unwrap_or(false),
+        backfill_tenant: backfill_tenant.map(registry::resolve_reference).transpose()?,
+        create_index: create_index.unwrap_or(true),
+    })
+}
+
+fn enable_text(tbl: &PgRelation, add_column: Option<bool>, backfill_tenant: Option<&str>, create_index: Option<bool>) -> Result<(String, bool)> {
+    let table = TableState::read(tbl.oid())?;
+    let statements = plan_enable(&table, &options(add_column, backfill_tenant, create_index)?)?;
+    Ok((render(&table, &statements, "is already tenant-scoped; nothing to do"), !statements.is_empty()))
+}
+
+/// Makes a table tenant-scoped and returns the SQL it ran.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_enable(
+    tbl: PgRelation,
+    add_column: default!(Option<bool>, false),
+    backfill_tenant: default!(Option<&str>, "NULL"),
+    create_index: default!(Option<bool>, true),
+) -> Result<String> {
+    let (text, has_work) = enable_text(&tbl, add_column, backfill_tenant, create_index)?;
+    if has_work {
+        db::execute(&text, &[])?;
+    }
+    Ok(text)
+}
+
+/// The SQL `tenant_enable` would run with the same arguments.
+#[pg_extern(stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_enable_sql(
+    tbl: PgRelation,
+    add_column: default!(Option<bool>, false),
+    backfill_tenant: default!(Option<&str>, "NULL"),
+    create_index: default!(Option<bool>, true),
+) -> Result<String> {
+    Ok(enable_text(&tbl, add_column, backfill_tenant, create_index)?.0)
+}
+
+/// Undoes `tenant_enable` and returns the SQL it ran.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_disable(tbl: PgRelation) -> Result<String> {
+    let table = TableState::read(tbl.oid())?;
+    let statements = plan_disable(&table)?;
+    let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
+    if !statements.is_empty() {
+        db::execute(&text, &[])?;
+    }
+    Ok(text)
+}
+
+/// Records a table in tenant.tenants' sibling `tenant.tables`. SECURITY
+/// DEFINER because the registry is not writable by application or migration
+/// roles; it only accepts tables the calling role owns.
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_register_table(tbl: PgRelation, column_added: bool, index_created: bool) -> Result<bool> {
+    let caller = require_owner(&tbl)?;
+    let inserted = db::execute_one::<bool>(
+        "INSERT INTO tenant.tables (relid, column_added, index_created, enabled_by)
+         VALUES ($1::regclass, $2, $3, (SELECT rolname FROM pg_roles WHERE oid = $4))
+         ON CONFLICT (relid) DO NOTHING RETURNING true",
+        &[tbl.oid().into(), column_added.into(), index_created.into(), caller.into()],
+    )?;
+    Ok(inserted.unwrap_or(false))
+}
+
+/// Removes a table from `tenant.tables` (see `_tenant_register_table`).
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
+    require_owner(&tbl)?;
+    let deleted = db::execute_one::<bool>(
+        "DELETE FROM tenant.tables WHERE relid = $1::regclass RETURNING true",
+        &[tbl.oid().into()],
+    )?;
+    Ok(deleted.unwrap_or(false))
+}
+
+/// The role that called into this SECURITY DEFINER function must have the
+/// privileges of the table's owner. Returns that role.
+fn require_owner(tbl: &PgRelation) -> Result<pg_sys::Oid> {
+    let caller = unsafe { pg_sys::GetOuterUserId() };
+    // SAFETY: an open relation always has its pg_class row in rd_rel.
+    let owner = unsafe { (*tbl.rd_rel).relowner };
+    if unsafe { pg_sys::has_privs_of_role(caller, owner) } {
+        return Ok(caller);
+    }
+    Err(error::insufficient_privilege(
+        format!("only the owner of table {} may register it with pg_tenant", tbl.name()),
+        "Run tenant_enable as the role that owns the table (or a member of it).",
+    ))
+}

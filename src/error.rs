@@ -1,0 +1,89 @@
+//! Errors users can act on: every error pg_tenant raises has a fitting SQLSTATE,
+//! a message that starts with `pg_tenant:` and names the object, and a hint that
+//! names the fix.
+//!
+//! `#[pg_extern]` functions return `Result<T, ErrorReport>`: pgrx raises an
+//! `ErrorReport` with its own SQLSTATE (any other error type becomes 22000).
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::spi::SpiError;
+use pgrx::PgSqlErrorCode;
+
+pub type Result<T> = std::result::Result<T, ErrorReport>;
+
+/// Builds an error report with the `pg_tenant:` prefix and a hint.
+pub fn report(code: PgSqlErrorCode, message: impl AsRef<str>, hint: impl Into<String>) -> ErrorReport {
+    ErrorReport::new(code, format!("pg_tenant: {}", message.as_ref()), "pg_tenant").set_hint(hint)
+}
+
+/// 22P02: a value that should be a UUID is not one.
+pub fn invalid_uuid(what: &str, value: &str, hint: impl Into<String>) -> ErrorReport {
+    report(
+        PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+        format!("{what} is set to \"{}\", which is not a UUID", shorten(value)),
+        hint,
+    )
+}
+
+/// 42501: the session may not act as it asked.
+pub fn insufficient_privilege(message: impl AsRef<str>, hint: impl Into<String>) -> ErrorReport {
+    report(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, hint)
+}
+
+/// 22023: an argument has a value pg_tenant cannot use.
+pub fn invalid_parameter(message: impl AsRef<str>, hint: impl Into<String>) -> ErrorReport {
+    report(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, hint)
+}
+
+/// 22004: a required argument is NULL.
+pub fn null_argument(function: &str, argument: &str) -> ErrorReport {
+    report(
+        PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+        format!("{function}: argument {argument} must not be NULL"),
+        format!("Pass a value for {argument}."),
+    )
+}
+
+/// P0002: a tenant reference (UUID or slug) matches no tenant.
+pub fn unknown_tenant(reference: &str) -> ErrorReport {
+    report(
+        PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+        format!("tenant \"{}\" does not exist", shorten(reference)),
+        "Pass the id or the slug of an existing tenant (see tenant.tenants).",
+    )
+}
+
+/// XX000 for SPI failures that are pg_tenant's own bugs (a query that did not
+/// return what it must). Errors raised by Postgres itself keep their SQLSTATE.
+pub fn internal(err: SpiError) -> ErrorReport {
+    report(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("internal error: {err}"),
+        "This is a bug in pg_tenant; please report it with the statement that caused it.",
+    )
+}
+
+/// Keeps messages readable when a setting holds a very long value.
+fn shorten(value: &str) -> String {
+    const MAX: usize = 80;
+    if value.chars().count() <= MAX {
+        value.to_string()
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head}...")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shorten;
+
+    #[test]
+    fn shorten_keeps_short_values_and_cuts_long_ones() {
+        assert_eq!(shorten("acme"), "acme");
+        let long = "x".repeat(200);
+        let cut = shorten(&long);
+        assert_eq!(cut.len(), 83);
+        assert!(cut.ends_with("..."));
+    }
+}

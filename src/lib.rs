@@ -1,0 +1,43 @@
+//! pg_tenant: multi-tenant isolation inside PostgreSQL.
+//!
+//! `lib.rs` only wires the modules together; each concern lives in its own:
+//! - `context`: session settings (`app.current_tenant`, ...) and `current_tenant_id()`;
+//! - `registry`: the tenant registry (`tenant.tenants`), `tenant_create`;
+//! - `table_state`: what the catalogs say about a table's isolation;
+//! - `enable`: `tenant_enable`, `tenant_enable_sql`, `tenant_disable` and their policies;
+//! - `trigger`: the `tenant_set_id` fill trigger;
+//! - `db`, `error`: SPI helpers and errors with real SQLSTATEs.
+//!
+//! Registry DDL is in `sql/bootstrap.sql` (before the functions) and
+//! `sql/finalize.sql` (policies, grants and comments that name the functions).
+
+use pgrx::prelude::*;
+
+mod context;
+mod db;
+mod enable;
+mod error;
+mod registry;
+mod table_state;
+mod trigger;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    context::init();
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

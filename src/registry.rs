@@ -1,0 +1,281 @@
+//! The tenant registry (`tenant.tenants`): creating tenants, finding them by id
+//! or slug, and reading their status for the session context.
+
+use crate::db;
+use crate::error::{self, Result};
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+/// Lifecycle state of a tenant, as stored in `tenant.tenants.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+    Deleted,
+}
+
+impl TenantStatus {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(Self::Active),
+            "suspended" => Some(Self::Suspended),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// What the session context needs to know about a tenant.
+pub struct TenantHeader {
+    pub slug: String,
+    pub status: TenantStatus,
+}
+
+/// Reads a tenant's slug and status, whoever the caller is: the lookup runs as
+/// the registry owner, so it neither depends on nor recurses into the
+/// registry's own RLS policy.
+pub fn header(id: Uuid) -> Result<Option<TenantHeader>> {
+    let row = db::as_registry_owner(|| {
+        db::two::<String, String>("SELECT slug, status FROM tenant.tenants WHERE id = $1", &[id.into()])
+    })?;
+    Ok(row.and_then(|(slug, status)| {
+        Some(TenantHeader { slug: slug?, status: TenantStatus::parse(&status?)? })
+    }))
+}
+
+/// Resolves a tenant reference — a UUID or a slug — to the tenant's id.
+/// Unknown references raise P0002.
+pub fn resolve_reference(reference: &str) -> Result<Uuid> {
+    let found = db::as_registry_owner(|| match parse_uuid(reference) {
+        Some(id) => db::one::<Uuid>("SELECT id FROM tenant.tenants WHERE id = $1", &[id.into()]),
+        None => db::one::<Uuid>("SELECT id FROM tenant.tenants WHERE slug = $1", &[reference.into()]),
+    })?;
+    found.ok_or_else(|| error::unknown_tenant(reference))
+}
+
+/// Parses the textual forms of a UUID that Postgres' uuid type accepts.
+pub fn parse_uuid(text: &str) -> Option<Uuid> {
+    uuid::Uuid::try_parse(text).ok().map(|u| Uuid::from_bytes(*u.as_bytes()))
+}
+
+/// Longest slug accepted (it must also fit a DNS label for subdomains).
+const SLUG_MAX: usize = 63;
+
+/// A slug is lower-case ASCII letters and digits in words joined by single `-`.
+pub fn is_valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= SLUG_MAX
+        && slug.split('-').all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// Derives a slug from a display name: accents folded to ASCII, everything that
+/// is not a letter or digit becomes a word break, words joined by `-`.
+/// Leaves room for a uniqueness suffix (`-2`, `-3`, ...).
+pub fn slugify(name: &str) -> String {
+    const ROOM_FOR_SUFFIX: usize = 8;
+    let mut slug = String::new();
+    let mut word_break = false;
+    for ch in name.chars().flat_map(fold_to_ascii) {
+        if ch.is_ascii_alphanumeric() {
+            if word_break && !slug.is_empty() {
+                slug.push('-');
+            }
+            word_break = false;
+            slug.push(ch.to_ascii_lowercase());
+        } else {
+            word_break = true;
+        }
+    }
+    slug.truncate(SLUG_MAX - ROOM_FOR_SUFFIX);
+    let slug = slug.trim_end_matches('-').to_string();
+    if slug.is_empty() {
+        "tenant".to_string()
+    } else {
+        slug
+    }
+}
+
+/// Folds the common Latin accented letters to ASCII so that "Café Crème"
+/// becomes "cafe-creme" rather than losing letters.
+fn fold_to_ascii(ch: char) -> Vec<char> {
+    let folded = match ch {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "a",
+        'æ' | 'Æ' => "ae",
+        'ç' | 'Ç' => "c",
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => "i",
+        'ñ' | 'Ñ' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => "o",
+        'œ' | 'Œ' => "oe",
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => "u",
+        'ý' | 'ÿ' | 'Ý' => "y",
+        'ß' => "ss",
+        _ => return vec![ch],
+    };
+    folded.chars().collect()
+}
+
+/// Picks `base`, or `base-2`, `base-3`, ... whichever is not taken yet.
+fn unique_slug(base: &str) -> Result<String> {
+    for n in 1.. {
+        let candidate = if n == 1 { base.to_string() } else { format!("{base}-{n}") };
+        if !slug_taken(&candidate)? {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("an unbounded range always yields a free slug")
+}
+
+fn slug_taken(slug: &str) -> Result<bool> {
+    Ok(db::one::<bool>("SELECT EXISTS (SELECT FROM tenant.tenants WHERE slug = $1)", &[slug.into()])?
+        .unwrap_or(false))
+}
+
+/// Creates an active tenant and returns its id.
+///
+/// SECURITY DEFINER so that members of `tenant_admin` can create tenants
+/// without write access to the registry; `search_path` is pinned.
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_create(
+    name: Option<&str>,
+    slug: default!(Option<&str>, "NULL"),
+    plan: default!(Option<&str>, "NULL"),
+    owner: default!(Option<Uuid>, "NULL"),
+) -> Result<Uuid> {
+    let name = name.ok_or_else(|| error::null_argument("tenant_create", "name"))?;
+    if name.trim().is_empty() {
+        return Err(error::invalid_parameter(
+            "tenant_create: name must not be empty",
+            "Pass the tenant's display name, for example tenant_create('Acme Corp').",
+        ));
+    }
+    let slug = match slug {
+        Some(given) => checked_new_slug(given)?,
+        None => unique_slug(&slugify(name))?,
+    };
+    db::execute_one::<Uuid>(
+        "INSERT INTO tenant.tenants (name, slug, plan, owner_id) VALUES ($1, $2, $3, $4) RETURNING id",
+        &[name.into(), slug.as_str().into(), plan.into(), owner.into()],
+    )?
+    .ok_or_else(|| error::internal(pgrx::spi::SpiError::InvalidPosition))
+}
+
+/// An explicit slug must be well-formed and free.
+fn checked_new_slug(slug: &str) -> Result<String> {
+    if !is_valid_slug(slug) {
+        return Err(error::invalid_parameter(
+            format!("\"{slug}\" is not a valid tenant slug"),
+            format!(
+                "Use lower-case ASCII letters and digits in words joined by single \"-\", at most {SLUG_MAX} characters, e.g. \"{}\".",
+                slugify(slug)
+            ),
+        ));
+    }
+    if slug_taken(slug)? {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!("a tenant with slug \"{slug}\" already exists"),
+            "Choose another slug, or pass NULL to derive a unique one from the name.",
+        ));
+    }
+    Ok(slug.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugify_joins_words_with_dashes() {
+        assert_eq!(slugify("Acme Corp"), "acme-corp");
+        assert_eq!(slugify("  Globex -- International!! "), "globex-international");
+        assert_eq!(slugify("Café Crème"), "cafe-creme");
+        assert_eq!(slugify("Ärzte & Söhne"), "arzte-sohne");
+        assert_eq!(slugify("日本"), "tenant");
+        assert_eq!(slugify("A1 B2"), "a1-b2");
+    }
+
+    #[test]
+    fn slugify_leaves_room_for_a_suffix() {
+        let slug = slugify(&"word ".repeat(40));
+        assert!(slug.len() <= SLUG_MAX - 8, "{slug}");
+        assert!(is_valid_slug(&slug));
+    }
+
+    #[test]
+    fn valid_slugs() {
+        for ok in ["acme", "acme-corp", "a1", "x-2-y"] {
+            assert!(is_valid_slug(ok), "{ok}");
+        }
+        for bad in ["", "Acme", "-acme", "acme-", "ac--me", "ac_me", "ac me", "é", &"a".repeat(64)] {
+            assert!(!is_valid_slug(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_uuid_accepts_postgres_forms_only() {
+        assert!(parse_uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").is_some());
+        assert!(parse_uuid("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11").is_some());
+        assert!(parse_uuid("a0eebc999c0b4ef8bb6d6bb9bd380a11").is_some());
+        assert!(parse_uuid("acme").is_none());
+        assert!(parse_uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1").is_none());
+        assert!(parse_uuid("").is_none());
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod pg_tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn tenant_create_derives_unique_slugs() {
+        let first = Spi::get_one::<String>(
+            "SELECT slug FROM tenant.tenants WHERE id = tenant_create('Acme Corp')",
+        )
+        .unwrap();
+        let second = Spi::get_one::<String>(
+            "SELECT slug FROM tenant.tenants WHERE id = tenant_create('ACME  corp!')",
+        )
+        .unwrap();
+        assert_eq!(first.as_deref(), Some("acme-corp"));
+        assert_eq!(second.as_deref(), Some("acme-corp-2"));
+    }
+
+    #[pg_test]
+    fn tenant_create_keeps_plan_and_owner() {
+        let row = Spi::get_three::<String, String, String>(
+            "SELECT slug, plan, owner_id::text FROM tenant.tenants
+              WHERE id = tenant_create('Initech', 'initech', 'pro', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')",
+        )
+        .unwrap();
+        assert_eq!(
+            row,
+            (
+                Some("initech".into()),
+                Some("pro".into()),
+                Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into())
+            )
+        );
+    }
+
+    #[pg_test(error = "pg_tenant: \"Bad Slug\" is not a valid tenant slug")]
+    fn tenant_create_rejects_invalid_slug() {
+        Spi::run("SELECT tenant_create('Bad', 'Bad Slug')").unwrap();
+    }
+
+    #[pg_test(error = "pg_tenant: a tenant with slug \"dup\" already exists")]
+    fn tenant_create_rejects_duplicate_slug() {
+        Spi::run("SELECT tenant_create('One', 'dup')").unwrap();
+        Spi::run("SELECT tenant_create('Two', 'dup')").unwrap();
+    }
+}
