@@ -152,7 +152,7 @@ fn parse_bool(text: &str) -> Option<bool> {
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
-mod pg_tests {
+mod tests {
     use pgrx::prelude::*;
 
     #[pg_test]

@@ -75,7 +75,7 @@ fn shorten(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::shorten;
 
     #[test]

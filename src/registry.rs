@@ -191,7 +191,7 @@ fn checked_new_slug(slug: &str) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::*;
 
     #[test]
@@ -234,30 +234,29 @@ mod tests {
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
-mod pg_tests {
+mod tests {
     use pgrx::prelude::*;
+
+    /// Creates a tenant with `args` and returns its (slug, plan, owner_id).
+    fn create(args: &str) -> (Option<String>, Option<String>, Option<String>) {
+        let id = Spi::get_one::<pgrx::Uuid>(&format!("SELECT tenant_create({args})")).unwrap().unwrap();
+        Spi::get_three_with_args::<String, String, String>(
+            "SELECT slug, plan, owner_id::text FROM tenant.tenants WHERE id = $1",
+            &[id.into()],
+        )
+        .unwrap()
+    }
 
     #[pg_test]
     fn tenant_create_derives_unique_slugs() {
-        let first = Spi::get_one::<String>(
-            "SELECT slug FROM tenant.tenants WHERE id = tenant_create('Acme Corp')",
-        )
-        .unwrap();
-        let second = Spi::get_one::<String>(
-            "SELECT slug FROM tenant.tenants WHERE id = tenant_create('ACME  corp!')",
-        )
-        .unwrap();
-        assert_eq!(first.as_deref(), Some("acme-corp"));
-        assert_eq!(second.as_deref(), Some("acme-corp-2"));
+        assert_eq!(create("'Acme Corp'").0.as_deref(), Some("acme-corp"));
+        assert_eq!(create("'ACME  corp!'").0.as_deref(), Some("acme-corp-2"));
+        assert_eq!(create("'Acme Corp'").0.as_deref(), Some("acme-corp-3"));
     }
 
     #[pg_test]
     fn tenant_create_keeps_plan_and_owner() {
-        let row = Spi::get_three::<String, String, String>(
-            "SELECT slug, plan, owner_id::text FROM tenant.tenants
-              WHERE id = tenant_create('Initech', 'initech', 'pro', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')",
-        )
-        .unwrap();
+        let row = create("'Initech', 'initech', 'pro', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'");
         assert_eq!(
             row,
             (
