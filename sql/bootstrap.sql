@@ -90,3 +90,5 @@ REVOKE ALL ON ALL TABLES IN SCHEMA tenant FROM PUBLIC;
 GRANT USAGE ON SCHEMA tenant TO PUBLIC;
 GRANT SELECT ON tenant.tenants TO PUBLIC;
 GRANT SELECT ON tenant.tables TO PUBLIC;
+-- tenant_enable adds a foreign key to tenant.tenants (id), which needs REFERENCES.
+GRANT REFERENCES (id) ON tenant.tenants TO tenant_admin;

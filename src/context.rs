@@ -107,7 +107,10 @@ fn ensure_active(id: Uuid) -> Result<()> {
                 tenant.slug,
                 tenant.status.as_str()
             ),
-            "An administrator can reactivate it; until then no session may act for this tenant.",
+            match tenant.status {
+                TenantStatus::Suspended => "No session may act for a suspended tenant until an administrator reactivates it.",
+                _ => "A deleted tenant's data is kept only until it is purged; no session may act for it.",
+            },
         )),
         Some(_) => Ok(()),
     }
@@ -157,20 +160,39 @@ mod tests {
 
     #[pg_test]
     fn unset_and_empty_context_is_null() {
-        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(), None);
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            None
+        );
         Spi::run("SELECT set_config('app.current_tenant', '', true)").unwrap();
-        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(), None);
-        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_user_id()").unwrap(), None);
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            None
+        );
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_user_id()").unwrap(),
+            None
+        );
     }
 
     #[pg_test]
     fn context_returns_the_active_tenant() {
-        let id = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('Acme')").unwrap().unwrap();
-        Spi::run(&format!("SELECT set_config('app.current_tenant', '{id}', true)")).unwrap();
-        assert_eq!(Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(), Some(id));
+        let id = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('Acme')")
+            .unwrap()
+            .unwrap();
+        Spi::run(&format!(
+            "SELECT set_config('app.current_tenant', '{id}', true)"
+        ))
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            Some(id)
+        );
     }
 
-    #[pg_test(error = "pg_tenant: app.current_tenant is set to \"not-a-uuid\", which is not a UUID")]
+    #[pg_test(
+        error = "pg_tenant: app.current_tenant is set to \"not-a-uuid\", which is not a UUID"
+    )]
     fn malformed_context_is_an_error() {
         Spi::run("SELECT set_config('app.current_tenant', 'not-a-uuid', true)").unwrap();
         Spi::run("SELECT current_tenant_id()").unwrap();
@@ -189,10 +211,18 @@ mod tests {
         // The per-transaction cache must not hide a status change made later
         // in the same transaction.
         let id = "8a4c0b7e-5f1d-4d6e-9a63-2f0c1d9e7b10";
-        Spi::run(&format!("INSERT INTO tenant.tenants (id, slug, name) VALUES ('{id}', 'soon', 'Soon')")).unwrap();
-        Spi::run(&format!("SELECT set_config('app.current_tenant', '{id}', true)")).unwrap();
+        Spi::run(&format!(
+            "INSERT INTO tenant.tenants (id, slug, name) VALUES ('{id}', 'soon', 'Soon')"
+        ))
+        .unwrap();
+        Spi::run(&format!(
+            "SELECT set_config('app.current_tenant', '{id}', true)"
+        ))
+        .unwrap();
         assert_eq!(
-            Spi::get_one::<String>("SELECT current_tenant_id()::text").unwrap().as_deref(),
+            Spi::get_one::<String>("SELECT current_tenant_id()::text")
+                .unwrap()
+                .as_deref(),
             Some(id)
         );
         Spi::run("UPDATE tenant.tenants SET status = 'suspended' WHERE slug = 'soon'").unwrap();
@@ -201,10 +231,26 @@ mod tests {
 
     #[pg_test]
     fn bypass_request_reads_postgres_booleans() {
-        assert_eq!(Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(), Some(false));
-        for (value, expected) in [("on", true), ("true", true), ("1", true), ("off", false), ("no", false)] {
-            Spi::run(&format!("SELECT set_config('app.bypass_rls', '{value}', true)")).unwrap();
-            assert_eq!(Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(), Some(expected), "{value}");
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(),
+            Some(false)
+        );
+        for (value, expected) in [
+            ("on", true),
+            ("true", true),
+            ("1", true),
+            ("off", false),
+            ("no", false),
+        ] {
+            Spi::run(&format!(
+                "SELECT set_config('app.bypass_rls', '{value}', true)"
+            ))
+            .unwrap();
+            assert_eq!(
+                Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(),
+                Some(expected),
+                "{value}"
+            );
         }
     }
 }

@@ -35,7 +35,10 @@ pub fn execute(sql: &str, args: &[DatumWithOid]) -> Result<()> {
 }
 
 /// Runs a data-changing query that returns one value (`INSERT ... RETURNING`).
-pub fn execute_one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Result<Option<T>> {
+pub fn execute_one<T: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[DatumWithOid],
+) -> Result<Option<T>> {
     Spi::connect_mut(|client| client.update(sql, Some(1), args)?.first().get_one::<T>())
         .map_err(error::internal)
 }

@@ -34,20 +34,28 @@ pub struct Expressions {
 
 impl Expressions {
     pub fn for_extension() -> Result<Self> {
-        Ok(Expressions { schema: db::extension_schema()? })
+        Ok(Expressions {
+            schema: db::extension_schema()?,
+        })
     }
 
     /// `tenant_id = (SELECT current_tenant_id())`: the sub-select becomes an
     /// InitPlan, evaluated once per statement, and the comparison is a plain
     /// index condition on tenant_id.
     pub fn isolation(&self) -> String {
-        format!("{TENANT_COLUMN} = (SELECT {}.current_tenant_id())", self.schema)
+        format!(
+            "{TENANT_COLUMN} = (SELECT {}.current_tenant_id())",
+            self.schema
+        )
     }
 
     /// How `pg_get_expr` prints `isolation()` when `search_path` is pinned to
     /// pg_catalog (as it is inside pg_tenant's functions).
     pub fn isolation_deparsed(&self) -> String {
-        format!("({TENANT_COLUMN} = ( SELECT {}.current_tenant_id() AS current_tenant_id))", self.schema)
+        format!(
+            "({TENANT_COLUMN} = ( SELECT {}.current_tenant_id() AS current_tenant_id))",
+            self.schema
+        )
     }
 
     pub fn bypass(&self) -> String {
@@ -55,7 +63,10 @@ impl Expressions {
     }
 
     pub fn bypass_deparsed(&self) -> String {
-        format!("( SELECT {}.tenant_bypass_requested() AS tenant_bypass_requested)", self.schema)
+        format!(
+            "( SELECT {}.tenant_bypass_requested() AS tenant_bypass_requested)",
+            self.schema
+        )
     }
 
     pub fn fill_trigger_function(&self) -> String {
@@ -98,7 +109,9 @@ pub fn plan_enable(table: &TableState, options: &EnableOptions) -> Result<Vec<St
 
     let column_added = plan_column(table, options, &mut sql)?;
     if !table.has_registry_fk {
-        sql.push(format!("ALTER TABLE {t} ADD FOREIGN KEY ({TENANT_COLUMN}) REFERENCES tenant.tenants (id)"));
+        sql.push(format!(
+            "ALTER TABLE {t} ADD FOREIGN KEY ({TENANT_COLUMN}) REFERENCES tenant.tenants (id)"
+        ));
     }
     if !table.rls_enabled {
         sql.push(format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"));
@@ -140,7 +153,7 @@ fn plan_column(table: &TableState, options: &EnableOptions, sql: &mut Vec<String
             if !column.not_null {
                 let missing = table.count_rows_without_tenant()?;
                 if missing > 0 {
-                    let tenant = backfill_or_refuse(table, options, missing)?;
+                    let tenant = backfill_or_refuse(table, options, Some(missing))?;
                     sql.push(format!(
                         "UPDATE {t} SET {TENANT_COLUMN} = {}::uuid WHERE {TENANT_COLUMN} IS NULL",
                         quote_literal(tenant.to_string())
@@ -160,7 +173,7 @@ fn plan_column(table: &TableState, options: &EnableOptions, sql: &mut Vec<String
         )),
         None => {
             if table.has_rows()? {
-                let tenant = backfill_or_refuse(table, options, -1)?;
+                let tenant = backfill_or_refuse(table, options, None)?;
                 // A constant default fills existing rows without rewriting the
                 // table and without going through RLS; then it is dropped.
                 sql.push(format!(
@@ -177,14 +190,19 @@ fn plan_column(table: &TableState, options: &EnableOptions, sql: &mut Vec<String
 }
 
 /// Existing rows need a tenant: the caller's backfill tenant, or an error.
-fn backfill_or_refuse(table: &TableState, options: &EnableOptions, missing: i64) -> Result<Uuid> {
+/// `missing` counts the NULL tenant_ids of an existing column; None when the
+/// column is being added (every row needs one).
+fn backfill_or_refuse(table: &TableState, options: &EnableOptions, missing: Option<i64>) -> Result<Uuid> {
     options.backfill_tenant.ok_or_else(|| {
-        let rows = if missing > 0 { format!("{missing} rows") } else { "existing rows".to_string() };
+        let (rows, add_column) = match missing {
+            Some(n) => (format!("{n} rows"), ""),
+            None => ("existing rows".to_string(), ", add_column => true"),
+        };
         error::report(
             PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION,
             format!("table {} has {rows} without a tenant", table.qualified_name),
             format!(
-                "Name the tenant that owns them: tenant_enable({}, backfill_tenant => '<tenant id or slug>'), or fill {TENANT_COLUMN} yourself first.",
+                "Name the tenant that owns them: tenant_enable({}{add_column}, backfill_tenant => '<tenant id or slug>'), or fill {TENANT_COLUMN} yourself first.",
                 quote_literal(&table.qualified_name)
             ),
         )
@@ -214,7 +232,14 @@ fn plan_policies(table: &TableState, exprs: &Expressions, sql: &mut Vec<String>)
 }
 
 /// Creates a policy, first dropping a same-named one that is not as expected.
-fn plan_policy(table: &TableState, name: &str, as_expected: bool, create: String, comment: &str, sql: &mut Vec<String>) {
+fn plan_policy(
+    table: &TableState,
+    name: &str,
+    as_expected: bool,
+    create: String,
+    comment: &str,
+    sql: &mut Vec<String>,
+) {
     if as_expected {
         return;
     }
@@ -223,7 +248,10 @@ fn plan_policy(table: &TableState, name: &str, as_expected: bool, create: String
         sql.push(format!("DROP POLICY {name} ON {t}"));
     }
     sql.push(create);
-    sql.push(format!("COMMENT ON POLICY {name} ON {t} IS {}", quote_literal(comment)));
+    sql.push(format!(
+        "COMMENT ON POLICY {name} ON {t} IS {}",
+        quote_literal(comment)
+    ));
 }
 
 fn plan_fill_trigger(table: &TableState, exprs: &Expressions, sql: &mut Vec<String>) {
@@ -273,7 +301,11 @@ pub fn plan_disable(table: &TableState) -> Result<Vec<String>> {
         }
     }
     if table.registered {
-        sql.push(format!("SELECT {}({}::regclass)", exprs.function("_tenant_unregister_table"), quote_literal(t)));
+        sql.push(format!(
+            "SELECT {}({}::regclass)",
+            exprs.function("_tenant_unregister_table"),
+            quote_literal(t)
+        ));
     }
     Ok(sql)
 }
@@ -282,7 +314,10 @@ pub fn plan_disable(table: &TableState) -> Result<Vec<String>> {
 fn refuse_unsupported(table: &TableState) -> Result<()> {
     if table.schema == "tenant" {
         return Err(error::invalid_parameter(
-            format!("{} is part of the pg_tenant registry and is managed by the extension", table.qualified_name),
+            format!(
+                "{} is part of the pg_tenant registry and is managed by the extension",
+                table.qualified_name
+            ),
             "Call tenant_enable on your own tables.",
         ));
     }
@@ -311,30 +346,58 @@ fn render(table: &TableState, statements: &[String], nothing_to_do: &str) -> Str
     }
 }
 
-fn options(add_column: Option<bool>, backfill_tenant: Option<&str>, create_index: Option<bool>) -> Result<EnableOptions> {
+fn options(
+    add_column: Option<bool>,
+    backfill_tenant: Option<&str>,
+    create_index: Option<bool>,
+) -> Result<EnableOptions> {
     Ok(EnableOptions {
         add_column: add_column.unwrap_or(false),
-        backfill_tenant: backfill_tenant.map(registry::resolve_reference).transpose()?,
+        backfill_tenant: backfill_tenant
+            .map(registry::resolve_reference)
+            .transpose()?,
         create_index: create_index.unwrap_or(true),
     })
 }
 
-fn enable_text(tbl: &PgRelation, add_column: Option<bool>, backfill_tenant: Option<&str>, create_index: Option<bool>) -> Result<(String, bool)> {
-    let table = TableState::read(tbl.oid())?;
+fn enable_text(
+    oid: pg_sys::Oid,
+    add_column: Option<bool>,
+    backfill_tenant: Option<&str>,
+    create_index: Option<bool>,
+) -> Result<(String, bool)> {
+    let table = TableState::read(oid)?;
     let statements = plan_enable(&table, &options(add_column, backfill_tenant, create_index)?)?;
-    Ok((render(&table, &statements, "is already tenant-scoped; nothing to do"), !statements.is_empty()))
+    Ok((
+        render(
+            &table,
+            &statements,
+            "is already tenant-scoped; nothing to do",
+        ),
+        !statements.is_empty(),
+    ))
+}
+
+/// The table's OID, with the relation closed again: ALTER TABLE refuses a
+/// table that this session still holds open ("used by active queries").
+fn release(tbl: Option<PgRelation>, function: &str) -> Result<pg_sys::Oid> {
+    let tbl = tbl.ok_or_else(|| error::null_argument(function, "tbl"))?;
+    let oid = tbl.oid();
+    drop(tbl);
+    Ok(oid)
 }
 
 /// Makes a table tenant-scoped and returns the SQL it ran.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_enable(
-    tbl: PgRelation,
+    tbl: Option<PgRelation>,
     add_column: default!(Option<bool>, false),
     backfill_tenant: default!(Option<&str>, "NULL"),
     create_index: default!(Option<bool>, true),
 ) -> Result<String> {
-    let (text, has_work) = enable_text(&tbl, add_column, backfill_tenant, create_index)?;
+    let oid = release(tbl, "tenant_enable")?;
+    let (text, has_work) = enable_text(oid, add_column, backfill_tenant, create_index)?;
     if has_work {
         db::execute(&text, &[])?;
     }
@@ -345,19 +408,20 @@ fn tenant_enable(
 #[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_enable_sql(
-    tbl: PgRelation,
+    tbl: Option<PgRelation>,
     add_column: default!(Option<bool>, false),
     backfill_tenant: default!(Option<&str>, "NULL"),
     create_index: default!(Option<bool>, true),
 ) -> Result<String> {
-    Ok(enable_text(&tbl, add_column, backfill_tenant, create_index)?.0)
+    let oid = release(tbl, "tenant_enable_sql")?;
+    Ok(enable_text(oid, add_column, backfill_tenant, create_index)?.0)
 }
 
 /// Undoes `tenant_enable` and returns the SQL it ran.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn tenant_disable(tbl: PgRelation) -> Result<String> {
-    let table = TableState::read(tbl.oid())?;
+fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
+    let table = TableState::read(release(tbl, "tenant_disable")?)?;
     let statements = plan_disable(&table)?;
     let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
     if !statements.is_empty() {
@@ -371,13 +435,22 @@ fn tenant_disable(tbl: PgRelation) -> Result<String> {
 /// roles; it only accepts tables the calling role owns.
 #[pg_extern(volatile, security_definer, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn _tenant_register_table(tbl: PgRelation, column_added: bool, index_created: bool) -> Result<bool> {
+fn _tenant_register_table(
+    tbl: PgRelation,
+    column_added: bool,
+    index_created: bool,
+) -> Result<bool> {
     let caller = require_owner(&tbl)?;
     let inserted = db::execute_one::<bool>(
         "INSERT INTO tenant.tables (relid, column_added, index_created, enabled_by)
          VALUES ($1::regclass, $2, $3, (SELECT rolname FROM pg_roles WHERE oid = $4))
          ON CONFLICT (relid) DO NOTHING RETURNING true",
-        &[tbl.oid().into(), column_added.into(), index_created.into(), caller.into()],
+        &[
+            tbl.oid().into(),
+            column_added.into(),
+            index_created.into(),
+            caller.into(),
+        ],
     )?;
     Ok(inserted.unwrap_or(false))
 }
@@ -404,7 +477,10 @@ fn require_owner(tbl: &PgRelation) -> Result<pg_sys::Oid> {
         return Ok(caller);
     }
     Err(error::insufficient_privilege(
-        format!("only the owner of table {} may register it with pg_tenant", tbl.name()),
+        format!(
+            "only the owner of table {} may register it with pg_tenant",
+            tbl.name()
+        ),
         "Run tenant_enable as the role that owns the table (or a member of it).",
     ))
 }

@@ -12,27 +12,47 @@ use pgrx::PgSqlErrorCode;
 pub type Result<T> = std::result::Result<T, ErrorReport>;
 
 /// Builds an error report with the `pg_tenant:` prefix and a hint.
-pub fn report(code: PgSqlErrorCode, message: impl AsRef<str>, hint: impl Into<String>) -> ErrorReport {
-    ErrorReport::new(code, format!("pg_tenant: {}", message.as_ref()), "pg_tenant").set_hint(hint)
+pub fn report(
+    code: PgSqlErrorCode,
+    message: impl AsRef<str>,
+    hint: impl Into<String>,
+) -> ErrorReport {
+    ErrorReport::new(
+        code,
+        format!("pg_tenant: {}", message.as_ref()),
+        "pg_tenant",
+    )
+    .set_hint(hint)
 }
 
 /// 22P02: a value that should be a UUID is not one.
 pub fn invalid_uuid(what: &str, value: &str, hint: impl Into<String>) -> ErrorReport {
     report(
         PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
-        format!("{what} is set to \"{}\", which is not a UUID", shorten(value)),
+        format!(
+            "{what} is set to \"{}\", which is not a UUID",
+            shorten(value)
+        ),
         hint,
     )
 }
 
 /// 42501: the session may not act as it asked.
 pub fn insufficient_privilege(message: impl AsRef<str>, hint: impl Into<String>) -> ErrorReport {
-    report(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, message, hint)
+    report(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        message,
+        hint,
+    )
 }
 
 /// 22023: an argument has a value pg_tenant cannot use.
 pub fn invalid_parameter(message: impl AsRef<str>, hint: impl Into<String>) -> ErrorReport {
-    report(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, message, hint)
+    report(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        message,
+        hint,
+    )
 }
 
 /// 22004: a required argument is NULL.
@@ -61,6 +81,14 @@ pub fn internal(err: SpiError) -> ErrorReport {
         format!("internal error: {err}"),
         "This is a bug in pg_tenant; please report it with the statement that caused it.",
     )
+}
+
+/// Raises `err` as a Postgres ERROR with its own SQLSTATE. Trigger functions
+/// need this: `#[pg_trigger]` reports a returned `Err` as a generic "trigger
+/// function panic" instead of the error itself.
+pub fn raise(err: ErrorReport) -> ! {
+    err.report(pgrx::PgLogLevel::ERROR);
+    unreachable!("an ERROR report does not return")
 }
 
 /// Keeps messages readable when a setting holds a very long value.

@@ -44,10 +44,16 @@ pub struct TenantHeader {
 /// registry's own RLS policy.
 pub fn header(id: Uuid) -> Result<Option<TenantHeader>> {
     let row = db::as_registry_owner(|| {
-        db::two::<String, String>("SELECT slug, status FROM tenant.tenants WHERE id = $1", &[id.into()])
+        db::two::<String, String>(
+            "SELECT slug, status FROM tenant.tenants WHERE id = $1",
+            &[id.into()],
+        )
     })?;
     Ok(row.and_then(|(slug, status)| {
-        Some(TenantHeader { slug: slug?, status: TenantStatus::parse(&status?)? })
+        Some(TenantHeader {
+            slug: slug?,
+            status: TenantStatus::parse(&status?)?,
+        })
     }))
 }
 
@@ -56,14 +62,19 @@ pub fn header(id: Uuid) -> Result<Option<TenantHeader>> {
 pub fn resolve_reference(reference: &str) -> Result<Uuid> {
     let found = db::as_registry_owner(|| match parse_uuid(reference) {
         Some(id) => db::one::<Uuid>("SELECT id FROM tenant.tenants WHERE id = $1", &[id.into()]),
-        None => db::one::<Uuid>("SELECT id FROM tenant.tenants WHERE slug = $1", &[reference.into()]),
+        None => db::one::<Uuid>(
+            "SELECT id FROM tenant.tenants WHERE slug = $1",
+            &[reference.into()],
+        ),
     })?;
     found.ok_or_else(|| error::unknown_tenant(reference))
 }
 
 /// Parses the textual forms of a UUID that Postgres' uuid type accepts.
 pub fn parse_uuid(text: &str) -> Option<Uuid> {
-    uuid::Uuid::try_parse(text).ok().map(|u| Uuid::from_bytes(*u.as_bytes()))
+    uuid::Uuid::try_parse(text)
+        .ok()
+        .map(|u| Uuid::from_bytes(*u.as_bytes()))
 }
 
 /// Longest slug accepted (it must also fit a DNS label for subdomains).
@@ -73,7 +84,12 @@ const SLUG_MAX: usize = 63;
 pub fn is_valid_slug(slug: &str) -> bool {
     !slug.is_empty()
         && slug.len() <= SLUG_MAX
-        && slug.split('-').all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && slug.split('-').all(|word| {
+            !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// Derives a slug from a display name: accents folded to ASCII, everything that
@@ -126,7 +142,11 @@ fn fold_to_ascii(ch: char) -> Vec<char> {
 /// Picks `base`, or `base-2`, `base-3`, ... whichever is not taken yet.
 fn unique_slug(base: &str) -> Result<String> {
     for n in 1.. {
-        let candidate = if n == 1 { base.to_string() } else { format!("{base}-{n}") };
+        let candidate = if n == 1 {
+            base.to_string()
+        } else {
+            format!("{base}-{n}")
+        };
         if !slug_taken(&candidate)? {
             return Ok(candidate);
         }
@@ -135,8 +155,11 @@ fn unique_slug(base: &str) -> Result<String> {
 }
 
 fn slug_taken(slug: &str) -> Result<bool> {
-    Ok(db::one::<bool>("SELECT EXISTS (SELECT FROM tenant.tenants WHERE slug = $1)", &[slug.into()])?
-        .unwrap_or(false))
+    Ok(db::one::<bool>(
+        "SELECT EXISTS (SELECT FROM tenant.tenants WHERE slug = $1)",
+        &[slug.into()],
+    )?
+    .unwrap_or(false))
 }
 
 /// Creates an active tenant and returns its id.
@@ -197,7 +220,10 @@ mod unit_tests {
     #[test]
     fn slugify_joins_words_with_dashes() {
         assert_eq!(slugify("Acme Corp"), "acme-corp");
-        assert_eq!(slugify("  Globex -- International!! "), "globex-international");
+        assert_eq!(
+            slugify("  Globex -- International!! "),
+            "globex-international"
+        );
         assert_eq!(slugify("Café Crème"), "cafe-creme");
         assert_eq!(slugify("Ärzte & Söhne"), "arzte-sohne");
         assert_eq!(slugify("日本"), "tenant");
@@ -216,7 +242,17 @@ mod unit_tests {
         for ok in ["acme", "acme-corp", "a1", "x-2-y"] {
             assert!(is_valid_slug(ok), "{ok}");
         }
-        for bad in ["", "Acme", "-acme", "acme-", "ac--me", "ac_me", "ac me", "é", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Acme",
+            "-acme",
+            "acme-",
+            "ac--me",
+            "ac_me",
+            "ac me",
+            "é",
+            &"a".repeat(64),
+        ] {
             assert!(!is_valid_slug(bad), "{bad}");
         }
     }
@@ -239,7 +275,9 @@ mod tests {
 
     /// Creates a tenant with `args` and returns its (slug, plan, owner_id).
     fn create(args: &str) -> (Option<String>, Option<String>, Option<String>) {
-        let id = Spi::get_one::<pgrx::Uuid>(&format!("SELECT tenant_create({args})")).unwrap().unwrap();
+        let id = Spi::get_one::<pgrx::Uuid>(&format!("SELECT tenant_create({args})"))
+            .unwrap()
+            .unwrap();
         Spi::get_three_with_args::<String, String, String>(
             "SELECT slug, plan, owner_id::text FROM tenant.tenants WHERE id = $1",
             &[id.into()],

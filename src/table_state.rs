@@ -78,7 +78,9 @@ impl TableState {
 
     /// Policies that pg_tenant did not create.
     pub fn foreign_policies(&self) -> impl Iterator<Item = &PolicyState> {
-        self.policies.iter().filter(|p| p.name != ISOLATION_POLICY && p.name != BYPASS_POLICY)
+        self.policies
+            .iter()
+            .filter(|p| p.name != ISOLATION_POLICY && p.name != BYPASS_POLICY)
     }
 
     pub fn has_rows(&self) -> Result<bool> {
@@ -87,7 +89,10 @@ impl TableState {
     }
 
     pub fn count_rows_without_tenant(&self) -> Result<i64> {
-        let sql = format!("SELECT count(*) FROM {} WHERE {TENANT_COLUMN} IS NULL", self.qualified_name);
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {TENANT_COLUMN} IS NULL",
+            self.qualified_name
+        );
         Ok(db::one::<i64>(&sql, &[])?.unwrap_or(0))
     }
 }
@@ -230,6 +235,9 @@ fn read_tenant_index(oid: pg_sys::Oid) -> Result<Option<String>> {
 }
 
 fn read_registered(oid: pg_sys::Oid) -> Result<bool> {
-    Ok(db::one::<bool>("SELECT EXISTS (SELECT FROM tenant.tables WHERE relid = $1::pg_catalog.regclass)", &[oid.into()])?
-        .unwrap_or(false))
+    Ok(db::one::<bool>(
+        "SELECT EXISTS (SELECT FROM tenant.tables WHERE relid = $1::pg_catalog.regclass)",
+        &[oid.into()],
+    )?
+    .unwrap_or(false))
 }

@@ -11,6 +11,7 @@ use crate::table_state::TENANT_COLUMN;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::Uuid;
+use std::convert::Infallible;
 
 /// Fills `tenant_id` from `app.current_tenant` when the row leaves it NULL.
 /// A row that names its tenant keeps it: the policy's WITH CHECK then decides
@@ -20,7 +21,15 @@ use pgrx::Uuid;
 #[pg_trigger]
 fn tenant_set_id<'a>(
     trigger: &'a PgTrigger<'a>,
-) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByRust>>, ErrorReport> {
+) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByRust>>, Infallible> {
+    fill_tenant_id(trigger)
+        .map(Some)
+        .map_err(|e| error::raise(e))
+}
+
+fn fill_tenant_id<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<PgHeapTuple<'a, AllocatedByRust>, ErrorReport> {
     let table = || {
         format!(
             "{}.{}",
@@ -29,13 +38,16 @@ fn tenant_set_id<'a>(
         )
     };
     let row = trigger.new().ok_or_else(|| misuse(&table()))?;
-    let given = row.get_by_name::<Uuid>(TENANT_COLUMN).map_err(|_| missing_column(&table()))?;
+    let given = row
+        .get_by_name::<Uuid>(TENANT_COLUMN)
+        .map_err(|_| missing_column(&table()))?;
     let mut row = row.into_owned();
     if given.is_none() {
         let tenant = context::current_tenant()?.ok_or_else(|| no_tenant_in_context(&table()))?;
-        row.set_by_name(TENANT_COLUMN, tenant).map_err(|_| missing_column(&table()))?;
+        row.set_by_name(TENANT_COLUMN, tenant)
+            .map_err(|_| missing_column(&table()))?;
     }
-    Ok(Some(row))
+    Ok(row)
 }
 
 /// Statement trigger on `tenant.tenants`: any change to the registry may
@@ -43,7 +55,7 @@ fn tenant_set_id<'a>(
 #[pg_trigger]
 fn _tenant_registry_changed<'a>(
     _trigger: &'a PgTrigger<'a>,
-) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, ErrorReport> {
+) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
     context::forget_verified_tenant();
     Ok(None)
 }
@@ -58,7 +70,10 @@ fn no_tenant_in_context(table: &str) -> ErrorReport {
 fn missing_column(table: &str) -> ErrorReport {
     error::report(
         PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-        format!("trigger {}: table {table} has no uuid column {TENANT_COLUMN}", "tenant_set_id"),
+        format!(
+            "trigger {}: table {table} has no uuid column {TENANT_COLUMN}",
+            "tenant_set_id"
+        ),
         "Attach this trigger through tenant_enable(), which checks the column.",
     )
 }

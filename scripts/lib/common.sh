@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# Shared by the project's scripts: logging, building/installing the extension,
+# and throwaway PostgreSQL clusters. Postgres refuses to run as root, so when
+# the scripts run as root the server runs as the OS user `postgres` (created by
+# Debian's postgresql-15 package) through sudo.
+
+PG_CONFIG="${PG_CONFIG:-/usr/bin/pg_config}"
+PG_BIN="$("$PG_CONFIG" --bindir)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Runs a command as the OS user that owns the test clusters.
+as_postgres() {
+  if is_root; then sudo -u postgres -- "$@"; else "$@"; fi
+}
+
+# Builds and installs the extension into the server of $PG_CONFIG.
+# Extra arguments go to `cargo pgrx install` (e.g. --release).
+install_extension() {
+  local sudo_flag=()
+  is_root || sudo_flag=(--sudo)
+  (cd "$REPO_ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" "${sudo_flag[@]}" "$@")
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts a fresh cluster in a new temporary directory on a free local port and
+# exports PGHOST/PGPORT/PGUSER/PGDATABASE for psql. Stopped by cluster_stop,
+# which is also registered to run on exit.
+cluster_start() {
+  CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/pg_tenant.XXXXXX")"
+  chmod 755 "$CLUSTER_DIR"
+  if is_root; then chown postgres: "$CLUSTER_DIR"; fi
+  trap cluster_stop EXIT
+  as_postgres "$PG_BIN/initdb" -D "$CLUSTER_DIR/data" -U postgres --auth=trust \
+    --encoding=UTF8 --locale=C --no-sync >"$CLUSTER_DIR/initdb.log" 2>&1 \
+    || { cat "$CLUSTER_DIR/initdb.log"; return 1; }
+  PGPORT="$(free_port)"
+  as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
+    -o "-p $PGPORT -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+    || { cat "$CLUSTER_DIR/server.log"; return 1; }
+  export PGHOST="$CLUSTER_DIR" PGPORT PGUSER=postgres PGDATABASE=postgres
+}
+
+cluster_stop() {
+  [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR/data" ] || return 0
+  as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  if [ -z "${KEEP_CLUSTER:-}" ]; then rm -rf "$CLUSTER_DIR"; fi
+  CLUSTER_DIR=""
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs every pg_tenant test on this machine, setting it up first if needed:
+#   1. formatting and lints (cargo fmt --check, clippy -D warnings);
+#   2. Rust unit tests and #[pg_test] tests inside a real PostgreSQL 15
+#      (cargo pgrx test; as root the server runs as the OS user postgres);
+#   3. golden SQL tests (tests/pg_regress) with pg_regress against a fresh
+#      throwaway cluster, acting as ordinary LOGIN roles.
+# Ends with one line "tests: N passed, N failed"; exits non-zero on any failure.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$REPO_ROOT"
+
+bash scripts/setup.sh || exit 1
+
+passed=0
+failed=0
+failed_stages=()
+record() { # stage-name exit-code passed-count failed-count
+  passed=$((passed + $3)); failed=$((failed + $4))
+  [ "$2" -eq 0 ] || failed_stages+=("$1")
+}
+
+say "cargo fmt --check"
+cargo fmt --check; rc=$?
+record fmt $rc $((rc == 0)) $((rc != 0))
+
+say "cargo clippy -D warnings"
+cargo clippy --quiet --all-targets --features "pg15 pg_test" -- -D warnings; rc=$?
+record clippy $rc $((rc == 0)) $((rc != 0))
+
+say "Rust unit tests and #[pg_test] tests (cargo pgrx test pg15)"
+runas=()
+if is_root; then
+  # initdb and postgres refuse root: run the test cluster as postgres, in a
+  # directory postgres owns. It is kept between runs (reruns stay incremental).
+  mkdir -p "$REPO_ROOT/target/pgrx-test"
+  chown postgres: "$REPO_ROOT/target/pgrx-test"
+  runas=(--runas postgres --pgdata "$REPO_ROOT/target/pgrx-test/pgdata")
+fi
+log="$(mktemp)"
+cargo pgrx test pg15 "${runas[@]}" 2>&1 | tee "$log" | grep -E '^test |^test result|panicked|^failures' ; rc=${PIPESTATUS[0]}
+p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+f=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; tail -40 "$log"; fi
+record "cargo pgrx test" "$rc" "$p" "$f"
+rm -f "$log"
+
+say "Golden SQL tests (pg_regress against a throwaway PostgreSQL 15)"
+if install_extension >/tmp/pg_tenant-install.log 2>&1 && cluster_start; then
+  out="$CLUSTER_DIR/regress"
+  mkdir -p "$out"
+  "$PG_BIN/createdb" pg_tenant_regress
+  "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+    --use-existing --host="$PGHOST" --port="$PGPORT" --user=postgres \
+    --dbname=pg_tenant_regress --inputdir=tests/pg_regress --outputdir="$out" \
+    --schedule=tests/pg_regress/schedule 2>&1 | tee "$out/summary.txt"; rc=${PIPESTATUS[0]}
+  total=$(grep -cE '^test +[a-z_]+ +\.\.\. ' "$out/summary.txt" || echo 0)
+  f=$(grep -cE '\.\.\. FAILED' "$out/summary.txt" || true)
+  if [ "$rc" -ne 0 ]; then
+    [ -f "$out/regression.diffs" ] && cat "$out/regression.diffs"
+    [ "$f" -eq 0 ] && f=1
+  fi
+  record pg_regress "$rc" $((total - f)) "$f"
+  if [ -n "${UPDATE_EXPECTED:-}" ]; then cp "$out"/results/*.out tests/pg_regress/expected/; fi
+  cluster_stop
+else
+  cat /tmp/pg_tenant-install.log
+  record pg_regress 1 0 1
+fi
+
+echo
+if [ "${#failed_stages[@]}" -gt 0 ]; then
+  echo "failing stages: ${failed_stages[*]}"
+fi
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,50 @@
+-- Session context: current_tenant_id() and current_tenant_user_id(), as app_user.
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SET ROLE app_user;
+
+-- Nothing set: NULL.
+SELECT current_tenant_id() IS NULL AS unset_is_null, current_tenant_user_id() IS NULL AS user_unset_is_null;
+
+-- A transaction-local setting reads back as '' once its transaction ended: NULL too.
+BEGIN;
+SELECT act_as('acme-corp');
+SELECT current_tenant_id() = (SELECT id FROM tenant.tenants) AS set_inside_transaction;
+COMMIT;
+SELECT current_setting('app.current_tenant') = '' AS empty_after_commit, current_tenant_id() IS NULL AS empty_is_null;
+
+-- A value that is not a UUID: SQLSTATE 22P02, message names the setting and the value.
+BEGIN;
+SELECT set_config('app.current_tenant', 'acme-corp', true) IS NOT NULL;
+SELECT current_tenant_id();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT set_config('app.current_user_id', '42', true) IS NOT NULL;
+SELECT current_tenant_user_id();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
+-- Any textual UUID form Postgres accepts works, upper case and unhyphenated included.
+BEGIN;
+SELECT set_config('app.current_user_id', 'A0EEBC999C0B4EF8BB6D6BB9BD380A11', true) IS NOT NULL;
+SELECT current_tenant_user_id();
+ROLLBACK;
+
+-- A well-formed UUID that names no tenant is refused (42501), not treated as an empty tenant.
+BEGIN;
+SELECT set_config('app.current_tenant', '00000000-0000-4000-8000-000000000000', true) IS NOT NULL;
+SELECT current_tenant_id();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
+-- The registry shows an application role its own tenant only.
+BEGIN;
+SELECT act_as('globex');
+SELECT slug, status FROM tenant.tenants;
+ROLLBACK;
+SELECT count(*) AS registry_rows_without_context FROM tenant.tenants;
+
+-- Volatility as the planner needs it: STABLE and PARALLEL SAFE.
+SELECT proname, provolatile, proparallel FROM pg_proc
+ WHERE proname IN ('current_tenant_id', 'current_tenant_user_id', 'tenant_bypass_requested')
+ ORDER BY proname;
+RESET ROLE;
