@@ -192,7 +192,11 @@ fn plan_column(table: &TableState, options: &EnableOptions, sql: &mut Vec<String
 /// Existing rows need a tenant: the caller's backfill tenant, or an error.
 /// `missing` counts the NULL tenant_ids of an existing column; None when the
 /// column is being added (every row needs one).
-fn backfill_or_refuse(table: &TableState, options: &EnableOptions, missing: Option<i64>) -> Result<Uuid> {
+fn backfill_or_refuse(
+    table: &TableState,
+    options: &EnableOptions,
+    missing: Option<i64>,
+) -> Result<Uuid> {
     options.backfill_tenant.ok_or_else(|| {
         let (rows, add_column) = match missing {
             Some(n) => (format!("{n} rows"), ""),

@@ -11,6 +11,11 @@ SELECT tenant_enable_sql('"My Schema"."Weird ""Name"""');
 SELECT tenant_enable('"My Schema"."Weird ""Name"""') IS NOT NULL AS enabled;
 SELECT tenant_enable_sql('"My Schema"."Weird ""Name"""');
 SELECT tenant_enable('"My Schema"."x; DROP TABLE projects; --"', add_column => true);
+-- A single quote in the name reaches the regclass literal through quote_literal.
+CREATE TABLE "My Schema"."it's" (id bigint PRIMARY KEY, tenant_id uuid NOT NULL);
+SELECT tenant_enable_sql('"My Schema"."it''s"') LIKE '%(''"My Schema"."it''''s"''::regclass%' AS literal_is_quoted;
+SELECT tenant_enable('"My Schema"."it''s"') IS NOT NULL AS enabled;
+SELECT tenant_enable_sql('"My Schema"."it''s"');
 SELECT to_regclass('public.projects') IS NOT NULL AS projects_still_there;
 SELECT relid FROM tenant.tables WHERE relid::text LIKE '"My Schema"%' ORDER BY 1;
 RESET ROLE;
