@@ -44,7 +44,7 @@ cluster_start() {
   as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
     -o "-p $PGPORT -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
     || { cat "$CLUSTER_DIR/server.log"; return 1; }
-  export PGHOST="$CLUSTER_DIR" PGPORT PGUSER=postgres PGDATABASE=postgres
+  export CLUSTER_DIR PGHOST="$CLUSTER_DIR" PGPORT PGUSER=postgres PGDATABASE=postgres
 }
 
 cluster_stop() {
