@@ -91,12 +91,42 @@ pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     })?;
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context: i32 = 0;
+    let guc_level;
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
         let flags = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_NOFORCE_RLS) as i32;
         pg_sys::SetUserIdAndSecContext(owner, saved_context | flags);
+        guc_level = pin_search_path();
     }
     let result = f();
-    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+    unsafe {
+        // Commit-style exit: restores the caller's search_path and keeps any
+        // other setting changed meanwhile, as a SECURITY DEFINER function's
+        // `SET search_path` clause does.
+        pg_sys::AtEOXact_GUC(true, guc_level);
+        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
+    }
     result
+}
+
+/// Sets `search_path = pg_catalog, pg_temp` in a new GUC nest level and returns
+/// the level. While running as the registry owner, the caller's search_path
+/// must not decide which functions and operators run: a role could otherwise
+/// put its own `=` operator in front of pg_catalog and have it executed with
+/// the owner's rights (tests/pg_regress/sql/search_path_attack.sql).
+unsafe fn pin_search_path() -> i32 {
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    }
 }
