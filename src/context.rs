@@ -32,8 +32,11 @@ pub fn init() {
     }
 }
 
+/// Forgets everything cached for this transaction: the verified tenant and
+/// the cached member role.
 pub fn forget_verified_tenant() {
     VERIFIED_ACTIVE.with(|cell| cell.set(None));
+    crate::members::forget_cached_role();
 }
 
 unsafe extern "C-unwind" fn forget_on_xact_end(_event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
@@ -122,10 +125,15 @@ fn current_tenant_id() -> Result<Option<Uuid>> {
     current_tenant()
 }
 
+/// The acting application user (`app.current_user_id`), or None.
+pub fn current_user() -> Result<Option<Uuid>> {
+    read_uuid_setting(USER_SETTING)
+}
+
 /// `current_tenant_user_id()`: the acting user (`app.current_user_id`), or NULL.
 #[pg_extern(stable, parallel_safe)]
 fn current_tenant_user_id() -> Result<Option<Uuid>> {
-    read_uuid_setting(USER_SETTING)
+    current_user()
 }
 
 /// `tenant_bypass_requested()`: whether the session asked for cross-tenant

@@ -29,6 +29,59 @@ where
     .map_err(error::internal)
 }
 
+/// One row of three nullable columns.
+pub type Row3<A, B, C> = (Option<A>, Option<B>, Option<C>);
+
+/// Runs a query that returns at most one row of three columns.
+pub fn three<A, B, C>(sql: &str, args: &[DatumWithOid]) -> Result<Option<Row3<A, B, C>>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+    C: FromDatum + IntoDatum,
+{
+    Spi::connect(|client| {
+        let table = client.select(sql, Some(1), args)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        table.first().get_three::<A, B, C>().map(Some)
+    })
+    .map_err(error::internal)
+}
+
+/// Runs a query and returns its first column for every row (NULLs skipped).
+pub fn column<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Result<Vec<T>> {
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(sql, None, args)? {
+            if let Some(v) = row.get::<T>(1)? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)
+}
+
+/// Runs a query and returns its first two columns for every row where both
+/// are not NULL.
+pub fn pairs<A, B>(sql: &str, args: &[DatumWithOid]) -> Result<Vec<(A, B)>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+{
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(sql, None, args)? {
+            if let (Some(a), Some(b)) = (row.get::<A>(1)?, row.get::<B>(2)?) {
+                out.push((a, b));
+            }
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)
+}
+
 /// Runs statements that change the database (DDL, DML), text as given.
 pub fn execute(sql: &str, args: &[DatumWithOid]) -> Result<()> {
     Spi::connect_mut(|client| client.update(sql, None, args).map(|_| ())).map_err(error::internal)

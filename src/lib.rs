@@ -2,7 +2,11 @@
 //!
 //! `lib.rs` only wires the modules together; each concern lives in its own:
 //! - `context`: session settings (`app.current_tenant`, ...) and `current_tenant_id()`;
-//! - `registry`: the tenant registry (`tenant.tenants`), `tenant_create`;
+//! - `registry`: the tenant registry (`tenant.tenants`), `tenant_create`, tenant references;
+//! - `lifecycle`: suspend, activate, delete, purge, statistics;
+//! - `members`, `domains`, `settings`: the tenant's users, custom domains and settings;
+//! - `resolve`: `tenant_resolve` and `tenant_set` for request routing;
+//! - `authz`: who may manage a tenant (operators, or the tenant's own admins);
 //! - `table_state`: what the catalogs say about a table's isolation;
 //! - `enable`: `tenant_enable`, `tenant_enable_sql`, `tenant_disable` and their policies;
 //! - `trigger`: the `tenant_set_id` fill trigger;
@@ -18,11 +22,17 @@
 
 use pgrx::prelude::*;
 
+mod authz;
 mod context;
 mod db;
+mod domains;
 mod enable;
 mod error;
+mod lifecycle;
+mod members;
 mod registry;
+mod resolve;
+mod settings;
 mod table_state;
 mod trigger;
 

@@ -57,17 +57,47 @@ pub fn header(id: Uuid) -> Result<Option<TenantHeader>> {
     }))
 }
 
-/// Resolves a tenant reference — a UUID or a slug — to the tenant's id.
-/// Unknown references raise P0002.
-pub fn resolve_reference(reference: &str) -> Result<Uuid> {
-    let found = db::as_registry_owner(|| match parse_uuid(reference) {
-        Some(id) => db::one::<Uuid>("SELECT id FROM tenant.tenants WHERE id = $1", &[id.into()]),
-        None => db::one::<Uuid>(
-            "SELECT id FROM tenant.tenants WHERE slug = $1",
+/// A tenant as management functions see it.
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub status: TenantStatus,
+}
+
+impl Tenant {
+    /// `"acme" (a0ee...)`, for messages.
+    pub fn label(&self) -> String {
+        format!("\"{}\" ({})", self.slug, self.id)
+    }
+}
+
+/// Finds a tenant by reference — its UUID or its slug — whatever its status.
+/// NULL raises 22004 naming the function; an unknown reference raises P0002.
+pub fn find(reference: Option<&str>, function: &str) -> Result<Tenant> {
+    let reference = reference.ok_or_else(|| error::null_argument(function, "t"))?;
+    let row = db::as_registry_owner(|| match parse_uuid(reference) {
+        Some(id) => db::three::<Uuid, String, String>(
+            "SELECT id, slug, status FROM tenant.tenants WHERE id = $1",
+            &[id.into()],
+        ),
+        None => db::three::<Uuid, String, String>(
+            "SELECT id, slug, status FROM tenant.tenants WHERE slug = lower($1)",
             &[reference.into()],
         ),
     })?;
-    found.ok_or_else(|| error::unknown_tenant(reference))
+    match row {
+        Some((Some(id), Some(slug), Some(status))) => Ok(Tenant {
+            id,
+            slug,
+            status: TenantStatus::parse(&status).unwrap_or(TenantStatus::Deleted),
+        }),
+        _ => Err(error::unknown_tenant(reference)),
+    }
+}
+
+/// The id of a tenant reference (for options such as backfill_tenant).
+pub fn resolve_reference(reference: &str) -> Result<Uuid> {
+    Ok(find(Some(reference), "tenant reference")?.id)
 }
 
 /// Parses the textual forms of a UUID that Postgres' uuid type accepts.
@@ -162,11 +192,12 @@ fn slug_taken(slug: &str) -> Result<bool> {
     .unwrap_or(false))
 }
 
-/// Creates an active tenant and returns its id.
+/// Creates an active tenant and returns its id. An `owner` also becomes the
+/// tenant's first member, with role owner.
 ///
-/// SECURITY DEFINER so that members of `tenant_admin` can create tenants
-/// without write access to the registry; `search_path` is pinned.
-#[pg_extern(volatile, security_definer, parallel_unsafe)]
+/// Granted to `tenant_admin` only. It writes the registry as the registry
+/// owner (see `db::as_registry_owner`), so operators need no table privileges.
+#[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_create(
     name: Option<&str>,
@@ -181,15 +212,24 @@ fn tenant_create(
             "Pass the tenant's display name, for example tenant_create('Acme Corp').",
         ));
     }
-    let slug = match slug {
-        Some(given) => checked_new_slug(given)?,
-        None => unique_slug(&slugify(name))?,
-    };
-    db::execute_one::<Uuid>(
-        "INSERT INTO tenant.tenants (name, slug, plan, owner_id) VALUES ($1, $2, $3, $4) RETURNING id",
-        &[name.into(), slug.as_str().into(), plan.into(), owner.into()],
-    )?
-    .ok_or_else(|| error::internal(pgrx::spi::SpiError::InvalidPosition))
+    db::as_registry_owner(|| {
+        let slug = match slug {
+            Some(given) => checked_new_slug(given)?,
+            None => unique_slug(&slugify(name))?,
+        };
+        let id = db::execute_one::<Uuid>(
+            "INSERT INTO tenant.tenants (name, slug, plan, owner_id) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[name.into(), slug.as_str().into(), plan.into(), owner.into()],
+        )?
+        .ok_or_else(|| error::internal(pgrx::spi::SpiError::InvalidPosition))?;
+        if let Some(owner) = owner {
+            db::execute(
+                "INSERT INTO tenant.members (tenant_id, user_id, role) VALUES ($1, $2, 'owner')",
+                &[id.into(), owner.into()],
+            )?;
+        }
+        Ok(id)
+    })
 }
 
 /// An explicit slug must be well-formed and free.

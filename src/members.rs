@@ -1,0 +1,315 @@
+//! Tenant members (`tenant.members`): the application's users of each tenant
+//! with a role, owner > admin > member > guest.
+
+use crate::authz;
+use crate::context;
+use crate::db;
+use crate::error::{self, Result};
+use crate::registry::{self, Tenant, TenantStatus};
+use pgrx::prelude::*;
+use pgrx::Uuid;
+use std::cell::Cell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Guest,
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn parse(text: Option<&str>, argument: &str) -> Result<Role> {
+        match text {
+            Some("owner") => Ok(Role::Owner),
+            Some("admin") => Ok(Role::Admin),
+            Some("member") => Ok(Role::Member),
+            Some("guest") => Ok(Role::Guest),
+            Some(other) => Err(error::invalid_parameter(
+                format!("\"{other}\" is not a tenant role"),
+                format!("Pass one of owner, admin, member, guest as {argument}."),
+            )),
+            None => Err(error::null_argument("tenant role", argument)),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Guest => "guest",
+        }
+    }
+}
+
+type RoleKey = ([u8; 16], [u8; 16]);
+
+thread_local! {
+    /// The last (tenant, user) → role lookup of this transaction, so that
+    /// `tenant_has_role` in a policy reads `tenant.members` once per
+    /// transaction. Cleared with the tenant status cache.
+    static CACHED_ROLE: Cell<Option<(RoleKey, Option<Role>)>> = const { Cell::new(None) };
+}
+
+pub fn forget_cached_role() {
+    CACHED_ROLE.with(|cell| cell.set(None));
+}
+
+/// The role of `user` in `tenant`, read as the registry owner (so it works
+/// inside users' own policies, even on tenant.members, without recursion).
+pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
+    let key = (*tenant.as_bytes(), *user.as_bytes());
+    if let Some((cached_key, role)) = CACHED_ROLE.with(|cell| cell.get()) {
+        if cached_key == key {
+            return Ok(role);
+        }
+    }
+    let text = db::as_registry_owner(|| {
+        db::one::<String>(
+            "SELECT role FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
+            &[tenant.into(), user.into()],
+        )
+    })?;
+    let role = text.and_then(|t| Role::parse(Some(&t), "role").ok());
+    CACHED_ROLE.with(|cell| cell.set(Some((key, role))));
+    Ok(role)
+}
+
+/// `tenant_has_role(min_role)`: whether the current user (`app.current_user_id`)
+/// holds at least `min_role` in the current tenant. False when either is unset.
+/// For users' own policies: `USING ((SELECT tenant_has_role('admin')))`.
+#[pg_extern(stable, parallel_safe)]
+fn tenant_has_role(min_role: Option<&str>) -> Result<bool> {
+    let min_role = Role::parse(min_role, "min_role")?;
+    let (Some(tenant), Some(user)) = (context::current_tenant()?, context::current_user()?) else {
+        return Ok(false);
+    };
+    Ok(role_of(tenant, user)?.is_some_and(|role| role >= min_role))
+}
+
+/// `tenant_user_role(t, user_id)`: the user's role in the tenant, or NULL.
+/// Reads tenant.members as the caller, so RLS decides what is visible: an
+/// application sees its current tenant's members, operators every tenant's.
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_user_role(t: Option<&str>, user_id: Option<Uuid>) -> Result<Option<String>> {
+    let tenant = registry::find(t, "tenant_user_role")?;
+    let user = user_id.ok_or_else(|| error::null_argument("tenant_user_role", "user_id"))?;
+    db::one::<String>(
+        "SELECT role FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
+        &[tenant.id.into(), user.into()],
+    )
+}
+
+/// `tenant_is_member(t, user_id)`: whether the user belongs to the tenant
+/// (visibility as for `tenant_user_role`).
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_is_member(t: Option<&str>, user_id: Option<Uuid>) -> Result<bool> {
+    Ok(tenant_user_role(t, user_id)?.is_some())
+}
+
+type MemberRows = TableIterator<
+    'static,
+    (
+        name!(user_id, Option<Uuid>),
+        name!(role, Option<String>),
+        name!(joined_at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(invited_by, Option<Uuid>),
+    ),
+>;
+
+/// `tenant_members(t)`: the tenant's members (visibility as for `tenant_user_role`).
+#[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_members(t: Option<&str>) -> Result<MemberRows> {
+    let tenant = registry::find(t, "tenant_members")?;
+    let rows = Spi::connect(|client| {
+        let mut rows = Vec::new();
+        let table = client.select(
+            "SELECT user_id, role, joined_at, invited_by FROM tenant.members
+              WHERE tenant_id = $1
+              ORDER BY array_position(ARRAY['owner', 'admin', 'member', 'guest'], role), joined_at, user_id",
+            None,
+            &[tenant.id.into()],
+        )?;
+        for row in table {
+            rows.push((row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?));
+        }
+        Ok(rows)
+    })
+    .map_err(error::internal)?;
+    Ok(TableIterator::new(rows))
+}
+
+/// Managing owners takes an owner; everything else an admin.
+fn required_role(roles: &[Option<Role>]) -> Role {
+    if roles.contains(&Some(Role::Owner)) {
+        Role::Owner
+    } else {
+        Role::Admin
+    }
+}
+
+fn refuse_if_deleted(tenant: &Tenant, action: &str) -> Result<()> {
+    if tenant.status == TenantStatus::Deleted {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("cannot {action}: tenant {} is deleted", tenant.label()),
+            "Deleted tenants are kept read-only until they are purged.",
+        ));
+    }
+    Ok(())
+}
+
+/// `tenant_member_add(t, user_id, role default 'member')`.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_member_add(
+    t: Option<&str>,
+    user_id: Option<Uuid>,
+    role: default!(Option<&str>, "'member'"),
+) -> Result<()> {
+    let tenant = registry::find(t, "tenant_member_add")?;
+    let user = user_id.ok_or_else(|| error::null_argument("tenant_member_add", "user_id"))?;
+    let role = Role::parse(role, "role")?;
+    authz::Caller::of(&tenant)?.require(
+        &tenant,
+        required_role(&[Some(role)]),
+        "adding a member",
+    )?;
+    refuse_if_deleted(&tenant, "add a member")?;
+    let invited_by = context::current_user()?;
+    db::as_registry_owner(|| {
+        let added = db::execute_one::<bool>(
+            "INSERT INTO tenant.members (tenant_id, user_id, role, invited_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING true",
+            &[tenant.id.into(), user.into(), role.as_str().into(), invited_by.into()],
+        )?;
+        if added.is_none() {
+            return Err(error::report(
+                PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+                format!(
+                    "user {user} is already a member of tenant {}",
+                    tenant.label()
+                ),
+                "Change the role with tenant_member_set_role(t, user_id, role).",
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// `tenant_member_remove(t, user_id)`. The last owner cannot be removed.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_member_remove(t: Option<&str>, user_id: Option<Uuid>) -> Result<()> {
+    let tenant = registry::find(t, "tenant_member_remove")?;
+    let user = user_id.ok_or_else(|| error::null_argument("tenant_member_remove", "user_id"))?;
+    let caller = authz::Caller::of(&tenant)?;
+    db::as_registry_owner(|| {
+        let current = locked_role(&tenant, user)?;
+        caller.require(
+            &tenant,
+            required_role(&[Some(current)]),
+            "removing a member",
+        )?;
+        refuse_last_owner(&tenant, current, None, "removed")?;
+        db::execute(
+            "DELETE FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
+            &[tenant.id.into(), user.into()],
+        )
+    })
+}
+
+/// `tenant_member_set_role(t, user_id, role)`. The last owner cannot be demoted.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_member_set_role(
+    t: Option<&str>,
+    user_id: Option<Uuid>,
+    role: Option<&str>,
+) -> Result<()> {
+    let tenant = registry::find(t, "tenant_member_set_role")?;
+    let user = user_id.ok_or_else(|| error::null_argument("tenant_member_set_role", "user_id"))?;
+    let role = Role::parse(role, "role")?;
+    refuse_if_deleted(&tenant, "change a member's role")?;
+    let caller = authz::Caller::of(&tenant)?;
+    db::as_registry_owner(|| {
+        let current = locked_role(&tenant, user)?;
+        caller.require(
+            &tenant,
+            required_role(&[Some(current), Some(role)]),
+            "changing a member's role",
+        )?;
+        refuse_last_owner(&tenant, current, Some(role), "demoted")?;
+        db::execute(
+            "UPDATE tenant.members SET role = $3 WHERE tenant_id = $1 AND user_id = $2",
+            &[tenant.id.into(), user.into(), role.as_str().into()],
+        )
+    })
+}
+
+/// The member's role, with the tenant's member rows locked so that two
+/// concurrent removals cannot both pass the last-owner check.
+fn locked_role(tenant: &Tenant, user: Uuid) -> Result<Role> {
+    let roles = db::one::<Vec<String>>(
+        "SELECT array_agg(role) FILTER (WHERE user_id = $2)
+           FROM (SELECT user_id, role FROM tenant.members WHERE tenant_id = $1 FOR UPDATE) AS locked",
+        &[tenant.id.into(), user.into()],
+    )?;
+    match roles.and_then(|r| r.into_iter().next()) {
+        Some(role) => Role::parse(Some(&role), "role"),
+        None => Err(error::report(
+            PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            format!("user {user} is not a member of tenant {}", tenant.label()),
+            "List the members with tenant_members(t).",
+        )),
+    }
+}
+
+/// A tenant that has an owner keeps at least one.
+fn refuse_last_owner(
+    tenant: &Tenant,
+    current: Role,
+    new_role: Option<Role>,
+    verb: &str,
+) -> Result<()> {
+    if current != Role::Owner || new_role == Some(Role::Owner) {
+        return Ok(());
+    }
+    let owners = db::one::<i64>(
+        "SELECT count(*) FROM tenant.members WHERE tenant_id = $1 AND role = 'owner'",
+        &[tenant.id.into()],
+    )?
+    .unwrap_or(0);
+    if owners <= 1 {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            format!(
+                "the last owner of tenant {} cannot be {verb}",
+                tenant.label()
+            ),
+            "Make another member owner first: tenant_member_set_role(t, other_user, 'owner').",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_owner_admin_member_guest() {
+        assert!(
+            Role::Owner > Role::Admin && Role::Admin > Role::Member && Role::Member > Role::Guest
+        );
+        assert_eq!(required_role(&[Some(Role::Member)]), Role::Admin);
+        assert_eq!(
+            required_role(&[Some(Role::Member), Some(Role::Owner)]),
+            Role::Owner
+        );
+    }
+}
