@@ -87,12 +87,15 @@ pub fn execute(sql: &str, args: &[DatumWithOid]) -> Result<()> {
     Spi::connect_mut(|client| client.update(sql, None, args).map(|_| ())).map_err(error::internal)
 }
 
-/// Runs a data-changing query that returns one value (`INSERT ... RETURNING`).
+/// Runs a data-changing or locking query (`INSERT ... RETURNING`,
+/// `SELECT ... FOR UPDATE`) that returns at most one value; None when it
+/// returns no row.
 pub fn execute_one<T: FromDatum + IntoDatum>(
     sql: &str,
     args: &[DatumWithOid],
 ) -> Result<Option<T>> {
     Spi::connect_mut(|client| client.update(sql, Some(1), args)?.first().get_one::<T>())
+        .or_else(no_rows_is_none)
         .map_err(error::internal)
 }
 

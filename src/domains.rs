@@ -152,7 +152,7 @@ fn tenant_domain_verify(domain: Option<&str>, token: Option<&str>) -> Result<()>
     let tenant = owner_of(&domain)?;
     Caller::of(&tenant)?.require(&tenant, Role::Admin, "verifying a domain")?;
     db::as_registry_owner(|| {
-        let expected = db::one::<String>(
+        let expected = db::execute_one::<String>(
             "SELECT verification_token FROM tenant.domains WHERE domain = $1 FOR UPDATE",
             &[domain.as_str().into()],
         )?

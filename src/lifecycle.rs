@@ -222,19 +222,21 @@ fn children_first(tables: Vec<String>, child_parent: &[(String, String)]) -> Vec
     }
 }
 
-type StatsRows = TableIterator<
-    'static,
-    (
-        name!(dimension, Option<String>),
-        name!(value, Option<String>),
-        name!(tenants, Option<i64>),
-    ),
->;
-
 /// `tenant_stats()`: how many tenants there are, by status and by plan.
+// pgrx must see `TableIterator` itself in the signature (an alias hides it).
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn tenant_stats() -> Result<StatsRows> {
+fn tenant_stats() -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(dimension, Option<String>),
+            name!(value, Option<String>),
+            name!(tenants, Option<i64>),
+        ),
+    >,
+> {
     let rows = db::as_registry_owner(|| {
         Spi::connect(|client| {
             let mut rows = Vec::new();

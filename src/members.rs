@@ -110,20 +110,24 @@ fn tenant_is_member(t: Option<&str>, user_id: Option<Uuid>) -> Result<bool> {
     Ok(tenant_user_role(t, user_id)?.is_some())
 }
 
-type MemberRows = TableIterator<
-    'static,
-    (
-        name!(user_id, Option<Uuid>),
-        name!(role, Option<String>),
-        name!(joined_at, Option<pgrx::datum::TimestampWithTimeZone>),
-        name!(invited_by, Option<Uuid>),
-    ),
->;
-
 /// `tenant_members(t)`: the tenant's members (visibility as for `tenant_user_role`).
+// pgrx must see `TableIterator` itself in the signature (an alias hides it).
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
-fn tenant_members(t: Option<&str>) -> Result<MemberRows> {
+fn tenant_members(
+    t: Option<&str>,
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(user_id, Option<Uuid>),
+            name!(role, Option<String>),
+            name!(joined_at, Option<pgrx::datum::TimestampWithTimeZone>),
+            name!(invited_by, Option<Uuid>),
+        ),
+    >,
+> {
     let tenant = registry::find(t, "tenant_members")?;
     let rows = Spi::connect(|client| {
         let mut rows = Vec::new();
@@ -254,7 +258,7 @@ fn tenant_member_set_role(
 /// The member's role, with the tenant's member rows locked so that two
 /// concurrent removals cannot both pass the last-owner check.
 fn locked_role(tenant: &Tenant, user: Uuid) -> Result<Role> {
-    let roles = db::one::<Vec<String>>(
+    let roles = db::execute_one::<Vec<String>>(
         "SELECT array_agg(role) FILTER (WHERE user_id = $2)
            FROM (SELECT user_id, role FROM tenant.members WHERE tenant_id = $1 FOR UPDATE) AS locked",
         &[tenant.id.into(), user.into()],

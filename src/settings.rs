@@ -174,7 +174,7 @@ fn tenant_setting_unset(t: Option<&str>, key: Option<&str>) -> Result<bool> {
     let key = key_argument(key, "tenant_setting_unset")?;
     Caller::of(&tenant)?.require(&tenant, Role::Admin, "changing settings")?;
     let removed = db::as_registry_owner(|| {
-        db::one::<i64>(
+        db::execute_one::<i64>(
             "WITH gone AS (DELETE FROM tenant.settings
                             WHERE tenant_id = $1 AND (key = $2 OR left(key, length($2) + 1) = $2 || '.')
                            RETURNING 1)
