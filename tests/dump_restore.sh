@@ -28,6 +28,9 @@ same "tenants kept" "SELECT string_agg(id || ' ' || slug || ' ' || status, ', ' 
 same "tenant-scoped tables kept" "SELECT string_agg(relid::text, ', ' ORDER BY relid::text) FROM tenant.tables"
 same "policies restored" "SELECT string_agg(polrelid::regclass || '.' || polname, ', ' ORDER BY polrelid::regclass::text, polname) FROM pg_policy"
 same "RLS forced on the same tables" "SELECT string_agg(oid::regclass::text, ', ' ORDER BY oid::regclass::text) FROM pg_class WHERE relforcerowsecurity"
+same "members kept" "SELECT string_agg(tenant_id || ':' || user_id || ':' || role, ', ' ORDER BY tenant_id, user_id) FROM tenant.members"
+same "domains kept (with tokens)" "SELECT string_agg(domain || ':' || verification_token || ':' || is_primary, ', ' ORDER BY domain) FROM tenant.domains"
+same "settings kept" "SELECT string_agg(tenant_id || ':' || key || '=' || value, ', ' ORDER BY tenant_id, key) FROM tenant.settings"
 same "data kept" "SELECT count(*) || ' rows' FROM projects"
 
 # The restored copy still isolates: app_user sees one tenant's rows only.
