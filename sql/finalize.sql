@@ -86,6 +86,15 @@ CREATE TRIGGER tenant_cache_invalidate
 COMMENT ON TRIGGER tenant_cache_invalidate ON tenant.members IS
     'pg_tenant: forgets this session''s cached member role after any change to the members.';
 
+-- tenant_check(): the checks are Rust (_tenant_check). This SQL function only
+-- gives them the documented signature: a result column named "check" (a
+-- reserved word that pgrx does not quote) and a probe_role of type name.
+CREATE FUNCTION @extschema@.tenant_check(probe_role name DEFAULT NULL)
+RETURNS TABLE ("check" text, object text, status text, detail text, fix text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $check$ SELECT * FROM @extschema@._tenant_check(probe_role::text) $check$;
+
 -- Who may call what. Context functions are for everyone (they are used inside
 -- policies); management functions are for tenant_admin members.
 REVOKE EXECUTE ON FUNCTION
@@ -101,7 +110,10 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.tenant_disable(regclass),
     @extschema@._tenant_register_table(regclass, boolean, boolean),
     @extschema@._tenant_unregister_table(regclass),
-    @extschema@._tenant_registry_changed()
+    @extschema@._tenant_registry_changed(),
+    @extschema@.tenant_check(name),
+    @extschema@._tenant_check(text),
+    @extschema@.tenant_assert_check(text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     @extschema@.tenant_create(text, text, text, uuid),
@@ -115,7 +127,10 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.tenant_enable_sql(regclass, boolean, text, boolean),
     @extschema@.tenant_disable(regclass),
     @extschema@._tenant_register_table(regclass, boolean, boolean),
-    @extschema@._tenant_unregister_table(regclass)
+    @extschema@._tenant_unregister_table(regclass),
+    @extschema@.tenant_check(name),
+    @extschema@._tenant_check(text),
+    @extschema@.tenant_assert_check(text)
 TO tenant_admin;
 
 COMMENT ON FUNCTION @extschema@.current_tenant_id() IS
@@ -181,6 +196,13 @@ COMMENT ON FUNCTION @extschema@.tenant_enable_sql(regclass, boolean, text, boole
 COMMENT ON FUNCTION @extschema@.tenant_disable(regclass) IS
     'pg_tenant: undoes tenant_enable: drops its policies and trigger, turns RLS off when no other policy remains, unregisters the table. '
     'Keeps the tenant_id column, its foreign key, its index and the data. Returns the SQL it ran.';
+COMMENT ON FUNCTION @extschema@.tenant_check(name) IS
+    'pg_tenant: finds known ways RLS multi-tenancy leaks; one row per finding (check, object, status ok/warn/fail, detail, fix SQL). '
+    'With probe_role, also writes and reads as that role in a subtransaction that is always rolled back.';
+COMMENT ON FUNCTION @extschema@._tenant_check(text) IS
+    'pg_tenant internal: the rows of tenant_check (its column check_name is tenant_check''s "check").';
+COMMENT ON FUNCTION @extschema@.tenant_assert_check(text) IS
+    'pg_tenant: raises 23514 listing every failing tenant_check finding; otherwise returns a summary. For CI and migrations.';
 COMMENT ON FUNCTION @extschema@.tenant_set_id() IS
     'pg_tenant: BEFORE INSERT trigger that fills tenant_id from app.current_tenant and refuses a row when no tenant is in context.';
 COMMENT ON FUNCTION @extschema@._tenant_register_table(regclass, boolean, boolean) IS

@@ -52,8 +52,13 @@ impl Expressions {
     /// How `pg_get_expr` prints `isolation()` when `search_path` is pinned to
     /// pg_catalog (as it is inside pg_tenant's functions).
     pub fn isolation_deparsed(&self) -> String {
+        self.isolation_deparsed_on(TENANT_COLUMN)
+    }
+
+    /// The same for another column (the registry's `tenant.tenants.id`).
+    pub fn isolation_deparsed_on(&self, column: &str) -> String {
         format!(
-            "({TENANT_COLUMN} = ( SELECT {}.current_tenant_id() AS current_tenant_id))",
+            "({column} = ( SELECT {}.current_tenant_id() AS current_tenant_id))",
             self.schema
         )
     }
@@ -73,7 +78,7 @@ impl Expressions {
         format!("{}.{FILL_TRIGGER}()", self.schema)
     }
 
-    fn function(&self, name: &str) -> String {
+    pub fn function(&self, name: &str) -> String {
         format!("{}.{name}", self.schema)
     }
 }
@@ -104,40 +109,156 @@ pub fn is_expected_bypass_policy(policy: &PolicyState, exprs: &Expressions) -> b
 pub fn plan_enable(table: &TableState, options: &EnableOptions) -> Result<Vec<String>> {
     refuse_unsupported(table)?;
     let exprs = Expressions::for_extension()?;
-    let t = &table.qualified_name;
     let mut sql = Vec::new();
-
     let column_added = plan_column(table, options, &mut sql)?;
-    if !table.has_registry_fk {
-        sql.push(format!(
-            "ALTER TABLE {t} ADD FOREIGN KEY ({TENANT_COLUMN}) REFERENCES tenant.tenants (id)"
-        ));
-    }
-    if !table.rls_enabled {
-        sql.push(format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY"));
-    }
-    if !table.rls_forced {
-        sql.push(format!("ALTER TABLE {t} FORCE ROW LEVEL SECURITY"));
-    }
-    plan_policies(table, &exprs, &mut sql);
-    plan_fill_trigger(table, &exprs, &mut sql);
-    let index_created = options.create_index && table.tenant_index.is_none();
-    if index_created {
-        let index = quote_identifier(format!("{}_{TENANT_COLUMN}_idx", table.name));
-        sql.push(format!("CREATE INDEX {index} ON {t} ({TENANT_COLUMN})"));
-        sql.push(format!(
-            "COMMENT ON INDEX {} IS 'pg_tenant: index led by tenant_id, used by the tenant_isolation policy'",
-            sibling_name(table, &index)
-        ));
-    }
+    sql.extend(foreign_key_statements(table));
+    sql.extend(enable_rls_statements(table));
+    sql.extend(force_rls_statements(table));
+    sql.extend(isolation_policy_statements(table, &exprs));
+    sql.extend(bypass_policy_statements(table, &exprs));
+    sql.extend(fill_trigger_statements(table, &exprs));
+    let index = if options.create_index {
+        index_statements(table)
+    } else {
+        Vec::new()
+    };
+    let index_created = !index.is_empty();
+    sql.extend(index);
     if !table.registered {
         sql.push(format!(
             "SELECT {}({}::regclass, column_added => {column_added}, index_created => {index_created})",
             exprs.function("_tenant_register_table"),
-            quote_literal(t)
+            quote_literal(&table.qualified_name)
         ));
     }
     Ok(sql)
+}
+
+// One planner per aspect of isolation. Each returns the statements that
+// repair its aspect, empty when it is as expected: tenant_enable runs them
+// all, tenant_check reports each one (and prints them as the fix).
+
+pub fn foreign_key_statements(table: &TableState) -> Vec<String> {
+    if table.has_registry_fk {
+        return Vec::new();
+    }
+    vec![format!(
+        "ALTER TABLE {} ADD FOREIGN KEY ({TENANT_COLUMN}) REFERENCES tenant.tenants (id)",
+        table.qualified_name
+    )]
+}
+
+pub fn enable_rls_statements(table: &TableState) -> Vec<String> {
+    if table.rls_enabled {
+        return Vec::new();
+    }
+    vec![format!(
+        "ALTER TABLE {} ENABLE ROW LEVEL SECURITY",
+        table.qualified_name
+    )]
+}
+
+pub fn force_rls_statements(table: &TableState) -> Vec<String> {
+    if table.rls_forced {
+        return Vec::new();
+    }
+    vec![format!(
+        "ALTER TABLE {} FORCE ROW LEVEL SECURITY",
+        table.qualified_name
+    )]
+}
+
+pub fn isolation_policy_statements(table: &TableState, exprs: &Expressions) -> Vec<String> {
+    let isolation = exprs.isolation();
+    policy_statements(
+        table,
+        ISOLATION_POLICY,
+        table.policy(ISOLATION_POLICY).is_some_and(|p| is_expected_isolation_policy(p, exprs)),
+        format!(
+            "CREATE POLICY {ISOLATION_POLICY} ON {} AS PERMISSIVE FOR ALL TO PUBLIC USING ({isolation}) WITH CHECK ({isolation})",
+            table.qualified_name
+        ),
+        "pg_tenant: rows of the tenant in app.current_tenant only",
+    )
+}
+
+pub fn bypass_policy_statements(table: &TableState, exprs: &Expressions) -> Vec<String> {
+    let bypass = exprs.bypass();
+    policy_statements(
+        table,
+        BYPASS_POLICY,
+        table.policy(BYPASS_POLICY).is_some_and(|p| is_expected_bypass_policy(p, exprs)),
+        format!(
+            "CREATE POLICY {BYPASS_POLICY} ON {} AS PERMISSIVE FOR ALL TO tenant_bypass USING ({bypass}) WITH CHECK ({bypass})",
+            table.qualified_name
+        ),
+        "pg_tenant: members of tenant_bypass that set app.bypass_rls = on see every tenant",
+    )
+}
+
+/// Creates a policy, first dropping a same-named one that is not as expected.
+fn policy_statements(
+    table: &TableState,
+    name: &str,
+    as_expected: bool,
+    create: String,
+    comment: &str,
+) -> Vec<String> {
+    if as_expected {
+        return Vec::new();
+    }
+    let t = &table.qualified_name;
+    let mut sql = Vec::new();
+    if table.policy(name).is_some() {
+        sql.push(format!("DROP POLICY {name} ON {t}"));
+    }
+    sql.push(create);
+    sql.push(format!(
+        "COMMENT ON POLICY {name} ON {t} IS {}",
+        quote_literal(comment)
+    ));
+    sql
+}
+
+pub fn fill_trigger_statements(table: &TableState, exprs: &Expressions) -> Vec<String> {
+    let t = &table.qualified_name;
+    let function = exprs.fill_trigger_function();
+    match &table.fill_trigger {
+        Some(trigger) if trigger.function == function && trigger.kind == BEFORE_INSERT_ROW => {
+            if trigger.enabled {
+                Vec::new()
+            } else {
+                vec![format!("ALTER TABLE {t} ENABLE TRIGGER {FILL_TRIGGER}")]
+            }
+        }
+        existing => {
+            let mut sql = Vec::new();
+            if existing.is_some() {
+                sql.push(format!("DROP TRIGGER {FILL_TRIGGER} ON {t}"));
+            }
+            sql.push(format!(
+                "CREATE TRIGGER {FILL_TRIGGER} BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {function}"
+            ));
+            sql.push(format!(
+                "COMMENT ON TRIGGER {FILL_TRIGGER} ON {t} IS 'pg_tenant: fills tenant_id from app.current_tenant'"
+            ));
+            sql
+        }
+    }
+}
+
+pub fn index_statements(table: &TableState) -> Vec<String> {
+    if table.tenant_index.is_some() {
+        return Vec::new();
+    }
+    let index = quote_identifier(format!("{}_{TENANT_COLUMN}_idx", table.name));
+    vec![
+        format!("CREATE INDEX {index} ON {} ({TENANT_COLUMN})", table.qualified_name),
+        format!(
+            "COMMENT ON INDEX {} IS 'pg_tenant: index led by tenant_id, used by the tenant_isolation policy'",
+            sibling_name(table, &index)
+        ),
+    ]
 }
 
 /// Adds or checks the tenant_id column; returns whether it is being added.
@@ -211,74 +332,6 @@ fn backfill_or_refuse(
             ),
         )
     })
-}
-
-fn plan_policies(table: &TableState, exprs: &Expressions, sql: &mut Vec<String>) {
-    let t = &table.qualified_name;
-    let isolation = exprs.isolation();
-    plan_policy(
-        table,
-        ISOLATION_POLICY,
-        table.policy(ISOLATION_POLICY).is_some_and(|p| is_expected_isolation_policy(p, exprs)),
-        format!("CREATE POLICY {ISOLATION_POLICY} ON {t} AS PERMISSIVE FOR ALL TO PUBLIC USING ({isolation}) WITH CHECK ({isolation})"),
-        "pg_tenant: rows of the tenant in app.current_tenant only",
-        sql,
-    );
-    let bypass = exprs.bypass();
-    plan_policy(
-        table,
-        BYPASS_POLICY,
-        table.policy(BYPASS_POLICY).is_some_and(|p| is_expected_bypass_policy(p, exprs)),
-        format!("CREATE POLICY {BYPASS_POLICY} ON {t} AS PERMISSIVE FOR ALL TO tenant_bypass USING ({bypass}) WITH CHECK ({bypass})"),
-        "pg_tenant: members of tenant_bypass that set app.bypass_rls = on see every tenant",
-        sql,
-    );
-}
-
-/// Creates a policy, first dropping a same-named one that is not as expected.
-fn plan_policy(
-    table: &TableState,
-    name: &str,
-    as_expected: bool,
-    create: String,
-    comment: &str,
-    sql: &mut Vec<String>,
-) {
-    if as_expected {
-        return;
-    }
-    let t = &table.qualified_name;
-    if table.policy(name).is_some() {
-        sql.push(format!("DROP POLICY {name} ON {t}"));
-    }
-    sql.push(create);
-    sql.push(format!(
-        "COMMENT ON POLICY {name} ON {t} IS {}",
-        quote_literal(comment)
-    ));
-}
-
-fn plan_fill_trigger(table: &TableState, exprs: &Expressions, sql: &mut Vec<String>) {
-    let t = &table.qualified_name;
-    let function = exprs.fill_trigger_function();
-    match &table.fill_trigger {
-        Some(trigger) if trigger.function == function && trigger.kind == BEFORE_INSERT_ROW => {
-            if !trigger.enabled {
-                sql.push(format!("ALTER TABLE {t} ENABLE TRIGGER {FILL_TRIGGER}"));
-            }
-        }
-        existing => {
-            if existing.is_some() {
-                sql.push(format!("DROP TRIGGER {FILL_TRIGGER} ON {t}"));
-            }
-            sql.push(format!(
-                "CREATE TRIGGER {FILL_TRIGGER} BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {function}"
-            ));
-            sql.push(format!(
-                "COMMENT ON TRIGGER {FILL_TRIGGER} ON {t} IS 'pg_tenant: fills tenant_id from app.current_tenant'"
-            ));
-        }
-    }
 }
 
 /// The statements that undo `plan_enable`, keeping the column, its foreign

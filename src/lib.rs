@@ -7,6 +7,7 @@
 //! - `members`, `domains`, `settings`: the tenant's users, custom domains and settings;
 //! - `resolve`: `tenant_resolve` and `tenant_set` for request routing;
 //! - `authz`: who may manage a tenant (operators, or the tenant's own admins);
+//! - `check`: `tenant_check()`, the doctor that finds known RLS leaks;
 //! - `table_state`: what the catalogs say about a table's isolation;
 //! - `enable`: `tenant_enable`, `tenant_enable_sql`, `tenant_disable` and their policies;
 //! - `trigger`: the `tenant_set_id` fill trigger;
@@ -23,6 +24,7 @@
 use pgrx::prelude::*;
 
 mod authz;
+mod check;
 mod context;
 mod db;
 mod domains;

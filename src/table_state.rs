@@ -1,7 +1,8 @@
-//! What the catalogs say about one table's tenant isolation: the tenant_id
+//! What the catalogs say about tables' tenant isolation: the tenant_id
 //! column, its foreign key, RLS flags, policies, the fill trigger, an index led
 //! by tenant_id and the registry row. `enable` turns the difference between
-//! this state and the expected one into SQL; the check routine reports it.
+//! this state and the expected one into SQL; `check` reports it. One query
+//! reads any number of tables, so checking a thousand tables stays cheap.
 
 use crate::db;
 use crate::error::{self, Result};
@@ -28,6 +29,9 @@ pub struct PolicyState {
     /// USING and WITH CHECK as `pg_get_expr` prints them.
     pub using: Option<String>,
     pub with_check: Option<String>,
+    /// The same expressions as stored node trees (`pg_node_tree` text).
+    pub using_tree: Option<String>,
+    pub with_check_tree: Option<String>,
 }
 
 pub struct TriggerState {
@@ -54,22 +58,68 @@ pub struct TableState {
 }
 
 impl TableState {
+    /// One table; 42P01 when the OID names no relation.
     pub fn read(oid: pg_sys::Oid) -> Result<Self> {
-        let (qualified_name, schema, name, kind, rls_enabled, rls_forced) = read_relation(oid)?;
-        Ok(TableState {
-            qualified_name,
-            schema,
-            name,
-            kind,
-            column: read_column(oid)?,
-            has_registry_fk: read_registry_fk(oid)?,
-            rls_enabled,
-            rls_forced,
-            policies: read_policies(oid)?,
-            fill_trigger: read_fill_trigger(oid)?,
-            tenant_index: read_tenant_index(oid)?,
-            registered: read_registered(oid)?,
+        Self::read_many(&[oid])?.pop().ok_or_else(|| {
+            error::report(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+                format!("relation with OID {oid:?} does not exist"),
+                "Pass the name of an existing table.",
+            )
         })
+    }
+
+    /// Every existing relation among `oids`, in the order of their names.
+    pub fn read_many(oids: &[pg_sys::Oid]) -> Result<Vec<Self>> {
+        Spi::connect(|client| {
+            let rows = client.select(
+                STATE_QUERY,
+                None,
+                &[oids.to_vec().into(), TENANT_COLUMN.into()],
+            )?;
+            let mut tables = Vec::new();
+            for row in rows {
+                tables.push(TableState {
+                    qualified_name: row.get(2)?.unwrap_or_default(),
+                    schema: row.get(3)?.unwrap_or_default(),
+                    name: row.get(4)?.unwrap_or_default(),
+                    kind: row.get(5)?.unwrap_or_default(),
+                    rls_enabled: row.get(6)?.unwrap_or(false),
+                    rls_forced: row.get(7)?.unwrap_or(false),
+                    column: match row.get::<String>(8)? {
+                        Some(type_name) => Some(ColumnState {
+                            type_name,
+                            is_uuid: row.get(9)?.unwrap_or(false),
+                            not_null: row.get(10)?.unwrap_or(false),
+                        }),
+                        None => None,
+                    },
+                    has_registry_fk: row.get(11)?.unwrap_or(false),
+                    tenant_index: row.get(12)?,
+                    fill_trigger: match row.get::<String>(13)? {
+                        Some(function) => Some(TriggerState {
+                            function,
+                            kind: row.get(14)?.unwrap_or(0),
+                            enabled: row.get(15)?.unwrap_or(false),
+                        }),
+                        None => None,
+                    },
+                    registered: row.get(16)?.unwrap_or(false),
+                    policies: policies_from(
+                        row.get(17)?.unwrap_or_default(),
+                        row.get(18)?.unwrap_or_default(),
+                        row.get(19)?.unwrap_or_default(),
+                        row.get(20)?.unwrap_or_default(),
+                        row.get(21)?.unwrap_or_default(),
+                        row.get(22)?.unwrap_or_default(),
+                        row.get(23)?.unwrap_or_default(),
+                        row.get(24)?.unwrap_or_default(),
+                    ),
+                });
+            }
+            Ok(tables)
+        })
+        .map_err(error::internal)
     }
 
     pub fn policy(&self, name: &str) -> Option<&PolicyState> {
@@ -97,147 +147,68 @@ impl TableState {
     }
 }
 
-type RelationRow = (String, String, String, String, bool, bool);
-
-fn read_relation(oid: pg_sys::Oid) -> Result<RelationRow> {
-    let row = Spi::connect(|client| {
-        let table = client.select(
-            "SELECT pg_catalog.quote_ident(n.nspname::text) || '.' || pg_catalog.quote_ident(c.relname::text),
-                    n.nspname::text, c.relname::text, c.relkind::text, c.relrowsecurity, c.relforcerowsecurity
-               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.oid = $1",
-            Some(1),
-            &[oid.into()],
-        )?;
-        if table.is_empty() {
-            return Ok(None);
-        }
-        let row = table.first();
-        Ok(Some((
-            row.get::<String>(1)?.unwrap_or_default(),
-            row.get::<String>(2)?.unwrap_or_default(),
-            row.get::<String>(3)?.unwrap_or_default(),
-            row.get::<String>(4)?.unwrap_or_default(),
-            row.get::<bool>(5)?.unwrap_or(false),
-            row.get::<bool>(6)?.unwrap_or(false),
-        )))
-    })
-    .map_err(error::internal)?;
-    row.ok_or_else(|| {
-        error::report(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            format!("relation with OID {oid:?} does not exist"),
-            "Pass the name of an existing table.",
-        )
-    })
+/// Zips the per-policy arrays of STATE_QUERY back into policies. Empty
+/// strings stand for NULL expressions (arrays of text cannot say NULL here).
+#[allow(clippy::too_many_arguments)]
+fn policies_from(
+    names: Vec<String>,
+    commands: Vec<String>,
+    permissive: Vec<bool>,
+    roles: Vec<String>,
+    using: Vec<String>,
+    with_check: Vec<String>,
+    using_trees: Vec<String>,
+    with_check_trees: Vec<String>,
+) -> Vec<PolicyState> {
+    let some = |s: &String| (!s.is_empty()).then(|| s.clone());
+    (0..names.len())
+        .map(|i| PolicyState {
+            name: names[i].clone(),
+            command: commands[i].clone(),
+            permissive: permissive[i],
+            roles: roles[i].split(',').map(str::to_string).collect(),
+            using: some(&using[i]),
+            with_check: some(&with_check[i]),
+            using_tree: some(&using_trees[i]),
+            with_check_tree: some(&with_check_trees[i]),
+        })
+        .collect()
 }
 
-fn read_column(oid: pg_sys::Oid) -> Result<Option<ColumnState>> {
-    Spi::connect(|client| {
-        let table = client.select(
-            "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype, a.attnotnull
-               FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
-            Some(1),
-            &[oid.into(), TENANT_COLUMN.into()],
-        )?;
-        if table.is_empty() {
-            return Ok(None);
-        }
-        let row = table.first();
-        Ok(Some(ColumnState {
-            type_name: row.get::<String>(1)?.unwrap_or_default(),
-            is_uuid: row.get::<bool>(2)?.unwrap_or(false),
-            not_null: row.get::<bool>(3)?.unwrap_or(false),
-        }))
-    })
-    .map_err(error::internal)
-}
-
-/// A foreign key on exactly (tenant_id) that references tenant.tenants (id).
-fn read_registry_fk(oid: pg_sys::Oid) -> Result<bool> {
-    Ok(db::one::<bool>(
-        "SELECT EXISTS (
-            SELECT FROM pg_catalog.pg_constraint k
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-              JOIN pg_catalog.pg_attribute r ON r.attrelid = k.confrelid AND r.attnum = k.confkey[1]
-             WHERE k.conrelid = $1 AND k.contype = 'f'
-               AND k.confrelid = 'tenant.tenants'::pg_catalog.regclass
-               AND pg_catalog.cardinality(k.conkey) = 1
-               AND a.attname = $2 AND r.attname = 'id')",
-        &[oid.into(), TENANT_COLUMN.into()],
-    )?
-    .unwrap_or(false))
-}
-
-fn read_policies(oid: pg_sys::Oid) -> Result<Vec<PolicyState>> {
-    Spi::connect(|client| {
-        let mut policies = Vec::new();
-        let rows = client.select(
-            "SELECT p.polname::text, p.polcmd::text, p.polpermissive,
-                    ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)::text) END
-                            FROM pg_catalog.unnest(p.polroles) AS r ORDER BY 1),
-                    pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                    pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-               FROM pg_catalog.pg_policy p
-              WHERE p.polrelid = $1
-              ORDER BY p.polname",
-            None,
-            &[oid.into()],
-        )?;
-        for row in rows {
-            policies.push(PolicyState {
-                name: row.get::<String>(1)?.unwrap_or_default(),
-                command: row.get::<String>(2)?.unwrap_or_default(),
-                permissive: row.get::<bool>(3)?.unwrap_or(true),
-                roles: row.get::<Vec<String>>(4)?.unwrap_or_default(),
-                using: row.get::<String>(5)?,
-                with_check: row.get::<String>(6)?,
-            });
-        }
-        Ok(policies)
-    })
-    .map_err(error::internal)
-}
-
-fn read_fill_trigger(oid: pg_sys::Oid) -> Result<Option<TriggerState>> {
-    Spi::connect(|client| {
-        let table = client.select(
-            "SELECT t.tgfoid::pg_catalog.regprocedure::text, t.tgtype, t.tgenabled <> 'D'
-               FROM pg_catalog.pg_trigger t
-              WHERE t.tgrelid = $1 AND t.tgname = $2 AND NOT t.tgisinternal",
-            Some(1),
-            &[oid.into(), FILL_TRIGGER.into()],
-        )?;
-        if table.is_empty() {
-            return Ok(None);
-        }
-        let row = table.first();
-        Ok(Some(TriggerState {
-            function: row.get::<String>(1)?.unwrap_or_default(),
-            kind: row.get::<i16>(2)?.unwrap_or(0),
-            enabled: row.get::<bool>(3)?.unwrap_or(false),
-        }))
-    })
-    .map_err(error::internal)
-}
-
-/// A valid, non-partial index whose first key column is tenant_id.
-fn read_tenant_index(oid: pg_sys::Oid) -> Result<Option<String>> {
-    db::one::<String>(
-        "SELECT i.indexrelid::pg_catalog.regclass::text
-           FROM pg_catalog.pg_index i
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-          WHERE i.indrelid = $1 AND a.attname = $2 AND i.indpred IS NULL AND i.indisvalid
-          ORDER BY i.indexrelid LIMIT 1",
-        &[oid.into(), TENANT_COLUMN.into()],
-    )
-}
-
-fn read_registered(oid: pg_sys::Oid) -> Result<bool> {
-    Ok(db::one::<bool>(
-        "SELECT EXISTS (SELECT FROM tenant.tables WHERE relid = $1::pg_catalog.regclass)",
-        &[oid.into()],
-    )?
-    .unwrap_or(false))
-}
+/// One row per relation in $1 (oid[]); $2 is the tenant column's name.
+const STATE_QUERY: &str = "
+SELECT c.oid,
+       pg_catalog.quote_ident(n.nspname::text) || '.' || pg_catalog.quote_ident(c.relname::text),
+       n.nspname::text, c.relname::text, c.relkind::text, c.relrowsecurity, c.relforcerowsecurity,
+       pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype, a.attnotnull,
+       EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                 JOIN pg_catalog.pg_attribute r ON r.attrelid = k.confrelid AND r.attnum = k.confkey[1]
+                WHERE k.conrelid = c.oid AND k.contype = 'f'
+                  AND k.confrelid = 'tenant.tenants'::pg_catalog.regclass
+                  AND k.conkey = ARRAY[a.attnum] AND r.attname = 'id'),
+       (SELECT i.indexrelid::pg_catalog.regclass::text FROM pg_catalog.pg_index i
+         WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indisvalid
+         ORDER BY i.indexrelid LIMIT 1),
+       trg.tgfoid::pg_catalog.regprocedure::text, trg.tgtype, trg.tgenabled <> 'D',
+       EXISTS (SELECT FROM tenant.tables t WHERE t.relid = c.oid),
+       pol.names, pol.commands, pol.permissive, pol.roles, pol.using_exprs, pol.check_exprs, pol.using_trees, pol.check_trees
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN LATERAL (
+        SELECT t.tgfoid, t.tgtype, t.tgenabled FROM pg_catalog.pg_trigger t
+         WHERE t.tgrelid = c.oid AND t.tgname = 'tenant_set_id' AND NOT t.tgisinternal) trg ON true
+  LEFT JOIN LATERAL (
+        SELECT array_agg(p.polname::text ORDER BY p.polname) AS names,
+               array_agg(p.polcmd::text ORDER BY p.polname) AS commands,
+               array_agg(p.polpermissive ORDER BY p.polname) AS permissive,
+               array_agg((SELECT string_agg(CASE WHEN r = 0 THEN 'public'
+                                                 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)::text) END, ',' ORDER BY 1)
+                            FROM pg_catalog.unnest(p.polroles) AS r) ORDER BY p.polname) AS roles,
+               array_agg(coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') ORDER BY p.polname) AS using_exprs,
+               array_agg(coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '') ORDER BY p.polname) AS check_exprs,
+               array_agg(coalesce(p.polqual::text, '') ORDER BY p.polname) AS using_trees,
+               array_agg(coalesce(p.polwithcheck::text, '') ORDER BY p.polname) AS check_trees
+          FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) pol ON true
+ WHERE c.oid = ANY ($1)
+ ORDER BY 2";

@@ -1,0 +1,522 @@
+//! Checks 3 to 12: the quiet ways tenant data leaks around correct policies.
+//! Each runs one set-based query over all tenant-scoped tables.
+
+use super::node_tree;
+use super::{ok_when_empty, Finding, Status};
+use crate::db;
+use crate::error::{self, Result};
+use crate::table_state::{TableState, TENANT_COLUMN};
+use pgrx::prelude::*;
+use pgrx::spi::{quote_identifier, quote_literal};
+
+/// The tenant-scoped tables, as a subquery.
+const REGISTERED: &str = "(SELECT relid FROM tenant.tables)";
+
+pub fn check_all(states: &[TableState]) -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
+    findings.extend(forgotten_tables()?);
+    findings.extend(widening_policies(states));
+    findings.extend(per_row_calls(states)?);
+    findings.extend(unique_without_tenant()?);
+    findings.extend(foreign_keys_without_tenant()?);
+    findings.extend(views_with_owner_rights()?);
+    findings.extend(definer_functions()?);
+    findings.extend(bypassing_login_roles()?);
+    findings.extend(risky_grants()?);
+    findings.extend(serial_columns()?);
+    Ok(findings)
+}
+
+/// Runs a query and maps every row (all text columns) with `f`.
+fn rows<F>(sql: &str, columns: usize, mut f: F) -> Result<Vec<Finding>>
+where
+    F: FnMut(&[Option<String>]) -> Finding,
+{
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(sql, None, &[TENANT_COLUMN.into()])? {
+            let values: Vec<Option<String>> = (1..=columns)
+                .map(|i| row.get::<String>(i))
+                .collect::<std::result::Result<_, _>>()?;
+            out.push(f(&values));
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)
+}
+
+fn text(values: &[Option<String>], i: usize) -> String {
+    values.get(i).cloned().flatten().unwrap_or_default()
+}
+
+fn flag(values: &[Option<String>], i: usize) -> bool {
+    values.get(i).cloned().flatten().as_deref() == Some("true")
+}
+
+/// Check 3: tables with a tenant_id column that tenant_enable never saw.
+fn forgotten_tables() -> Result<Vec<Finding>> {
+    let schema = db::extension_schema()?;
+    let mut findings = rows(
+        &format!(
+            "SELECT c.oid::regclass::text FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND NOT a.attisdropped
+              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant')
+                AND n.nspname NOT LIKE 'pg\\_%'
+                AND c.oid NOT IN {REGISTERED}
+              ORDER BY 1"
+        ),
+        1,
+        |v| {
+            let t = text(v, 0);
+            Finding::new(
+                "forgotten_table",
+                &t,
+                Status::Fail,
+                "has a tenant_id column but is not tenant-scoped: every tenant's rows are visible to every session",
+            )
+            .fix(&[format!("SELECT {schema}.tenant_enable({})", quote_literal(&t))])
+        },
+    )?;
+    ok_when_empty(
+        "forgotten_table",
+        &mut findings,
+        "every table with a tenant_id column is tenant-scoped",
+    );
+    Ok(findings)
+}
+
+/// Check 4: any other permissive policy is OR-ed with tenant_isolation and
+/// widens what a session sees (restrictive policies can only narrow it).
+fn widening_policies(states: &[TableState]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for table in states {
+        for policy in table.foreign_policies().filter(|p| p.permissive) {
+            let object = format!("{} policy {}", table.qualified_name, policy.name);
+            let detail = format!(
+                "permissive policy OR-ed with tenant_isolation (roles {}, USING {}): it widens access beyond the current tenant",
+                policy.roles.join(","),
+                policy.using.as_deref().unwrap_or("none")
+            );
+            let mut fix = vec![format!(
+                "DROP POLICY {} ON {}",
+                quote_identifier(&policy.name),
+                table.qualified_name
+            )];
+            fix.push(format!(
+                "-- recreate it AS RESTRICTIVE if it is meant to narrow access: CREATE POLICY {} ON {} AS RESTRICTIVE ...",
+                quote_identifier(&policy.name),
+                table.qualified_name
+            ));
+            findings.push(Finding::new("widening_policy", object, Status::Fail, detail).fix(&fix));
+        }
+    }
+    ok_when_empty(
+        "widening_policy",
+        &mut findings,
+        "no permissive policy besides pg_tenant's",
+    );
+    findings
+}
+
+/// Check 5: a STABLE function called on no column, outside a sub-select,
+/// runs once per row; `(SELECT f())` runs it once per statement.
+fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
+    for table in states {
+        for policy in &table.policies {
+            let exprs = [
+                ("USING", &policy.using, &policy.using_tree),
+                ("WITH CHECK", &policy.with_check, &policy.with_check_tree),
+            ];
+            for (clause, expr, tree) in exprs {
+                let (Some(expr), Some(tree)) = (expr, tree) else {
+                    continue;
+                };
+                let Some(parsed) = node_tree::parse(tree) else {
+                    continue;
+                };
+                for (name, volatility) in
+                    function_names(&node_tree::per_row_constant_calls(&parsed))?
+                {
+                    if volatility != "s" {
+                        continue; // immutable calls are folded at plan time; volatile ones must run per row
+                    }
+                    let object = format!("{} policy {}", table.qualified_name, policy.name);
+                    let detail = format!("{clause} calls {name}() once per row; wrap it as (SELECT {name}(...)) to call it once per statement");
+                    let fix = node_tree::wrap_call(expr, &name).map(|wrapped| {
+                        let keyword = if clause == "USING" {
+                            "USING"
+                        } else {
+                            "WITH CHECK"
+                        };
+                        format!(
+                            "ALTER POLICY {} ON {} {keyword} ({wrapped})",
+                            quote_identifier(&policy.name),
+                            table.qualified_name
+                        )
+                    });
+                    findings.push(
+                        Finding::new("per_row_function", object, Status::Warn, detail)
+                            .fix(&fix.into_iter().collect::<Vec<_>>()),
+                    );
+                }
+            }
+        }
+    }
+    ok_when_empty(
+        "per_row_function",
+        &mut findings,
+        "policy functions run once per statement",
+    );
+    Ok(findings)
+}
+
+/// (name, provolatile) of each function id.
+fn function_names(ids: &[u32]) -> Result<Vec<(String, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let oids: Vec<pg_sys::Oid> = ids.iter().map(|&id| pg_sys::Oid::from(id)).collect();
+    db::pairs::<String, String>(
+        "SELECT proname::text, provolatile::text FROM pg_proc p JOIN unnest($1::oid[]) WITH ORDINALITY AS u (oid, n) ON u.oid = p.oid ORDER BY n",
+        &[oids.into()],
+    )
+}
+
+/// Check 6: unique constraints and unique indexes that leave out tenant_id.
+/// Keys whose values are all generated (identity, serial, gen_random_uuid())
+/// only warn: a collision then tells little unless ids are chosen.
+fn unique_without_tenant() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, k.conname::text, k.contype::text,
+                    cols.names, cols.generated::text, pg_get_indexdef(i.indexrelid)
+               FROM pg_index i
+               JOIN pg_attribute t ON t.attrelid = i.indrelid AND t.attname = $1
+               LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.contype IN ('p', 'u')
+               CROSS JOIN LATERAL (
+                    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) AS names,
+                           bool_and(coalesce(a.attidentity <> ''
+                                             OR pg_get_expr(d.adbin, d.adrelid) ~ '^(nextval|gen_random_uuid|uuid_generate)', false)) AS generated
+                      FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS u (attnum, n)
+                      LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum
+                      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum) AS cols
+              WHERE i.indisunique AND i.indrelid IN {REGISTERED}
+                AND NOT (t.attnum = ANY (i.indkey::int2[]))
+              ORDER BY 1, 2"
+        ),
+        7,
+        |v| {
+            let (table, index, constraint, kind, columns) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+            let generated = flag(v, 5);
+            let what = if kind == "p" { "primary key" } else { "unique key" };
+            let object = if constraint.is_empty() { index.clone() } else { format!("{table} constraint {constraint}") };
+            let (status, detail) = if generated {
+                (Status::Warn, format!("{what} ({columns}) leaves out tenant_id; its values are generated, but an explicit value that collides reveals it exists in another tenant"))
+            } else {
+                (Status::Fail, format!("{what} ({columns}) leaves out tenant_id: inserting a value another tenant already uses fails, which reveals it exists"))
+            };
+            let fix = if constraint.is_empty() {
+                let def = text(v, 6).replacen(" (", &format!(" ({TENANT_COLUMN}, "), 1);
+                vec![format!("DROP INDEX {index}"), def]
+            } else {
+                let clause = if kind == "p" { "PRIMARY KEY" } else { "UNIQUE" };
+                let name = quote_identifier(&constraint);
+                vec![format!("ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} {clause} ({TENANT_COLUMN}, {columns})")]
+            };
+            Finding::new("unique_without_tenant", object, status, detail).fix(&fix)
+        },
+    )?;
+    ok_when_empty(
+        "unique_without_tenant",
+        &mut findings,
+        "every unique key includes tenant_id",
+    );
+    Ok(findings)
+}
+
+/// Check 7: foreign keys between tenant-scoped tables that leave out
+/// tenant_id. Referential checks ignore RLS, so a row of one tenant can point
+/// at (and probe the existence of) another tenant's row.
+fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "SELECT k.conrelid::regclass::text, k.conname::text, k.confrelid::regclass::text,
+                    (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) FROM unnest(k.conkey) WITH ORDINALITY AS u (attnum, n)
+                       JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum),
+                    (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) FROM unnest(k.confkey) WITH ORDINALITY AS u (attnum, n)
+                       JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum)
+               FROM pg_constraint k
+               JOIN pg_attribute t ON t.attrelid = k.conrelid AND t.attname = $1
+              WHERE k.contype = 'f' AND k.conrelid IN {REGISTERED} AND k.confrelid IN {REGISTERED}
+                AND NOT (t.attnum = ANY (k.conkey))
+              ORDER BY 1, 2"
+        ),
+        5,
+        |v| {
+            let (child, name, parent, columns, parent_columns) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+            let quoted = quote_identifier(&name);
+            Finding::new(
+                "foreign_key_without_tenant",
+                format!("{child} constraint {name}"),
+                Status::Fail,
+                format!("foreign key ({columns}) references {parent} without tenant_id: a row can point at another tenant's row and probe whether it exists"),
+            )
+            .fix(&[
+                format!("ALTER TABLE {parent} ADD UNIQUE ({TENANT_COLUMN}, {parent_columns})"),
+                format!(
+                    "ALTER TABLE {child} DROP CONSTRAINT {quoted}, ADD CONSTRAINT {quoted} FOREIGN KEY ({TENANT_COLUMN}, {columns}) REFERENCES {parent} ({TENANT_COLUMN}, {parent_columns})"
+                ),
+            ])
+        },
+    )?;
+    ok_when_empty(
+        "foreign_key_without_tenant",
+        &mut findings,
+        "foreign keys between tenant-scoped tables include tenant_id",
+    );
+    Ok(findings)
+}
+
+/// Check 8: views over tenant-scoped tables that run with their owner's
+/// rights where the owner bypasses RLS; materialized views, which store rows
+/// without RLS.
+fn views_with_owner_rights() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "WITH RECURSIVE deps (view, base) AS (
+                 SELECT DISTINCT r.ev_class, d.refobjid
+                   FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+                  WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+                    AND d.refobjid IN {REGISTERED} AND r.ev_class <> d.refobjid
+                 UNION
+                 SELECT r.ev_class, deps.base
+                   FROM deps JOIN pg_depend d ON d.refobjid = deps.view AND d.refclassid = 'pg_class'::regclass
+                   JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+                  WHERE r.ev_class <> deps.view)
+             SELECT v.oid::regclass::text, v.relkind::text, string_agg(DISTINCT deps.base::regclass::text, ', '),
+                    o.rolname::text, (o.rolsuper OR o.rolbypassrls)::text,
+                    coalesce(array_to_string(v.reloptions, ',') ~ 'security_invoker=(true|on|1|yes)', false)::text
+               FROM deps JOIN pg_class v ON v.oid = deps.view JOIN pg_roles o ON o.oid = v.relowner
+              GROUP BY v.oid, v.relkind, o.rolname, o.rolsuper, o.rolbypassrls
+              ORDER BY 1"
+        ),
+        6,
+        |v| {
+            let (view, kind, bases, owner) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
+            let (owner_bypasses, invoker) = (flag(v, 4), flag(v, 5));
+            if kind == "m" {
+                return Finding::new(
+                    "view_owner_rights",
+                    &view,
+                    Status::Fail,
+                    format!("materialized view over {bases} stores every tenant's rows without RLS; whoever may read it sees them all"),
+                )
+                .fix(&[format!("DROP MATERIALIZED VIEW {view}")]);
+            }
+            if invoker {
+                Finding::new("view_owner_rights", &view, Status::Ok, format!("view over {bases} uses security_invoker"))
+            } else if owner_bypasses {
+                Finding::new(
+                    "view_owner_rights",
+                    &view,
+                    Status::Fail,
+                    format!("view over {bases} runs with the rights of {owner}, who bypasses RLS: it shows every tenant's rows"),
+                )
+                .fix(&[format!("ALTER VIEW {view} SET (security_invoker = true)")])
+            } else {
+                Finding::new(
+                    "view_owner_rights",
+                    &view,
+                    Status::Warn,
+                    format!("view over {bases} runs with the rights of {owner}; RLS still applies to {owner}, but security_invoker is clearer"),
+                )
+                .fix(&[format!("ALTER VIEW {view} SET (security_invoker = true)")])
+            }
+        },
+    )?;
+    ok_when_empty(
+        "view_owner_rights",
+        &mut findings,
+        "no view reads tenant-scoped tables with its owner's rights",
+    );
+    Ok(findings)
+}
+
+/// Check 9: SECURITY DEFINER functions owned by roles that bypass RLS and
+/// that read tenant-scoped tables (by name in their body, or by dependency).
+fn definer_functions() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "SELECT p.oid::regprocedure::text, o.rolname::text, string_agg(DISTINCT c.oid::regclass::text, ', ')
+               FROM pg_proc p
+               JOIN pg_roles o ON o.oid = p.proowner AND (o.rolsuper OR o.rolbypassrls)
+               JOIN pg_class c ON c.oid IN {REGISTERED}
+              WHERE p.prosecdef
+                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+                AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid
+                                  AND e.deptype = 'e')
+                AND (p.prosrc ~ ('\\m' || regexp_replace(c.relname, '([^[:alnum:]_])', '\\\\\\1', 'g') || '\\M')
+                     OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                                   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid))
+              GROUP BY p.oid, o.rolname
+              ORDER BY 1"
+        ),
+        3,
+        |v| {
+            let (function, owner, tables) = (text(v, 0), text(v, 1), text(v, 2));
+            Finding::new(
+                "definer_function",
+                &function,
+                Status::Warn,
+                format!("SECURITY DEFINER, owned by {owner} who bypasses RLS, and reads {tables}: callers see every tenant's rows unless the function filters them itself"),
+            )
+            .fix(&[format!("ALTER FUNCTION {function} SECURITY INVOKER")])
+        },
+    )?;
+    ok_when_empty(
+        "definer_function",
+        &mut findings,
+        "no SECURITY DEFINER function owned by an RLS-bypassing role reads tenant-scoped tables",
+    );
+    Ok(findings)
+}
+
+/// Check 10: login roles that can reach tenant-scoped tables (as owner, by a
+/// grant, or through a role they belong to) and that are superuser, have
+/// BYPASSRLS, can SET ROLE to such a role, or own the table.
+fn bypassing_login_roles() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "WITH RECURSIVE member_of (member, role) AS (
+                 SELECT oid, oid FROM pg_roles
+                 UNION
+                 SELECT m.member, member_of.role FROM pg_auth_members m JOIN member_of ON m.roleid = member_of.member
+             ),
+             reach (relid, role) AS (
+                 SELECT c.oid, c.relowner FROM pg_class c WHERE c.oid IN {REGISTERED}
+                 UNION
+                 SELECT c.oid, a.grantee FROM pg_class c, aclexplode(c.relacl) a
+                  WHERE c.oid IN {REGISTERED} AND a.grantee <> 0
+             )
+             SELECT l.rolname::text, string_agg(DISTINCT r.relid::regclass::text, ', '),
+                    l.rolsuper::text, l.rolbypassrls::text,
+                    (SELECT string_agg(b.rolname, ', ') FROM pg_roles b JOIN member_of mb ON mb.role = b.oid AND mb.member = l.oid
+                      WHERE b.oid <> l.oid AND (b.rolsuper OR b.rolbypassrls))::text,
+                    bool_or(EXISTS (SELECT FROM member_of mo JOIN pg_class c ON c.oid = r.relid
+                                     WHERE mo.member = l.oid AND mo.role = c.relowner))::text
+               FROM reach r
+               JOIN member_of m ON m.role = r.role
+               JOIN pg_roles l ON l.oid = m.member AND l.rolcanlogin
+              GROUP BY l.oid, l.rolname, l.rolsuper, l.rolbypassrls
+              ORDER BY 1"
+        ),
+        6,
+        |v| {
+            let (role, tables) = (text(v, 0), text(v, 1));
+            let (superuser, bypassrls, owner) = (flag(v, 2), flag(v, 3), flag(v, 5));
+            let via = text(v, 4);
+            let quoted = quote_identifier(&role);
+            if superuser {
+                Finding::new("login_role", &role, Status::Fail, format!("login role is a superuser and reaches {tables}: RLS does not apply to it"))
+                    .fix(&[format!("-- let applications connect as an ordinary role, not {quoted}")])
+            } else if bypassrls {
+                Finding::new("login_role", &role, Status::Fail, format!("login role has BYPASSRLS and reaches {tables}"))
+                    .fix(&[format!("ALTER ROLE {quoted} NOBYPASSRLS")])
+            } else if !via.is_empty() {
+                Finding::new(
+                    "login_role",
+                    &role,
+                    Status::Fail,
+                    format!("login role reaches {tables} and can SET ROLE to {via}, which bypasses RLS"),
+                )
+                .fix(&[format!("-- revoke {quoted}'s membership in {via}")])
+            } else if owner {
+                Finding::new(
+                    "login_role",
+                    &role,
+                    Status::Warn,
+                    format!("login role owns {tables}: an owner can turn RLS off (ALTER TABLE ... NO FORCE ROW LEVEL SECURITY); do not let applications connect as it"),
+                )
+            } else {
+                Finding::new("login_role", &role, Status::Ok, format!("ordinary login role reaching {tables}: RLS applies"))
+            }
+        },
+    )?;
+    ok_when_empty(
+        "login_role",
+        &mut findings,
+        "no login role reaches tenant-scoped tables",
+    );
+    Ok(findings)
+}
+
+/// Check 11: TRUNCATE (which ignores RLS) and REFERENCES granted on
+/// tenant-scoped tables to roles that are not administrators.
+fn risky_grants() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "SELECT c.oid::regclass::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+                    a.privilege_type
+               FROM pg_class c, aclexplode(c.relacl) a
+              WHERE c.oid IN {REGISTERED}
+                AND a.privilege_type IN ('TRUNCATE', 'REFERENCES')
+                AND a.grantee <> c.relowner
+                AND NOT (a.grantee <> 0 AND (
+                         (SELECT rolsuper FROM pg_roles WHERE oid = a.grantee)
+                         OR pg_has_role(a.grantee, 'tenant_admin', 'MEMBER')))
+              ORDER BY 1, 2, 3"
+        ),
+        3,
+        |v| {
+            let (table, grantee, privilege) = (text(v, 0), text(v, 1), text(v, 2));
+            let detail = if privilege == "TRUNCATE" {
+                format!("{grantee} may TRUNCATE it, which ignores RLS and empties every tenant")
+            } else {
+                format!("{grantee} may create foreign keys to it, which check rows across tenants")
+            };
+            Finding::new("risky_grant", format!("{table} {privilege} to {grantee}"), Status::Fail, detail)
+                .fix(&[format!("REVOKE {privilege} ON {table} FROM {grantee}")])
+        },
+    )?;
+    ok_when_empty(
+        "risky_grant",
+        &mut findings,
+        "no TRUNCATE or REFERENCES granted to non-administrators",
+    );
+    Ok(findings)
+}
+
+/// Check 12: serial and identity columns number rows across tenants, so a
+/// tenant sees from its own ids how busy the others are.
+fn serial_columns() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "SELECT c.oid::regclass::text, quote_ident(a.attname)
+               FROM pg_class c
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+               LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+              WHERE c.oid IN {REGISTERED}
+                AND (a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
+              ORDER BY 1, 2"
+        ),
+        2,
+        |v| {
+            let (table, column) = (text(v, 0), text(v, 1));
+            Finding::new(
+                "serial_column",
+                format!("{table}.{column}"),
+                Status::Warn,
+                "serial or identity values are shared by all tenants: the gaps between a tenant's ids disclose other tenants' volume; prefer uuid keys (gen_random_uuid())",
+            )
+        },
+    )?;
+    ok_when_empty(
+        "serial_column",
+        &mut findings,
+        "no serial or identity columns on tenant-scoped tables",
+    );
+    Ok(findings)
+}

@@ -1,0 +1,272 @@
+//! Checks 1 and 2: the registry tables, and each tenant-scoped table aspect
+//! by aspect.
+
+use super::{Finding, Status};
+use crate::db;
+use crate::enable::{self, Expressions};
+use crate::error::Result;
+use crate::table_state::{PolicyState, TableState, TENANT_COLUMN};
+use pgrx::prelude::*;
+
+/// The registered tables: (oid, name or None when the table was dropped).
+pub fn registered_tables() -> Result<Vec<(pg_sys::Oid, Option<String>)>> {
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(
+            "SELECT t.relid::oid, c.oid::regclass::text
+               FROM tenant.tables t LEFT JOIN pg_class c ON c.oid = t.relid
+              ORDER BY 2",
+            None,
+            &[],
+        )? {
+            out.push((
+                row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                row.get::<String>(2)?,
+            ));
+        }
+        Ok(out)
+    })
+    .map_err(crate::error::internal)
+}
+
+/// A registry policy as pg_tenant creates it.
+struct RegistryPolicy {
+    name: &'static str,
+    role: &'static str,
+    using: String,
+}
+
+/// Check 1: registry tables present, RLS enabled and forced, and exactly the
+/// expected read policies (any other policy could widen access).
+pub fn check_registry() -> Result<Vec<Finding>> {
+    let exprs = Expressions::for_extension()?;
+    let isolation_on = |column: &str| exprs.isolation_deparsed_on(column);
+    let tenant_scoped = |column: &str| {
+        vec![
+            RegistryPolicy {
+                name: "tenant_isolation",
+                role: "public",
+                using: isolation_on(column),
+            },
+            RegistryPolicy {
+                name: "tenant_admin_read",
+                role: "tenant_admin",
+                using: "true".into(),
+            },
+        ]
+    };
+    let expected: Vec<(&str, Vec<RegistryPolicy>)> = vec![
+        ("tenant.tenants", tenant_scoped("id")),
+        (
+            "tenant.tables",
+            vec![RegistryPolicy {
+                name: "tenant_tables_read",
+                role: "public",
+                using: "true".into(),
+            }],
+        ),
+        ("tenant.members", tenant_scoped(TENANT_COLUMN)),
+        ("tenant.domains", tenant_scoped(TENANT_COLUMN)),
+        ("tenant.settings", tenant_scoped(TENANT_COLUMN)),
+    ];
+    let mut findings = Vec::new();
+    for (name, policies) in expected {
+        let oid = db::one::<pg_sys::Oid>("SELECT to_regclass($1)::oid", &[name.into()])?;
+        let Some(state) = oid.map(TableState::read).transpose()? else {
+            findings.push(
+                Finding::new("registry", name, Status::Fail, "registry table is missing").fix(&[
+                    "DROP EXTENSION pg_tenant CASCADE".into(),
+                    "CREATE EXTENSION pg_tenant".into(),
+                ]),
+            );
+            continue;
+        };
+        findings.push(registry_table_finding(&state, &policies));
+    }
+    Ok(findings)
+}
+
+fn registry_table_finding(state: &TableState, expected: &[RegistryPolicy]) -> Finding {
+    let t = &state.qualified_name;
+    let mut problems = Vec::new();
+    let mut fix = Vec::new();
+    fix.extend(enable::enable_rls_statements(state));
+    fix.extend(enable::force_rls_statements(state));
+    if !state.rls_enabled {
+        problems.push("RLS is not enabled".to_string());
+    }
+    if !state.rls_forced {
+        problems.push("RLS is not forced".to_string());
+    }
+    for want in expected {
+        let ok = state.policy(want.name).is_some_and(|p| {
+            p.command == "r"
+                && p.permissive
+                && p.roles == [want.role]
+                && p.using.as_deref() == Some(want.using.as_str())
+        });
+        if !ok {
+            problems.push(format!("policy {} is missing or changed", want.name));
+            if state.policy(want.name).is_some() {
+                fix.push(format!("DROP POLICY {} ON {t}", want.name));
+            }
+            fix.push(format!(
+                "CREATE POLICY {} ON {t} AS PERMISSIVE FOR SELECT TO {} USING ({})",
+                want.name, want.role, want.using
+            ));
+        }
+    }
+    for extra in state
+        .policies
+        .iter()
+        .filter(|p| expected.iter().all(|w| w.name != p.name))
+    {
+        problems.push(format!("unexpected policy {}", extra.name));
+        fix.push(format!("DROP POLICY {} ON {t}", extra.name));
+    }
+    if problems.is_empty() {
+        Finding::new(
+            "registry",
+            t,
+            Status::Ok,
+            "RLS enabled and forced, policies as installed",
+        )
+    } else {
+        Finding::new("registry", t, Status::Fail, problems.join("; ")).fix(&fix)
+    }
+}
+
+/// Check 2: every registered table, aspect by aspect.
+pub fn check_tenant_tables(
+    registered: &[(pg_sys::Oid, Option<String>)],
+    states: &[TableState],
+) -> Result<Vec<Finding>> {
+    let exprs = Expressions::for_extension()?;
+    let mut findings = Vec::new();
+    for (oid, name) in registered {
+        if name.is_none() {
+            findings.push(
+                Finding::new(
+                    "table_exists",
+                    format!("OID {}", oid.to_u32()),
+                    Status::Fail,
+                    "tenant.tables lists a table that no longer exists",
+                )
+                .fix(&[format!(
+                    "DELETE FROM tenant.tables WHERE relid = {}::oid",
+                    oid.to_u32()
+                )]),
+            );
+        }
+    }
+    for table in states {
+        findings.extend(table_findings(table, &exprs));
+    }
+    Ok(findings)
+}
+
+fn table_findings(table: &TableState, exprs: &Expressions) -> Vec<Finding> {
+    let t = &table.qualified_name;
+    let mut findings = vec![column_finding(table)];
+    let aspect =
+        |check: &'static str, statements: Vec<String>, ok: &str, problem: &str, failing: Status| {
+            if statements.is_empty() {
+                Finding::new(check, t, Status::Ok, ok)
+            } else {
+                Finding::new(check, t, failing, problem).fix(&statements)
+            }
+        };
+    findings.push(aspect(
+        "foreign_key",
+        enable::foreign_key_statements(table),
+        "tenant_id references tenant.tenants (id)",
+        "no foreign key from tenant_id to tenant.tenants (id): rows can name tenants that do not exist",
+        Status::Fail,
+    ));
+    findings.push(aspect(
+        "rls_enabled",
+        enable::enable_rls_statements(table),
+        "row level security is enabled",
+        "row level security is disabled: every role with privileges sees every tenant",
+        Status::Fail,
+    ));
+    findings.push(aspect(
+        "rls_forced",
+        enable::force_rls_statements(table),
+        "row level security is forced",
+        "row level security is not forced: the table owner sees every tenant",
+        Status::Fail,
+    ));
+    findings.push(aspect(
+        "isolation_policy",
+        enable::isolation_policy_statements(table, exprs),
+        "tenant_isolation: FOR ALL TO PUBLIC, USING and WITH CHECK match the current tenant",
+        &isolation_problem(table.policy("tenant_isolation")),
+        Status::Fail,
+    ));
+    findings.push(aspect(
+        "bypass_policy",
+        enable::bypass_policy_statements(table, exprs),
+        "tenant_bypass: TO tenant_bypass, only when app.bypass_rls is on",
+        "policy tenant_bypass is missing or changed: bypass does not work as documented",
+        Status::Warn,
+    ));
+    findings.push(aspect(
+        "fill_trigger",
+        enable::fill_trigger_statements(table, exprs),
+        "tenant_set_id fills tenant_id BEFORE INSERT",
+        "trigger tenant_set_id is missing, disabled or changed: inserts must name tenant_id",
+        Status::Fail,
+    ));
+    findings.push(aspect(
+        "tenant_index",
+        enable::index_statements(table),
+        &format!(
+            "index {} is led by tenant_id",
+            table.tenant_index.clone().unwrap_or_default()
+        ),
+        "no valid index is led by tenant_id: every tenant's query scans the whole table",
+        Status::Warn,
+    ));
+    findings
+}
+
+fn column_finding(table: &TableState) -> Finding {
+    let t = &table.qualified_name;
+    match &table.column {
+        None => {
+            Finding::new("tenant_column", t, Status::Fail, "no tenant_id column").fix(&[format!(
+                "SELECT tenant_enable({}, add_column => true)",
+                pgrx::spi::quote_literal(t)
+            )])
+        }
+        Some(c) if !c.is_uuid => Finding::new(
+            "tenant_column",
+            t,
+            Status::Fail,
+            format!("tenant_id has type {}, not uuid", c.type_name),
+        )
+        .fix(&[format!(
+            "ALTER TABLE {t} ALTER COLUMN {TENANT_COLUMN} TYPE uuid USING {TENANT_COLUMN}::uuid"
+        )]),
+        Some(c) if !c.not_null => {
+            Finding::new("tenant_column", t, Status::Fail, "tenant_id accepts NULL").fix(&[
+                format!("ALTER TABLE {t} ALTER COLUMN {TENANT_COLUMN} SET NOT NULL"),
+            ])
+        }
+        Some(_) => Finding::new("tenant_column", t, Status::Ok, "tenant_id uuid NOT NULL"),
+    }
+}
+
+fn isolation_problem(policy: Option<&PolicyState>) -> String {
+    match policy {
+        None => "no tenant_isolation policy: the table shows no rows, or all of them".into(),
+        Some(p) => format!(
+            "tenant_isolation is not pg_tenant's policy (command {}, roles {}, USING {}, WITH CHECK {})",
+            p.command,
+            p.roles.join(","),
+            p.using.as_deref().unwrap_or("none"),
+            p.with_check.as_deref().unwrap_or("none")
+        ),
+    }
+}

@@ -1,0 +1,179 @@
+-- tenant_check(): a correct setup reports no failure; then each check is shown
+-- catching exactly the thing it is about, each breakage rolled back after.
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+CREATE DATABASE pg_tenant_check;
+\c pg_tenant_check
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+CREATE EXTENSION pg_tenant;
+GRANT CREATE ON SCHEMA public TO migrator;
+SELECT tenant_create('Acme Corp', 'acme') IS NOT NULL AS acme, tenant_create('Globex', 'globex') IS NOT NULL AS globex;
+
+-- A correct setup: uuid keys, unique keys and foreign keys that include tenant_id.
+SET ROLE migrator;
+CREATE TABLE customers (
+    id        uuid NOT NULL DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL,
+    email     text NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, email)
+);
+CREATE TABLE orders (
+    id          uuid NOT NULL DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, customer_id) REFERENCES customers (tenant_id, id)
+);
+SELECT tenant_enable('customers') IS NOT NULL AS enabled, tenant_enable('orders') IS NOT NULL AS enabled;
+GRANT SELECT, INSERT, UPDATE, DELETE ON customers, orders TO app_user;
+BEGIN;
+SELECT tenant_set('acme') IS NOT NULL AS acme;
+INSERT INTO customers (email) VALUES ('wile@acme.test'), ('road@acme.test');
+COMMIT;
+RESET ROLE;
+
+SELECT "check", status, count(*) FROM tenant_check() GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT "check", object, status, detail FROM tenant_check() WHERE status <> 'ok' ORDER BY 1, 2;
+SELECT tenant_assert_check('app_user');
+SELECT object, status, detail FROM tenant_check('app_user') WHERE "check" = 'probe' ORDER BY 1;
+SELECT count(*) AS probe_tenants_left FROM tenant.tenants WHERE slug LIKE 'pg-tenant-probe%';
+
+-- 1. registry: RLS and policies of the registry tables.
+BEGIN;
+ALTER TABLE tenant.members NO FORCE ROW LEVEL SECURITY;
+CREATE POLICY everything ON tenant.settings USING (true);
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'registry' AND status <> 'ok' ORDER BY 1;
+ROLLBACK;
+
+-- 2. each tenant-scoped table, aspect by aspect.
+BEGIN;
+SET LOCAL ROLE migrator;
+CREATE TABLE notes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), tenant_id uuid, body text);
+SELECT tenant_enable('notes') IS NOT NULL AS enabled;
+ALTER TABLE notes ALTER COLUMN tenant_id DROP NOT NULL;
+SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" = 'tenant_column' AND status <> 'ok';
+ROLLBACK;
+BEGIN;
+ALTER TABLE customers DROP CONSTRAINT customers_tenant_id_fkey;
+SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" = 'foreign_key' AND status <> 'ok';
+ROLLBACK;
+BEGIN;
+ALTER TABLE customers DISABLE ROW LEVEL SECURITY;
+ALTER TABLE orders NO FORCE ROW LEVEL SECURITY;
+SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" IN ('rls_enabled', 'rls_forced') AND status <> 'ok' ORDER BY 1;
+ROLLBACK;
+BEGIN;
+-- a policy of the right name that does not isolate
+ALTER POLICY tenant_isolation ON customers USING (true);
+SELECT "check", object, status, detail FROM tenant_check() WHERE "check" = 'isolation_policy' AND status <> 'ok';
+ROLLBACK;
+BEGIN;
+ALTER TABLE customers DISABLE TRIGGER tenant_set_id;
+DROP POLICY tenant_bypass ON orders;
+SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" IN ('fill_trigger', 'bypass_policy') AND status <> 'ok' ORDER BY 1;
+ROLLBACK;
+BEGIN;
+ALTER TABLE orders DROP CONSTRAINT orders_pkey;
+SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" = 'tenant_index' AND status <> 'ok';
+ROLLBACK;
+BEGIN;
+DROP TABLE orders;
+SELECT "check", regexp_replace(object, '[0-9]+', 'N') AS object, status, detail FROM tenant_check() WHERE "check" = 'table_exists';
+ROLLBACK;
+
+-- 3. a table with a tenant_id column that was never made tenant-scoped.
+BEGIN;
+CREATE TABLE invoices (id bigint, tenant_id uuid);
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'forgotten_table' AND status <> 'ok';
+ROLLBACK;
+
+-- 4. a second permissive policy widens access; the probe sees the leak too.
+BEGIN;
+CREATE POLICY everyone ON customers USING (true);
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'widening_policy' AND status <> 'ok';
+SELECT object, status, detail FROM tenant_check('app_user') WHERE "check" = 'probe' AND object LIKE '%customers%';
+ROLLBACK;
+
+-- 5. a function called once per row where once per statement would do.
+BEGIN;
+CREATE POLICY by_setting ON customers AS RESTRICTIVE
+    USING (tenant_id = current_setting('app.current_tenant')::uuid);
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'per_row_function' AND status <> 'ok';
+ROLLBACK;
+
+-- 6. a unique key without tenant_id reveals that a value exists in another tenant.
+BEGIN;
+ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email);
+CREATE UNIQUE INDEX orders_id_idx ON orders (id);
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'unique_without_tenant' AND status <> 'ok' ORDER BY 1;
+ROLLBACK;
+
+-- 7. a foreign key between tenant-scoped tables without tenant_id.
+BEGIN;
+ALTER TABLE customers ADD CONSTRAINT customers_id_key UNIQUE (id);
+ALTER TABLE orders ADD COLUMN referrer uuid REFERENCES customers (id);
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'foreign_key_without_tenant' AND status <> 'ok';
+ROLLBACK;
+
+-- 8. views that run with their owner's rights, where the owner bypasses RLS.
+BEGIN;
+CREATE VIEW all_customers AS SELECT * FROM customers;
+CREATE VIEW emails AS SELECT email FROM all_customers;
+CREATE VIEW safe_customers WITH (security_invoker = true) AS SELECT * FROM customers;
+CREATE MATERIALIZED VIEW customer_counts AS SELECT tenant_id, count(*) FROM customers GROUP BY 1;
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'view_owner_rights' ORDER BY 1;
+ROLLBACK;
+
+-- 9. a SECURITY DEFINER function owned by a superuser that reads a tenant-scoped table.
+BEGIN;
+CREATE FUNCTION customer_total() RETURNS bigint LANGUAGE sql SECURITY DEFINER AS 'SELECT count(*) FROM customers';
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'definer_function' AND status <> 'ok';
+ROLLBACK;
+
+-- 10. login roles that reach tenant-scoped tables and bypass RLS.
+BEGIN;
+CREATE ROLE sneaky LOGIN BYPASSRLS;
+GRANT SELECT ON customers TO sneaky;
+CREATE ROLE auditors BYPASSRLS;
+CREATE ROLE reporting;
+GRANT SELECT ON orders TO reporting;
+CREATE ROLE carol LOGIN IN ROLE reporting, auditors;
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'login_role' ORDER BY 1;
+ROLLBACK;
+
+-- 11. TRUNCATE ignores RLS; REFERENCES checks rows across tenants.
+BEGIN;
+GRANT TRUNCATE ON customers TO app_user;
+GRANT REFERENCES ON orders TO PUBLIC;
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'risky_grant' AND status <> 'ok' ORDER BY 1;
+ROLLBACK;
+
+-- 12. serial and identity columns disclose other tenants' volume.
+BEGIN;
+ALTER TABLE orders ADD COLUMN number bigint GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE customers ADD COLUMN legacy_id serial;
+SELECT object, status, detail FROM tenant_check() WHERE "check" = 'serial_column' AND status <> 'ok' ORDER BY 1;
+ROLLBACK;
+
+-- 13. the probe: a role that bypasses RLS, an unknown role.
+SELECT object, status, detail FROM tenant_check('postgres') WHERE "check" = 'probe';
+SELECT * FROM tenant_check('nobody');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- tenant_assert_check raises 23514 when anything fails.
+BEGIN;
+ALTER TABLE customers NO FORCE ROW LEVEL SECURITY;
+SELECT tenant_assert_check();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
+-- Only operators run the check.
+SET ROLE app_user;
+SELECT * FROM tenant_check();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+\c pg_tenant_regress
+DROP DATABASE pg_tenant_check;
