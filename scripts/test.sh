@@ -47,26 +47,34 @@ if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then tail -40 "$log"; fi
 record "cargo pgrx test" "$rc" "$p" "$f"
 rm -f "$log"
 
-say "Golden SQL tests (pg_regress against a throwaway PostgreSQL 15)"
+# Runs a pg_regress-style suite (golden SQL or isolation specs) against the
+# running throwaway cluster, in a database of its own.
+run_suite() { # stage tool-path suite-dir database
+  local stage="$1" tool="$2" dir="$3" db="$4" outdir="$CLUSTER_DIR/$4" rc total f
+  mkdir -p "$outdir"
+  "$PG_BIN/createdb" "$db"
+  "$tool" --use-existing --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="$db" \
+    --inputdir="$dir" --outputdir="$outdir" --schedule="$dir/schedule" 2>&1 | tee "$outdir/summary.txt"
+  rc=${PIPESTATUS[0]}
+  total=$(grep -cE '^(test|permutation)? *[a-z_]+ +\.\.\. ' "$outdir/summary.txt" || true)
+  f=$(grep -cE '\.\.\. FAILED' "$outdir/summary.txt" || true)
+  if [ "$rc" -ne 0 ] && [ -f "$outdir/regression.diffs" ]; then cat "$outdir/regression.diffs"; fi
+  record "$stage" "$rc" $((total - f)) "$f"
+  if [ -n "${UPDATE_EXPECTED:-}" ]; then cp "$outdir"/results/*.out "$dir/expected/"; fi
+}
+
+say "Golden SQL and concurrency tests against a throwaway PostgreSQL 15"
 if install_extension >/tmp/pg_tenant-install.log 2>&1 && cluster_start; then
-  out="$CLUSTER_DIR/regress"
-  mkdir -p "$out"
-  "$PG_BIN/createdb" pg_tenant_regress
-  "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
-    --use-existing --host="$PGHOST" --port="$PGPORT" --user=postgres \
-    --dbname=pg_tenant_regress --inputdir=tests/pg_regress --outputdir="$out" \
-    --schedule=tests/pg_regress/schedule 2>&1 | tee "$out/summary.txt"; rc=${PIPESTATUS[0]}
-  total=$(grep -cE '^test +[a-z_]+ +\.\.\. ' "$out/summary.txt" || echo 0)
-  f=$(grep -cE '\.\.\. FAILED' "$out/summary.txt" || true)
-  if [ "$rc" -ne 0 ]; then
-    [ -f "$out/regression.diffs" ] && cat "$out/regression.diffs"
-  fi
-  record pg_regress "$rc" $((total - f)) "$f"
-  if [ -n "${UPDATE_EXPECTED:-}" ]; then cp "$out"/results/*.out tests/pg_regress/expected/; fi
+  pgxs="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test"
+  say "Golden SQL tests (pg_regress, tests/pg_regress)"
+  run_suite pg_regress "$pgxs/regress/pg_regress" tests/pg_regress pg_tenant_regress
 
   say "pg_dump / restore round trip (tests/dump_restore.sh)"
-  bash tests/dump_restore.sh | tee "$out/dump.txt"; rc=${PIPESTATUS[0]}
-  record dump_restore "$rc" "$(grep -c '^ok:' "$out/dump.txt")" "$(grep -c '^FAILED' "$out/dump.txt")"
+  bash tests/dump_restore.sh | tee "$CLUSTER_DIR/dump.txt"; rc=${PIPESTATUS[0]}
+  record dump_restore "$rc" "$(grep -c '^ok:' "$CLUSTER_DIR/dump.txt")" "$(grep -c '^FAILED' "$CLUSTER_DIR/dump.txt")"
+
+  say "Concurrency tests (pg_isolation_regress, tests/isolation)"
+  run_suite isolation "$pgxs/isolation/pg_isolation_regress" tests/isolation pg_tenant_isolation
   cluster_stop
 else
   cat /tmp/pg_tenant-install.log

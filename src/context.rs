@@ -9,38 +9,86 @@ use crate::error::{self, Result};
 use crate::registry::{self, TenantStatus};
 use pgrx::prelude::*;
 use pgrx::Uuid;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::ffi::{c_void, CStr};
 
 pub const TENANT_SETTING: &CStr = c"app.current_tenant";
 pub const USER_SETTING: &CStr = c"app.current_user_id";
 pub const BYPASS_SETTING: &CStr = c"app.bypass_rls";
 
+/// How many tenants a session remembers as active before it starts over.
+const CACHE_LIMIT: usize = 4096;
+
 thread_local! {
-    /// The tenant this transaction already found active in the registry, so
-    /// that the registry is read once per transaction, not once per statement.
-    /// Cleared at the end of every (sub)transaction and whenever the registry
-    /// changes (trigger `tenant_cache_invalidate`).
-    static VERIFIED_ACTIVE: Cell<Option<[u8; 16]>> = const { Cell::new(None) };
+    /// Tenants this session found active in the registry. Kept across
+    /// transactions, so that a pooled connection serving many tenants reads
+    /// the registry once per tenant, not once per transaction. Cleared:
+    /// - when any session changes tenant.tenants or tenant.members: the
+    ///   registry trigger queues a relcache invalidation of tenant.tenants,
+    ///   which every session processes (at its next transaction start or lock)
+    ///   and hands to `on_relcache_invalidation`;
+    /// - when a (sub)transaction aborts, since it may have cached a status
+    ///   that its own rolled-back changes produced.
+    static VERIFIED_ACTIVE: RefCell<HashSet<[u8; 16]>> = RefCell::new(HashSet::new());
+    /// The OID of tenant.tenants, remembered for the invalidation callback
+    /// (which must not read the catalogs).
+    static REGISTRY_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
 }
 
 /// Registers the callbacks that clear the cache; called from `_PG_init`.
 pub fn init() {
     unsafe {
-        pg_sys::RegisterXactCallback(Some(forget_on_xact_end), std::ptr::null_mut());
+        pg_sys::RegisterXactCallback(Some(forget_on_abort), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(forget_on_subxact_abort), std::ptr::null_mut());
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
     }
 }
 
-/// Forgets everything cached for this transaction: the verified tenant and
-/// the cached member role.
+/// Forgets every cached tenant status and member role.
 pub fn forget_verified_tenant() {
-    VERIFIED_ACTIVE.with(|cell| cell.set(None));
+    VERIFIED_ACTIVE.with(|set| set.borrow_mut().clear());
     crate::members::forget_cached_role();
 }
 
-unsafe extern "C-unwind" fn forget_on_xact_end(_event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+/// Queues an invalidation of tenant.tenants for every session (delivered at
+/// commit; this session gets it at the end of the current command).
+pub fn invalidate_everywhere() {
+    if let Some(oid) = registry_oid() {
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
+    }
     forget_verified_tenant();
+}
+
+/// The OID of tenant.tenants (None before the extension exists).
+fn registry_oid() -> Option<pg_sys::Oid> {
+    let oid = unsafe {
+        let schema = pg_sys::get_namespace_oid(c"tenant".as_ptr(), true);
+        if schema == pg_sys::InvalidOid {
+            return None;
+        }
+        pg_sys::get_relname_relid(c"tenants".as_ptr(), schema)
+    };
+    REGISTRY_OID.with(|cell| cell.set(oid));
+    (oid != pg_sys::InvalidOid).then_some(oid)
+}
+
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let registry = REGISTRY_OID.with(|cell| cell.get());
+    if relid == pg_sys::InvalidOid || registry == pg_sys::InvalidOid || relid == registry {
+        forget_verified_tenant();
+    }
+}
+
+unsafe extern "C-unwind" fn forget_on_abort(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+    {
+        forget_verified_tenant();
+    }
 }
 
 unsafe extern "C-unwind" fn forget_on_subxact_abort(
@@ -91,9 +139,17 @@ pub fn current_tenant() -> Result<Option<Uuid>> {
     let Some(id) = read_uuid_setting(TENANT_SETTING)? else {
         return Ok(None);
     };
-    if VERIFIED_ACTIVE.with(|cell| cell.get()) != Some(*id.as_bytes()) {
+    let key = *id.as_bytes();
+    if !VERIFIED_ACTIVE.with(|set| set.borrow().contains(&key)) {
+        registry_oid();
         ensure_active(id)?;
-        VERIFIED_ACTIVE.with(|cell| cell.set(Some(*id.as_bytes())));
+        VERIFIED_ACTIVE.with(|set| {
+            let mut set = set.borrow_mut();
+            if set.len() >= CACHE_LIMIT {
+                set.clear();
+            }
+            set.insert(key);
+        });
     }
     Ok(Some(id))
 }

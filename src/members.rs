@@ -8,7 +8,8 @@ use crate::error::{self, Result};
 use crate::registry::{self, Tenant, TenantStatus};
 use pgrx::prelude::*;
 use pgrx::Uuid;
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -45,25 +46,27 @@ impl Role {
 
 type RoleKey = ([u8; 16], [u8; 16]);
 
+/// How many (tenant, user) roles a session remembers before it starts over.
+const ROLE_CACHE_LIMIT: usize = 4096;
+
 thread_local! {
-    /// The last (tenant, user) → role lookup of this transaction, so that
-    /// `tenant_has_role` in a policy reads `tenant.members` once per
-    /// transaction. Cleared with the tenant status cache.
-    static CACHED_ROLE: Cell<Option<(RoleKey, Option<Role>)>> = const { Cell::new(None) };
+    /// (tenant, user) → role lookups of this session, so that
+    /// `tenant_has_role` in a policy does not read `tenant.members` for every
+    /// statement. Cleared with the tenant status cache, whose invalidation
+    /// the trigger on tenant.members also sends.
+    static CACHED_ROLES: RefCell<HashMap<RoleKey, Option<Role>>> = RefCell::new(HashMap::new());
 }
 
 pub fn forget_cached_role() {
-    CACHED_ROLE.with(|cell| cell.set(None));
+    CACHED_ROLES.with(|cache| cache.borrow_mut().clear());
 }
 
 /// The role of `user` in `tenant`, read as the registry owner (so it works
 /// inside users' own policies, even on tenant.members, without recursion).
 pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
     let key = (*tenant.as_bytes(), *user.as_bytes());
-    if let Some((cached_key, role)) = CACHED_ROLE.with(|cell| cell.get()) {
-        if cached_key == key {
-            return Ok(role);
-        }
+    if let Some(role) = CACHED_ROLES.with(|cache| cache.borrow().get(&key).copied()) {
+        return Ok(role);
     }
     let text = db::as_registry_owner(|| {
         db::one::<String>(
@@ -72,7 +75,13 @@ pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
         )
     })?;
     let role = text.and_then(|t| Role::parse(Some(&t), "role").ok());
-    CACHED_ROLE.with(|cell| cell.set(Some((key, role))));
+    CACHED_ROLES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= ROLE_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, role);
+    });
     Ok(role)
 }
 

@@ -50,13 +50,14 @@ fn fill_tenant_id<'a>(
     Ok(row)
 }
 
-/// Statement trigger on `tenant.tenants`: any change to the registry may
-/// change a tenant's status, so forget what this transaction cached.
+/// Statement trigger on `tenant.tenants` and `tenant.members`: a change may
+/// alter a tenant's status or a member's role, so every session must forget
+/// what it cached (see `context::invalidate_everywhere`).
 #[pg_trigger]
 fn _tenant_registry_changed<'a>(
     _trigger: &'a PgTrigger<'a>,
 ) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
-    context::forget_verified_tenant();
+    context::invalidate_everywhere();
     Ok(None)
 }
 

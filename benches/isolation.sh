@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# What tenant isolation costs: pg_tenant against hand-written WHERE tenant_id = $1
+# and against two policy shapes found in the wild, measured in the same run.
+#
+#   benches/isolation.sh            # ROUNDS=5 SECONDS_PER_RUN=5 CLIENTS=2 by default
+#
+# Builds a release install, starts a throwaway PostgreSQL 15, loads 1,000 tenants
+# and ~1,000,000 rows with skewed sizes into one table per variant
+# (benches/sql/schema.sql), then runs every workload x variant with pgbench as the
+# ordinary role bench_app, each transaction BEGIN ... COMMIT. Rounds interleave
+# all cells; the report gives the median TPS and ratios against both baselines,
+# plus EXPLAIN of each variant's list and count queries. Raw output and the
+# report go to benches/results/isolation-<date>/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
+cd "$REPO_ROOT"
+
+ROUNDS="${ROUNDS:-5}"
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
+CLIENTS="${CLIENTS:-2}"
+WORKLOADS=(point list insert update count)
+VARIANTS=(baseline baseline_ctx pg_tenant better_tenant nself)
+
+bash scripts/setup.sh >/dev/null
+say "Building and installing pg_tenant (release)"
+install_extension --release >/tmp/pg_tenant-install.log 2>&1 || { cat /tmp/pg_tenant-install.log; exit 1; }
+cluster_start
+out="benches/results/isolation-$(date -u +%Y%m%d)"
+rm -rf "$out" && mkdir -p "$out/raw" "$out/scripts"
+
+say "Loading 1,000 tenants and ~1,000,000 rows per variant"
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -f benches/sql/schema.sql >"$out/load.log"
+
+tenant="md5((:t)::text)::uuid"
+table_of() { case "$1" in baseline | baseline_ctx) echo rows_baseline ;; *) echo "rows_$1" ;; esac; }
+# The query of a workload for a variant: the baselines name the tenant in SQL,
+# the RLS variants leave it to their policy (and pg_tenant/nself to their fill trigger).
+query() { # workload variant
+  local t where and_tenant
+  t="$(table_of "$2")"
+  if [[ "$2" == baseline* ]]; then where="WHERE tenant_id = $tenant"; and_tenant="AND tenant_id = $tenant"; else where=""; and_tenant=""; fi
+  case "$1" in
+    point) echo "SELECT * FROM $t WHERE id = (:t) * 1000000 + :k $and_tenant;" ;;
+    list) echo "SELECT * FROM $t $where ORDER BY created_at DESC LIMIT 50;" ;;
+    count) echo "SELECT count(*) FROM $t $where;" ;;
+    update) echo "UPDATE $t SET payload = 'updated' WHERE id = (:t) * 1000000 + :k $and_tenant;" ;;
+    insert)
+      case "$2" in
+        baseline* | better_tenant) echo "INSERT INTO $t (tenant_id, payload) VALUES ($tenant, 'new');" ;;
+        *) echo "INSERT INTO $t (payload) VALUES ('new');" ;;
+      esac ;;
+  esac
+}
+for w in "${WORKLOADS[@]}"; do
+  for v in "${VARIANTS[@]}"; do
+    {
+      echo '\set t random(1, 1000)'
+      echo '\set k random(1, 133600 / :t)'
+      echo 'BEGIN;'
+      [ "$v" = baseline ] || echo "SELECT set_config('app.current_tenant', $tenant::text, true);"
+      query "$w" "$v"
+      echo 'COMMIT;'
+    } >"$out/scripts/$w-$v.sql"
+  done
+done
+
+say "Plans (as bench_app, tenant 500)"
+for v in "${VARIANTS[@]}"; do
+  for w in list count; do
+    sql="$(query "$w" "$v" | sed "s/(:t)/500/g; s/:k/1/g")"
+    {
+      echo "== $v / $w: $sql"
+      "$PG_BIN/psql" -X -q -U bench_app -v ON_ERROR_STOP=1 <<SQL
+BEGIN;
+SELECT set_config('app.current_tenant', md5('500')::uuid::text, true) \g /dev/null
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $sql
+ROLLBACK;
+SQL
+    } >>"$out/plans.txt"
+  done
+done
+
+say "Running $ROUNDS rounds x ${#WORKLOADS[@]} workloads x ${#VARIANTS[@]} variants, ${SECONDS_PER_RUN}s each, $CLIENTS clients"
+for round in $(seq 1 "$ROUNDS"); do
+  for w in "${WORKLOADS[@]}"; do
+    for v in "${VARIANTS[@]}"; do
+      raw="$out/raw/$w-$v-round$round.txt"
+      "$PG_BIN/pgbench" -n -U bench_app -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_RUN" \
+        -f "$out/scripts/$w-$v.sql" postgres >"$raw" 2>&1
+      tps="$(awk '/^tps = / {print $3; exit}' "$raw")"
+      echo "$round $w $v ${tps:-0}" >>"$out/tps.txt"
+    done
+  done
+  echo "    round $round done"
+done
+
+python3 - "$out" "$ROUNDS" "$SECONDS_PER_RUN" "$CLIENTS" "$("$PG_BIN/postgres" --version)" <<'PY'
+import statistics, sys, collections, datetime
+out, rounds, seconds, clients, version = sys.argv[1:6]
+tps = collections.defaultdict(list)
+for line in open(f"{out}/tps.txt"):
+    _, w, v, value = line.split()
+    tps[(w, v)].append(float(value))
+med = {k: statistics.median(vs) for k, vs in tps.items()}
+workloads = ["point", "list", "insert", "update", "count"]
+variants = ["baseline", "baseline_ctx", "pg_tenant", "better_tenant", "nself"]
+targets = {"point": 0.97, "list": 0.97, "count": 0.97, "insert": 0.95, "update": 0.95}
+lines = [f"# Isolation benchmark, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
+         "", f"{version}; {rounds} rounds x {seconds}s per cell, {clients} clients, median TPS; ratios against the same run's baselines.", "",
+         "| workload | variant | TPS | vs baseline | vs baseline+context |", "|---|---|---:|---:|---:|"]
+for w in workloads:
+    for v in variants:
+        m = med.get((w, v), 0.0)
+        b, bc = med.get((w, "baseline"), 0.0), med.get((w, "baseline_ctx"), 0.0)
+        lines.append(f"| {w} | {v} | {m:,.0f} | {m / b if b else 0:.3f} | {m / bc if bc else 0:.3f} |")
+lines += ["", "| workload | pg_tenant vs baseline+context | target | met | ahead of better_tenant | ahead of nself |", "|---|---:|---:|---|---|---|"]
+for w in workloads:
+    bc = med.get((w, "baseline_ctx"), 0.0)
+    r = med.get((w, "pg_tenant"), 0.0) / bc if bc else 0.0
+    ahead_bt = med.get((w, "pg_tenant"), 0) >= med.get((w, "better_tenant"), 0)
+    ahead_ns = med.get((w, "pg_tenant"), 0) >= med.get((w, "nself"), 0)
+    lines.append(f"| {w} | {r:.3f} | {targets[w]:.2f} | {'yes' if r >= targets[w] else 'NO'} | {'yes' if ahead_bt else 'NO'} | {'yes' if ahead_ns else 'NO'} |")
+open(f"{out}/report.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+echo "report: $out/report.md, plans: $out/plans.txt, raw pgbench output: $out/raw/"
