@@ -102,34 +102,35 @@ unsafe extern "C-unwind" fn forget_on_subxact_abort(
     }
 }
 
-/// The value of a custom setting, or None when it is unset or empty (a
+/// The bytes of a custom setting, or None when it is unset or empty (a
 /// transaction-local setting reads back as '' once its transaction ended).
-fn read_setting(name: &CStr) -> Option<String> {
+/// Borrowed from the setting's storage: use it before anything can change it.
+fn setting_bytes(name: &CStr) -> Option<&'static [u8]> {
     let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if value.is_null() {
         return None;
     }
-    let value = unsafe { CStr::from_ptr(value) }.to_string_lossy();
-    if value.is_empty() {
-        None
-    } else {
-        Some(value.into_owned())
-    }
+    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+    (!bytes.is_empty()).then_some(bytes)
 }
 
-/// A UUID-valued setting: None when unset, 22P02 when not a UUID.
+/// A UUID-valued setting: None when unset, 22P02 when not a UUID. Parsed in
+/// place, without copying: this runs for every statement and inserted row.
 fn read_uuid_setting(name: &CStr) -> Result<Option<Uuid>> {
-    let Some(text) = read_setting(name) else {
+    let Some(bytes) = setting_bytes(name) else {
         return Ok(None);
     };
-    let setting = name.to_string_lossy();
-    registry::parse_uuid(&text).map(Some).ok_or_else(|| {
-        error::invalid_uuid(
-            &setting,
-            &text,
-            format!("Set it to a UUID: SELECT set_config('{setting}', '<uuid>', true); or RESET {setting}."),
-        )
-    })
+    match uuid::Uuid::try_parse_ascii(bytes) {
+        Ok(id) => Ok(Some(Uuid::from_bytes(*id.as_bytes()))),
+        Err(_) => {
+            let setting = name.to_string_lossy();
+            Err(error::invalid_uuid(
+                &setting,
+                &String::from_utf8_lossy(bytes),
+                format!("Set it to a UUID: SELECT set_config('{setting}', '<uuid>', true); or RESET {setting}."),
+            ))
+        }
+    }
 }
 
 /// The tenant of this session, checked against the registry: an unknown,
@@ -198,7 +199,8 @@ fn current_tenant_user_id() -> Result<Option<Uuid>> {
 /// members of the `tenant_bypass` role alone.
 #[pg_extern(stable, parallel_safe)]
 fn tenant_bypass_requested() -> Result<bool> {
-    let Some(text) = read_setting(BYPASS_SETTING) else {
+    let Some(text) = setting_bytes(BYPASS_SETTING).map(|b| String::from_utf8_lossy(b).into_owned())
+    else {
         return Ok(false);
     };
     parse_bool(&text).ok_or_else(|| {
