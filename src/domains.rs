@@ -6,7 +6,7 @@ use crate::authz::Caller;
 use crate::db;
 use crate::error::{self, Result};
 use crate::members::Role;
-use crate::registry::{self, Tenant, TenantStatus};
+use crate::registry::{self, Tenant};
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
@@ -115,13 +115,7 @@ fn tenant_domain_add(t: Option<&str>, domain: Option<&str>) -> Result<String> {
     let tenant = registry::find(t, "tenant_domain_add")?;
     let domain = domain_argument(domain, "tenant_domain_add")?;
     Caller::of(&tenant)?.require(&tenant, Role::Admin, "adding a domain")?;
-    if tenant.status == TenantStatus::Deleted {
-        return Err(error::report(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("cannot add a domain: tenant {} is deleted", tenant.label()),
-            "Deleted tenants are kept read-only until they are purged.",
-        ));
-    }
+    tenant.refuse_if_deleted("add a domain")?;
     let token = new_token()?;
     let added =
         db::as_registry_owner(|| {

@@ -5,7 +5,7 @@ use crate::authz;
 use crate::context;
 use crate::db;
 use crate::error::{self, Result};
-use crate::registry::{self, Tenant, TenantStatus};
+use crate::registry::{self, Tenant};
 use pgrx::prelude::*;
 use pgrx::Uuid;
 use std::cell::RefCell;
@@ -165,17 +165,6 @@ fn required_role(roles: &[Option<Role>]) -> Role {
     }
 }
 
-fn refuse_if_deleted(tenant: &Tenant, action: &str) -> Result<()> {
-    if tenant.status == TenantStatus::Deleted {
-        return Err(error::report(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("cannot {action}: tenant {} is deleted", tenant.label()),
-            "Deleted tenants are kept read-only until they are purged.",
-        ));
-    }
-    Ok(())
-}
-
 /// `tenant_member_add(t, user_id, role default 'member')`.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
@@ -192,7 +181,7 @@ fn tenant_member_add(
         required_role(&[Some(role)]),
         "adding a member",
     )?;
-    refuse_if_deleted(&tenant, "add a member")?;
+    tenant.refuse_if_deleted("add a member")?;
     let invited_by = context::current_user()?;
     db::as_registry_owner(|| {
         let added = db::execute_one::<bool>(
@@ -247,7 +236,7 @@ fn tenant_member_set_role(
     let tenant = registry::find(t, "tenant_member_set_role")?;
     let user = user_id.ok_or_else(|| error::null_argument("tenant_member_set_role", "user_id"))?;
     let role = Role::parse(role, "role")?;
-    refuse_if_deleted(&tenant, "change a member's role")?;
+    tenant.refuse_if_deleted("change a member's role")?;
     let caller = authz::Caller::of(&tenant)?;
     db::as_registry_owner(|| {
         let current = locked_role(&tenant, user)?;

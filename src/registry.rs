@@ -69,6 +69,18 @@ impl Tenant {
     pub fn label(&self) -> String {
         format!("\"{}\" ({})", self.slug, self.id)
     }
+
+    /// Deleted tenants are read-only until purged: refuse `action` (55000).
+    pub fn refuse_if_deleted(&self, action: &str) -> Result<()> {
+        if self.status == TenantStatus::Deleted {
+            return Err(error::report(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("cannot {action}: tenant {} is deleted", self.label()),
+                "Deleted tenants are kept read-only until they are purged.",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Finds a tenant by reference — its UUID or its slug — whatever its status.

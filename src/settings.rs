@@ -7,7 +7,7 @@ use crate::context;
 use crate::db;
 use crate::error::{self, Result};
 use crate::members::Role;
-use crate::registry::{self, TenantStatus};
+use crate::registry;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{Map, Value};
@@ -126,16 +126,7 @@ fn tenant_setting_set(t: Option<&str>, key: Option<&str>, value: Option<JsonB>) 
     let key = key_argument(key, "tenant_setting_set")?;
     let value = value.ok_or_else(|| error::null_argument("tenant_setting_set", "value"))?;
     Caller::of(&tenant)?.require(&tenant, Role::Admin, "changing settings")?;
-    if tenant.status == TenantStatus::Deleted {
-        return Err(error::report(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!(
-                "cannot change settings: tenant {} is deleted",
-                tenant.label()
-            ),
-            "Deleted tenants are kept read-only until they are purged.",
-        ));
-    }
+    tenant.refuse_if_deleted("change settings")?;
     db::as_registry_owner(|| {
         refuse_conflicting_key(tenant.id, &key)?;
         db::execute(
