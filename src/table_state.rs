@@ -9,6 +9,8 @@ use crate::error::{self, Result};
 use pgrx::prelude::*;
 
 pub const TENANT_COLUMN: &str = "tenant_id";
+/// The same name for C APIs (must stay equal to TENANT_COLUMN).
+pub const TENANT_COLUMN_C: &std::ffi::CStr = c"tenant_id";
 pub const ISOLATION_POLICY: &str = "tenant_isolation";
 pub const BYPASS_POLICY: &str = "tenant_bypass";
 pub const FILL_TRIGGER: &str = "tenant_set_id";
@@ -212,3 +214,14 @@ SELECT c.oid,
           FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) pol ON true
  WHERE c.oid = ANY ($1)
  ORDER BY 2";
+
+#[cfg(test)]
+mod unit_tests {
+    #[test]
+    fn column_names_agree() {
+        assert_eq!(
+            super::TENANT_COLUMN_C.to_str().unwrap(),
+            super::TENANT_COLUMN
+        );
+    }
+}
