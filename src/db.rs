@@ -145,23 +145,33 @@ pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
             "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
         )
     })?;
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context: i32 = 0;
-    let guc_level;
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        let flags = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_NOFORCE_RLS) as i32;
-        pg_sys::SetUserIdAndSecContext(owner, saved_context | flags);
-        guc_level = pin_search_path();
-    }
-    let result = f();
-    unsafe {
+    let flags = pg_sys::SECURITY_NOFORCE_RLS as i32;
+    as_role(owner, flags, || {
+        let guc_level = unsafe { pin_search_path() };
+        let result = f();
         // Commit-style exit: restores the caller's search_path and keeps any
         // other setting changed meanwhile, as a SECURITY DEFINER function's
         // `SET search_path` clause does.
-        pg_sys::AtEOXact_GUC(true, guc_level);
-        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
+        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
+        result
+    })
+}
+
+/// Runs `f` with the identity of `role` (plus `extra_flags`, e.g.
+/// SECURITY_NOFORCE_RLS), so that its privileges and the policies that apply
+/// to it are the ones checked. `SECURITY_LOCAL_USERID_CHANGE` forbids SET
+/// ROLE meanwhile; if `f` raises, (sub)transaction abort restores the
+/// previous identity.
+pub fn as_role<R>(role: pg_sys::Oid, extra_flags: i32, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context: i32 = 0;
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        let flags = pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | extra_flags;
+        pg_sys::SetUserIdAndSecContext(role, saved_context | flags);
     }
+    let result = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
     result
 }
 

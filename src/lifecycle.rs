@@ -13,14 +13,20 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The tenant with its registry row locked, so that concurrent transitions
 /// of the same tenant happen one after the other.
 fn locked(t: Option<&str>, function: &str) -> Result<Tenant> {
-    let tenant = registry::find(t, function)?;
-    db::as_registry_owner(|| {
-        db::execute(
-            "SELECT FROM tenant.tenants WHERE id = $1 FOR UPDATE",
+    let mut tenant = registry::find(t, function)?;
+    // The status as it is once the row is ours (a concurrent transition may
+    // have changed it while we waited for the lock).
+    let status = db::as_registry_owner(|| {
+        db::execute_one::<String>(
+            "SELECT status FROM tenant.tenants WHERE id = $1 FOR UPDATE",
             &[tenant.id.into()],
         )
     })?;
-    registry::find(Some(&tenant.id.to_string()), function)
+    match status.as_deref().and_then(TenantStatus::parse) {
+        Some(status) => tenant.status = status,
+        None => return Err(error::unknown_tenant(&tenant.id.to_string())),
+    }
+    Ok(tenant)
 }
 
 fn transition_refused(

@@ -15,7 +15,7 @@ pub enum TenantStatus {
 }
 
 impl TenantStatus {
-    fn parse(text: &str) -> Option<Self> {
+    pub fn parse(text: &str) -> Option<Self> {
         match text {
             "active" => Some(Self::Active),
             "suspended" => Some(Self::Suspended),

@@ -164,7 +164,7 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
     let a = probe_tenant()?;
     let b = probe_tenant()?;
     let t = &table.qualified_name;
-    as_role(role_oid, || {
+    db::as_role(role_oid, 0, || {
         set_tenant(Some(a))?;
         let wrote = match (&insert_own, may.insert) {
             (_, false) => {
@@ -302,23 +302,6 @@ fn set_tenant(tenant: Option<Uuid>) -> Result<()> {
         "SELECT pg_catalog.set_config('app.current_tenant', $1, true)",
         &[value.as_str().into()],
     )
-}
-
-/// Runs `f` with the identity of `role`, so that its privileges and the
-/// policies that apply to it are the ones checked.
-fn as_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context: i32 = 0;
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        pg_sys::SetUserIdAndSecContext(
-            role,
-            saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        );
-    }
-    let result = f();
-    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
-    result
 }
 
 /// Runs `f` in its own subtransaction, kept when it succeeds: an error is
