@@ -23,14 +23,36 @@ COMMENT ON ROLE tenant_admin IS
 COMMENT ON ROLE tenant_bypass IS
     'pg_tenant: members that also SET app.bypass_rls = on read and write every tenant''s rows (admin tools, background jobs).';
 
+-- Plans come first: tenants name theirs. NULL limits mean unlimited.
+CREATE TABLE tenant.plans (
+    id                         text        PRIMARY KEY,
+    name                       text        NOT NULL,
+    max_members                bigint,
+    max_storage_bytes          bigint,
+    max_api_requests_per_month bigint,
+    created_at                 timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT plans_id_format CHECK (id ~ '^[a-z0-9]+([-_][a-z0-9]+)*$' AND length(id) <= 63),
+    CONSTRAINT plans_name_not_blank CHECK (btrim(name) <> ''),
+    CONSTRAINT plans_limits_not_negative CHECK (
+        max_members >= 0 AND max_storage_bytes >= 0 AND max_api_requests_per_month >= 0)
+);
+COMMENT ON TABLE tenant.plans IS
+    'pg_tenant: plans and their limits (NULL = unlimited). Operators (tenant_admin) edit them with SQL or tenant_plan_limit_set; tenants follow their plan unless they override a limit.';
+COMMENT ON COLUMN tenant.plans.id IS 'Plan key, the value of tenant.tenants.plan (lower-case letters, digits, "-" or "_").';
+COMMENT ON COLUMN tenant.plans.name IS 'Display name of the plan.';
+COMMENT ON COLUMN tenant.plans.max_members IS 'Members a tenant on this plan may have; NULL = unlimited.';
+COMMENT ON COLUMN tenant.plans.max_storage_bytes IS 'Bytes of data a tenant on this plan may keep in tenant-scoped tables; NULL = unlimited.';
+COMMENT ON COLUMN tenant.plans.max_api_requests_per_month IS 'API requests per calendar month (UTC) counted by tenant_record_api_request; NULL = unlimited.';
+-- The default plans (free, pro, enterprise) are inserted by sql/finalize.sql.
+
 CREATE TABLE tenant.tenants (
     id                         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     slug                       text        NOT NULL UNIQUE,
     name                       text        NOT NULL,
     status                     text        NOT NULL DEFAULT 'active',
-    plan                       text,
+    plan                       text        REFERENCES tenant.plans (id) ON UPDATE CASCADE,
     owner_id                   uuid,
-    max_members                integer,
+    max_members                bigint,
     max_storage_bytes          bigint,
     max_api_requests_per_month bigint,
     metadata                   jsonb       NOT NULL DEFAULT '{}',
@@ -62,7 +84,8 @@ CREATE TABLE tenant.tables (
     column_added  boolean     NOT NULL DEFAULT false,
     index_created boolean     NOT NULL DEFAULT false,
     enabled_at    timestamptz NOT NULL DEFAULT now(),
-    enabled_by    name        NOT NULL DEFAULT current_user
+    enabled_by    name        NOT NULL DEFAULT current_user,
+    track_usage   boolean     NOT NULL DEFAULT false
 );
 COMMENT ON TABLE tenant.tables IS
     'pg_tenant: the tables made tenant-scoped by tenant_enable(), with what tenant_enable added to them.';
@@ -71,6 +94,7 @@ COMMENT ON COLUMN tenant.tables.column_added IS 'true when tenant_enable added t
 COMMENT ON COLUMN tenant.tables.index_created IS 'true when tenant_enable created the index led by tenant_id.';
 COMMENT ON COLUMN tenant.tables.enabled_at IS 'When tenant_enable first made the table tenant-scoped.';
 COMMENT ON COLUMN tenant.tables.enabled_by IS 'The role that ran tenant_enable.';
+COMMENT ON COLUMN tenant.tables.track_usage IS 'true when the table''s rows and bytes are counted per tenant (tenant_enable(..., track_usage => true), the default), so row and storage quotas apply to it.';
 
 CREATE TABLE tenant.members (
     tenant_id  uuid        NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
@@ -119,12 +143,68 @@ CREATE TABLE tenant.settings (
 COMMENT ON TABLE tenant.settings IS
     'pg_tenant: per-tenant settings under dotted keys (branding.logo_url); tenant_settings() returns them as one nested JSON document.';
 
+-- Quotas. Row limits per tenant-scoped table, per plan and per tenant; a
+-- table's limits and counters go when it stops being tenant-scoped.
+CREATE TABLE tenant.plan_row_limits (
+    plan_id  text     NOT NULL REFERENCES tenant.plans (id) ON UPDATE CASCADE ON DELETE CASCADE,
+    relid    regclass NOT NULL REFERENCES tenant.tables (relid) ON DELETE CASCADE,
+    max_rows bigint   NOT NULL CONSTRAINT plan_row_limits_not_negative CHECK (max_rows >= 0),
+    PRIMARY KEY (plan_id, relid)
+);
+COMMENT ON TABLE tenant.plan_row_limits IS
+    'pg_tenant: rows a tenant on a plan may keep in a tenant-scoped table (no row = unlimited). Set with tenant_plan_quota_set.';
+CREATE TABLE tenant.row_limits (
+    tenant_id uuid     NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    relid     regclass NOT NULL REFERENCES tenant.tables (relid) ON DELETE CASCADE,
+    max_rows  bigint   NOT NULL CONSTRAINT row_limits_not_negative CHECK (max_rows >= 0),
+    PRIMARY KEY (tenant_id, relid)
+);
+COMMENT ON TABLE tenant.row_limits IS
+    'pg_tenant: per-tenant overrides of the plan''s row limit for a table. Set with tenant_quota_set.';
+
+-- Usage counters, maintained by pg_tenant's triggers inside the writing
+-- transaction (exact: a tenant's writers queue on its usage_totals row).
+-- fillfactor leaves room on each page for HOT updates of the counters.
+CREATE TABLE tenant.usage_totals (
+    tenant_id     uuid   PRIMARY KEY REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    members       bigint NOT NULL DEFAULT 0,
+    storage_bytes bigint NOT NULL DEFAULT 0
+) WITH (fillfactor = 50);
+COMMENT ON TABLE tenant.usage_totals IS
+    'pg_tenant: each tenant''s member count and bytes across tenant-scoped tables, kept up to date by triggers; tenant_usage_reconcile recomputes them.';
+COMMENT ON COLUMN tenant.usage_totals.storage_bytes IS
+    'Sum of the tenant''s row sizes in every table that tracks usage: each value''s uncompressed size plus 24 bytes per row.';
+CREATE TABLE tenant.usage_by_table (
+    tenant_id uuid     NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    relid     regclass NOT NULL REFERENCES tenant.tables (relid) ON DELETE CASCADE,
+    row_count bigint   NOT NULL DEFAULT 0,
+    bytes     bigint   NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, relid)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE tenant.usage_by_table IS
+    'pg_tenant: each tenant''s rows and bytes per tenant-scoped table, kept up to date by the tenant_usage_* triggers.';
+CREATE TABLE tenant.usage (
+    tenant_id    uuid   NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    month        date   NOT NULL CONSTRAINT usage_month_first_day CHECK (extract(day FROM month) = 1),
+    api_requests bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, month)
+);
+COMMENT ON TABLE tenant.usage IS
+    'pg_tenant: API requests per tenant and calendar month (UTC), counted by tenant_record_api_request.';
+COMMENT ON COLUMN tenant.usage.month IS 'First day of the calendar month (UTC).';
+
 -- Keep the rows in pg_dump output (extension configuration tables).
 SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.tables', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.members', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.domains', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.settings', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.plans', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.plan_row_limits', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.row_limits', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.usage_totals', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.usage_by_table', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.usage', '');
 
 -- Row-Level Security on the registry itself; the policies are in sql/finalize.sql.
 ALTER TABLE tenant.tenants ENABLE ROW LEVEL SECURITY;
@@ -137,6 +217,18 @@ ALTER TABLE tenant.domains ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.domains FORCE ROW LEVEL SECURITY;
 ALTER TABLE tenant.settings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.settings FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.plans ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.plans FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.plan_row_limits ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.plan_row_limits FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.row_limits ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.row_limits FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.usage_totals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.usage_totals FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.usage_by_table ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.usage_by_table FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.usage ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.usage FORCE ROW LEVEL SECURITY;
 
 -- Writes go through pg_tenant's functions only; reads are filtered by RLS.
 REVOKE ALL ON ALL TABLES IN SCHEMA tenant FROM PUBLIC;
@@ -145,6 +237,10 @@ GRANT SELECT ON tenant.tenants TO PUBLIC;
 GRANT SELECT ON tenant.tables TO PUBLIC;
 GRANT SELECT ON tenant.members TO PUBLIC;
 GRANT SELECT ON tenant.settings TO PUBLIC;
+GRANT SELECT ON tenant.plans, tenant.plan_row_limits, tenant.row_limits,
+                tenant.usage_totals, tenant.usage_by_table, tenant.usage TO PUBLIC;
+-- Operators edit plans directly; everything else goes through functions.
+GRANT INSERT, UPDATE, DELETE ON tenant.plans, tenant.plan_row_limits TO tenant_admin;
 -- Verification tokens are secrets: applications read domains without them.
 GRANT SELECT (domain, tenant_id, verified_at, is_primary, created_at) ON tenant.domains TO PUBLIC;
 GRANT SELECT ON tenant.domains TO tenant_admin;

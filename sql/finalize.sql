@@ -57,6 +57,152 @@ CREATE POLICY tenant_admin_read ON tenant.settings
 COMMENT ON POLICY tenant_admin_read ON tenant.settings IS
     'pg_tenant: members of tenant_admin see every tenant''s settings.';
 
+-- Plans and plan row limits: every role may read them (an application shows
+-- the plans it sells); tenant_admin members edit them.
+CREATE POLICY tenant_plans_read ON tenant.plans
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (true);
+COMMENT ON POLICY tenant_plans_read ON tenant.plans IS
+    'pg_tenant: plans are not secret; every role may read them.';
+CREATE POLICY tenant_admin_write ON tenant.plans
+    AS PERMISSIVE FOR ALL TO tenant_admin
+    USING (true) WITH CHECK (true);
+COMMENT ON POLICY tenant_admin_write ON tenant.plans IS
+    'pg_tenant: members of tenant_admin create and edit plans.';
+CREATE POLICY tenant_plans_read ON tenant.plan_row_limits
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (true);
+COMMENT ON POLICY tenant_plans_read ON tenant.plan_row_limits IS
+    'pg_tenant: plan row limits are not secret; every role may read them.';
+CREATE POLICY tenant_admin_write ON tenant.plan_row_limits
+    AS PERMISSIVE FOR ALL TO tenant_admin
+    USING (true) WITH CHECK (true);
+COMMENT ON POLICY tenant_admin_write ON tenant.plan_row_limits IS
+    'pg_tenant: members of tenant_admin edit plan row limits (or use tenant_plan_quota_set).';
+
+-- Per-tenant limits and usage: a session sees its current tenant's rows,
+-- tenant_admin members every tenant's. The counters are written only by
+-- pg_tenant's triggers and functions.
+CREATE POLICY tenant_isolation ON tenant.row_limits
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
+COMMENT ON POLICY tenant_isolation ON tenant.row_limits IS
+    'pg_tenant: a session sees the row limits of the tenant in app.current_tenant.';
+CREATE POLICY tenant_admin_read ON tenant.row_limits
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.row_limits IS
+    'pg_tenant: members of tenant_admin see every tenant''s row limits.';
+CREATE POLICY tenant_isolation ON tenant.usage_totals
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
+COMMENT ON POLICY tenant_isolation ON tenant.usage_totals IS
+    'pg_tenant: a session sees the usage of the tenant in app.current_tenant.';
+CREATE POLICY tenant_admin_read ON tenant.usage_totals
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.usage_totals IS
+    'pg_tenant: members of tenant_admin see every tenant''s usage.';
+CREATE POLICY tenant_isolation ON tenant.usage_by_table
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
+COMMENT ON POLICY tenant_isolation ON tenant.usage_by_table IS
+    'pg_tenant: a session sees the per-table usage of the tenant in app.current_tenant.';
+CREATE POLICY tenant_admin_read ON tenant.usage_by_table
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.usage_by_table IS
+    'pg_tenant: members of tenant_admin see every tenant''s per-table usage.';
+CREATE POLICY tenant_isolation ON tenant.usage
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
+COMMENT ON POLICY tenant_isolation ON tenant.usage IS
+    'pg_tenant: a session sees the API request counts of the tenant in app.current_tenant.';
+CREATE POLICY tenant_admin_read ON tenant.usage
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.usage IS
+    'pg_tenant: members of tenant_admin see every tenant''s API request counts.';
+
+-- The default plans, and the trigger that lets a restored dump replace them.
+CREATE TRIGGER tenant_plans_restore
+    BEFORE INSERT ON tenant.plans
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_plans_restore();
+COMMENT ON TRIGGER tenant_plans_restore ON tenant.plans IS
+    'pg_tenant: a plan inserted under the id of a default plan that is still as installed replaces it (so restoring a dump keeps edited plans).';
+SELECT @extschema@._tenant_plans_install();
+
+-- Usage and quotas for every tenant, one row per tenant and quota, for
+-- dashboards and alerts (ratio >= 0.9). A plain view runs with its owner's
+-- rights, so it filters itself like the registry's policies do: operators
+-- see every tenant, any other session its current tenant only.
+-- security_barrier keeps a caller's functions from seeing rows before that
+-- filter.
+CREATE VIEW tenant.quota_status WITH (security_barrier) AS
+WITH visible AS (
+    SELECT t.id, t.slug, t.plan, t.max_members, t.max_storage_bytes, t.max_api_requests_per_month,
+           p.max_members AS plan_members, p.max_storage_bytes AS plan_storage,
+           p.max_api_requests_per_month AS plan_api,
+           coalesce(u.members, 0) AS members, coalesce(u.storage_bytes, 0) AS storage_bytes
+      FROM tenant.tenants t
+      LEFT JOIN tenant.plans p ON p.id = t.plan
+      LEFT JOIN tenant.usage_totals u ON u.tenant_id = t.id
+     WHERE pg_catalog.pg_has_role('tenant_admin', 'USAGE')
+        OR t.id = (SELECT @extschema@.current_tenant_id())
+), quotas AS (
+    SELECT v.id, v.slug, v.plan, 'members'::text AS quota, NULL::regclass AS table_name,
+           v.members AS used, coalesce(v.max_members, v.plan_members) AS max_allowed
+      FROM visible v
+    UNION ALL
+    SELECT v.id, v.slug, v.plan, 'storage_bytes', NULL,
+           v.storage_bytes, coalesce(v.max_storage_bytes, v.plan_storage)
+      FROM visible v
+    UNION ALL
+    SELECT v.id, v.slug, v.plan, 'api_requests_per_month', NULL,
+           coalesce((SELECT a.api_requests FROM tenant.usage a
+                      WHERE a.tenant_id = v.id
+                        AND a.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0),
+           coalesce(v.max_api_requests_per_month, v.plan_api)
+      FROM visible v
+    UNION ALL
+    SELECT v.id, v.slug, v.plan, 'rows', c.relid,
+           coalesce(b.row_count, 0),
+           coalesce(r.max_rows, (SELECT l.max_rows FROM tenant.plan_row_limits l
+                                  WHERE l.plan_id = v.plan AND l.relid = c.relid))
+      FROM visible v
+      CROSS JOIN tenant.tables c
+      LEFT JOIN tenant.usage_by_table b ON b.tenant_id = v.id AND b.relid = c.relid
+      LEFT JOIN tenant.row_limits r ON r.tenant_id = v.id AND r.relid = c.relid
+     WHERE c.track_usage
+)
+SELECT q.id AS tenant_id, q.slug, q.plan, q.quota, q.table_name, q.used, q.max_allowed,
+       CASE WHEN q.max_allowed IS NULL THEN NULL
+            WHEN q.max_allowed = 0 THEN 1.0
+            ELSE round(q.used::numeric / q.max_allowed, 4) END AS ratio
+  FROM quotas q;
+COMMENT ON VIEW tenant.quota_status IS
+    'pg_tenant: usage against limits, one row per tenant and quota (members, storage_bytes, api_requests_per_month, rows per table); '
+    'max_allowed and ratio are NULL when unlimited, ratio 1 when the limit is 0. Operators see every tenant, other sessions their current tenant.';
+REVOKE ALL ON tenant.quota_status FROM PUBLIC;
+GRANT SELECT ON tenant.quota_status TO PUBLIC;
+
+-- Counting members (the member quota) with the usage trigger.
+CREATE TRIGGER tenant_usage_insert
+    AFTER INSERT ON tenant.members REFERENCING NEW TABLE AS tenant_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.tenant_count_usage('members');
+COMMENT ON TRIGGER tenant_usage_insert ON tenant.members IS
+    'pg_tenant: counts members per tenant and refuses a member past the tenant''s member limit.';
+CREATE TRIGGER tenant_usage_update
+    AFTER UPDATE ON tenant.members REFERENCING OLD TABLE AS tenant_old_rows NEW TABLE AS tenant_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.tenant_count_usage('members');
+COMMENT ON TRIGGER tenant_usage_update ON tenant.members IS
+    'pg_tenant: keeps member counts right when a member row changes tenant.';
+CREATE TRIGGER tenant_usage_delete
+    AFTER DELETE ON tenant.members REFERENCING OLD TABLE AS tenant_old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.tenant_count_usage('members');
+COMMENT ON TRIGGER tenant_usage_delete ON tenant.members IS
+    'pg_tenant: counts members removed per tenant.';
+
 -- One row per tenant for operators. Only tenant_admin may read it: a plain view
 -- runs with its owner's rights, so it must not be granted to application roles.
 CREATE VIEW tenant.overview AS
@@ -86,6 +232,22 @@ CREATE TRIGGER tenant_cache_invalidate
 COMMENT ON TRIGGER tenant_cache_invalidate ON tenant.members IS
     'pg_tenant: forgets this session''s cached member role after any change to the members.';
 
+CREATE TRIGGER tenant_cache_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.plans
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._tenant_registry_changed();
+COMMENT ON TRIGGER tenant_cache_invalidate ON tenant.plans IS
+    'pg_tenant: makes every session forget its cached limits after a plan changes.';
+CREATE TRIGGER tenant_cache_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.plan_row_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._tenant_registry_changed();
+COMMENT ON TRIGGER tenant_cache_invalidate ON tenant.plan_row_limits IS
+    'pg_tenant: makes every session forget its cached limits after a plan row limit changes.';
+CREATE TRIGGER tenant_cache_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.row_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._tenant_registry_changed();
+COMMENT ON TRIGGER tenant_cache_invalidate ON tenant.row_limits IS
+    'pg_tenant: makes every session forget its cached limits after a tenant row limit changes.';
+
 -- tenant_check(): the checks are Rust (_tenant_check). This SQL function only
 -- gives them the documented signature: a result column named "check" (a
 -- reserved word that pgrx does not quote) and a probe_role of type name.
@@ -105,12 +267,23 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.tenant_purge(text, boolean),
     @extschema@.tenant_purge_expired(interval),
     @extschema@.tenant_stats(),
-    @extschema@.tenant_enable(regclass, boolean, text, boolean),
-    @extschema@.tenant_enable_sql(regclass, boolean, text, boolean),
+    @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean),
+    @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean),
     @extschema@.tenant_disable(regclass),
     @extschema@._tenant_register_table(regclass, boolean, boolean),
     @extschema@._tenant_unregister_table(regclass),
+    @extschema@.tenant_plan_set(text, text),
+    @extschema@.tenant_limit_set(text, text, bigint),
+    @extschema@.tenant_quota_set(text, regclass, bigint),
+    @extschema@.tenant_plan_limit_set(text, text, bigint),
+    @extschema@.tenant_plan_quota_set(text, regclass, bigint),
+    @extschema@.tenant_usage_reconcile(text),
+    @extschema@._tenant_usage_start(regclass),
+    @extschema@._tenant_usage_stop(regclass),
     @extschema@._tenant_registry_changed(),
+    @extschema@._tenant_plans_install(),
+    @extschema@._tenant_plans_restore(),
+    @extschema@._tenant_row_bytes(anyelement),
     @extschema@.tenant_check(name),
     @extschema@._tenant_check(text),
     @extschema@.tenant_assert_check(text)
@@ -123,11 +296,19 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.tenant_purge(text, boolean),
     @extschema@.tenant_purge_expired(interval),
     @extschema@.tenant_stats(),
-    @extschema@.tenant_enable(regclass, boolean, text, boolean),
-    @extschema@.tenant_enable_sql(regclass, boolean, text, boolean),
+    @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean),
+    @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean),
     @extschema@.tenant_disable(regclass),
     @extschema@._tenant_register_table(regclass, boolean, boolean),
     @extschema@._tenant_unregister_table(regclass),
+    @extschema@.tenant_plan_set(text, text),
+    @extschema@.tenant_limit_set(text, text, bigint),
+    @extschema@.tenant_quota_set(text, regclass, bigint),
+    @extschema@.tenant_plan_limit_set(text, text, bigint),
+    @extschema@.tenant_plan_quota_set(text, regclass, bigint),
+    @extschema@.tenant_usage_reconcile(text),
+    @extschema@._tenant_usage_start(regclass),
+    @extschema@._tenant_usage_stop(regclass),
     @extschema@.tenant_check(name),
     @extschema@._tenant_check(text),
     @extschema@.tenant_assert_check(text)
@@ -188,10 +369,10 @@ COMMENT ON FUNCTION @extschema@.tenant_resolve(text, text, text, text) IS
     'pg_tenant: the active tenant a request names: explicit id, then slug, then verified custom domain, then <slug>.<base_domain>; NULL when none.';
 COMMENT ON FUNCTION @extschema@.tenant_set(text) IS
     'pg_tenant: sets app.current_tenant to an active tenant (id or slug) for the current transaction and returns its id.';
-COMMENT ON FUNCTION @extschema@.tenant_enable(regclass, boolean, text, boolean) IS
-    'pg_tenant: makes a table tenant-scoped (tenant_id uuid NOT NULL with a foreign key, RLS enabled and forced, policies, fill trigger, index, registry row). '
+COMMENT ON FUNCTION @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean) IS
+    'pg_tenant: makes a table tenant-scoped (tenant_id uuid NOT NULL with a foreign key, RLS enabled and forced, policies, fill trigger, index, registry row, usage triggers unless track_usage => false). '
     'Idempotent; returns the SQL it ran.';
-COMMENT ON FUNCTION @extschema@.tenant_enable_sql(regclass, boolean, text, boolean) IS
+COMMENT ON FUNCTION @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean) IS
     'pg_tenant: the exact SQL that tenant_enable would run with the same arguments, without running it (for migration files and review).';
 COMMENT ON FUNCTION @extschema@.tenant_disable(regclass) IS
     'pg_tenant: undoes tenant_enable: drops its policies and trigger, turns RLS off when no other policy remains, unregisters the table. '
@@ -211,3 +392,34 @@ COMMENT ON FUNCTION @extschema@._tenant_unregister_table(regclass) IS
     'pg_tenant internal: removes a table from tenant.tables (called by the SQL of tenant_disable; the caller must own the table).';
 COMMENT ON FUNCTION @extschema@._tenant_registry_changed() IS
     'pg_tenant internal: statement trigger on tenant.tenants and tenant.members that clears the session''s cached tenant status and member role.';
+
+COMMENT ON FUNCTION @extschema@.tenant_plan_set(text, text) IS
+    'pg_tenant: moves a tenant (id or slug) to a plan of tenant.plans (NULL: no plan). Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_limit_set(text, text, bigint) IS
+    'pg_tenant: the tenant''s own limit for members, storage_bytes or api_requests_per_month; NULL goes back to the plan''s. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_quota_set(text, regclass, bigint) IS
+    'pg_tenant: the tenant''s own row limit for a tenant-scoped table; NULL goes back to the plan''s. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_plan_limit_set(text, text, bigint) IS
+    'pg_tenant: a plan''s limit for members, storage_bytes or api_requests_per_month; NULL means unlimited. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_plan_quota_set(text, regclass, bigint) IS
+    'pg_tenant: a plan''s row limit for a tenant-scoped table; NULL means unlimited. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_usage_reconcile(text) IS
+    'pg_tenant: recomputes the usage counters of one tenant (or all, with NULL) from the tables; returns the counters it corrected. Operators; READ COMMITTED.';
+COMMENT ON FUNCTION @extschema@.tenant_storage_used(text) IS
+    'pg_tenant: the tenant''s bytes across the tables that count usage (values'' uncompressed size + 24 per row), from the counters.';
+COMMENT ON FUNCTION @extschema@.tenant_record_api_request(integer) IS
+    'pg_tenant: counts n API requests for the current tenant this month (UTC) and returns the count; raises 53400 past the limit, counting nothing.';
+COMMENT ON FUNCTION @extschema@.tenant_check_api_quota(text) IS
+    'pg_tenant: whether the tenant may make another API request this month (true when unlimited).';
+COMMENT ON FUNCTION @extschema@.tenant_count_usage() IS
+    'pg_tenant: AFTER ... FOR EACH STATEMENT trigger (with transition tables) that counts rows and bytes per tenant and raises 53400 past a quota.';
+COMMENT ON FUNCTION @extschema@._tenant_usage_start(regclass) IS
+    'pg_tenant internal: counts a table''s existing rows per tenant and marks it as counting usage (called by the SQL of tenant_enable).';
+COMMENT ON FUNCTION @extschema@._tenant_usage_stop(regclass) IS
+    'pg_tenant internal: removes a table''s usage counters (called by the SQL of tenant_enable(track_usage => false)).';
+COMMENT ON FUNCTION @extschema@._tenant_row_bytes(anyelement) IS
+    'pg_tenant internal: the bytes a whole row counts for in the storage quota (used by reconciliation).';
+COMMENT ON FUNCTION @extschema@._tenant_plans_install() IS
+    'pg_tenant internal: inserts the default plans free, pro and enterprise (run by CREATE EXTENSION).';
+COMMENT ON FUNCTION @extschema@._tenant_plans_restore() IS
+    'pg_tenant internal: BEFORE INSERT trigger on tenant.plans that lets a restored dump replace a default plan still as installed.';

@@ -70,3 +70,17 @@ fn acting_role(tenant: &Tenant) -> Result<Option<Role>> {
         None => Ok(None),
     }
 }
+
+/// Reading a tenant's usage: operators, and sessions acting for that tenant.
+pub fn require_operator_or_current(tenant: &Tenant, action: &str) -> Result<()> {
+    if is_operator() || context::current_tenant()? == Some(tenant.id) {
+        return Ok(());
+    }
+    Err(error::insufficient_privilege(
+        format!(
+            "{action} for tenant {} needs the role tenant_admin, or a session acting for that tenant",
+            tenant.label()
+        ),
+        "Operators: GRANT tenant_admin TO <role>. Applications: set app.current_tenant to the tenant first.",
+    ))
+}

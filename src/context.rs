@@ -48,10 +48,13 @@ pub fn init() {
     }
 }
 
-/// Forgets every cached tenant status and member role.
+/// Forgets every cached tenant status, member role, quota limit and the
+/// registry owner.
 pub fn forget_verified_tenant() {
     VERIFIED_ACTIVE.with(|set| set.borrow_mut().clear());
     crate::members::forget_cached_role();
+    crate::quota::limits::forget();
+    crate::db::forget_registry_owner();
 }
 
 /// Queues an invalidation of tenant.tenants for every session (delivered at

@@ -4,7 +4,19 @@
 use crate::error::{self, Result};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::spi::SpiResult;
+use pgrx::spi::{OwnedPreparedStatement, SpiResult};
+use pgrx::PgOid;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+thread_local! {
+    /// Plans of the statements that run for every write (usage counters),
+    /// prepared once per session. Keyed by the address of their static text.
+    static SAVED_PLANS: RefCell<HashMap<usize, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+    /// The owner of tenant.tenants, for the per-write identity switch; reset
+    /// with the other caches when the registry changes.
+    static REGISTRY_OWNER: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+}
 
 /// Runs a query that returns at most one row and one column.
 pub fn one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Result<Option<T>> {
@@ -99,6 +111,40 @@ pub fn execute_one<T: FromDatum + IntoDatum>(
         .map_err(error::internal)
 }
 
+/// Runs a data-changing statement from a plan prepared once per session and
+/// returns the first two columns of its first row (None when no row).
+///
+/// The text is parsed again whenever `search_path` changes, so it must name
+/// everything with its schema, operators included (`OPERATOR(pg_catalog.+)`):
+/// callers run it as the registry owner without pinning `search_path`.
+pub fn saved_two<A, B>(
+    sql: &'static str,
+    types: &[PgOid],
+    args: &[DatumWithOid],
+) -> Result<Option<(Option<A>, Option<B>)>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+{
+    let key = sql.as_ptr() as usize;
+    Spi::connect_mut(|client| {
+        let plan = match SAVED_PLANS.with(|plans| plans.borrow_mut().remove(&key)) {
+            Some(plan) => plan,
+            None => client.prepare_mut(sql, types)?.keep(),
+        };
+        let result = client.update(&plan, Some(1), args).and_then(|table| {
+            if table.is_empty() {
+                Ok(None)
+            } else {
+                table.first().get_two::<A, B>().map(Some)
+            }
+        });
+        SAVED_PLANS.with(|plans| plans.borrow_mut().insert(key, plan));
+        result
+    })
+    .map_err(error::internal)
+}
+
 fn no_rows_is_none<T>(err: pgrx::spi::SpiError) -> SpiResult<Option<T>> {
     match err {
         pgrx::spi::SpiError::InvalidPosition => Ok(None),
@@ -133,9 +179,39 @@ pub fn extension_schema() -> Result<String> {
 /// forbids SET ROLE meanwhile. If `f` raises, (sub)transaction abort restores
 /// the previous identity.
 pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let flags = pg_sys::SECURITY_NOFORCE_RLS as i32;
+    as_role(registry_owner()?, flags, || {
+        let guc_level = unsafe { pin_search_path() };
+        let result = f();
+        // Commit-style exit: restores the caller's search_path and keeps any
+        // other setting changed meanwhile, as a SECURITY DEFINER function's
+        // `SET search_path` clause does.
+        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
+        result
+    })
+}
+
+/// Like `as_registry_owner`, without pinning `search_path`: for the
+/// statements that run on every write, which are fully schema-qualified
+/// saved plans (`saved_two`) and cost less than a GUC nest level.
+pub fn as_registry_owner_qualified<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    as_role(registry_owner()?, pg_sys::SECURITY_NOFORCE_RLS as i32, f)
+}
+
+/// Forgets the cached registry owner (the registry changed).
+pub fn forget_registry_owner() {
+    REGISTRY_OWNER.with(|cell| cell.set(pg_sys::InvalidOid));
+}
+
+/// The owner of tenant.tenants, cached for the session.
+fn registry_owner() -> Result<pg_sys::Oid> {
+    let cached = REGISTRY_OWNER.with(|cell| cell.get());
+    if cached != pg_sys::InvalidOid {
+        return Ok(cached);
+    }
     let owner = one::<pg_sys::Oid>(
         "SELECT c.relowner FROM pg_catalog.pg_class c
-          WHERE c.oid = pg_catalog.to_regclass('tenant.tenants')",
+          WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('tenant.tenants'::pg_catalog.text)",
         &[],
     )?
     .ok_or_else(|| {
@@ -145,16 +221,8 @@ pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
             "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
         )
     })?;
-    let flags = pg_sys::SECURITY_NOFORCE_RLS as i32;
-    as_role(owner, flags, || {
-        let guc_level = unsafe { pin_search_path() };
-        let result = f();
-        // Commit-style exit: restores the caller's search_path and keeps any
-        // other setting changed meanwhile, as a SECURITY DEFINER function's
-        // `SET search_path` clause does.
-        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
-        result
-    })
+    REGISTRY_OWNER.with(|cell| cell.set(owner));
+    Ok(owner)
 }
 
 /// Runs `f` with the identity of `role` (plus `extra_flags`, e.g.

@@ -8,6 +8,7 @@
 
 use crate::db;
 use crate::error::{self, Result};
+use crate::quota::counting::{self, NEW_ROWS, OLD_ROWS, USAGE_TRIGGER_FUNCTION};
 use crate::registry;
 use crate::table_state::{
     PolicyState, TableState, BYPASS_POLICY, FILL_TRIGGER, ISOLATION_POLICY, TENANT_COLUMN,
@@ -24,7 +25,34 @@ pub struct EnableOptions {
     pub add_column: bool,
     pub backfill_tenant: Option<Uuid>,
     pub create_index: bool,
+    pub track_usage: bool,
 }
+
+/// The statement triggers that count usage: name, event, `tgtype` bits
+/// (INSERT=4, DELETE=8, UPDATE=16, TRUNCATE=32; AFTER, FOR EACH STATEMENT)
+/// and transition tables (old, new). Transition tables allow one event per
+/// trigger, hence four.
+/// (name, event, tgtype, old transition table, new transition table).
+type UsageTrigger = (
+    &'static str,
+    &'static str,
+    i16,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+const USAGE_TRIGGERS: [UsageTrigger; 4] = [
+    ("tenant_usage_insert", "INSERT", 4, None, Some(NEW_ROWS)),
+    (
+        "tenant_usage_update",
+        "UPDATE",
+        16,
+        Some(OLD_ROWS),
+        Some(NEW_ROWS),
+    ),
+    ("tenant_usage_delete", "DELETE", 8, Some(OLD_ROWS), None),
+    ("tenant_usage_truncate", "TRUNCATE", 32, None, None),
+];
 
 /// The expressions pg_tenant's policies use, written once so that creating a
 /// policy and recognising an existing one agree.
@@ -72,6 +100,10 @@ impl Expressions {
             "( SELECT {}.tenant_bypass_requested() AS tenant_bypass_requested)",
             self.schema
         )
+    }
+
+    pub fn usage_trigger_function(&self) -> String {
+        format!("{}.{USAGE_TRIGGER_FUNCTION}()", self.schema)
     }
 
     pub fn fill_trigger_function(&self) -> String {
@@ -131,6 +163,7 @@ pub fn plan_enable(table: &TableState, options: &EnableOptions) -> Result<Vec<St
             quote_literal(&table.qualified_name)
         ));
     }
+    sql.extend(usage_statements(table, &exprs, options.track_usage));
     Ok(sql)
 }
 
@@ -247,6 +280,70 @@ pub fn fill_trigger_statements(table: &TableState, exprs: &Expressions) -> Vec<S
     }
 }
 
+/// Counting usage (`track`) or not. Attaching missing triggers also recounts
+/// the table's rows per tenant (`_tenant_usage_start`), since counters kept
+/// without them are not right; turning counting off removes the counters.
+pub fn usage_statements(table: &TableState, exprs: &Expressions, track: bool) -> Vec<String> {
+    let t = &table.qualified_name;
+    let function = exprs.usage_trigger_function();
+    let mut sql = Vec::new();
+    let mut recount = track && !table.track_usage;
+    for (name, event, kind, old, new) in USAGE_TRIGGERS {
+        let existing = table.usage_trigger(name);
+        if !track {
+            if existing.is_some() {
+                sql.push(format!("DROP TRIGGER {name} ON {t}"));
+            }
+            continue;
+        }
+        let as_expected = existing.is_some_and(|e| {
+            e.function == function
+                && e.kind == kind
+                && e.old_table == old.unwrap_or_default()
+                && e.new_table == new.unwrap_or_default()
+        });
+        match existing {
+            Some(e) if as_expected && e.enabled => continue,
+            Some(_) if as_expected => sql.push(format!("ALTER TABLE {t} ENABLE TRIGGER {name}")),
+            Some(_) => sql.push(format!("DROP TRIGGER {name} ON {t}")),
+            None => {}
+        }
+        recount = true;
+        if as_expected {
+            continue;
+        }
+        let mut referencing = String::new();
+        if let Some(old) = old {
+            referencing.push_str(&format!(" OLD TABLE AS {old}"));
+        }
+        if let Some(new) = new {
+            referencing.push_str(&format!(" NEW TABLE AS {new}"));
+        }
+        if !referencing.is_empty() {
+            referencing.insert_str(0, " REFERENCING");
+        }
+        sql.push(format!(
+            "CREATE TRIGGER {name} AFTER {event} ON {t}{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}"
+        ));
+        sql.push(format!(
+            "COMMENT ON TRIGGER {name} ON {t} IS 'pg_tenant: counts rows and bytes per tenant after {event}, for quotas'"
+        ));
+    }
+    let function = if track && recount {
+        "_tenant_usage_start"
+    } else if !track && table.track_usage {
+        "_tenant_usage_stop"
+    } else {
+        return sql;
+    };
+    sql.push(format!(
+        "SELECT {}({}::regclass)",
+        exprs.function(function),
+        quote_literal(t)
+    ));
+    sql
+}
+
 pub fn index_statements(table: &TableState) -> Vec<String> {
     if table.tenant_index.is_some() {
         return Vec::new();
@@ -349,6 +446,9 @@ pub fn plan_disable(table: &TableState) -> Result<Vec<String>> {
     if table.fill_trigger.is_some() {
         sql.push(format!("DROP TRIGGER {FILL_TRIGGER} ON {t}"));
     }
+    for trigger in &table.usage_triggers {
+        sql.push(format!("DROP TRIGGER {} ON {t}", trigger.name));
+    }
     if table.foreign_policies().next().is_none() {
         if table.rls_forced {
             sql.push(format!("ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"));
@@ -407,6 +507,7 @@ fn options(
     add_column: Option<bool>,
     backfill_tenant: Option<&str>,
     create_index: Option<bool>,
+    track_usage: Option<bool>,
 ) -> Result<EnableOptions> {
     Ok(EnableOptions {
         add_column: add_column.unwrap_or(false),
@@ -414,17 +515,13 @@ fn options(
             .map(registry::resolve_reference)
             .transpose()?,
         create_index: create_index.unwrap_or(true),
+        track_usage: track_usage.unwrap_or(true),
     })
 }
 
-fn enable_text(
-    oid: pg_sys::Oid,
-    add_column: Option<bool>,
-    backfill_tenant: Option<&str>,
-    create_index: Option<bool>,
-) -> Result<(String, bool)> {
+fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, bool)> {
     let table = TableState::read(oid)?;
-    let statements = plan_enable(&table, &options(add_column, backfill_tenant, create_index)?)?;
+    let statements = plan_enable(&table, &options)?;
     Ok((
         render(
             &table,
@@ -452,9 +549,11 @@ fn tenant_enable(
     add_column: default!(Option<bool>, false),
     backfill_tenant: default!(Option<&str>, "NULL"),
     create_index: default!(Option<bool>, true),
+    track_usage: default!(Option<bool>, true),
 ) -> Result<String> {
     let oid = release(tbl, "tenant_enable")?;
-    let (text, has_work) = enable_text(oid, add_column, backfill_tenant, create_index)?;
+    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
+    let (text, has_work) = enable_text(oid, options)?;
     if has_work {
         db::execute(&text, &[])?;
     }
@@ -469,9 +568,11 @@ fn tenant_enable_sql(
     add_column: default!(Option<bool>, false),
     backfill_tenant: default!(Option<&str>, "NULL"),
     create_index: default!(Option<bool>, true),
+    track_usage: default!(Option<bool>, true),
 ) -> Result<String> {
     let oid = release(tbl, "tenant_enable_sql")?;
-    Ok(enable_text(oid, add_column, backfill_tenant, create_index)?.0)
+    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
+    Ok(enable_text(oid, options)?.0)
 }
 
 /// Undoes `tenant_enable` and returns the SQL it ran.
@@ -517,11 +618,45 @@ fn _tenant_register_table(
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
+    counting::forget_table(tbl.oid())?;
     let deleted = db::execute_one::<bool>(
         "DELETE FROM tenant.tables WHERE relid = $1::regclass RETURNING true",
         &[tbl.oid().into()],
     )?;
     Ok(deleted.unwrap_or(false))
+}
+
+/// Starts counting a table's usage: counts its existing rows per tenant
+/// (replacing any counters it had) and marks it in tenant.tables. Called by
+/// the SQL of tenant_enable after it attached the usage triggers, whose
+/// lock keeps writers out meanwhile.
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
+    require_owner(&tbl)?;
+    let (relid, name) = (tbl.oid(), TableState::read(tbl.oid())?.qualified_name);
+    let schema = db::extension_schema()?;
+    counting::forget_table(relid)?;
+    counting::count_existing_rows(relid, &name, &schema)?;
+    set_track_usage(relid, true)
+}
+
+/// Stops counting a table's usage: removes its counters and its bytes from
+/// its tenants' storage (called by the SQL of tenant_enable(track_usage => false)).
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
+    require_owner(&tbl)?;
+    counting::forget_table(tbl.oid())?;
+    set_track_usage(tbl.oid(), false)
+}
+
+fn set_track_usage(relid: pg_sys::Oid, track: bool) -> Result<bool> {
+    let updated = db::execute_one::<bool>(
+        "UPDATE tenant.tables SET track_usage = $2 WHERE relid = $1::regclass RETURNING true",
+        &[relid.into(), track.into()],
+    )?;
+    Ok(updated.unwrap_or(false))
 }
 
 /// The role that called into this SECURITY DEFINER function must have the

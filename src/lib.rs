@@ -6,6 +6,7 @@
 //! - `lifecycle`: suspend, activate, delete, purge, statistics;
 //! - `members`, `domains`, `settings`: the tenant's users, custom domains and settings;
 //! - `resolve`: `tenant_resolve` and `tenant_set` for request routing;
+//! - `quota`: plans, limits, usage counters and their triggers, API request counting;
 //! - `authz`: who may manage a tenant (operators, or the tenant's own admins);
 //! - `check`: `tenant_check()`, the doctor that finds known RLS leaks;
 //! - `table_state`: what the catalogs say about a table's isolation;
@@ -32,6 +33,7 @@ mod enable;
 mod error;
 mod lifecycle;
 mod members;
+mod quota;
 mod registry;
 mod resolve;
 mod settings;

@@ -224,6 +224,9 @@ fn tenant_create(
             "Pass the tenant's display name, for example tenant_create('Acme Corp').",
         ));
     }
+    if let Some(plan) = plan {
+        crate::quota::limits::require_plan(plan, "tenant_create")?;
+    }
     db::as_registry_owner(|| {
         let slug = match slug {
             Some(given) => checked_new_slug(given)?,
@@ -234,6 +237,11 @@ fn tenant_create(
             &[name.into(), slug.as_str().into(), plan.into(), owner.into()],
         )?
         .ok_or_else(|| error::internal(pgrx::spi::SpiError::InvalidPosition))?;
+        // The usage counters' row: the lock every writer of the tenant takes.
+        db::execute(
+            "INSERT INTO tenant.usage_totals (tenant_id) VALUES ($1)",
+            &[id.into()],
+        )?;
         if let Some(owner) = owner {
             db::execute(
                 "INSERT INTO tenant.members (tenant_id, user_id, role) VALUES ($1, $2, 'owner')",

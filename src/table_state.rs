@@ -43,6 +43,17 @@ pub struct TriggerState {
     pub enabled: bool,
 }
 
+/// One of the `tenant_usage_*` statement triggers that count usage.
+pub struct UsageTriggerState {
+    pub name: String,
+    pub function: String,
+    pub kind: i16,
+    pub enabled: bool,
+    /// Transition table names ('' when none).
+    pub old_table: String,
+    pub new_table: String,
+}
+
 pub struct TableState {
     /// `"schema"."name"`, quoted as needed: safe to paste into SQL text.
     pub qualified_name: String,
@@ -57,6 +68,9 @@ pub struct TableState {
     pub fill_trigger: Option<TriggerState>,
     pub tenant_index: Option<String>,
     pub registered: bool,
+    /// tenant.tables.track_usage (false when not registered).
+    pub track_usage: bool,
+    pub usage_triggers: Vec<UsageTriggerState>,
 }
 
 impl TableState {
@@ -117,11 +131,24 @@ impl TableState {
                         row.get(23)?.unwrap_or_default(),
                         row.get(24)?.unwrap_or_default(),
                     ),
+                    track_usage: row.get(25)?.unwrap_or(false),
+                    usage_triggers: usage_triggers_from(
+                        row.get(26)?.unwrap_or_default(),
+                        row.get(27)?.unwrap_or_default(),
+                        row.get(28)?.unwrap_or_default(),
+                        row.get(29)?.unwrap_or_default(),
+                        row.get(30)?.unwrap_or_default(),
+                        row.get(31)?.unwrap_or_default(),
+                    ),
                 });
             }
             Ok(tables)
         })
         .map_err(error::internal)
+    }
+
+    pub fn usage_trigger(&self, name: &str) -> Option<&UsageTriggerState> {
+        self.usage_triggers.iter().find(|t| t.name == name)
     }
 
     pub fn policy(&self, name: &str) -> Option<&PolicyState> {
@@ -177,6 +204,27 @@ fn policies_from(
         .collect()
 }
 
+/// Zips the per-trigger arrays of STATE_QUERY back into usage triggers.
+fn usage_triggers_from(
+    names: Vec<String>,
+    functions: Vec<String>,
+    kinds: Vec<i16>,
+    enabled: Vec<bool>,
+    old_tables: Vec<String>,
+    new_tables: Vec<String>,
+) -> Vec<UsageTriggerState> {
+    (0..names.len())
+        .map(|i| UsageTriggerState {
+            name: names[i].clone(),
+            function: functions[i].clone(),
+            kind: kinds[i],
+            enabled: enabled[i],
+            old_table: old_tables[i].clone(),
+            new_table: new_tables[i].clone(),
+        })
+        .collect()
+}
+
 /// One row per relation in $1 (oid[]); $2 is the tenant column's name.
 const STATE_QUERY: &str = "
 SELECT c.oid,
@@ -193,7 +241,9 @@ SELECT c.oid,
          ORDER BY i.indexrelid LIMIT 1),
        trg.tgfoid::pg_catalog.regprocedure::text, trg.tgtype, trg.tgenabled <> 'D',
        EXISTS (SELECT FROM tenant.tables t WHERE t.relid = c.oid),
-       pol.names, pol.commands, pol.permissive, pol.roles, pol.using_exprs, pol.check_exprs, pol.using_trees, pol.check_trees
+       pol.names, pol.commands, pol.permissive, pol.roles, pol.using_exprs, pol.check_exprs, pol.using_trees, pol.check_trees,
+       coalesce((SELECT t.track_usage FROM tenant.tables t WHERE t.relid = c.oid), false),
+       ut.names, ut.functions, ut.kinds, ut.enabled, ut.old_tables, ut.new_tables
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped
@@ -212,6 +262,15 @@ SELECT c.oid,
                array_agg(coalesce(p.polqual::text, '') ORDER BY p.polname) AS using_trees,
                array_agg(coalesce(p.polwithcheck::text, '') ORDER BY p.polname) AS check_trees
           FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) pol ON true
+  LEFT JOIN LATERAL (
+        SELECT array_agg(t.tgname::text ORDER BY t.tgname) AS names,
+               array_agg(t.tgfoid::pg_catalog.regprocedure::text ORDER BY t.tgname) AS functions,
+               array_agg(t.tgtype ORDER BY t.tgname) AS kinds,
+               array_agg(t.tgenabled <> 'D' ORDER BY t.tgname) AS enabled,
+               array_agg(coalesce(t.tgoldtable::text, '') ORDER BY t.tgname) AS old_tables,
+               array_agg(coalesce(t.tgnewtable::text, '') ORDER BY t.tgname) AS new_tables
+          FROM pg_catalog.pg_trigger t
+         WHERE t.tgrelid = c.oid AND t.tgname::text LIKE 'tenant\\_usage\\_%' AND NOT t.tgisinternal) ut ON true
  WHERE c.oid = ANY ($1)
  ORDER BY 2";
 

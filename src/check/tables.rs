@@ -32,8 +32,21 @@ pub fn registered_tables() -> Result<Vec<(pg_sys::Oid, Option<String>)>> {
 /// A registry policy as pg_tenant creates it.
 struct RegistryPolicy {
     name: &'static str,
+    /// `r` (SELECT) or `*` (ALL).
+    command: &'static str,
     role: &'static str,
     using: String,
+}
+
+impl RegistryPolicy {
+    fn read(name: &'static str, role: &'static str, using: impl Into<String>) -> Self {
+        RegistryPolicy {
+            name,
+            command: "r",
+            role,
+            using: using.into(),
+        }
+    }
 }
 
 /// Check 1: registry tables present, RLS enabled and forced, and exactly the
@@ -43,15 +56,17 @@ pub fn check_registry() -> Result<Vec<Finding>> {
     let isolation_on = |column: &str| exprs.isolation_deparsed_on(column);
     let tenant_scoped = |column: &str| {
         vec![
+            RegistryPolicy::read("tenant_isolation", "public", isolation_on(column)),
+            RegistryPolicy::read("tenant_admin_read", "tenant_admin", "true"),
+        ]
+    };
+    // Plans and their row limits: readable by all, edited by operators.
+    let plan_table = || {
+        vec![
+            RegistryPolicy::read("tenant_plans_read", "public", "true"),
             RegistryPolicy {
-                name: "tenant_isolation",
-                role: "public",
-                using: isolation_on(column),
-            },
-            RegistryPolicy {
-                name: "tenant_admin_read",
-                role: "tenant_admin",
-                using: "true".into(),
+                command: "*",
+                ..RegistryPolicy::read("tenant_admin_write", "tenant_admin", "true")
             },
         ]
     };
@@ -59,15 +74,17 @@ pub fn check_registry() -> Result<Vec<Finding>> {
         ("tenant.tenants", tenant_scoped("id")),
         (
             "tenant.tables",
-            vec![RegistryPolicy {
-                name: "tenant_tables_read",
-                role: "public",
-                using: "true".into(),
-            }],
+            vec![RegistryPolicy::read("tenant_tables_read", "public", "true")],
         ),
         ("tenant.members", tenant_scoped(TENANT_COLUMN)),
         ("tenant.domains", tenant_scoped(TENANT_COLUMN)),
         ("tenant.settings", tenant_scoped(TENANT_COLUMN)),
+        ("tenant.plans", plan_table()),
+        ("tenant.plan_row_limits", plan_table()),
+        ("tenant.row_limits", tenant_scoped(TENANT_COLUMN)),
+        ("tenant.usage_totals", tenant_scoped(TENANT_COLUMN)),
+        ("tenant.usage_by_table", tenant_scoped(TENANT_COLUMN)),
+        ("tenant.usage", tenant_scoped(TENANT_COLUMN)),
     ];
     let mut findings = Vec::new();
     for (name, policies) in expected {
@@ -100,7 +117,7 @@ fn registry_table_finding(state: &TableState, expected: &[RegistryPolicy]) -> Fi
     }
     for want in expected {
         let ok = state.policy(want.name).is_some_and(|p| {
-            p.command == "r"
+            p.command == want.command
                 && p.permissive
                 && p.roles == [want.role]
                 && p.using.as_deref() == Some(want.using.as_str())
@@ -110,8 +127,12 @@ fn registry_table_finding(state: &TableState, expected: &[RegistryPolicy]) -> Fi
             if state.policy(want.name).is_some() {
                 fix.push(format!("DROP POLICY {} ON {t}", want.name));
             }
+            let (command, check) = match want.command {
+                "*" => ("ALL", format!(" WITH CHECK ({})", want.using)),
+                _ => ("SELECT", String::new()),
+            };
             fix.push(format!(
-                "CREATE POLICY {} ON {t} AS PERMISSIVE FOR SELECT TO {} USING ({})",
+                "CREATE POLICY {} ON {t} AS PERMISSIVE FOR {command} TO {} USING ({}){check}",
                 want.name, want.role, want.using
             ));
         }
@@ -218,6 +239,22 @@ fn table_findings(table: &TableState, exprs: &Expressions) -> Vec<Finding> {
         "trigger tenant_set_id is missing, disabled or changed: inserts must name tenant_id",
         Status::Fail,
     ));
+    findings.push(if table.track_usage {
+        aspect(
+            "usage_triggers",
+            enable::usage_statements(table, exprs, true),
+            "tenant_usage_* count rows and bytes per tenant after INSERT, UPDATE, DELETE and TRUNCATE",
+            "usage triggers are missing, disabled or changed: row and storage quotas are not enforced and the counters drift",
+            Status::Fail,
+        )
+    } else {
+        Finding::new(
+            "usage_triggers",
+            &table.qualified_name,
+            Status::Ok,
+            "usage is not counted (tenant_enable(..., track_usage => false)): no row or storage quota applies",
+        )
+    });
     findings.push(aspect(
         "tenant_index",
         enable::index_statements(table),

@@ -1,0 +1,362 @@
+//! Usage counters, kept by statement triggers with transition tables.
+//!
+//! `tenant_enable` attaches `tenant_count_usage` AFTER INSERT, UPDATE, DELETE
+//! (each with its transition tables) and TRUNCATE to every table that tracks
+//! usage; `tenant.members` has it too, with the argument `members`. Per
+//! statement, the trigger sums the rows and bytes that each tenant gained or
+//! lost, then applies each tenant's delta in one saved statement that first
+//! updates the tenant's `tenant.usage_totals` row (the lock that makes
+//! concurrent writers of a tenant exact) and then its `tenant.usage_by_table`
+//! row. A write that makes usage pass a limit raises the quota error, which
+//! undoes the write and the counters with it. Tenants are applied in UUID
+//! order, so two statements that touch the same tenants cannot deadlock on
+//! the counters. Bulk writes cost one counter update per tenant, not per row.
+
+use super::limits::{self, Limit};
+use super::row_size;
+use super::{exceeded, Exceeded, Quota};
+use crate::db;
+use crate::error;
+use crate::table_state::TENANT_COLUMN_C;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::{PgOid, PgTupleDesc, Uuid};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+/// Trigger name prefix and the names of the transition tables.
+pub const USAGE_TRIGGER_FUNCTION: &str = "tenant_count_usage";
+pub const NEW_ROWS: &str = "tenant_new_rows";
+pub const OLD_ROWS: &str = "tenant_old_rows";
+
+/// What one statement changed for one tenant.
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+struct Delta {
+    rows: i64,
+    bytes: i64,
+}
+
+/// `tenant_count_usage()`: the statement trigger described above.
+#[pg_trigger]
+fn tenant_count_usage<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
+    if let Err(e) = count_statement(trigger) {
+        error::raise(e);
+    }
+    Ok(None)
+}
+
+fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
+    let data = trigger.trigger_data();
+    // SAFETY: a trigger's relation is open for the whole call.
+    let (relid, tupdesc) = unsafe { ((*data.tg_relation).rd_id, (*data.tg_relation).rd_att) };
+    let table = || relation_name(relid);
+    if data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0 {
+        return Err(misuse(&table()));
+    }
+    if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
+        return db::as_registry_owner_qualified(|| forget_table(relid));
+    }
+    let members = trigger
+        .extra_args()
+        .map_err(|_| misuse(&table()))?
+        .first()
+        .is_some_and(|arg| arg == "members");
+    let column = unsafe { pg_sys::SPI_fnumber(tupdesc, TENANT_COLUMN_C.as_ptr()) };
+    if column <= 0 || unsafe { pg_sys::SPI_gettypeid(tupdesc, column) } != pg_sys::UUIDOID {
+        return Err(missing_column(&table()));
+    }
+    let mut deltas = BTreeMap::new();
+    // SAFETY: transition tables, when present, hold tuples of `tupdesc`.
+    unsafe {
+        let tupdesc = PgTupleDesc::from_pg_unchecked(tupdesc);
+        let column = column as usize - 1;
+        sum_rows(data.tg_newtable, &tupdesc, column, 1, !members, &mut deltas);
+        sum_rows(
+            data.tg_oldtable,
+            &tupdesc,
+            column,
+            -1,
+            !members,
+            &mut deltas,
+        );
+    }
+    deltas.retain(|_, d| *d != Delta::default());
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    db::as_registry_owner_qualified(|| {
+        for (tenant, delta) in deltas {
+            let tenant = Uuid::from_bytes(tenant);
+            if members {
+                apply_members(tenant, delta)?;
+            } else {
+                apply_table(tenant, relid, delta, &table)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Adds `sign` × (1 row, its bytes) per tuple of a transition table to the
+/// tuple's tenant.
+///
+/// # Safety
+/// `store` is NULL or a transition tuplestore of tuples described by `tupdesc`.
+unsafe fn sum_rows(
+    store: *mut pg_sys::Tuplestorestate,
+    tupdesc: &PgTupleDesc,
+    tenant_column: usize,
+    sign: i64,
+    with_bytes: bool,
+    deltas: &mut BTreeMap<[u8; 16], Delta>,
+) {
+    if store.is_null() {
+        return;
+    }
+    unsafe {
+        let slot = pg_sys::MakeSingleTupleTableSlot(tupdesc.as_ptr(), &pg_sys::TTSOpsMinimalTuple);
+        // Other triggers of the statement read the same store: use a read
+        // pointer of our own and start from the first tuple.
+        let reader = pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
+        pg_sys::tuplestore_select_read_pointer(store, reader);
+        pg_sys::tuplestore_rescan(store);
+        let natts = tupdesc.len();
+        while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
+            pg_sys::slot_getallattrs(slot);
+            let values = std::slice::from_raw_parts((*slot).tts_values, natts);
+            let nulls = std::slice::from_raw_parts((*slot).tts_isnull, natts);
+            if nulls[tenant_column] {
+                continue;
+            }
+            let tenant = *(values[tenant_column].cast_mut_ptr::<[u8; 16]>());
+            let delta = deltas.entry(tenant).or_default();
+            delta.rows += sign;
+            if with_bytes {
+                delta.bytes += sign * row_size::row_bytes(tupdesc, values, nulls);
+            }
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+    }
+}
+
+/// Locks the tenant's totals row first (adding the bytes), then upserts its
+/// row for the table. Returns the table's row count and the tenant's storage
+/// after the change. No row when the tenant has no totals row yet.
+const TABLE_DELTA_SQL: &str = "
+WITH totals AS (
+    UPDATE tenant.usage_totals
+       SET storage_bytes = storage_bytes OPERATOR(pg_catalog.+) $3
+     WHERE tenant_id OPERATOR(pg_catalog.=) $1
+ RETURNING storage_bytes)
+INSERT INTO tenant.usage_by_table AS u (tenant_id, relid, row_count, bytes)
+SELECT $1, $2, $4, $3 FROM totals
+    ON CONFLICT (tenant_id, relid) DO UPDATE
+   SET row_count = u.row_count OPERATOR(pg_catalog.+) EXCLUDED.row_count,
+       bytes = u.bytes OPERATOR(pg_catalog.+) EXCLUDED.bytes
+RETURNING u.row_count, (SELECT storage_bytes FROM totals)";
+
+const MEMBERS_DELTA_SQL: &str = "
+UPDATE tenant.usage_totals
+   SET members = members OPERATOR(pg_catalog.+) $2
+ WHERE tenant_id OPERATOR(pg_catalog.=) $1
+RETURNING members, storage_bytes";
+
+/// Creates the tenant's totals row if the tenant exists. A tenant that does
+/// not exist any more (its rows go with it, e.g. in the cascade of
+/// tenant_purge) gets none, and its counters are left alone.
+const ENSURE_TOTALS_SQL: &str = "
+INSERT INTO tenant.usage_totals (tenant_id)
+SELECT t.id FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1
+    ON CONFLICT (tenant_id) DO NOTHING
+RETURNING true, true";
+
+fn apply_table(
+    tenant: Uuid,
+    relid: pg_sys::Oid,
+    delta: Delta,
+    table: &dyn Fn() -> String,
+) -> error::Result<()> {
+    let Some((rows, storage)) = with_totals_row(tenant, || table_delta(tenant, relid, delta))?
+    else {
+        return Ok(());
+    };
+    if delta.rows > 0 {
+        refuse_past(tenant, Quota::Rows, Some(&table()), rows, |_| {
+            limits::rows_of(tenant, relid)
+        })?;
+    }
+    if delta.bytes > 0 {
+        refuse_past(tenant, Quota::StorageBytes, None, storage, |l| {
+            Ok(l.storage_bytes.clone())
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs TABLE_DELTA_SQL: (the table's row count, the tenant's storage).
+fn table_delta(
+    tenant: Uuid,
+    relid: pg_sys::Oid,
+    delta: Delta,
+) -> error::Result<Option<(Option<i64>, Option<i64>)>> {
+    db::saved_two::<i64, i64>(
+        TABLE_DELTA_SQL,
+        &[
+            PgOid::from(pg_sys::UUIDOID),
+            PgOid::from(pg_sys::OIDOID),
+            PgOid::from(pg_sys::INT8OID),
+            PgOid::from(pg_sys::INT8OID),
+        ],
+        &[
+            tenant.into(),
+            relid.into(),
+            delta.bytes.into(),
+            delta.rows.into(),
+        ],
+    )
+}
+
+fn apply_members(tenant: Uuid, delta: Delta) -> error::Result<()> {
+    let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::INT8OID)];
+    let run = || {
+        db::saved_two::<i64, i64>(
+            MEMBERS_DELTA_SQL,
+            &types,
+            &[tenant.into(), delta.rows.into()],
+        )
+    };
+    let Some((members, _)) = with_totals_row(tenant, run)? else {
+        return Ok(());
+    };
+    if delta.rows > 0 {
+        refuse_past(tenant, Quota::Members, None, members, |l| {
+            Ok(l.members.clone())
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs a counter update; if the tenant has no totals row yet, creates it and
+/// runs the update again. None when the tenant no longer exists.
+fn with_totals_row(
+    tenant: Uuid,
+    run: impl Fn() -> error::Result<Option<(Option<i64>, Option<i64>)>>,
+) -> error::Result<Option<(i64, i64)>> {
+    let mut result = run()?;
+    if result.is_none() {
+        // tenant_create makes the row; a tenant restored or inserted some
+        // other way gets it here. If a concurrent writer creates it first,
+        // ON CONFLICT waits for it and the update then finds its row.
+        let types = [PgOid::from(pg_sys::UUIDOID)];
+        db::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])?;
+        result = run()?;
+    }
+    Ok(result.map(|(a, b)| (a.unwrap_or(0), b.unwrap_or(0))))
+}
+
+/// Raises the quota error when `usage` passes the tenant's limit.
+fn refuse_past(
+    tenant: Uuid,
+    quota: Quota,
+    table: Option<&str>,
+    usage: i64,
+    limit_of: impl FnOnce(&limits::TenantLimits) -> error::Result<Limit>,
+) -> error::Result<()> {
+    let Some(tenant_limits) = limits::of_tenant(tenant)? else {
+        return Ok(());
+    };
+    let limit = limit_of(&tenant_limits)?;
+    if !limit.exceeded_by(usage) {
+        return Ok(());
+    }
+    Err(exceeded(&Exceeded {
+        tenant_slug: &tenant_limits.slug,
+        quota,
+        table,
+        limit: limit.max.unwrap_or_default(),
+        usage,
+        source: &limit.source,
+    }))
+}
+
+/// Removes a table's counters and takes its bytes off its tenants' storage:
+/// after TRUNCATE, and when a table stops counting usage.
+pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
+    db::execute(
+        "UPDATE tenant.usage_totals t
+            SET storage_bytes = t.storage_bytes OPERATOR(pg_catalog.-) u.bytes
+           FROM tenant.usage_by_table u
+          WHERE u.relid OPERATOR(pg_catalog.=) $1
+            AND u.tenant_id OPERATOR(pg_catalog.=) t.tenant_id",
+        &[relid.into()],
+    )?;
+    db::execute(
+        "DELETE FROM tenant.usage_by_table WHERE relid OPERATOR(pg_catalog.=) $1",
+        &[relid.into()],
+    )
+}
+
+/// Adds a counted table's existing rows to the counters, per tenant (after
+/// `forget_table`). `qualified_name` is quoted by Postgres (regclass output).
+pub fn count_existing_rows(
+    relid: pg_sys::Oid,
+    qualified_name: &str,
+    schema: &str,
+) -> error::Result<()> {
+    let sql = format!(
+        "SELECT counted_rows.tenant_id, count(*), sum({schema}._tenant_row_bytes(counted_rows.*))::bigint
+           FROM {qualified_name} AS counted_rows
+          GROUP BY 1 ORDER BY 1"
+    );
+    let per_tenant = Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(&sql, None, &[])? {
+            if let (Some(tenant), Some(rows), Some(bytes)) =
+                (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
+            {
+                out.push((tenant, Delta { rows, bytes }));
+            }
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)?;
+    // Existing rows are counted even past a limit: they are already there.
+    for (tenant, delta) in per_tenant {
+        with_totals_row(tenant, || table_delta(tenant, relid, delta))?;
+    }
+    Ok(())
+}
+
+fn relation_name(relid: pg_sys::Oid) -> String {
+    unsafe {
+        let name = pg_sys::get_rel_name(relid);
+        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        if name.is_null() || schema.is_null() {
+            return format!("OID {}", relid.to_u32());
+        }
+        pgrx::spi::quote_qualified_identifier(
+            std::ffi::CStr::from_ptr(schema).to_string_lossy(),
+            std::ffi::CStr::from_ptr(name).to_string_lossy(),
+        )
+    }
+}
+
+fn missing_column(table: &str) -> ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        format!(
+            "trigger function {USAGE_TRIGGER_FUNCTION}: table {table} has no uuid column tenant_id"
+        ),
+        "Attach it through tenant_enable(), which checks the column.",
+    )
+}
+
+fn misuse(table: &str) -> ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+        format!("trigger function {USAGE_TRIGGER_FUNCTION} on {table} must fire AFTER ... FOR EACH STATEMENT with transition tables"),
+        "Recreate the triggers with tenant_enable(), which attaches them correctly.",
+    )
+}

@@ -1,0 +1,450 @@
+//! Effective limits: the tenant's override when it has one, else its plan's;
+//! NULL means unlimited. Read by the counting triggers on every write that
+//! grows usage, so they are cached per session and forgotten whenever
+//! tenant.tenants, tenant.plans or a row-limit table changes (their statement
+//! triggers send the registry invalidation every session listens to).
+//!
+//! Also the operator functions that set plans and limits.
+
+use super::{refuse_negative, Quota};
+use crate::db;
+use crate::error;
+use crate::registry::{self, Tenant};
+use pgrx::prelude::*;
+use pgrx::spi::quote_qualified_identifier;
+use pgrx::{PgRelation, Uuid};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// How many tenants (and tenant × table pairs) a session keeps limits for.
+const CACHE_LIMIT: usize = 4096;
+
+/// One effective limit and where it comes from (for error messages).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limit {
+    pub max: Option<i64>,
+    pub source: String,
+}
+
+impl Limit {
+    /// The tenant's override if set, else the plan's value.
+    fn effective(own: Option<i64>, from_plan: Option<i64>, plan: Option<&str>) -> Limit {
+        match (own, plan) {
+            (Some(max), _) => Limit {
+                max: Some(max),
+                source: "the tenant's own limit".into(),
+            },
+            (None, Some(plan)) => Limit {
+                max: from_plan,
+                source: format!("plan \"{plan}\""),
+            },
+            (None, None) => Limit {
+                max: None,
+                source: "no plan".into(),
+            },
+        }
+    }
+
+    /// Whether reaching `usage` passes the limit.
+    pub fn exceeded_by(&self, usage: i64) -> bool {
+        self.max.is_some_and(|max| usage > max)
+    }
+}
+
+/// A tenant's slug and its scalar limits.
+#[derive(Clone)]
+pub struct TenantLimits {
+    pub slug: String,
+    pub members: Limit,
+    pub storage_bytes: Limit,
+    pub api_requests: Limit,
+}
+
+type RowKey = ([u8; 16], u32);
+
+thread_local! {
+    static TENANT_LIMITS: RefCell<HashMap<[u8; 16], TenantLimits>> = RefCell::new(HashMap::new());
+    static ROW_LIMITS: RefCell<HashMap<RowKey, Limit>> = RefCell::new(HashMap::new());
+}
+
+/// Forgets every cached limit (called with the other registry caches).
+pub fn forget() {
+    TENANT_LIMITS.with(|cache| cache.borrow_mut().clear());
+    ROW_LIMITS.with(|cache| cache.borrow_mut().clear());
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(cache: &mut HashMap<K, V>, key: K, value: V) {
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(key, value);
+}
+
+/// Schema-qualified so that it can run without a pinned search_path.
+const TENANT_LIMITS_SQL: &str = "
+SELECT t.slug, t.plan,
+       t.max_members, p.max_members,
+       t.max_storage_bytes, p.max_storage_bytes,
+       t.max_api_requests_per_month, p.max_api_requests_per_month
+  FROM tenant.tenants t
+  LEFT JOIN tenant.plans p ON p.id OPERATOR(pg_catalog.=) t.plan
+ WHERE t.id OPERATOR(pg_catalog.=) $1";
+
+const ROW_LIMIT_SQL: &str = "
+SELECT (SELECT r.max_rows FROM tenant.row_limits r
+         WHERE r.tenant_id OPERATOR(pg_catalog.=) $1 AND r.relid OPERATOR(pg_catalog.=) $2),
+       (SELECT l.max_rows FROM tenant.plan_row_limits l
+         WHERE l.plan_id OPERATOR(pg_catalog.=) t.plan AND l.relid OPERATOR(pg_catalog.=) $2),
+       t.plan
+  FROM tenant.tenants t
+ WHERE t.id OPERATOR(pg_catalog.=) $1";
+
+/// The limits of `tenant`, None when it does not exist. Reads the registry:
+/// call it as the registry owner.
+pub fn of_tenant(tenant: Uuid) -> error::Result<Option<TenantLimits>> {
+    let key = *tenant.as_bytes();
+    if let Some(hit) = TENANT_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
+        return Ok(Some(hit));
+    }
+    let found = Spi::connect(|client| {
+        let table = client.select(TENANT_LIMITS_SQL, Some(1), &[tenant.into()])?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        let row = table.first();
+        let plan = row.get::<String>(2)?;
+        let limit = |own: usize, from_plan: usize| -> pgrx::spi::SpiResult<Limit> {
+            Ok(Limit::effective(
+                row.get::<i64>(own)?,
+                row.get::<i64>(from_plan)?,
+                plan.as_deref(),
+            ))
+        };
+        Ok(Some(TenantLimits {
+            slug: row.get::<String>(1)?.unwrap_or_default(),
+            members: limit(3, 4)?,
+            storage_bytes: limit(5, 6)?,
+            api_requests: limit(7, 8)?,
+        }))
+    })
+    .map_err(error::internal)?;
+    if let Some(limits) = &found {
+        TENANT_LIMITS.with(|cache| remember(&mut cache.borrow_mut(), key, limits.clone()));
+    }
+    Ok(found)
+}
+
+/// The row limit of `tenant` in table `relid` (as the registry owner).
+pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid) -> error::Result<Limit> {
+    let key = (*tenant.as_bytes(), relid.to_u32());
+    if let Some(hit) = ROW_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let row = db::three::<i64, i64, String>(ROW_LIMIT_SQL, &[tenant.into(), relid.into()])?;
+    let limit = match row {
+        Some((own, from_plan, plan)) => Limit::effective(own, from_plan, plan.as_deref()),
+        None => Limit::effective(None, None, None),
+    };
+    ROW_LIMITS.with(|cache| remember(&mut cache.borrow_mut(), key, limit.clone()));
+    Ok(limit)
+}
+
+/// The plans CREATE EXTENSION installs: (id, name, max_members,
+/// max_storage_bytes, max_api_requests_per_month). Operators may edit them.
+type DefaultPlan = (
+    &'static str,
+    &'static str,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+const DEFAULT_PLANS: [DefaultPlan; 3] = [
+    (
+        "free",
+        "Free",
+        Some(3),
+        Some(100 * 1024 * 1024),
+        Some(10_000),
+    ),
+    (
+        "pro",
+        "Pro",
+        Some(25),
+        Some(10 * 1024 * 1024 * 1024),
+        Some(1_000_000),
+    ),
+    ("enterprise", "Enterprise", None, None, None),
+];
+
+const INSERT_PLAN_SQL: &str = "INSERT INTO tenant.plans (id, name, max_members, max_storage_bytes, max_api_requests_per_month) VALUES ($1, $2, $3, $4, $5)";
+
+/// `_tenant_plans_install()`: inserts the default plans (sql/finalize.sql).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_plans_install() -> error::Result<()> {
+    for (id, name, members, storage, api) in DEFAULT_PLANS {
+        db::execute(
+            INSERT_PLAN_SQL,
+            &[
+                id.into(),
+                name.into(),
+                members.into(),
+                storage.into(),
+                api.into(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// BEFORE INSERT trigger on tenant.plans: a plan inserted under the id of a
+/// default plan that is still exactly as installed replaces it. Restoring a
+/// pg_dump runs CREATE EXTENSION (which installs the defaults) and then
+/// copies the dumped plans, edited defaults included: without this, that copy
+/// would fail on the duplicate ids. A default that was edited here is not
+/// replaced (the insert fails as a duplicate, as it should).
+#[pg_trigger]
+fn _tenant_plans_restore<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
+    let replaced = replace_installed_default(trigger).unwrap_or_else(|e| error::raise(e));
+    Ok(if replaced { None } else { trigger.new() })
+}
+
+fn replace_installed_default(trigger: &PgTrigger) -> error::Result<bool> {
+    let Some(new) = trigger.new() else {
+        return Ok(false);
+    };
+    let field = |name: &str| new.get_by_name::<i64>(name).ok().flatten();
+    let Some(id) = new.get_by_name::<String>("id").ok().flatten() else {
+        return Ok(false);
+    };
+    let Some((_, default_name, members, storage, api)) =
+        DEFAULT_PLANS.iter().find(|plan| plan.0 == id)
+    else {
+        return Ok(false);
+    };
+    let name = new.get_by_name::<String>("name").ok().flatten();
+    let replaced = db::execute_one::<bool>(
+        "UPDATE tenant.plans SET name = $2, max_members = $3, max_storage_bytes = $4,
+                max_api_requests_per_month = $5
+          WHERE id = $1
+            AND (name, max_members, max_storage_bytes, max_api_requests_per_month)
+                IS NOT DISTINCT FROM ($6::text, $7::bigint, $8::bigint, $9::bigint)
+         RETURNING true",
+        &[
+            id.as_str().into(),
+            name.into(),
+            field("max_members").into(),
+            field("max_storage_bytes").into(),
+            field("max_api_requests_per_month").into(),
+            (*default_name).into(),
+            (*members).into(),
+            (*storage).into(),
+            (*api).into(),
+        ],
+    )?;
+    Ok(replaced.unwrap_or(false))
+}
+
+/// A plan name must name a row of tenant.plans (P0002 otherwise, listing them).
+pub fn require_plan(plan: &str, function: &str) -> error::Result<()> {
+    let known = db::as_registry_owner(|| {
+        db::two::<bool, String>(
+            "SELECT EXISTS (SELECT FROM tenant.plans WHERE id = $1),
+                    (SELECT string_agg(id, ', ' ORDER BY id) FROM tenant.plans)",
+            &[plan.into()],
+        )
+    })?;
+    let (exists, all) = known.unwrap_or((None, None));
+    if exists == Some(true) {
+        return Ok(());
+    }
+    Err(error::report(
+        PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+        format!("{function}: plan \"{plan}\" does not exist"),
+        format!(
+            "Pass one of: {} (see tenant.plans), or create the plan first: INSERT INTO tenant.plans (id, name) VALUES ('{plan}', '...');",
+            all.unwrap_or_default()
+        ),
+    ))
+}
+
+/// The table as `schema.name`, quoted where needed.
+fn qualified(table: &PgRelation) -> String {
+    quote_qualified_identifier(table.namespace(), table.name())
+}
+
+/// A row quota needs a table whose usage pg_tenant counts. Returns its name.
+fn require_counted_table(
+    table: Option<PgRelation>,
+    function: &str,
+) -> error::Result<(pg_sys::Oid, String)> {
+    let table = table.ok_or_else(|| error::null_argument(function, "tbl"))?;
+    let (oid, name) = (table.oid(), qualified(&table));
+    drop(table);
+    let tracked = db::as_registry_owner(|| {
+        db::one::<bool>(
+            "SELECT track_usage FROM tenant.tables WHERE relid = $1::regclass",
+            &[oid.into()],
+        )
+    })?;
+    match tracked {
+        Some(true) => Ok((oid, name)),
+        Some(false) => Err(error::invalid_parameter(
+            format!(
+                "{function}: table {name} does not count usage, so a row quota cannot apply to it"
+            ),
+            format!("Turn counting on: SELECT tenant_enable('{name}', track_usage => true);"),
+        )),
+        None => Err(error::invalid_parameter(
+            format!("{function}: table {name} is not tenant-scoped"),
+            format!("Make it tenant-scoped first: SELECT tenant_enable('{name}');"),
+        )),
+    }
+}
+
+/// `tenant_plan_set(t, plan)`: moves a tenant to a plan (NULL: no plan, so
+/// only its own limits apply). Usage above the new plan's limits is kept;
+/// writes that grow it are refused.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_plan_set(t: Option<&str>, plan: Option<&str>) -> error::Result<()> {
+    let tenant = registry::find(t, "tenant_plan_set")?;
+    if let Some(plan) = plan {
+        require_plan(plan, "tenant_plan_set")?;
+    }
+    db::as_registry_owner(|| {
+        db::execute(
+            "UPDATE tenant.tenants SET plan = $2, updated_at = now() WHERE id = $1",
+            &[tenant.id.into(), plan.into()],
+        )
+    })
+}
+
+/// `tenant_limit_set(t, quota, max)`: the tenant's own limit for members,
+/// storage_bytes or api_requests_per_month; NULL goes back to the plan's.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_limit_set(t: Option<&str>, quota: Option<&str>, max: Option<i64>) -> error::Result<()> {
+    let quota = Quota::parse_scalar(quota, "tenant_limit_set")?;
+    refuse_negative(max, "tenant_limit_set", "max", "use the plan's limit")?;
+    let tenant = registry::find(t, "tenant_limit_set")?;
+    set_tenant_column(&tenant, quota, max)
+}
+
+fn set_tenant_column(tenant: &Tenant, quota: Quota, max: Option<i64>) -> error::Result<()> {
+    // The column name comes from a fixed list (Quota::column), never from input.
+    let sql = format!(
+        "UPDATE tenant.tenants SET {} = $2, updated_at = now() WHERE id = $1",
+        quota.column()
+    );
+    db::as_registry_owner(|| db::execute(&sql, &[tenant.id.into(), max.into()]))
+}
+
+/// `tenant_quota_set(t, tbl, max_rows)`: the tenant's own row limit for a
+/// tenant-scoped table; NULL goes back to the plan's.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_quota_set(
+    t: Option<&str>,
+    tbl: Option<PgRelation>,
+    max_rows: Option<i64>,
+) -> error::Result<()> {
+    refuse_negative(
+        max_rows,
+        "tenant_quota_set",
+        "max_rows",
+        "use the plan's limit",
+    )?;
+    let tenant = registry::find(t, "tenant_quota_set")?;
+    let (relid, _) = require_counted_table(tbl, "tenant_quota_set")?;
+    db::as_registry_owner(|| {
+        match max_rows {
+        None => db::execute(
+            "DELETE FROM tenant.row_limits WHERE tenant_id = $1 AND relid = $2::regclass",
+            &[tenant.id.into(), relid.into()],
+        ),
+        Some(max) => db::execute(
+            "INSERT INTO tenant.row_limits (tenant_id, relid, max_rows) VALUES ($1, $2::regclass, $3)
+             ON CONFLICT (tenant_id, relid) DO UPDATE SET max_rows = EXCLUDED.max_rows",
+            &[tenant.id.into(), relid.into(), max.into()],
+        ),
+    }
+    })
+}
+
+/// `tenant_plan_limit_set(plan, quota, max)`: a plan's limit for members,
+/// storage_bytes or api_requests_per_month; NULL means unlimited.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_plan_limit_set(
+    plan: Option<&str>,
+    quota: Option<&str>,
+    max: Option<i64>,
+) -> error::Result<()> {
+    let plan = plan.ok_or_else(|| error::null_argument("tenant_plan_limit_set", "plan"))?;
+    let quota = Quota::parse_scalar(quota, "tenant_plan_limit_set")?;
+    refuse_negative(max, "tenant_plan_limit_set", "max", "unlimited")?;
+    require_plan(plan, "tenant_plan_limit_set")?;
+    let sql = format!(
+        "UPDATE tenant.plans SET {} = $2 WHERE id = $1",
+        quota.column()
+    );
+    db::as_registry_owner(|| db::execute(&sql, &[plan.into(), max.into()]))
+}
+
+/// `tenant_plan_quota_set(plan, tbl, max_rows)`: a plan's row limit for a
+/// tenant-scoped table; NULL means unlimited.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_plan_quota_set(
+    plan: Option<&str>,
+    tbl: Option<PgRelation>,
+    max_rows: Option<i64>,
+) -> error::Result<()> {
+    let plan = plan.ok_or_else(|| error::null_argument("tenant_plan_quota_set", "plan"))?;
+    refuse_negative(max_rows, "tenant_plan_quota_set", "max_rows", "unlimited")?;
+    require_plan(plan, "tenant_plan_quota_set")?;
+    let (relid, _) = require_counted_table(tbl, "tenant_plan_quota_set")?;
+    db::as_registry_owner(|| {
+        match max_rows {
+        None => db::execute(
+            "DELETE FROM tenant.plan_row_limits WHERE plan_id = $1 AND relid = $2::regclass",
+            &[plan.into(), relid.into()],
+        ),
+        Some(max) => db::execute(
+            "INSERT INTO tenant.plan_row_limits (plan_id, relid, max_rows) VALUES ($1, $2::regclass, $3)
+             ON CONFLICT (plan_id, relid) DO UPDATE SET max_rows = EXCLUDED.max_rows",
+            &[plan.into(), relid.into(), max.into()],
+        ),
+    }
+    })
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::Limit;
+
+    #[test]
+    fn the_tenant_override_wins_over_the_plan() {
+        let own = Limit::effective(Some(5), Some(100), Some("pro"));
+        assert_eq!(own.max, Some(5));
+        let plan = Limit::effective(None, Some(100), Some("pro"));
+        assert_eq!(
+            (plan.max, plan.source.as_str()),
+            (Some(100), "plan \"pro\"")
+        );
+        assert_eq!(Limit::effective(None, None, Some("enterprise")).max, None);
+        assert_eq!(Limit::effective(None, Some(3), None).max, None);
+    }
+
+    #[test]
+    fn a_limit_is_exceeded_only_above_it() {
+        let limit = Limit::effective(Some(10), None, None);
+        assert!(!limit.exceeded_by(10));
+        assert!(limit.exceeded_by(11));
+        assert!(!Limit::effective(None, None, None).exceeded_by(i64::MAX));
+    }
+}

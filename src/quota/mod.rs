@@ -1,0 +1,149 @@
+//! Quotas: members, rows per tenant-scoped table, storage bytes and API
+//! requests per month, enforced inside Postgres.
+//!
+//! - `limits`: plans (`tenant.plans`), per-tenant overrides and the
+//!   effective limit of each quota, cached per session;
+//! - `row_size`: how many bytes a row counts for (one definition for the
+//!   triggers and for reconciliation);
+//! - `counting`: the statement triggers that keep `tenant.usage_totals` and
+//!   `tenant.usage_by_table` up to date and refuse writes past a limit;
+//! - `reconcile`: recomputes the counters from the tables;
+//! - `api`: `tenant_record_api_request` and `tenant_check_api_quota`.
+//!
+//! Exactness: every change to a tenant's counters first updates its
+//! `tenant.usage_totals` row, so a tenant's concurrent writers queue on that
+//! row lock and each sees the count its predecessors committed. Constant cost:
+//! a check reads a counter row by primary key and limits from a cache, never
+//! the tenant's rows.
+
+pub mod api;
+pub mod counting;
+pub mod limits;
+pub mod reconcile;
+pub mod row_size;
+
+use crate::error;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgSqlErrorCode;
+
+/// The one SQLSTATE of every quota error: 53400 configuration_limit_exceeded.
+pub const QUOTA_EXCEEDED: PgSqlErrorCode = PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
+
+/// The quotas pg_tenant enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Members,
+    Rows,
+    StorageBytes,
+    ApiRequestsPerMonth,
+}
+
+impl Quota {
+    /// The quotas `tenant_limit_set` and `tenant_plan_limit_set` accept
+    /// (rows have their own functions, which name the table).
+    pub fn parse_scalar(text: Option<&str>, function: &str) -> crate::error::Result<Quota> {
+        match text {
+            Some("members") => Ok(Quota::Members),
+            Some("storage_bytes") => Ok(Quota::StorageBytes),
+            Some("api_requests_per_month") => Ok(Quota::ApiRequestsPerMonth),
+            Some("rows") => Err(error::invalid_parameter(
+                format!("{function}: row limits are set per table"),
+                "Use tenant_quota_set(t, table, max_rows) or tenant_plan_quota_set(plan, table, max_rows).",
+            )),
+            Some(other) => Err(error::invalid_parameter(
+                format!("{function}: \"{other}\" is not a quota"),
+                "Pass one of members, storage_bytes, api_requests_per_month.",
+            )),
+            None => Err(error::null_argument(function, "quota")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quota::Members => "members",
+            Quota::Rows => "rows",
+            Quota::StorageBytes => "storage_bytes",
+            Quota::ApiRequestsPerMonth => "api_requests_per_month",
+        }
+    }
+
+    /// The column of tenant.tenants and tenant.plans that holds this limit.
+    pub fn column(self) -> &'static str {
+        match self {
+            Quota::Members => "max_members",
+            Quota::Rows => "max_rows",
+            Quota::StorageBytes => "max_storage_bytes",
+            Quota::ApiRequestsPerMonth => "max_api_requests_per_month",
+        }
+    }
+}
+
+/// What exceeded its quota, for the error message.
+pub struct Exceeded<'a> {
+    pub tenant_slug: &'a str,
+    pub quota: Quota,
+    /// The table, for row quotas.
+    pub table: Option<&'a str>,
+    pub limit: i64,
+    /// The usage the refused write would have reached.
+    pub usage: i64,
+    /// Where the limit comes from ("plan \"free\"" or "the tenant's override").
+    pub source: &'a str,
+}
+
+/// The quota error: SQLSTATE 53400, naming the tenant, the quota, the limit
+/// and the usage, with a hint that says how to get room.
+pub fn exceeded(e: &Exceeded) -> ErrorReport {
+    let slug = e.tenant_slug;
+    let (what, hint) = match e.quota {
+        Quota::Rows => {
+            let table = e.table.unwrap_or("?");
+            (
+                format!("rows in {table}"),
+                format!(
+                    "Delete rows, move the tenant to a larger plan (tenant_plan_set), or raise its limit: SELECT tenant_quota_set('{slug}', '{table}', <max_rows>);"
+                ),
+            )
+        }
+        Quota::Members => (
+            "members".to_string(),
+            format!("Remove a member, move the tenant to a larger plan (tenant_plan_set), or raise its limit: SELECT tenant_limit_set('{slug}', 'members', <max>);"),
+        ),
+        Quota::StorageBytes => (
+            "storage bytes".to_string(),
+            format!("Delete data, move the tenant to a larger plan (tenant_plan_set), or raise its limit: SELECT tenant_limit_set('{slug}', 'storage_bytes', <bytes>);"),
+        ),
+        Quota::ApiRequestsPerMonth => (
+            "API requests this month".to_string(),
+            format!("The count starts again on the 1st of next month (UTC); or move the tenant to a larger plan, or raise its limit: SELECT tenant_limit_set('{slug}', 'api_requests_per_month', <max>);"),
+        ),
+    };
+    error::report(
+        QUOTA_EXCEEDED,
+        format!(
+            "tenant \"{slug}\" is over its {} quota: {what} would be {}, the limit is {}",
+            e.quota.as_str(),
+            e.usage,
+            e.limit
+        ),
+        hint,
+    )
+    .set_detail(format!("The limit comes from {}.", e.source))
+}
+
+/// Refuses a limit below zero. NULL is fine: `null_means` says what it does
+/// in this function ("use the plan's limit", "unlimited").
+pub fn refuse_negative(
+    max: Option<i64>,
+    function: &str,
+    argument: &str,
+    null_means: &str,
+) -> error::Result<()> {
+    match max {
+        Some(n) if n < 0 => Err(error::invalid_parameter(
+            format!("{function}: {argument} must not be negative (got {n})"),
+            format!("Pass 0 or more, or NULL ({null_means})."),
+        )),
+        _ => Ok(()),
+    }
+}
