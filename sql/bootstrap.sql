@@ -154,7 +154,7 @@ CREATE TABLE tenant.plan_row_limits (
 COMMENT ON TABLE tenant.plan_row_limits IS
     'pg_tenant: rows a tenant on a plan may keep in a tenant-scoped table (no row = unlimited). Set with tenant_plan_quota_set.';
 CREATE TABLE tenant.row_limits (
-    tenant_id uuid     NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id uuid     NOT NULL REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     relid     regclass NOT NULL REFERENCES tenant.tables (relid) ON DELETE CASCADE,
     max_rows  bigint   NOT NULL CONSTRAINT row_limits_not_negative CHECK (max_rows >= 0),
     PRIMARY KEY (tenant_id, relid)
@@ -166,7 +166,7 @@ COMMENT ON TABLE tenant.row_limits IS
 -- transaction (exact: a tenant's writers queue on its usage_totals row).
 -- fillfactor leaves room on each page for HOT updates of the counters.
 CREATE TABLE tenant.usage_totals (
-    tenant_id     uuid   PRIMARY KEY REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id     uuid   PRIMARY KEY REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     members       bigint NOT NULL DEFAULT 0,
     storage_bytes bigint NOT NULL DEFAULT 0
 ) WITH (fillfactor = 50);
@@ -175,7 +175,7 @@ COMMENT ON TABLE tenant.usage_totals IS
 COMMENT ON COLUMN tenant.usage_totals.storage_bytes IS
     'Sum of the tenant''s row sizes in every table that tracks usage: each value''s uncompressed size plus 24 bytes per row.';
 CREATE TABLE tenant.usage_by_table (
-    tenant_id uuid     NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id uuid     NOT NULL REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     relid     regclass NOT NULL REFERENCES tenant.tables (relid) ON DELETE CASCADE,
     row_count bigint   NOT NULL DEFAULT 0,
     bytes     bigint   NOT NULL DEFAULT 0,
@@ -184,7 +184,7 @@ CREATE TABLE tenant.usage_by_table (
 COMMENT ON TABLE tenant.usage_by_table IS
     'pg_tenant: each tenant''s rows and bytes per tenant-scoped table, kept up to date by the tenant_usage_* triggers.';
 CREATE TABLE tenant.usage (
-    tenant_id    uuid   NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id    uuid   NOT NULL REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     month        date   NOT NULL CONSTRAINT usage_month_first_day CHECK (extract(day FROM month) = 1),
     api_requests bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, month)

@@ -186,22 +186,6 @@ COMMENT ON VIEW tenant.quota_status IS
 REVOKE ALL ON tenant.quota_status FROM PUBLIC;
 GRANT SELECT ON tenant.quota_status TO PUBLIC;
 
--- Counting members (the member quota) with the usage trigger.
-CREATE TRIGGER tenant_usage_insert
-    AFTER INSERT ON tenant.members REFERENCING NEW TABLE AS tenant_new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.tenant_count_usage('members');
-COMMENT ON TRIGGER tenant_usage_insert ON tenant.members IS
-    'pg_tenant: counts members per tenant and refuses a member past the tenant''s member limit.';
-CREATE TRIGGER tenant_usage_update
-    AFTER UPDATE ON tenant.members REFERENCING OLD TABLE AS tenant_old_rows NEW TABLE AS tenant_new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.tenant_count_usage('members');
-COMMENT ON TRIGGER tenant_usage_update ON tenant.members IS
-    'pg_tenant: keeps member counts right when a member row changes tenant.';
-CREATE TRIGGER tenant_usage_delete
-    AFTER DELETE ON tenant.members REFERENCING OLD TABLE AS tenant_old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.tenant_count_usage('members');
-COMMENT ON TRIGGER tenant_usage_delete ON tenant.members IS
-    'pg_tenant: counts members removed per tenant.';
 
 -- One row per tenant for operators. Only tenant_admin may read it: a plain view
 -- runs with its owner's rights, so it must not be granted to application roles.

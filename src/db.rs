@@ -101,12 +101,14 @@ pub fn execute(sql: &str, args: &[DatumWithOid]) -> Result<()> {
 
 /// Runs a data-changing or locking query (`INSERT ... RETURNING`,
 /// `SELECT ... FOR UPDATE`) that returns at most one value; None when it
-/// returns no row.
+/// returns no row. Never with an SPI row limit: a limit stops `... RETURNING`
+/// after that many rows, before the statement's AFTER STATEMENT triggers
+/// (which count usage) are queued.
 pub fn execute_one<T: FromDatum + IntoDatum>(
     sql: &str,
     args: &[DatumWithOid],
 ) -> Result<Option<T>> {
-    Spi::connect_mut(|client| client.update(sql, Some(1), args)?.first().get_one::<T>())
+    Spi::connect_mut(|client| client.update(sql, None, args)?.first().get_one::<T>())
         .or_else(no_rows_is_none)
         .map_err(error::internal)
 }
@@ -132,7 +134,7 @@ where
             Some(plan) => plan,
             None => client.prepare_mut(sql, types)?.keep(),
         };
-        let result = client.update(&plan, Some(1), args).and_then(|table| {
+        let result = client.update(&plan, None, args).and_then(|table| {
             if table.is_empty() {
                 Ok(None)
             } else {

@@ -199,7 +199,7 @@ fn tenant_member_add(
                 "Change the role with tenant_member_set_role(t, user_id, role).",
             ));
         }
-        Ok(())
+        crate::quota::counting::add_members(tenant.id, 1)
     })
 }
 
@@ -221,7 +221,8 @@ fn tenant_member_remove(t: Option<&str>, user_id: Option<Uuid>) -> Result<()> {
         db::execute(
             "DELETE FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
             &[tenant.id.into(), user.into()],
-        )
+        )?;
+        crate::quota::counting::add_members(tenant.id, -1)
     })
 }
 

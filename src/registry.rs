@@ -247,6 +247,7 @@ fn tenant_create(
                 "INSERT INTO tenant.members (tenant_id, user_id, role) VALUES ($1, $2, 'owner')",
                 &[id.into(), owner.into()],
             )?;
+            crate::quota::counting::add_members(id, 1)?;
         }
         Ok(id)
     })

@@ -2,7 +2,10 @@
 //!
 //! `tenant_enable` attaches `tenant_count_usage` AFTER INSERT, UPDATE, DELETE
 //! (each with its transition tables) and TRUNCATE to every table that tracks
-//! usage; `tenant.members` has it too, with the argument `members`. Per
+//! usage. Members are counted by the functions that add and remove them
+//! (`add_members`), not by a trigger on tenant.members: a trigger there would
+//! count again the members a pg_dump restore copies in, next to the restored
+//! counters. Per
 //! statement, the trigger sums the rows and bytes that each tenant gained or
 //! lost, then applies each tenant's delta in one saved statement that first
 //! updates the tenant's `tenant.usage_totals` row (the lock that makes
@@ -58,11 +61,6 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
         return db::as_registry_owner_qualified(|| forget_table(relid));
     }
-    let members = trigger
-        .extra_args()
-        .map_err(|_| misuse(&table()))?
-        .first()
-        .is_some_and(|arg| arg == "members");
     let column = unsafe { pg_sys::SPI_fnumber(tupdesc, TENANT_COLUMN_C.as_ptr()) };
     if column <= 0 || unsafe { pg_sys::SPI_gettypeid(tupdesc, column) } != pg_sys::UUIDOID {
         return Err(missing_column(&table()));
@@ -72,15 +70,8 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     unsafe {
         let tupdesc = PgTupleDesc::from_pg_unchecked(tupdesc);
         let column = column as usize - 1;
-        sum_rows(data.tg_newtable, &tupdesc, column, 1, !members, &mut deltas);
-        sum_rows(
-            data.tg_oldtable,
-            &tupdesc,
-            column,
-            -1,
-            !members,
-            &mut deltas,
-        );
+        sum_rows(data.tg_newtable, &tupdesc, column, 1, &mut deltas);
+        sum_rows(data.tg_oldtable, &tupdesc, column, -1, &mut deltas);
     }
     deltas.retain(|_, d| *d != Delta::default());
     if deltas.is_empty() {
@@ -88,12 +79,7 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     }
     db::as_registry_owner_qualified(|| {
         for (tenant, delta) in deltas {
-            let tenant = Uuid::from_bytes(tenant);
-            if members {
-                apply_members(tenant, delta)?;
-            } else {
-                apply_table(tenant, relid, delta, &table)?;
-            }
+            apply_table(Uuid::from_bytes(tenant), relid, delta, &table)?;
         }
         Ok(())
     })
@@ -109,7 +95,6 @@ unsafe fn sum_rows(
     tupdesc: &PgTupleDesc,
     tenant_column: usize,
     sign: i64,
-    with_bytes: bool,
     deltas: &mut BTreeMap<[u8; 16], Delta>,
 ) {
     if store.is_null() {
@@ -133,9 +118,7 @@ unsafe fn sum_rows(
             let tenant = *(values[tenant_column].cast_mut_ptr::<[u8; 16]>());
             let delta = deltas.entry(tenant).or_default();
             delta.rows += sign;
-            if with_bytes {
-                delta.bytes += sign * row_size::row_bytes(tupdesc, values, nulls);
-            }
+            delta.bytes += sign * row_size::row_bytes(tupdesc, values, nulls);
         }
         pg_sys::ExecDropSingleTupleTableSlot(slot);
     }
@@ -216,6 +199,21 @@ fn table_delta(
             delta.rows.into(),
         ],
     )
+}
+
+/// Adds `change` members to the tenant's count (tenant_create,
+/// tenant_member_add, tenant_member_remove call it after their write), and
+/// refuses a count past the member limit. Call as the registry owner.
+pub fn add_members(tenant: Uuid, change: i64) -> error::Result<()> {
+    db::as_registry_owner_qualified(|| {
+        apply_members(
+            tenant,
+            Delta {
+                rows: change,
+                bytes: 0,
+            },
+        )
+    })
 }
 
 fn apply_members(tenant: Uuid, delta: Delta) -> error::Result<()> {

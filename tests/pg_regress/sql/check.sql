@@ -75,6 +75,12 @@ DROP POLICY tenant_bypass ON orders;
 SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" IN ('fill_trigger', 'bypass_policy') AND status <> 'ok' ORDER BY 1;
 ROLLBACK;
 BEGIN;
+-- quotas stop working when a usage trigger goes; the fix recreates it and recounts
+DROP TRIGGER tenant_usage_delete ON orders;
+ALTER TABLE customers DISABLE TRIGGER tenant_usage_insert;
+SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" = 'usage_triggers' AND status <> 'ok' ORDER BY 2;
+ROLLBACK;
+BEGIN;
 ALTER TABLE orders DROP CONSTRAINT orders_pkey;
 SELECT "check", object, status, detail, fix FROM tenant_check() WHERE "check" = 'tenant_index' AND status <> 'ok';
 ROLLBACK;
