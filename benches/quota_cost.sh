@@ -42,9 +42,9 @@ BEGIN
                                      tenant_id uuid NOT NULL REFERENCES tenant.tenants (id),
                                      created_at timestamptz NOT NULL DEFAULT now(), payload text)', name);
     EXECUTE format('INSERT INTO %I (tenant_id, payload)
-                    SELECT ''00000000-0000-4000-8000-000000000001'', ''row '' || k FROM generate_series(1, 1000) k
+                    SELECT ''00000000-0000-4000-8000-000000000001''::uuid, ''row '' || k FROM generate_series(1, 1000) k
                     UNION ALL
-                    SELECT ''00000000-0000-4000-8000-000000000002'', ''row '' || k FROM generate_series(1, 100000) k', name);
+                    SELECT ''00000000-0000-4000-8000-000000000002''::uuid, ''row '' || k FROM generate_series(1, 100000) k', name);
     EXECUTE format('CREATE INDEX ON %I (tenant_id, created_at DESC)', name);
     EXECUTE format('GRANT SELECT, INSERT ON %I TO bench_app', name);
     EXECUTE format('ANALYZE %I', name);

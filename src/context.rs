@@ -28,18 +28,22 @@ thread_local! {
     ///   registry trigger queues a relcache invalidation of tenant.tenants,
     ///   which every session processes (at its next transaction start or lock)
     ///   and hands to `on_relcache_invalidation`;
-    /// - when a (sub)transaction aborts, since it may have cached a status
-    ///   that its own rolled-back changes produced.
+    /// - when a (sub)transaction that changed the registry aborts, since it
+    ///   may have cached a status that its own rolled-back changes produced.
     static VERIFIED_ACTIVE: RefCell<HashSet<[u8; 16]>> = RefCell::new(HashSet::new());
     /// The OID of tenant.tenants, remembered for the invalidation callback
     /// (which must not read the catalogs).
     static REGISTRY_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// Whether the current transaction changed the registry. Only then can an
+    /// abort leave the caches holding something that never committed; other
+    /// aborts (an application's error, a refused quota) keep them.
+    static CHANGED_REGISTRY: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Registers the callbacks that clear the cache; called from `_PG_init`.
 pub fn init() {
     unsafe {
-        pg_sys::RegisterXactCallback(Some(forget_on_abort), std::ptr::null_mut());
+        pg_sys::RegisterXactCallback(Some(on_xact_end), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(forget_on_subxact_abort), std::ptr::null_mut());
         pg_sys::CacheRegisterRelcacheCallback(
             Some(on_relcache_invalidation),
@@ -60,6 +64,7 @@ pub fn forget_verified_tenant() {
 /// Queues an invalidation of tenant.tenants for every session (delivered at
 /// commit; this session gets it at the end of the current command).
 pub fn invalidate_everywhere() {
+    CHANGED_REGISTRY.with(|changed| changed.set(true));
     if let Some(oid) = registry_oid() {
         unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
     }
@@ -86,11 +91,18 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
     }
 }
 
-unsafe extern "C-unwind" fn forget_on_abort(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
-    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
-        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
-    {
+unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    let aborted = event == pg_sys::XactEvent::XACT_EVENT_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT;
+    let ended = aborted
+        || event == pg_sys::XactEvent::XACT_EVENT_COMMIT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+        || event == pg_sys::XactEvent::XACT_EVENT_PREPARE;
+    if aborted && CHANGED_REGISTRY.with(|changed| changed.get()) {
         forget_verified_tenant();
+    }
+    if ended {
+        CHANGED_REGISTRY.with(|changed| changed.set(false));
     }
 }
 
@@ -100,7 +112,9 @@ unsafe extern "C-unwind" fn forget_on_subxact_abort(
     _parent: pg_sys::SubTransactionId,
     _arg: *mut c_void,
 ) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB
+        && CHANGED_REGISTRY.with(|changed| changed.get())
+    {
         forget_verified_tenant();
     }
 }

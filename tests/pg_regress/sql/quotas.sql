@@ -242,3 +242,21 @@ SELECT tenant_disable('qnotes') IS NOT NULL AS disabled;
 DROP TABLE qnotes;
 DELETE FROM tenant.plans WHERE id = 'team';
 RESET ROLE;
+
+-- The session's caches survive an ordinary rollback (a refused quota rolls
+-- back), but not one that undid a registry change it had cached.
+SELECT tenant_create('Cache Co', 'cache-co') IS NOT NULL AS created;
+\set cache_co '99999999-0000-4000-8000-000000000009'
+UPDATE tenant.tenants SET id = :'cache_co' WHERE slug = 'cache-co';
+SELECT tenant_suspend('cache-co');
+BEGIN;
+SELECT tenant_activate('cache-co');
+SELECT set_config('app.current_tenant', :'cache_co', true) IS NOT NULL AS set;
+SELECT current_tenant_id() = :'cache_co' AS active_inside;
+ROLLBACK;
+BEGIN;
+SELECT set_config('app.current_tenant', :'cache_co', true) IS NOT NULL AS set;
+SELECT current_tenant_id() IS NOT NULL AS active_after_rollback;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT count(*) > 0 AS purged FROM tenant_purge('cache-co', force => true);
