@@ -19,7 +19,7 @@ cd "$REPO_ROOT"
 TXNS="${TXNS:-1000}"
 PREPARED="${PREPARED:-}"
 read -r -a WORKLOADS <<<"${WORKLOADS:-point list insert update count}"
-read -r -a VARIANTS <<<"${VARIANTS:-baseline pg_tenant better_tenant nself}"
+read -r -a VARIANTS <<<"${VARIANTS:-baseline pg_tenant pg_tenant_quota better_tenant nself}"
 
 command -v valgrind >/dev/null || { echo "benches/instructions.sh needs valgrind (apt-get install valgrind)"; exit 1; }
 bash scripts/setup.sh >/dev/null

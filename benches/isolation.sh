@@ -19,7 +19,7 @@ ROUNDS="${ROUNDS:-5}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
 CLIENTS="${CLIENTS:-2}"
 WORKLOADS=(point list insert update count)
-VARIANTS=(baseline baseline_ctx pg_tenant better_tenant nself)
+VARIANTS=(baseline baseline_ctx pg_tenant pg_tenant_quota better_tenant nself)
 
 bash scripts/setup.sh >/dev/null
 say "Building and installing pg_tenant (release)"
@@ -103,7 +103,7 @@ for line in open(f"{out}/tps.txt"):
     tps[(w, v)].append(float(value))
 med = {k: statistics.median(vs) for k, vs in tps.items()}
 workloads = ["point", "list", "insert", "update", "count"]
-variants = ["baseline", "baseline_ctx", "pg_tenant", "better_tenant", "nself"]
+variants = ["baseline", "baseline_ctx", "pg_tenant", "pg_tenant_quota", "better_tenant", "nself"]
 targets = {"point": 0.97, "list": 0.97, "count": 0.97, "insert": 0.95, "update": 0.95}
 lines = [f"# Isolation benchmark, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
          "", f"{version}; {rounds} rounds x {seconds}s per cell, {clients} clients, median TPS; ratios against the same run's baselines.", "",
@@ -113,13 +113,14 @@ for w in workloads:
         m = med.get((w, v), 0.0)
         b, bc = med.get((w, "baseline"), 0.0), med.get((w, "baseline_ctx"), 0.0)
         lines.append(f"| {w} | {v} | {m:,.0f} | {m / b if b else 0:.3f} | {m / bc if bc else 0:.3f} |")
-lines += ["", "| workload | pg_tenant vs baseline+context | target | met | ahead of better_tenant | ahead of nself |", "|---|---:|---:|---|---|---|"]
+lines += ["", "| workload | variant | vs baseline+context | target | met | ahead of better_tenant | ahead of nself |", "|---|---|---:|---:|---|---|---|"]
 for w in workloads:
     bc = med.get((w, "baseline_ctx"), 0.0)
-    r = med.get((w, "pg_tenant"), 0.0) / bc if bc else 0.0
-    ahead_bt = med.get((w, "pg_tenant"), 0) >= med.get((w, "better_tenant"), 0)
-    ahead_ns = med.get((w, "pg_tenant"), 0) >= med.get((w, "nself"), 0)
-    lines.append(f"| {w} | {r:.3f} | {targets[w]:.2f} | {'yes' if r >= targets[w] else 'NO'} | {'yes' if ahead_bt else 'NO'} | {'yes' if ahead_ns else 'NO'} |")
+    for v, target in (("pg_tenant", targets[w]), ("pg_tenant_quota", 0.90)):
+        r = med.get((w, v), 0.0) / bc if bc else 0.0
+        ahead_bt = med.get((w, v), 0) >= med.get((w, "better_tenant"), 0)
+        ahead_ns = med.get((w, v), 0) >= med.get((w, "nself"), 0)
+        lines.append(f"| {w} | {v} | {r:.3f} | {target:.2f} | {'yes' if r >= target else 'NO'} | {'yes' if ahead_bt else 'NO'} | {'yes' if ahead_ns else 'NO'} |")
 open(f"{out}/report.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

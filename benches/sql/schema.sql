@@ -27,12 +27,19 @@ BEGIN
 END $$;
 SELECT pg_temp.make_table('rows_baseline');
 SELECT pg_temp.make_table('rows_pg_tenant');
+SELECT pg_temp.make_table('rows_pg_tenant_quota');
 SELECT pg_temp.make_table('rows_better_tenant');
 SELECT pg_temp.make_table('rows_nself');
 DROP TABLE bench_rows;
 
--- pg_tenant: one call.
-SELECT tenant_enable('rows_pg_tenant') IS NOT NULL AS pg_tenant_enabled;
+-- pg_tenant: one call. Isolation alone (no usage counting) ...
+SELECT tenant_enable('rows_pg_tenant', track_usage => false) IS NOT NULL AS pg_tenant_enabled;
+-- ... and with quotas on: usage counted, and every tenant on a plan whose row
+-- and storage limits each insert is checked against.
+SELECT tenant_enable('rows_pg_tenant_quota') IS NOT NULL AS pg_tenant_quota_enabled;
+INSERT INTO tenant.plans (id, name, max_members, max_storage_bytes) VALUES ('bench', 'Bench', 100, 1e12);
+SELECT tenant_plan_quota_set('bench', 'rows_pg_tenant_quota', 10000000);
+UPDATE tenant.tenants SET plan = 'bench';
 
 -- Better Tenant's policy shape: the bypass test OR-ed into the tenant match.
 ALTER TABLE rows_better_tenant ENABLE ROW LEVEL SECURITY;
