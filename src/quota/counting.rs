@@ -2,18 +2,20 @@
 //!
 //! `tenant_enable` attaches `tenant_count_usage` AFTER INSERT, UPDATE, DELETE
 //! (each with its transition tables) and TRUNCATE to every table that tracks
-//! usage. Members are counted by the functions that add and remove them
+//! usage. Per statement, the trigger sums the rows and bytes that each tenant
+//! gained or lost, then applies each tenant's delta in one saved statement
+//! that first updates the tenant's `tenant.usage_totals` row (the lock that
+//! makes concurrent writers of a tenant exact) and then its
+//! `tenant.usage_by_table` row. A write that makes usage pass a limit raises
+//! the quota error, which undoes the write and the counters with it. Tenants
+//! are applied in UUID order, so two statements that touch the same tenants
+//! cannot deadlock on the counters. Bulk writes cost one counter update per
+//! tenant, not per row.
+//!
+//! Members are counted by the functions that add and remove them
 //! (`add_members`), not by a trigger on tenant.members: a trigger there would
-//! count again the members a pg_dump restore copies in, next to the restored
-//! counters. Per
-//! statement, the trigger sums the rows and bytes that each tenant gained or
-//! lost, then applies each tenant's delta in one saved statement that first
-//! updates the tenant's `tenant.usage_totals` row (the lock that makes
-//! concurrent writers of a tenant exact) and then its `tenant.usage_by_table`
-//! row. A write that makes usage pass a limit raises the quota error, which
-//! undoes the write and the counters with it. Tenants are applied in UUID
-//! order, so two statements that touch the same tenants cannot deadlock on
-//! the counters. Bulk writes cost one counter update per tenant, not per row.
+//! count again the members a pg_dump restore copies in next to the restored
+//! counters (user tables get their triggers only after their data).
 
 use super::limits::{self, Limit};
 use super::row_size;
@@ -27,7 +29,7 @@ use pgrx::{PgOid, PgTupleDesc, Uuid};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
-/// Trigger name prefix and the names of the transition tables.
+/// The trigger function and the names of the transition tables.
 pub const USAGE_TRIGGER_FUNCTION: &str = "tenant_count_usage";
 pub const NEW_ROWS: &str = "tenant_new_rows";
 pub const OLD_ROWS: &str = "tenant_old_rows";
