@@ -126,37 +126,21 @@ unsafe fn sum_rows(
     }
 }
 
-/// Updates the tenant's totals row first (adding the bytes; the EXISTS makes
-/// the second update wait for the first), then its row for the table.
-/// Returns (the table's row count, the tenant's storage) after the change:
-/// storage NULL when the tenant has no totals row yet (nothing changed), row
-/// count NULL when it has no row for the table yet (the totals did change).
-/// Plain UPDATEs: an upsert costs twice as much, and the rows exist but for a
-/// tenant's first write into a table.
+/// Locks the tenant's totals row first (adding the bytes), then upserts its
+/// row for the table. Returns the table's row count and the tenant's storage
+/// after the change. No row when the tenant has no totals row yet.
 const TABLE_DELTA_SQL: &str = "
 WITH totals AS (
     UPDATE tenant.usage_totals
        SET storage_bytes = storage_bytes OPERATOR(pg_catalog.+) $3
      WHERE tenant_id OPERATOR(pg_catalog.=) $1
- RETURNING storage_bytes),
-by_table AS (
-    UPDATE tenant.usage_by_table
-       SET row_count = row_count OPERATOR(pg_catalog.+) $4,
-           bytes = bytes OPERATOR(pg_catalog.+) $3
-     WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND relid OPERATOR(pg_catalog.=) $2
-       AND EXISTS (SELECT FROM totals)
- RETURNING row_count)
-SELECT (SELECT row_count FROM by_table), (SELECT storage_bytes FROM totals)";
-
-/// A tenant's first write into a table: its row for the table (after
-/// TABLE_DELTA_SQL updated the totals and found no such row).
-const NEW_TABLE_ROW_SQL: &str = "
+ RETURNING storage_bytes)
 INSERT INTO tenant.usage_by_table AS u (tenant_id, relid, row_count, bytes)
-VALUES ($1, $2, $4, $3)
+SELECT $1, $2, $4, $3 FROM totals
     ON CONFLICT (tenant_id, relid) DO UPDATE
    SET row_count = u.row_count OPERATOR(pg_catalog.+) EXCLUDED.row_count,
        bytes = u.bytes OPERATOR(pg_catalog.+) EXCLUDED.bytes
-RETURNING u.row_count, 0::pg_catalog.int8";
+RETURNING u.row_count, (SELECT storage_bytes FROM totals)";
 
 const MEMBERS_DELTA_SQL: &str = "
 UPDATE tenant.usage_totals
@@ -196,38 +180,27 @@ fn apply_table(
     Ok(())
 }
 
-/// Applies a tenant's delta for a table: (the table's row count, the
-/// tenant's storage) after it, or None when the tenant has no totals row.
+/// Runs TABLE_DELTA_SQL: (the table's row count, the tenant's storage).
 fn table_delta(
     tenant: Uuid,
     relid: pg_sys::Oid,
     delta: Delta,
 ) -> error::Result<Option<(Option<i64>, Option<i64>)>> {
-    let types = [
-        PgOid::from(pg_sys::UUIDOID),
-        PgOid::from(pg_sys::OIDOID),
-        PgOid::from(pg_sys::INT8OID),
-        PgOid::from(pg_sys::INT8OID),
-    ];
-    let args = || {
-        [
+    db::saved_two::<i64, i64>(
+        TABLE_DELTA_SQL,
+        &[
+            PgOid::from(pg_sys::UUIDOID),
+            PgOid::from(pg_sys::OIDOID),
+            PgOid::from(pg_sys::INT8OID),
+            PgOid::from(pg_sys::INT8OID),
+        ],
+        &[
             tenant.into(),
             relid.into(),
             delta.bytes.into(),
             delta.rows.into(),
-        ]
-    };
-    let Some((rows, Some(storage))) = db::saved_two::<i64, i64>(TABLE_DELTA_SQL, &types, &args())?
-    else {
-        return Ok(None);
-    };
-    let rows = match rows {
-        Some(rows) => rows,
-        None => db::saved_two::<i64, i64>(NEW_TABLE_ROW_SQL, &types, &args())?
-            .and_then(|(rows, _)| rows)
-            .unwrap_or(delta.rows),
-    };
-    Ok(Some((Some(rows), Some(storage))))
+        ],
+    )
 }
 
 /// Adds `change` members to the tenant's count (tenant_create,
