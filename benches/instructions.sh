@@ -13,10 +13,15 @@
 #   PREPARED=1 benches/instructions.sh   statements prepared once and executed
 #                                        per transaction, as most drivers do
 #   WORKLOADS="point update" VARIANTS="baseline pg_tenant" to measure fewer cells
+#   LABEL=quotas                         results go to ...-<LABEL>/ (keeps other runs)
+#   TENANT=1                             act for another tenant (tenant t holds
+#                                        133600 / t rows; default 500: 267 rows)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 cd "$REPO_ROOT"
 TXNS="${TXNS:-1000}"
+TENANT="${TENANT:-500}"
+ROWS=$((133600 / TENANT))
 PREPARED="${PREPARED:-}"
 read -r -a WORKLOADS <<<"${WORKLOADS:-point list insert update count}"
 read -r -a VARIANTS <<<"${VARIANTS:-baseline pg_tenant pg_tenant_quota better_tenant nself}"
@@ -29,20 +34,20 @@ cluster_start
 say "Loading the benchmark schema"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -f benches/sql/schema.sql >/dev/null
 as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null
-out="benches/results/instructions-$(date -u +%Y%m%d)${PREPARED:+-prepared}"
+out="benches/results/instructions-$(date -u +%Y%m%d)${PREPARED:+-prepared}${LABEL:+-$LABEL}"
 rm -rf "$out" && mkdir -p "$out"
 chmod 777 "$out"
 
 # Tenant 500 has 267 rows, a typical tenant; statement i touches row
-# 1 + i % 267 of it (the row number is $1 when prepared).
+# 1 + i % ROWS of it (the row number is $1 when prepared).
 statement() { # workload variant i
-  local t="rows_$2" tenant="md5('500')::uuid" where="" and=""
+  local t="rows_$2" tenant="md5('$TENANT')::uuid" where="" and=""
   if [ "$2" = baseline ]; then where="WHERE tenant_id = $tenant"; and="AND tenant_id = $tenant"; fi
   case "$1" in
-    point) echo "SELECT * FROM $t WHERE id = 500000001 + $3 % 267 $and;" ;;
+    point) echo "SELECT * FROM $t WHERE id = $((TENANT * 1000000 + 1)) + $3 % $ROWS $and;" ;;
     list) echo "SELECT * FROM $t $where ORDER BY created_at DESC LIMIT 50;" ;;
     count) echo "SELECT count(*) FROM $t $where;" ;;
-    update) echo "UPDATE $t SET payload = 'updated' WHERE id = 500000001 + $3 % 267 $and;" ;;
+    update) echo "UPDATE $t SET payload = 'updated' WHERE id = $((TENANT * 1000000 + 1)) + $3 % $ROWS $and;" ;;
     insert) if [ "$2" = baseline ] || [ "$2" = better_tenant ]; then echo "INSERT INTO $t (tenant_id, payload) VALUES ($tenant, 'new');"; else echo "INSERT INTO $t (payload) VALUES ('new');"; fi ;;
   esac
 }
@@ -54,7 +59,7 @@ script() { # workload|none variant file transactions
     fi
     for i in $(seq 1 "$4"); do
       echo "BEGIN;"
-      echo "SELECT set_config('app.current_tenant', md5('500')::uuid::text, true);"
+      echo "SELECT set_config('app.current_tenant', md5('$TENANT')::uuid::text, true);"
       if [ "$1" != none ]; then
         if [ -n "$PREPARED" ]; then echo "EXECUTE q($i);"; else statement "$1" "$2" "$i"; fi
       fi
@@ -94,20 +99,20 @@ for w in "${WORKLOADS[@]}"; do
     echo "$w $v $(( $(per_transaction "$w" "$v" "$w-$v") - context_only ))" | tee -a "$out/counts.txt"
   done
 done
-python3 - "$out" <<'PY'
+python3 - "$out" "$ROWS" <<'PY'
 import sys, collections
-out = sys.argv[1]
+out, tenant_rows = sys.argv[1], int(sys.argv[2])
 rows = [l.split() for l in open(f"{out}/counts.txt").read().splitlines()[1:]]
 per = collections.defaultdict(dict)
 for w, v, n in rows:
     per[w][v] = int(n) if n.isdigit() else None
 fmt = lambda n: f"{n:,}" if n is not None else "full scan"
-variants = [v for v in ["baseline", "pg_tenant", "better_tenant", "nself"] if any(v in vs for vs in per.values())]
+variants = [v for v in ["baseline", "pg_tenant", "pg_tenant_quota", "better_tenant", "nself"] if any(v in vs for vs in per.values())]
 lines = ["| workload | " + " | ".join(variants) + " | pg_tenant / baseline |", "|---|" + "---:|" * (len(variants) + 1)]
 for w, vs in per.items():
     ratio = vs["pg_tenant"] / vs["baseline"] if vs.get("pg_tenant") and vs.get("baseline") else 0
     lines.append(f"| {w} | " + " | ".join(fmt(vs.get(v)) for v in variants) + f" | {ratio:.3f} |")
-mode = "prepared statements" if out.endswith("-prepared") else "simple queries"
-open(f"{out}/report.md", "w").write(f"Steady-state instructions per statement ({mode}; callgrind, single-user mode, tenant with 267 rows, context statement subtracted)\n\n" + "\n".join(lines) + "\n")
+mode = "prepared statements" if "-prepared" in out else "simple queries"
+open(f"{out}/report.md", "w").write(f"Steady-state instructions per statement ({mode}; callgrind, single-user mode, tenant with {tenant_rows:,} rows, context statement subtracted)\n\n" + "\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
