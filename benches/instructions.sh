@@ -110,8 +110,8 @@ fmt = lambda n: f"{n:,}" if n is not None else "full scan"
 variants = [v for v in ["baseline", "pg_tenant", "pg_tenant_quota", "better_tenant", "nself"] if any(v in vs for vs in per.values())]
 lines = ["| workload | " + " | ".join(variants) + " | pg_tenant / baseline |", "|---|" + "---:|" * (len(variants) + 1)]
 for w, vs in per.items():
-    ratio = vs["pg_tenant"] / vs["baseline"] if vs.get("pg_tenant") and vs.get("baseline") else 0
-    lines.append(f"| {w} | " + " | ".join(fmt(vs.get(v)) for v in variants) + f" | {ratio:.3f} |")
+    ratio = f"{vs['pg_tenant'] / vs['baseline']:.3f}" if vs.get("pg_tenant") and vs.get("baseline") else "—"
+    lines.append(f"| {w} | " + " | ".join(fmt(vs.get(v)) for v in variants) + f" | {ratio} |")
 mode = "prepared statements" if "-prepared" in out else "simple queries"
 open(f"{out}/report.md", "w").write(f"Steady-state instructions per statement ({mode}; callgrind, single-user mode, tenant with {tenant_rows:,} rows, context statement subtracted)\n\n" + "\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -63,3 +63,16 @@ BEGIN;
 SELECT set_config('app.bypass_rls', 'on', true) AS bypass_asked;
 SELECT count(*) AS rows_visible_to_app_with_bypass_asked FROM projects;
 COMMIT;
+
+\echo '\n== 11. Quotas: an operator allows Globex one project; the database refuses the second'
+\c - postgres
+SELECT tenant_quota_set('globex', 'projects', 1);
+\c - app
+\set ON_ERROR_ROLLBACK on
+\set SHOW_CONTEXT never
+\pset footer off
+BEGIN;
+SELECT set_config('app.current_tenant', :'globex', true) AS tenant;
+INSERT INTO projects (name) VALUES ('Second doomsday device');
+SELECT quota, table_name, used, max_allowed, ratio FROM tenant.quota_status ORDER BY quota, table_name;
+COMMIT;
