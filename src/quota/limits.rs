@@ -11,7 +11,7 @@ use crate::db;
 use crate::error;
 use crate::registry::{self, Tenant};
 use pgrx::prelude::*;
-use pgrx::spi::quote_qualified_identifier;
+use pgrx::spi::{quote_literal, quote_qualified_identifier};
 use pgrx::{PgRelation, Uuid};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -296,11 +296,17 @@ fn require_counted_table(
             format!(
                 "{function}: table {name} does not count usage, so a row quota cannot apply to it"
             ),
-            format!("Turn counting on: SELECT tenant_enable('{name}', track_usage => true);"),
+            format!(
+                "Turn counting on: SELECT tenant_enable({}, track_usage => true);",
+                quote_literal(&name)
+            ),
         )),
         None => Err(error::invalid_parameter(
             format!("{function}: table {name} is not tenant-scoped"),
-            format!("Make it tenant-scoped first: SELECT tenant_enable('{name}');"),
+            format!(
+                "Make it tenant-scoped first: SELECT tenant_enable({});",
+                quote_literal(&name)
+            ),
         )),
     }
 }

@@ -101,7 +101,8 @@ pub fn exceeded(e: &Exceeded) -> ErrorReport {
             (
                 format!("rows in {table}"),
                 format!(
-                    "Delete rows, move the tenant to a larger plan (tenant_plan_set), or raise its limit: SELECT tenant_quota_set('{slug}', '{table}', <max_rows>);"
+                    "Delete rows, move the tenant to a larger plan (tenant_plan_set), or raise its limit: SELECT tenant_quota_set('{slug}', {}, <max_rows>);",
+                    pgrx::spi::quote_literal(table)
                 ),
             )
         }
@@ -145,5 +146,34 @@ pub fn refuse_negative(
             format!("Pass 0 or more, or NULL ({null_means})."),
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::{exceeded, Exceeded, Quota};
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    // The SQLSTATE (53400) is checked by tests/pg_regress/sql/quotas.sql.
+    fn quota_errors_name_everything_and_quote_the_table_in_the_hint() {
+        let error = exceeded(&Exceeded {
+            tenant_slug: "acme",
+            quota: Quota::Rows,
+            table: Some("\"My Schema\".\"it's\""),
+            limit: 1,
+            usage: 2,
+            source: "plan \"free\"",
+        });
+        assert_eq!(
+            error.message(),
+            "pg_tenant: tenant \"acme\" is over its rows quota: rows in \"My Schema\".\"it's\" would be 2, the limit is 1"
+        );
+        assert!(error
+            .hint()
+            .unwrap()
+            .ends_with("SELECT tenant_quota_set('acme', '\"My Schema\".\"it''s\"', <max_rows>);"));
+        assert_eq!(error.detail(), Some("The limit comes from plan \"free\"."));
     }
 }
