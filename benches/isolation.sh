@@ -13,6 +13,7 @@
 # report go to benches/results/isolation-<date>/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 ROUNDS="${ROUNDS:-5}"
@@ -85,10 +86,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for w in "${WORKLOADS[@]}"; do
     for v in "${VARIANTS[@]}"; do
       raw="$out/raw/$w-$v-round$round.txt"
-      "$PG_BIN/pgbench" -n -U bench_app -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_RUN" \
-        -f "$out/scripts/$w-$v.sql" postgres >"$raw" 2>&1
-      tps="$(awk '/^tps = / {print $3; exit}' "$raw")"
-      echo "$round $w $v ${tps:-0}" >>"$out/tps.txt"
+      echo "$round $w $v $(pgbench_tps "$out/scripts/$w-$v.sql" "$raw" "$CLIENTS" "$SECONDS_PER_RUN")" >>"$out/tps.txt"
     done
   done
   echo "    round $round done"

@@ -14,6 +14,7 @@
 # big / small per variant. Output: benches/results/quota_cost-<date>/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 ROUNDS="${ROUNDS:-5}"
@@ -57,25 +58,7 @@ SELECT tenant_enable('rows_pg_tenant_quota') IS NOT NULL AS enabled;
 SELECT tenant_plan_quota_set('pro', 'rows_pg_tenant_quota', 10000000);
 
 -- The nself shape: a plpgsql fill trigger that counts the tenant's rows.
-CREATE FUNCTION nself_current_tenant() RETURNS uuid LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN current_setting('app.current_tenant')::uuid;
-EXCEPTION WHEN OTHERS THEN
-    RETURN NULL;
-END $$;
-CREATE FUNCTION nself_before_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.tenant_id := coalesce(NEW.tenant_id, nself_current_tenant());
-    IF (SELECT count(*) FROM rows_nself WHERE tenant_id = NEW.tenant_id) >= 10000000 THEN
-        RAISE EXCEPTION 'row quota exceeded';
-    END IF;
-    RETURN NEW;
-END $$;
-ALTER TABLE rows_nself ENABLE ROW LEVEL SECURITY;
-ALTER TABLE rows_nself FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON rows_nself
-    USING (tenant_id = nself_current_tenant()) WITH CHECK (tenant_id = nself_current_tenant());
-CREATE TRIGGER nself_before_insert BEFORE INSERT ON rows_nself FOR EACH ROW EXECUTE FUNCTION nself_before_insert();
+\i benches/sql/nself.sql
 VACUUM ANALYZE;
 CHECKPOINT;
 SQL
@@ -98,9 +81,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for v in "${VARIANTS[@]}"; do
     for s in "${SIZES[@]}"; do
       raw="$out/raw/$v-$s-round$round.txt"
-      "$PG_BIN/pgbench" -n -U bench_app -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_RUN" \
-        -f "$out/scripts/$v-$s.sql" postgres >"$raw" 2>&1
-      echo "$round $v $s $(awk '/^tps = / {print $3; exit}' "$raw")" >>"$out/tps.txt"
+      echo "$round $v $s $(pgbench_tps "$out/scripts/$v-$s.sql" "$raw" "$CLIENTS" "$SECONDS_PER_RUN")" >>"$out/tps.txt"
     done
   done
   echo "    round $round done"

@@ -375,7 +375,7 @@ COMMENT ON FUNCTION @extschema@._tenant_register_table(regclass, boolean, boolea
 COMMENT ON FUNCTION @extschema@._tenant_unregister_table(regclass) IS
     'pg_tenant internal: removes a table from tenant.tables (called by the SQL of tenant_disable; the caller must own the table).';
 COMMENT ON FUNCTION @extschema@._tenant_registry_changed() IS
-    'pg_tenant internal: statement trigger on tenant.tenants and tenant.members that clears the session''s cached tenant status and member role.';
+    'pg_tenant internal: statement trigger on tenant.tenants, tenant.members, tenant.plans and the row-limit tables that makes every session forget its cached tenant status, member roles and limits.';
 
 COMMENT ON FUNCTION @extschema@.tenant_plan_set(text, text) IS
     'pg_tenant: moves a tenant (id or slug) to a plan of tenant.plans (NULL: no plan). Operators.';

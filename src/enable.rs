@@ -256,24 +256,42 @@ fn policy_statements(
 pub fn fill_trigger_statements(table: &TableState, exprs: &Expressions) -> Vec<String> {
     let t = &table.qualified_name;
     let function = exprs.fill_trigger_function();
-    match &table.fill_trigger {
-        Some(trigger) if trigger.function == function && trigger.kind == BEFORE_INSERT_ROW => {
-            if trigger.enabled {
-                Vec::new()
-            } else {
-                vec![format!("ALTER TABLE {t} ENABLE TRIGGER {FILL_TRIGGER}")]
-            }
-        }
-        existing => {
+    let existing = table.fill_trigger.as_ref().map(|trigger| {
+        let as_expected = trigger.function == function && trigger.kind == BEFORE_INSERT_ROW;
+        (as_expected, trigger.enabled)
+    });
+    trigger_statements(
+        table,
+        FILL_TRIGGER,
+        existing,
+        format!("CREATE TRIGGER {FILL_TRIGGER} BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {function}"),
+        "pg_tenant: fills tenant_id from app.current_tenant",
+    )
+}
+
+/// Creates a trigger, first dropping a same-named one that is not as
+/// expected; re-enables one that is as expected but disabled. `existing` is
+/// (as expected, enabled) when a trigger of that name exists.
+fn trigger_statements(
+    table: &TableState,
+    name: &str,
+    existing: Option<(bool, bool)>,
+    create: String,
+    comment: &str,
+) -> Vec<String> {
+    let t = &table.qualified_name;
+    match existing {
+        Some((true, true)) => Vec::new(),
+        Some((true, false)) => vec![format!("ALTER TABLE {t} ENABLE TRIGGER {name}")],
+        other => {
             let mut sql = Vec::new();
-            if existing.is_some() {
-                sql.push(format!("DROP TRIGGER {FILL_TRIGGER} ON {t}"));
+            if other.is_some() {
+                sql.push(format!("DROP TRIGGER {name} ON {t}"));
             }
+            sql.push(create);
             sql.push(format!(
-                "CREATE TRIGGER {FILL_TRIGGER} BEFORE INSERT ON {t} FOR EACH ROW EXECUTE FUNCTION {function}"
-            ));
-            sql.push(format!(
-                "COMMENT ON TRIGGER {FILL_TRIGGER} ON {t} IS 'pg_tenant: fills tenant_id from app.current_tenant'"
+                "COMMENT ON TRIGGER {name} ON {t} IS {}",
+                quote_literal(comment)
             ));
             sql
         }
@@ -285,56 +303,49 @@ pub fn fill_trigger_statements(table: &TableState, exprs: &Expressions) -> Vec<S
 /// without them are not right; turning counting off removes the counters.
 pub fn usage_statements(table: &TableState, exprs: &Expressions, track: bool) -> Vec<String> {
     let t = &table.qualified_name;
-    let function = exprs.usage_trigger_function();
     let mut sql = Vec::new();
-    let mut recount = track && !table.track_usage;
-    for (name, event, kind, old, new) in USAGE_TRIGGERS {
-        let existing = table.usage_trigger(name);
-        if !track {
-            if existing.is_some() {
+    if !track {
+        for (name, ..) in USAGE_TRIGGERS {
+            if table.usage_trigger(name).is_some() {
                 sql.push(format!("DROP TRIGGER {name} ON {t}"));
             }
-            continue;
         }
-        let as_expected = existing.is_some_and(|e| {
-            e.function == function
-                && e.kind == kind
-                && e.old_table == old.unwrap_or_default()
-                && e.new_table == new.unwrap_or_default()
-        });
-        match existing {
-            Some(e) if as_expected && e.enabled => continue,
-            Some(_) if as_expected => sql.push(format!("ALTER TABLE {t} ENABLE TRIGGER {name}")),
-            Some(_) => sql.push(format!("DROP TRIGGER {name} ON {t}")),
-            None => {}
-        }
-        recount = true;
-        if as_expected {
-            continue;
-        }
-        let mut referencing = String::new();
-        if let Some(old) = old {
-            referencing.push_str(&format!(" OLD TABLE AS {old}"));
-        }
-        if let Some(new) = new {
-            referencing.push_str(&format!(" NEW TABLE AS {new}"));
-        }
-        if !referencing.is_empty() {
-            referencing.insert_str(0, " REFERENCING");
-        }
-        sql.push(format!(
-            "CREATE TRIGGER {name} AFTER {event} ON {t}{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}"
-        ));
-        sql.push(format!(
-            "COMMENT ON TRIGGER {name} ON {t} IS 'pg_tenant: counts rows and bytes per tenant after {event}, for quotas'"
-        ));
-    }
-    let function = if track && recount {
-        "_tenant_usage_start"
-    } else if !track && table.track_usage {
-        "_tenant_usage_stop"
     } else {
-        return sql;
+        let function = exprs.usage_trigger_function();
+        for (name, event, kind, old, new) in USAGE_TRIGGERS {
+            let existing = table.usage_trigger(name).map(|e| {
+                let as_expected = e.function == function
+                    && e.kind == kind
+                    && e.old_table == old.unwrap_or_default()
+                    && e.new_table == new.unwrap_or_default();
+                (as_expected, e.enabled)
+            });
+            let referencing = match (old, new) {
+                (None, None) => String::new(),
+                _ => format!(
+                    " REFERENCING{}{}",
+                    old.map(|o| format!(" OLD TABLE AS {o}"))
+                        .unwrap_or_default(),
+                    new.map(|n| format!(" NEW TABLE AS {n}"))
+                        .unwrap_or_default()
+                ),
+            };
+            sql.extend(trigger_statements(
+                table,
+                name,
+                existing,
+                format!("CREATE TRIGGER {name} AFTER {event} ON {t}{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}"),
+                &format!("pg_tenant: counts rows and bytes per tenant after {event}, for quotas"),
+            ));
+        }
+    }
+    // Counters kept while a trigger was missing or disabled are not right:
+    // recount whenever a trigger is repaired. Stopping removes the counters.
+    let function = match (track, table.track_usage) {
+        (true, false) => "_tenant_usage_start",
+        (true, true) if !sql.is_empty() => "_tenant_usage_start",
+        (false, true) => "_tenant_usage_stop",
+        _ => return sql,
     };
     sql.push(format!(
         "SELECT {}({}::regclass)",

@@ -2,8 +2,11 @@
 //! - `tenant_set_id`, the BEFORE INSERT trigger that tenant_enable attaches to
 //!   every tenant-scoped table, so applications insert without naming
 //!   tenant_id and the row lands in the tenant of the session;
-//! - `_tenant_registry_changed`, the statement trigger on `tenant.tenants`
-//!   that keeps the session's tenant-status cache honest.
+//! - `_tenant_registry_changed`, the statement trigger on the registry
+//!   tables that keeps every session's caches (tenant status, member roles,
+//!   quota limits) honest.
+//!
+//! The usage-counting trigger lives with the quotas (`quota::counting`).
 
 use crate::context;
 use crate::error;
@@ -72,9 +75,10 @@ fn fill_tenant_id<'a>(
     }
 }
 
-/// Statement trigger on `tenant.tenants` and `tenant.members`: a change may
-/// alter a tenant's status or a member's role, so every session must forget
-/// what it cached (see `context::invalidate_everywhere`).
+/// Statement trigger on `tenant.tenants`, `tenant.members`, `tenant.plans`
+/// and the row-limit tables: a change may alter a tenant's status, a member's
+/// role or a limit, so every session must forget what it cached (see
+/// `context::invalidate_everywhere`).
 #[pg_trigger]
 fn _tenant_registry_changed<'a>(
     _trigger: &'a PgTrigger<'a>,

@@ -3,7 +3,7 @@
 //! `tenant_check_api_quota` says whether another request fits.
 
 use super::limits;
-use super::{exceeded, Exceeded, Quota};
+use super::{refuse_past, Quota};
 use crate::authz;
 use crate::context;
 use crate::db;
@@ -44,20 +44,9 @@ fn tenant_record_api_request(n: default!(Option<i32>, 1)) -> Result<i64> {
             &[tenant.into(), i64::from(n).into()],
         )?
         .unwrap_or(0);
-        let Some(tenant_limits) = limits::of_tenant(tenant)? else {
-            return Ok(count);
-        };
-        let limit = &tenant_limits.api_requests;
-        if limit.exceeded_by(count) {
-            return Err(exceeded(&Exceeded {
-                tenant_slug: &tenant_limits.slug,
-                quota: Quota::ApiRequestsPerMonth,
-                table: None,
-                limit: limit.max.unwrap_or_default(),
-                usage: count,
-                source: &limit.source,
-            }));
-        }
+        refuse_past(tenant, Quota::ApiRequestsPerMonth, None, count, |l| {
+            Ok(l.api_requests.clone())
+        })?;
         Ok(count)
     })
 }

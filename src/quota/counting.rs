@@ -17,9 +17,9 @@
 //! count again the members a pg_dump restore copies in next to the restored
 //! counters (user tables get their triggers only after their data).
 
-use super::limits::{self, Limit};
+use super::limits;
 use super::row_size;
-use super::{exceeded, Exceeded, Quota};
+use super::{refuse_past, Quota};
 use crate::db;
 use crate::error;
 use crate::table_state::TENANT_COLUMN_C;
@@ -256,31 +256,6 @@ fn with_totals_row(
     Ok(result.map(|(a, b)| (a.unwrap_or(0), b.unwrap_or(0))))
 }
 
-/// Raises the quota error when `usage` passes the tenant's limit.
-fn refuse_past(
-    tenant: Uuid,
-    quota: Quota,
-    table: Option<&str>,
-    usage: i64,
-    limit_of: impl FnOnce(&limits::TenantLimits) -> error::Result<Limit>,
-) -> error::Result<()> {
-    let Some(tenant_limits) = limits::of_tenant(tenant)? else {
-        return Ok(());
-    };
-    let limit = limit_of(&tenant_limits)?;
-    if !limit.exceeded_by(usage) {
-        return Ok(());
-    }
-    Err(exceeded(&Exceeded {
-        tenant_slug: &tenant_limits.slug,
-        quota,
-        table,
-        limit: limit.max.unwrap_or_default(),
-        usage,
-        source: &limit.source,
-    }))
-}
-
 /// Removes a table's counters and takes its bytes off its tenants' storage:
 /// after TRUNCATE, and when a table stops counting usage.
 pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
@@ -305,11 +280,7 @@ pub fn count_existing_rows(
     qualified_name: &str,
     schema: &str,
 ) -> error::Result<()> {
-    let sql = format!(
-        "SELECT counted_rows.tenant_id, count(*), sum({schema}._tenant_row_bytes(counted_rows.*))::bigint
-           FROM {qualified_name} AS counted_rows
-          GROUP BY 1 ORDER BY 1"
-    );
+    let sql = row_size::per_tenant_totals_sql(schema, qualified_name, false);
     let per_tenant = Spi::connect(|client| {
         let mut out = Vec::new();
         for row in client.select(&sql, None, &[])? {

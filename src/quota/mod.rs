@@ -132,6 +132,32 @@ pub fn exceeded(e: &Exceeded) -> ErrorReport {
     .set_detail(format!("The limit comes from {}.", e.source))
 }
 
+/// Raises the quota error when `usage` passes the tenant's limit for `quota`
+/// (`limit_of` picks it from the tenant's limits). Call as the registry owner.
+pub fn refuse_past(
+    tenant: pgrx::Uuid,
+    quota: Quota,
+    table: Option<&str>,
+    usage: i64,
+    limit_of: impl FnOnce(&limits::TenantLimits) -> error::Result<limits::Limit>,
+) -> error::Result<()> {
+    let Some(tenant_limits) = limits::of_tenant(tenant)? else {
+        return Ok(());
+    };
+    let limit = limit_of(&tenant_limits)?;
+    if !limit.exceeded_by(usage) {
+        return Ok(());
+    }
+    Err(exceeded(&Exceeded {
+        tenant_slug: &tenant_limits.slug,
+        quota,
+        table,
+        limit: limit.max.unwrap_or_default(),
+        usage,
+        source: &limit.source,
+    }))
+}
+
 /// Refuses a limit below zero. NULL is fine: `null_means` says what it does
 /// in this function ("use the plan's limit", "unlimited").
 pub fn refuse_negative(

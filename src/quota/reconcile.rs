@@ -9,6 +9,7 @@
 //! that committed before is counted, one that commits after adds its delta
 //! to the corrected figures.
 
+use super::row_size;
 use crate::authz;
 use crate::db;
 use crate::error::{self, Result};
@@ -197,15 +198,9 @@ fn reconcile_tenant(
 
 /// The tenant's rows and bytes in a table, counted from the table itself.
 fn count_rows(table: &CountedTable, tenant: Uuid, schema: &str) -> Result<(i64, i64)> {
-    // The table name is regclass output (quoted by Postgres); the tenant is a
-    // parameter.
-    let sql = format!(
-        "SELECT count(*), coalesce(sum({schema}._tenant_row_bytes(counted_rows.*)), 0)::bigint
-           FROM {} AS counted_rows WHERE counted_rows.tenant_id = $1",
-        table.name
-    );
-    Ok(db::two::<i64, i64>(&sql, &[tenant.into()])?
-        .map(|(r, b)| (r.unwrap_or(0), b.unwrap_or(0)))
+    let sql = row_size::per_tenant_totals_sql(schema, &table.name, true);
+    Ok(db::three::<Uuid, i64, i64>(&sql, &[tenant.into()])?
+        .map(|(_, rows, bytes)| (rows.unwrap_or(0), bytes.unwrap_or(0)))
         .unwrap_or((0, 0)))
 }
 

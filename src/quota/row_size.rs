@@ -47,6 +47,23 @@ unsafe fn value_bytes(attlen: i16, value: pg_sys::Datum) -> i64 {
     }
 }
 
+/// SQL that counts a table's rows and bytes per tenant the way the usage
+/// triggers count them: (tenant_id, rows, bytes), one row per tenant. `table`
+/// must be quoted by Postgres (regclass output) and `schema` be the
+/// extension's quoted schema; with `one_tenant`, `$1` names the tenant.
+pub fn per_tenant_totals_sql(schema: &str, table: &str, one_tenant: bool) -> String {
+    let filter = if one_tenant {
+        "WHERE counted_rows.tenant_id = $1"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT counted_rows.tenant_id, count(*), sum({schema}._tenant_row_bytes(counted_rows.*))::bigint
+           FROM {table} AS counted_rows {filter}
+          GROUP BY 1 ORDER BY 1"
+    )
+}
+
 /// `_tenant_row_bytes(row)`: the size a whole row counts for, used by
 /// reconciliation as `sum(_tenant_row_bytes(t.*))`.
 #[pg_extern(immutable, strict, parallel_safe)]
