@@ -3,10 +3,10 @@
 //! `tenant_enable` attaches `tenant_count_usage` AFTER INSERT, UPDATE, DELETE
 //! (each with its transition tables) and TRUNCATE to every table that tracks
 //! usage. Per statement, the trigger sums the rows and bytes that each tenant
-//! gained or lost, then applies each tenant's delta in one saved statement
-//! that first updates the tenant's `tenant.usage_totals` row (the lock that
-//! makes concurrent writers of a tenant exact) and then its
-//! `tenant.usage_by_table` row. A write that makes usage pass a limit raises
+//! gained or lost, then adds each tenant's delta first to its
+//! `tenant.usage_totals` row (the lock that makes concurrent writers of a
+//! tenant exact) and then to its `tenant.usage_by_table` row, directly with
+//! the heap routines (`counter_rows`), not through SQL. A write that makes usage pass a limit raises
 //! the quota error, which undoes the write and the counters with it. Tenants
 //! are applied in UUID order, so two statements that touch the same tenants
 //! cannot deadlock on the counters. Bulk writes cost one counter update per
@@ -17,6 +17,7 @@
 //! count again the members a pg_dump restore copies in next to the restored
 //! counters (user tables get their triggers only after their data).
 
+use super::counter_rows;
 use super::limits;
 use super::row_size;
 use super::{refuse_past, Quota};
@@ -28,6 +29,7 @@ use pgrx::prelude::*;
 use pgrx::{PgOid, PgTupleDesc, Uuid};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::ffi::CStr;
 
 /// The trigger function and the names of the transition tables.
 pub const USAGE_TRIGGER_FUNCTION: &str = "tenant_count_usage";
@@ -126,28 +128,6 @@ unsafe fn sum_rows(
     }
 }
 
-/// Locks the tenant's totals row first (adding the bytes), then upserts its
-/// row for the table. Returns the table's row count and the tenant's storage
-/// after the change. No row when the tenant has no totals row yet.
-const TABLE_DELTA_SQL: &str = "
-WITH totals AS (
-    UPDATE tenant.usage_totals
-       SET storage_bytes = storage_bytes OPERATOR(pg_catalog.+) $3
-     WHERE tenant_id OPERATOR(pg_catalog.=) $1
- RETURNING storage_bytes)
-INSERT INTO tenant.usage_by_table AS u (tenant_id, relid, row_count, bytes)
-SELECT $1, $2, $4, $3 FROM totals
-    ON CONFLICT (tenant_id, relid) DO UPDATE
-   SET row_count = u.row_count OPERATOR(pg_catalog.+) EXCLUDED.row_count,
-       bytes = u.bytes OPERATOR(pg_catalog.+) EXCLUDED.bytes
-RETURNING u.row_count, (SELECT storage_bytes FROM totals)";
-
-const MEMBERS_DELTA_SQL: &str = "
-UPDATE tenant.usage_totals
-   SET members = members OPERATOR(pg_catalog.+) $2
- WHERE tenant_id OPERATOR(pg_catalog.=) $1
-RETURNING members, storage_bytes";
-
 /// Creates the tenant's totals row if the tenant exists. A tenant that does
 /// not exist any more (its rows go with it, e.g. in the cascade of
 /// tenant_purge) gets none, and its counters are left alone.
@@ -157,14 +137,19 @@ SELECT t.id FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1
     ON CONFLICT (tenant_id) DO NOTHING
 RETURNING true, true";
 
+/// Creates the tenant's row for a table, once per tenant and table.
+const ENSURE_TABLE_ROW_SQL: &str = "
+INSERT INTO tenant.usage_by_table (tenant_id, relid) VALUES ($1, $2)
+    ON CONFLICT (tenant_id, relid) DO NOTHING
+RETURNING true, true";
+
 fn apply_table(
     tenant: Uuid,
     relid: pg_sys::Oid,
     delta: Delta,
     table: &dyn Fn() -> String,
 ) -> error::Result<()> {
-    let Some((rows, storage)) = with_totals_row(tenant, || table_delta(tenant, relid, delta))?
-    else {
+    let Some((rows, storage)) = add_table_delta(tenant, relid, delta)? else {
         return Ok(());
     };
     if delta.rows > 0 {
@@ -180,80 +165,67 @@ fn apply_table(
     Ok(())
 }
 
-/// Runs TABLE_DELTA_SQL: (the table's row count, the tenant's storage).
-fn table_delta(
+/// Adds a statement's delta to the tenant's totals row first (the per-tenant
+/// lock), then to its row for the table. Returns the table's row count and
+/// the tenant's storage after the change; None when the tenant no longer
+/// exists.
+fn add_table_delta(
     tenant: Uuid,
     relid: pg_sys::Oid,
     delta: Delta,
-) -> error::Result<Option<(Option<i64>, Option<i64>)>> {
-    db::saved_two::<i64, i64>(
-        TABLE_DELTA_SQL,
-        &[
-            PgOid::from(pg_sys::UUIDOID),
-            PgOid::from(pg_sys::OIDOID),
-            PgOid::from(pg_sys::INT8OID),
-            PgOid::from(pg_sys::INT8OID),
-        ],
-        &[
-            tenant.into(),
-            relid.into(),
-            delta.bytes.into(),
-            delta.rows.into(),
-        ],
-    )
+) -> error::Result<Option<(i64, i64)>> {
+    let Some(storage) = add_to_totals(tenant, c"storage_bytes", delta.bytes)? else {
+        return Ok(None);
+    };
+    let key = [(c"tenant_id", uuid_datum(tenant)), (c"relid", relid.into())];
+    let changes = [(c"row_count", delta.rows), (c"bytes", delta.bytes)];
+    let mut counted = counter_rows::add(c"usage_by_table", &key, &changes)?;
+    if counted.is_none() {
+        let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::OIDOID)];
+        db::saved_two::<bool, bool>(ENSURE_TABLE_ROW_SQL, &types, &[tenant.into(), relid.into()])?;
+        counted = counter_rows::add(c"usage_by_table", &key, &changes)?;
+    }
+    let rows = counted.map_or(0, |values| values[0]);
+    Ok(Some((rows, storage)))
+}
+
+/// Adds `amount` to one column of the tenant's totals row and returns its new
+/// value. A tenant without the row yet (tenant_create makes it; a tenant
+/// restored or inserted some other way does not have it) gets it here; if a
+/// concurrent writer creates it first, ON CONFLICT waits for that writer.
+/// None when the tenant no longer exists.
+fn add_to_totals(tenant: Uuid, column: &CStr, amount: i64) -> error::Result<Option<i64>> {
+    let key = [(c"tenant_id", uuid_datum(tenant))];
+    let mut total = counter_rows::add(c"usage_totals", &key, &[(column, amount)])?;
+    if total.is_none() {
+        let types = [PgOid::from(pg_sys::UUIDOID)];
+        db::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])?;
+        total = counter_rows::add(c"usage_totals", &key, &[(column, amount)])?;
+    }
+    Ok(total.map(|values| values[0]))
+}
+
+fn uuid_datum(tenant: Uuid) -> pg_sys::Datum {
+    // A uuid is passed by reference: this copy lives in the current memory
+    // context, long enough for the lookup.
+    tenant.into_datum().expect("a uuid is never NULL")
 }
 
 /// Adds `change` members to the tenant's count (tenant_create,
 /// tenant_member_add, tenant_member_remove call it after their write), and
-/// refuses a count past the member limit. Call as the registry owner.
+/// refuses a count past the member limit.
 pub fn add_members(tenant: Uuid, change: i64) -> error::Result<()> {
     db::as_registry_owner_qualified(|| {
-        apply_members(
-            tenant,
-            Delta {
-                rows: change,
-                bytes: 0,
-            },
-        )
+        let Some(members) = add_to_totals(tenant, c"members", change)? else {
+            return Ok(());
+        };
+        if change > 0 {
+            refuse_past(tenant, Quota::Members, None, members, |l| {
+                Ok(l.members.clone())
+            })?;
+        }
+        Ok(())
     })
-}
-
-fn apply_members(tenant: Uuid, delta: Delta) -> error::Result<()> {
-    let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::INT8OID)];
-    let run = || {
-        db::saved_two::<i64, i64>(
-            MEMBERS_DELTA_SQL,
-            &types,
-            &[tenant.into(), delta.rows.into()],
-        )
-    };
-    let Some((members, _)) = with_totals_row(tenant, run)? else {
-        return Ok(());
-    };
-    if delta.rows > 0 {
-        refuse_past(tenant, Quota::Members, None, members, |l| {
-            Ok(l.members.clone())
-        })?;
-    }
-    Ok(())
-}
-
-/// Runs a counter update; if the tenant has no totals row yet, creates it and
-/// runs the update again. None when the tenant no longer exists.
-fn with_totals_row(
-    tenant: Uuid,
-    run: impl Fn() -> error::Result<Option<(Option<i64>, Option<i64>)>>,
-) -> error::Result<Option<(i64, i64)>> {
-    let mut result = run()?;
-    if result.is_none() {
-        // tenant_create makes the row; a tenant restored or inserted some
-        // other way gets it here. If a concurrent writer creates it first,
-        // ON CONFLICT waits for it and the update then finds its row.
-        let types = [PgOid::from(pg_sys::UUIDOID)];
-        db::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])?;
-        result = run()?;
-    }
-    Ok(result.map(|(a, b)| (a.unwrap_or(0), b.unwrap_or(0))))
 }
 
 /// Removes a table's counters and takes its bytes off its tenants' storage:
@@ -295,7 +267,7 @@ pub fn count_existing_rows(
     .map_err(error::internal)?;
     // Existing rows are counted even past a limit: they are already there.
     for (tenant, delta) in per_tenant {
-        with_totals_row(tenant, || table_delta(tenant, relid, delta))?;
+        add_table_delta(tenant, relid, delta)?;
     }
     Ok(())
 }

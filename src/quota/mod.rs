@@ -5,6 +5,7 @@
 //!   effective limit of each quota, cached per session;
 //! - `row_size`: how many bytes a row counts for (one definition for the
 //!   triggers and for reconciliation);
+//! - `counter_rows`: adds to a counter row without SQL (the per-write path);
 //! - `counting`: the statement triggers that keep `tenant.usage_totals` and
 //!   `tenant.usage_by_table` up to date and refuse writes past a limit;
 //! - `reconcile`: recomputes the counters from the tables;
@@ -17,6 +18,7 @@
 //! the tenant's rows.
 
 pub mod api;
+pub mod counter_rows;
 pub mod counting;
 pub mod limits;
 pub mod reconcile;
