@@ -2,30 +2,34 @@
 # What tenant isolation costs: pg_tenant against hand-written WHERE tenant_id = $1
 # and against two policy shapes found in the wild, measured in the same run.
 #
-#   benches/isolation.sh            # ROUNDS=5 SECONDS_PER_RUN=5 CLIENTS=2 by default
+#   benches/isolation.sh            # ROUNDS=10 SECONDS_PER_RUN=4 CLIENTS=1 by default
 #
-# Builds a release install, starts a throwaway PostgreSQL 15, loads 1,000 tenants
-# and ~1,000,000 rows with skewed sizes into one table per variant
-# (benches/sql/schema.sql), then runs every workload x variant with pgbench as the
-# ordinary role bench_app, each transaction BEGIN ... COMMIT. Rounds interleave
-# all cells; the report gives the median TPS and ratios against both baselines,
-# plus EXPLAIN of each variant's list and count queries. Raw output and the
-# report go to benches/results/isolation-<date>/.
+# Builds a release install, starts a throwaway PostgreSQL 15 (no autovacuum or
+# checkpoints during the run; server and pgbench pinned to different CPUs, PIN=0
+# turns that off), loads 1,000 tenants and ~1,000,000 rows with skewed sizes into
+# one table per variant (benches/sql/schema.sql), then runs every workload x
+# variant with pgbench as the ordinary role bench_app, each transaction BEGIN ...
+# COMMIT. A round runs every cell once, each workload's variants back to back in
+# a new random order. The report gives each cell's median TPS and, per variant,
+# the median over rounds of its TPS divided by the same round's baseline TPS:
+# a ratio between cells minutes apart suffers less from a shared machine's drift
+# than a ratio of medians. Also EXPLAIN of each variant's list and count queries.
+# Raw output and the report go to benches/results/isolation-<date>/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-ROUNDS="${ROUNDS:-5}"
-SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
-CLIENTS="${CLIENTS:-2}"
+ROUNDS="${ROUNDS:-10}"
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-4}"
+CLIENTS="${CLIENTS:-1}"
 WORKLOADS=(point list insert update count)
 VARIANTS=(baseline baseline_ctx pg_tenant pg_tenant_quota better_tenant nself)
 
 bash scripts/setup.sh >/dev/null
 say "Building and installing pg_tenant (release)"
 install_extension --release >/tmp/pg_tenant-install.log 2>&1 || { cat /tmp/pg_tenant-install.log; exit 1; }
-cluster_start
+bench_cluster_start
 out="benches/results/isolation-$(date -u +%Y%m%d)"
 rm -rf "$out" && mkdir -p "$out/raw" "$out/scripts"
 
@@ -84,7 +88,7 @@ done
 say "Running $ROUNDS rounds x ${#WORKLOADS[@]} workloads x ${#VARIANTS[@]} variants, ${SECONDS_PER_RUN}s each, $CLIENTS clients"
 for round in $(seq 1 "$ROUNDS"); do
   for w in "${WORKLOADS[@]}"; do
-    for v in "${VARIANTS[@]}"; do
+    for v in $(shuffled "${VARIANTS[@]}"); do
       raw="$out/raw/$w-$v-round$round.txt"
       echo "$round $w $v $(pgbench_tps "$out/scripts/$w-$v.sql" "$raw" "$CLIENTS" "$SECONDS_PER_RUN")" >>"$out/tps.txt"
     done
@@ -92,32 +96,39 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "    round $round done"
 done
 
-python3 - "$out" "$ROUNDS" "$SECONDS_PER_RUN" "$CLIENTS" "$("$PG_BIN/postgres" --version)" <<'PY'
+python3 - "$out" "$ROUNDS" "$SECONDS_PER_RUN" "$CLIENTS" "$("$PG_BIN/postgres" --version)" "${CLUSTER_CPUS:-}" <<'PY'
 import statistics, sys, collections, datetime
-out, rounds, seconds, clients, version = sys.argv[1:6]
-tps = collections.defaultdict(list)
+out, rounds, seconds, clients, version, pinned = sys.argv[1:7]
+tps = collections.defaultdict(dict)  # (workload, variant) -> {round: tps}
 for line in open(f"{out}/tps.txt"):
-    _, w, v, value = line.split()
-    tps[(w, v)].append(float(value))
-med = {k: statistics.median(vs) for k, vs in tps.items()}
+    r, w, v, value = line.split()
+    tps[(w, v)][int(r)] = float(value)
 workloads = ["point", "list", "insert", "update", "count"]
 variants = ["baseline", "baseline_ctx", "pg_tenant", "pg_tenant_quota", "better_tenant", "nself"]
 targets = {"point": 0.97, "list": 0.97, "count": 0.97, "insert": 0.95, "update": 0.95}
+def paired(w, v, base):
+    """Per-round TPS ratios of v against base in the same round."""
+    a, b = tps.get((w, v), {}), tps.get((w, base), {})
+    return [a[r] / b[r] for r in a if r in b and b[r] > 0]
+def med(values):
+    return statistics.median(values) if values else 0.0
+pin = f"server on CPUs {pinned}, pgbench on CPU 0" if pinned else "not pinned"
 lines = [f"# Isolation benchmark, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
-         "", f"{version}; {rounds} rounds x {seconds}s per cell, {clients} clients, median TPS; ratios against the same run's baselines.", "",
+         "", f"{version}; {rounds} rounds x {seconds}s per cell, {clients} client(s), {pin}.",
+         "TPS: median over rounds. Ratios: median over rounds of the variant's TPS divided by the same round's baseline TPS (min-max over rounds in brackets).", "",
          "| workload | variant | TPS | vs baseline | vs baseline+context |", "|---|---|---:|---:|---:|"]
 for w in workloads:
     for v in variants:
-        m = med.get((w, v), 0.0)
-        b, bc = med.get((w, "baseline"), 0.0), med.get((w, "baseline_ctx"), 0.0)
-        lines.append(f"| {w} | {v} | {m:,.0f} | {m / b if b else 0:.3f} | {m / bc if bc else 0:.3f} |")
+        m = med(list(tps.get((w, v), {}).values()))
+        rb, rc = paired(w, v, "baseline"), paired(w, v, "baseline_ctx")
+        spread = f" ({min(rc):.2f}-{max(rc):.2f})" if rc and v not in ("baseline_ctx",) else ""
+        lines.append(f"| {w} | {v} | {m:,.0f} | {med(rb):.3f} | {med(rc):.3f}{spread} |")
 lines += ["", "| workload | variant | vs baseline+context | target | met | ahead of better_tenant | ahead of nself |", "|---|---|---:|---:|---|---|---|"]
 for w in workloads:
-    bc = med.get((w, "baseline_ctx"), 0.0)
     for v, target in (("pg_tenant", targets[w]), ("pg_tenant_quota", 0.90)):
-        r = med.get((w, v), 0.0) / bc if bc else 0.0
-        ahead_bt = med.get((w, v), 0) >= med.get((w, "better_tenant"), 0)
-        ahead_ns = med.get((w, v), 0) >= med.get((w, "nself"), 0)
+        r = med(paired(w, v, "baseline_ctx"))
+        ahead_bt = med(paired(w, v, "better_tenant")) >= 1.0
+        ahead_ns = med(paired(w, v, "nself")) >= 1.0
         lines.append(f"| {w} | {v} | {r:.3f} | {target:.2f} | {'yes' if r >= target else 'NO'} | {'yes' if ahead_bt else 'NO'} | {'yes' if ahead_ns else 'NO'} |")
 open(f"{out}/report.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

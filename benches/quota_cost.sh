@@ -10,8 +10,9 @@
 # as the ordinary role bench_app: BEGIN; set the tenant; INSERT one row;
 # ROLLBACK. The quota trigger runs at the end of the INSERT either way; rolling
 # back keeps both tenants at their sizes for the whole run. Cells are
-# interleaved in each round; the report gives the median TPS and the ratio
-# big / small per variant. Output: benches/results/quota_cost-<date>/.
+# interleaved in each round (the two sizes of a variant back to back, in a new
+# random order); the report gives the median TPS and the median over rounds of
+# big / small within the round. Output: benches/results/quota_cost-<date>/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,7 +27,7 @@ SIZES=(small big)
 bash scripts/setup.sh >/dev/null
 say "Building and installing pg_tenant (release)"
 install_extension --release >/tmp/pg_tenant-install.log 2>&1 || { cat /tmp/pg_tenant-install.log; exit 1; }
-cluster_start
+bench_cluster_start
 out="benches/results/quota_cost-$(date -u +%Y%m%d)"
 rm -rf "$out" && mkdir -p "$out/raw" "$out/scripts"
 
@@ -79,7 +80,7 @@ done
 say "Running $ROUNDS rounds x ${#VARIANTS[@]} variants x ${#SIZES[@]} tenant sizes, ${SECONDS_PER_RUN}s each, $CLIENTS clients"
 for round in $(seq 1 "$ROUNDS"); do
   for v in "${VARIANTS[@]}"; do
-    for s in "${SIZES[@]}"; do
+    for s in $(shuffled "${SIZES[@]}"); do
       raw="$out/raw/$v-$s-round$round.txt"
       echo "$round $v $s $(pgbench_tps "$out/scripts/$v-$s.sql" "$raw" "$CLIENTS" "$SECONDS_PER_RUN")" >>"$out/tps.txt"
     done
@@ -90,18 +91,21 @@ done
 python3 - "$out" "$ROUNDS" "$SECONDS_PER_RUN" "$CLIENTS" "$("$PG_BIN/postgres" --version)" <<'PY'
 import statistics, sys, collections, datetime
 out, rounds, seconds, clients, version = sys.argv[1:6]
-tps = collections.defaultdict(list)
+tps = collections.defaultdict(dict)
 for line in open(f"{out}/tps.txt"):
-    _, v, s, value = line.split()
-    tps[(v, s)].append(float(value))
-med = {k: statistics.median(vs) for k, vs in tps.items()}
+    r, v, s, value = line.split()
+    tps[(v, s)][int(r)] = float(value)
+med = {k: statistics.median(vs.values()) for k, vs in tps.items()}
+def paired(v):
+    small, big = tps.get((v, "small"), {}), tps.get((v, "big"), {})
+    return statistics.median([big[r] / small[r] for r in big if small.get(r)] or [0.0])
 lines = [f"# Quota cost by tenant size, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC", "",
-         f"{version}; {rounds} rounds x {seconds}s per cell, {clients} client(s), median insert TPS.", "",
+         f"{version}; {rounds} rounds x {seconds}s per cell, {clients} client(s); median insert TPS, and the median over rounds of big / small within a round.", "",
          "| variant | tenant with 1,000 rows | tenant with 100,000 rows | big / small | target |",
          "|---|---:|---:|---:|---|"]
 for v, target in (("pg_tenant_quota", ">= 0.95"), ("nself", "(contrast)")):
     small, big = med.get((v, "small"), 0.0), med.get((v, "big"), 0.0)
-    lines.append(f"| {v} | {small:,.0f} | {big:,.0f} | {big / small if small else 0:.3f} | {target} |")
+    lines.append(f"| {v} | {small:,.0f} | {big:,.0f} | {paired(v):.3f} | {target} |")
 open(f"{out}/report.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

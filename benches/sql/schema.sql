@@ -50,4 +50,5 @@ CREATE POLICY tenant_isolation ON rows_better_tenant
 
 -- The nself shape (benches/sql/nself.sql).
 \ir nself.sql
+VACUUM ANALYZE;
 CHECKPOINT;

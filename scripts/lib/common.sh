@@ -41,8 +41,10 @@ cluster_start() {
     --encoding=UTF8 --locale=C --no-sync >"$CLUSTER_DIR/initdb.log" 2>&1 \
     || { cat "$CLUSTER_DIR/initdb.log"; return 1; }
   PGPORT="$(free_port)"
-  as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
-    -o "-p $PGPORT -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+  # CLUSTER_OPTS: extra server settings; CLUSTER_CPUS: pin the server to these
+  # CPUs (taskset list), for benchmarks.
+  as_postgres ${CLUSTER_CPUS:+taskset -c "$CLUSTER_CPUS"} "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
+    -o "-p $PGPORT -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off ${CLUSTER_OPTS:-}" start >/dev/null \
     || { cat "$CLUSTER_DIR/server.log"; return 1; }
   export CLUSTER_DIR PGHOST="$CLUSTER_DIR" PGPORT PGUSER=postgres PGDATABASE=postgres
 }
