@@ -227,3 +227,65 @@ fn overflow(table: &CStr, column: &CStr) -> ErrorReport {
         "Recompute the counters with tenant_usage_reconcile().",
     )
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+    use pgrx::Uuid;
+
+    fn new_tenant(slug: &str) -> Uuid {
+        Spi::get_one_with_args::<Uuid>("SELECT tenant_create($1, $1)", &[slug.into()])
+            .unwrap()
+            .expect("tenant_create returns the id")
+    }
+
+    fn totals(tenant: Uuid) -> (i64, i64) {
+        let (members, storage) = Spi::get_two_with_args::<i64, i64>(
+            "SELECT members, storage_bytes FROM tenant.usage_totals WHERE tenant_id = $1",
+            &[tenant.into()],
+        )
+        .unwrap();
+        (members.unwrap(), storage.unwrap())
+    }
+
+    #[pg_test]
+    fn adds_to_the_row_again_and_again_within_one_command() {
+        let tenant = new_tenant("counter-rows");
+        let key = [(c"tenant_id", tenant.into_datum().unwrap())];
+        let changes = [(c"storage_bytes", 40), (c"members", 2)];
+        // The second call changes the version the first one wrote: it must
+        // see it (no "attempted to lock invisible tuple").
+        assert_eq!(
+            super::add(c"usage_totals", &key, &changes).unwrap(),
+            Some(vec![40, 2])
+        );
+        assert_eq!(
+            super::add(c"usage_totals", &key, &changes).unwrap(),
+            Some(vec![80, 4])
+        );
+        assert_eq!(totals(tenant), (4, 80));
+        let missing = [(
+            c"tenant_id",
+            Uuid::from_bytes([7; 16]).into_datum().unwrap(),
+        )];
+        assert_eq!(
+            super::add(c"usage_totals", &missing, &changes).unwrap(),
+            None
+        );
+    }
+
+    #[pg_test]
+    fn refuses_a_counter_table_with_another_index() {
+        let tenant = new_tenant("counter-rows-index");
+        Spi::run("CREATE INDEX usage_totals_storage ON tenant.usage_totals (storage_bytes)")
+            .unwrap();
+        let key = [(c"tenant_id", tenant.into_datum().unwrap())];
+        let error = super::add(c"usage_totals", &key, &[(c"storage_bytes", 1)]).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "the counter table tenant.usage_totals must have its primary key as its only index (it has 2 indexes)"
+        );
+        assert_eq!(totals(tenant), (0, 0));
+    }
+}
