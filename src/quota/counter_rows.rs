@@ -284,7 +284,7 @@ mod tests {
         let error = super::add(c"usage_totals", &key, &[(c"storage_bytes", 1)]).unwrap_err();
         assert_eq!(
             error.message(),
-            "the counter table tenant.usage_totals must have its primary key as its only index (it has 2 indexes)"
+            "pg_tenant: the counter table tenant.usage_totals must have its primary key as its only index (it has 2 indexes)"
         );
         assert_eq!(totals(tenant), (0, 0));
     }
