@@ -6,11 +6,11 @@
 //! gained or lost, then adds each tenant's delta first to its
 //! `tenant.usage_totals` row (the lock that makes concurrent writers of a
 //! tenant exact) and then to its `tenant.usage_by_table` row, directly with
-//! the heap routines (`counter_rows`), not through SQL. A write that makes usage pass a limit raises
-//! the quota error, which undoes the write and the counters with it. Tenants
-//! are applied in UUID order, so two statements that touch the same tenants
-//! cannot deadlock on the counters. Bulk writes cost one counter update per
-//! tenant, not per row.
+//! the heap routines (`counter_rows`), not through SQL. A write that makes
+//! usage pass a limit raises the quota error, which undoes the write and the
+//! counters with it. Tenants are applied in UUID order, so two statements
+//! that touch the same tenants cannot deadlock on the counters. Bulk writes
+//! cost one counter update per tenant, not per row.
 //!
 //! Members are counted by the functions that add and remove them
 //! (`add_members`), not by a trigger on tenant.members: a trigger there would
@@ -179,30 +179,41 @@ fn add_table_delta(
     };
     let key = [(c"tenant_id", uuid_datum(tenant)), (c"relid", relid.into())];
     let changes = [(c"row_count", delta.rows), (c"bytes", delta.bytes)];
-    let mut counted = counter_rows::add(c"usage_by_table", &key, &changes)?;
-    if counted.is_none() {
+    let counted = add_or_create(c"usage_by_table", &key, &changes, || {
         let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::OIDOID)];
-        db::saved_two::<bool, bool>(ENSURE_TABLE_ROW_SQL, &types, &[tenant.into(), relid.into()])?;
-        counted = counter_rows::add(c"usage_by_table", &key, &changes)?;
-    }
+        db::saved_two::<bool, bool>(ENSURE_TABLE_ROW_SQL, &types, &[tenant.into(), relid.into()])
+    })?;
     let rows = counted.map_or(0, |values| values[0]);
     Ok(Some((rows, storage)))
 }
 
 /// Adds `amount` to one column of the tenant's totals row and returns its new
 /// value. A tenant without the row yet (tenant_create makes it; a tenant
-/// restored or inserted some other way does not have it) gets it here; if a
-/// concurrent writer creates it first, ON CONFLICT waits for that writer.
+/// restored or inserted some other way does not have it) gets it here.
 /// None when the tenant no longer exists.
 fn add_to_totals(tenant: Uuid, column: &CStr, amount: i64) -> error::Result<Option<i64>> {
     let key = [(c"tenant_id", uuid_datum(tenant))];
-    let mut total = counter_rows::add(c"usage_totals", &key, &[(column, amount)])?;
-    if total.is_none() {
+    let total = add_or_create(c"usage_totals", &key, &[(column, amount)], || {
         let types = [PgOid::from(pg_sys::UUIDOID)];
-        db::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])?;
-        total = counter_rows::add(c"usage_totals", &key, &[(column, amount)])?;
-    }
+        db::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])
+    })?;
     Ok(total.map(|values| values[0]))
+}
+
+/// Adds to a counter row (`counter_rows::add`); when the row is missing,
+/// runs `create` (an INSERT ... ON CONFLICT DO NOTHING, which waits for a
+/// concurrent writer creating the same row) and adds again.
+fn add_or_create<T>(
+    table: &CStr,
+    key: &[(&CStr, pg_sys::Datum)],
+    changes: &[(&CStr, i64)],
+    create: impl FnOnce() -> error::Result<T>,
+) -> error::Result<Option<Vec<i64>>> {
+    if let Some(values) = counter_rows::add(table, key, changes)? {
+        return Ok(Some(values));
+    }
+    create()?;
+    counter_rows::add(table, key, changes)
 }
 
 fn uuid_datum(tenant: Uuid) -> pg_sys::Datum {
