@@ -16,13 +16,22 @@
 #   LABEL=quotas                         results go to ...-<LABEL>/ (keeps other runs)
 #   TENANT=1                             act for another tenant (tenant t holds
 #                                        133600 / t rows; default 500: 267 rows)
+#   TENANTS=each                         every transaction acts for a tenant the
+#                                        session has not met yet (tenants 1, 2,
+#                                        3, ...; TXNS <= 500), as a pooled
+#                                        connection serving many tenants does:
+#                                        includes pg_tenant's per-tenant lookups
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 cd "$REPO_ROOT"
 TXNS="${TXNS:-1000}"
 TENANT="${TENANT:-500}"
+TENANTS="${TENANTS:-one}"
 ROWS=$((133600 / TENANT))
 PREPARED="${PREPARED:-}"
+if [ "$TENANTS" = each ] && [ "$TXNS" -gt 500 ]; then
+  echo "TENANTS=each needs TXNS <= 500 (the 2N run must meet 2N different tenants of the 1,000)"; exit 1
+fi
 read -r -a WORKLOADS <<<"${WORKLOADS:-point list insert update count}"
 read -r -a VARIANTS <<<"${VARIANTS:-baseline pg_tenant pg_tenant_quota better_tenant nself}"
 
@@ -35,33 +44,47 @@ say "Loading the benchmark schema"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -f benches/sql/schema.sql >/dev/null
 as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null
 out="benches/results/instructions-$(date -u +%Y%m%d)${PREPARED:+-prepared}${LABEL:+-$LABEL}"
+[ "$TENANTS" = each ] && out="$out-each-tenant"
 rm -rf "$out" && mkdir -p "$out"
 chmod 777 "$out"
 
 # Tenant 500 has 267 rows, a typical tenant; statement i touches row
-# 1 + i % ROWS of it (the row number is $1 when prepared).
-statement() { # workload variant i
-  local t="rows_$2" tenant="md5('$TENANT')::uuid" where="" and=""
-  if [ "$2" = baseline ]; then where="WHERE tenant_id = $tenant"; and="AND tenant_id = $tenant"; fi
+# 1 + i % ROWS of it. With TENANTS=each, transaction i acts for tenant i and
+# touches its first row. Prepared, the row id is $1 and the tenant $2.
+statement() { # workload variant row-id tenant-uuid
+  local t="rows_$2" where="" and=""
+  if [ "$2" = baseline ]; then where="WHERE tenant_id = $4"; and="AND tenant_id = $4"; fi
   case "$1" in
-    point) echo "SELECT * FROM $t WHERE id = $((TENANT * 1000000 + 1)) + $3 % $ROWS $and;" ;;
+    point) echo "SELECT * FROM $t WHERE id = $3 $and;" ;;
     list) echo "SELECT * FROM $t $where ORDER BY created_at DESC LIMIT 50;" ;;
     count) echo "SELECT count(*) FROM $t $where;" ;;
-    update) echo "UPDATE $t SET payload = 'updated' WHERE id = $((TENANT * 1000000 + 1)) + $3 % $ROWS $and;" ;;
-    insert) if [ "$2" = baseline ] || [ "$2" = better_tenant ]; then echo "INSERT INTO $t (tenant_id, payload) VALUES ($tenant, 'new');"; else echo "INSERT INTO $t (payload) VALUES ('new');"; fi ;;
+    update) echo "UPDATE $t SET payload = 'updated' WHERE id = $3 $and;" ;;
+    insert) if [ "$2" = baseline ] || [ "$2" = better_tenant ]; then echo "INSERT INTO $t (tenant_id, payload) VALUES ($4, 'new');"; else echo "INSERT INTO $t (payload) VALUES ('new');"; fi ;;
   esac
+}
+tenant_of() { # transaction-number
+  if [ "$TENANTS" = each ]; then echo "$1"; else echo "$TENANT"; fi
+}
+row_of() { # transaction-number tenant
+  if [ "$TENANTS" = each ]; then echo $(($2 * 1000000 + 1)); else echo $(($2 * 1000000 + 1 + $1 % ROWS)); fi
 }
 script() { # workload|none variant file transactions
   {
     echo "SET ROLE bench_app;"
     if [ -n "$PREPARED" ] && [ "$1" != none ]; then
-      echo "PREPARE q(bigint) AS $(statement "$1" "$2" '$1')"
+      echo "PREPARE q(bigint, uuid) AS $(statement "$1" "$2" '$1' '$2')"
     fi
+    local i t
     for i in $(seq 1 "$4"); do
+      t="$(tenant_of "$i")"
       echo "BEGIN;"
-      echo "SELECT set_config('app.current_tenant', md5('$TENANT')::uuid::text, true);"
+      echo "SELECT set_config('app.current_tenant', md5('$t')::uuid::text, true);"
       if [ "$1" != none ]; then
-        if [ -n "$PREPARED" ]; then echo "EXECUTE q($i);"; else statement "$1" "$2" "$i"; fi
+        if [ -n "$PREPARED" ]; then
+          echo "EXECUTE q($(row_of "$i" "$t"), md5('$t')::uuid);"
+        else
+          statement "$1" "$2" "$(row_of "$i" "$t")" "md5('$t')::uuid"
+        fi
       fi
       echo "COMMIT;"
     done
@@ -99,9 +122,9 @@ for w in "${WORKLOADS[@]}"; do
     echo "$w $v $(( $(per_transaction "$w" "$v" "$w-$v") - context_only ))" | tee -a "$out/counts.txt"
   done
 done
-python3 - "$out" "$ROWS" <<'PY'
+python3 - "$out" "$ROWS" "$TENANTS" <<'PY'
 import sys, collections
-out, tenant_rows = sys.argv[1], int(sys.argv[2])
+out, tenant_rows, tenants = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rows = [l.split() for l in open(f"{out}/counts.txt").read().splitlines()[1:]]
 per = collections.defaultdict(dict)
 for w, v, n in rows:
@@ -113,6 +136,7 @@ for w, vs in per.items():
     ratio = f"{vs['pg_tenant'] / vs['baseline']:.3f}" if vs.get("pg_tenant") and vs.get("baseline") else "—"
     lines.append(f"| {w} | " + " | ".join(fmt(vs.get(v)) for v in variants) + f" | {ratio} |")
 mode = "prepared statements" if "-prepared" in out else "simple queries"
-open(f"{out}/report.md", "w").write(f"Steady-state instructions per statement ({mode}; callgrind, single-user mode, tenant with {tenant_rows:,} rows, context statement subtracted)\n\n" + "\n".join(lines) + "\n")
+who = "every transaction for a tenant the session meets for the first time" if tenants == "each" else f"tenant with {tenant_rows:,} rows"
+open(f"{out}/report.md", "w").write(f"Instructions per statement ({mode}; callgrind, single-user mode, {who}, context statement subtracted)\n\n" + "\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

@@ -18,6 +18,14 @@
 //! would not be exact. The lock is held to the end of the transaction, so a
 //! tenant's writers queue on its `usage_totals` row as with `UPDATE`.
 //!
+//! Each session remembers where it last wrote each counter row (its TID).
+//! The next add to that row first tries that version directly: when it is
+//! still the row's latest committed version (same key, no writer in
+//! progress), it is locked there, which skips the index descent and the walk
+//! along the row's HOT chain. Anything else (the version was updated by
+//! another session, pruned, or the table rewritten) falls back to the index
+//! lookup; a remembered TID is a hint, never trusted without those checks.
+//!
 //! No trigger, rule, policy or privilege check applies to these writes:
 //! nothing but pg_tenant writes these tables, and the only index they may
 //! have is their primary key (checked before every write).
@@ -25,11 +33,26 @@
 use crate::error;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::PgSqlErrorCode;
+use pgrx::{PgSqlErrorCode, PgTupleDesc};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CStr;
 
 /// The schema of the counter tables.
 const SCHEMA: &CStr = c"tenant";
+
+/// The bytes of a counter row's key (a tenant's uuid, plus a table's oid for
+/// usage_by_table), with the counter table's OID: what `LAST_WRITTEN` is keyed by.
+type KeyBytes = [u8; 20];
+type RowKey = (u32, KeyBytes);
+
+/// How many counter rows a session remembers before it starts over.
+const REMEMBERED_LIMIT: usize = 8192;
+
+thread_local! {
+    /// Where this session last wrote each counter row (see the module doc).
+    static LAST_WRITTEN: RefCell<HashMap<RowKey, pg_sys::ItemPointerData>> = RefCell::new(HashMap::new());
+}
 
 /// Adds each `(column, amount)` of `changes` to the row of `table` whose
 /// primary key columns hold `key`, and returns the columns' new values (in
@@ -81,10 +104,42 @@ unsafe fn add_to_row(
     changes: &[(&CStr, i64)],
 ) -> error::Result<Option<Vec<i64>>> {
     unsafe {
-        let desc = (*rel).rd_att;
         let index = only_primary_key(rel, table)?;
-        let natts = (*desc).natts as usize;
+        let row_key = row_key(rel, table, key)?;
+        let found = pg_sys::table_slot_create(rel, std::ptr::null_mut());
+        let locked = lock_where_last_written(rel, table, key, row_key, found)
+            || lock_by_primary_key(rel, index, table, key, found)?;
+        let result = if locked {
+            replace_row(rel, table, found, changes).map(|(values, written_at)| {
+                if let Some(row_key) = row_key {
+                    remember(row_key, written_at);
+                }
+                Some(values)
+            })
+        } else {
+            Ok(None)
+        };
+        pg_sys::ExecDropSingleTupleTableSlot(found);
+        result
+    }
+}
 
+/// Finds the row with `key` through the primary key and locks its latest
+/// committed version into `found` (waiting for a concurrent writer of the
+/// row). False when there is no such row.
+///
+/// # Safety
+/// `rel` is open with at least RowExclusiveLock; `found` is a slot of `rel`.
+unsafe fn lock_by_primary_key(
+    rel: pg_sys::Relation,
+    index: pg_sys::Oid,
+    table: &CStr,
+    key: &[(&CStr, pg_sys::Datum)],
+    found: *mut pg_sys::TupleTableSlot,
+) -> error::Result<bool> {
+    unsafe {
+        let desc = (*rel).rd_att;
+        let natts = (*desc).natts as usize;
         // The key to look for, in a slot shaped like the table's rows.
         let search = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsVirtual);
         pg_sys::ExecClearTuple(search);
@@ -95,8 +150,6 @@ unsafe fn add_to_row(
             *(*search).tts_isnull.add(at) = false;
         }
         pg_sys::ExecStoreVirtualTuple(search);
-
-        let found = pg_sys::table_slot_create(rel, std::ptr::null_mut());
         let locked = pg_sys::RelationFindReplTupleByIndex(
             rel,
             index,
@@ -104,15 +157,163 @@ unsafe fn add_to_row(
             search,
             found,
         );
-        let result = if locked {
-            replace_row(rel, table, found, changes).map(Some)
-        } else {
-            Ok(None)
-        };
-        pg_sys::ExecDropSingleTupleTableSlot(found);
         pg_sys::ExecDropSingleTupleTableSlot(search);
-        result
+        Ok(locked)
     }
+}
+
+/// Locks the version of the row this session wrote last, when it is still
+/// the row's latest committed version; false (nothing locked) otherwise.
+///
+/// The checks, in order: the block still exists (VACUUM may have truncated
+/// the table); the line pointer holds a tuple that a dirty snapshot sees
+/// with no transaction inserting or deleting it in progress (so it was
+/// neither updated since nor written by an aborted transaction); it has the
+/// row's key (after pruning, a line pointer can hold another row). Only then
+/// is it locked, without following updates: if another session updated it
+/// meanwhile, the lock reports so and the caller uses the index.
+///
+/// # Safety
+/// `rel` is open with at least RowExclusiveLock; `found` is a slot of `rel`.
+unsafe fn lock_where_last_written(
+    rel: pg_sys::Relation,
+    table: &CStr,
+    key: &[(&CStr, pg_sys::Datum)],
+    row_key: Option<RowKey>,
+    found: *mut pg_sys::TupleTableSlot,
+) -> bool {
+    let Some(row_key) = row_key else {
+        return false;
+    };
+    let Some(mut tid) = LAST_WRITTEN.with(|rows| rows.borrow().get(&row_key).copied()) else {
+        return false;
+    };
+    unsafe {
+        let block = (u32::from(tid.ip_blkid.bi_hi) << 16) | u32::from(tid.ip_blkid.bi_lo);
+        if block >= pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) {
+            return false;
+        }
+        let mut dirty: pg_sys::SnapshotData = std::mem::zeroed();
+        dirty.snapshot_type = pg_sys::SnapshotType::SNAPSHOT_DIRTY;
+        let visible = pg_sys::table_tuple_fetch_row_version(rel, &mut tid, &mut dirty, found);
+        let settled = dirty.xmin == pg_sys::InvalidTransactionId
+            && dirty.xmax == pg_sys::InvalidTransactionId;
+        if !visible || !settled || stored_key(rel, table, key, found) != Some(row_key.1) {
+            pg_sys::ExecClearTuple(found);
+            return false;
+        }
+        let mut failure: pg_sys::TM_FailureData = std::mem::zeroed();
+        let result = pg_sys::table_tuple_lock(
+            rel,
+            &mut tid,
+            pg_sys::GetLatestSnapshot(),
+            found,
+            pg_sys::GetCurrentCommandId(false),
+            pg_sys::LockTupleMode::LockTupleNoKeyExclusive,
+            pg_sys::LockWaitPolicy::LockWaitBlock,
+            0,
+            &mut failure,
+        );
+        if result != pg_sys::TM_Result::TM_Ok {
+            pg_sys::ExecClearTuple(found);
+            return false;
+        }
+        true
+    }
+}
+
+/// The cache key of the row with `key`: the table's OID and the key's
+/// bytes. None when the key does not fit (never for the counter tables),
+/// which only means the row is always found through the index.
+///
+/// # Safety
+/// `rel` is open; the datums of `key` match the types of their columns.
+unsafe fn row_key(
+    rel: pg_sys::Relation,
+    table: &CStr,
+    key: &[(&CStr, pg_sys::Datum)],
+) -> error::Result<Option<RowKey>> {
+    unsafe {
+        let desc = PgTupleDesc::from_pg_unchecked((*rel).rd_att);
+        let mut bytes = [0u8; 20];
+        let mut used = 0;
+        for (column, value) in key {
+            let at = column_index((*rel).rd_att, table, column)?;
+            let Some(written) = desc
+                .get(at)
+                .and_then(|a| key_bytes(a, *value, &mut bytes[used..]))
+            else {
+                return Ok(None);
+            };
+            used += written;
+        }
+        Ok(Some(((*rel).rd_id.to_u32(), bytes)))
+    }
+}
+
+/// The key bytes of the row in `slot`, built like `row_key` from the same
+/// columns.
+///
+/// # Safety
+/// `slot` holds a row of `rel`.
+unsafe fn stored_key(
+    rel: pg_sys::Relation,
+    table: &CStr,
+    key: &[(&CStr, pg_sys::Datum)],
+    slot: *mut pg_sys::TupleTableSlot,
+) -> Option<KeyBytes> {
+    unsafe {
+        let desc = PgTupleDesc::from_pg_unchecked((*rel).rd_att);
+        pg_sys::slot_getallattrs(slot);
+        let mut bytes = [0u8; 20];
+        let mut used = 0;
+        for (column, _) in key {
+            let at = column_index((*rel).rd_att, table, column).ok()?;
+            if *(*slot).tts_isnull.add(at) {
+                return None;
+            }
+            used += key_bytes(
+                desc.get(at)?,
+                *(*slot).tts_values.add(at),
+                &mut bytes[used..],
+            )?;
+        }
+        Some(bytes)
+    }
+}
+
+/// Writes the bytes of a fixed-length value of column `attribute` into `out`
+/// and returns how many; None when it is variable-length or does not fit.
+///
+/// # Safety
+/// `value` is a datum of the column's type.
+unsafe fn key_bytes(
+    attribute: &pg_sys::FormData_pg_attribute,
+    value: pg_sys::Datum,
+    out: &mut [u8],
+) -> Option<usize> {
+    let len = usize::try_from(attribute.attlen).ok()?;
+    if len > out.len() {
+        return None;
+    }
+    if attribute.attbyval {
+        let raw = (value.value() as u64).to_le_bytes();
+        out[..len].copy_from_slice(raw.get(..len)?);
+    } else {
+        let source = unsafe { std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), len) };
+        out[..len].copy_from_slice(source);
+    }
+    Some(len)
+}
+
+fn remember(row_key: RowKey, written_at: pg_sys::ItemPointerData) {
+    LAST_WRITTEN.with(|rows| {
+        let mut rows = rows.borrow_mut();
+        if rows.len() >= REMEMBERED_LIMIT {
+            rows.clear();
+        }
+        rows.insert(row_key, written_at);
+    });
 }
 
 /// Writes the new version of the locked row in `found`.
@@ -124,7 +325,7 @@ unsafe fn replace_row(
     table: &CStr,
     found: *mut pg_sys::TupleTableSlot,
     changes: &[(&CStr, i64)],
-) -> error::Result<Vec<i64>> {
+) -> error::Result<(Vec<i64>, pg_sys::ItemPointerData)> {
     unsafe {
         let desc = (*rel).rd_att;
         pg_sys::slot_getallattrs(found);
@@ -158,11 +359,13 @@ unsafe fn replace_row(
             nulls.as_mut_ptr(),
         );
         pg_sys::CatalogTupleUpdate(rel, &mut (*found).tts_tid, new);
+        // heap_update set the new version's location.
+        let written_at = (*new).t_self;
         pg_sys::heap_freetuple(new);
         if should_free {
             pg_sys::heap_freetuple(old);
         }
-        Ok(new_values)
+        Ok((new_values, written_at))
     }
 }
 
@@ -273,6 +476,88 @@ mod tests {
             super::add(c"usage_totals", &missing, &changes).unwrap(),
             None
         );
+    }
+
+    fn add_storage(tenant: Uuid, bytes: i64) -> Option<Vec<i64>> {
+        let key = [(c"tenant_id", tenant.into_datum().unwrap())];
+        super::add(c"usage_totals", &key, &[(c"storage_bytes", bytes)]).unwrap()
+    }
+
+    fn remembered(tenant: Uuid) -> bool {
+        let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'tenant.usage_totals'::regclass::oid")
+            .unwrap()
+            .unwrap();
+        let mut bytes = [0u8; 20];
+        bytes[..16].copy_from_slice(tenant.as_bytes());
+        super::LAST_WRITTEN.with(|rows| rows.borrow().contains_key(&(relid.to_u32(), bytes)))
+    }
+
+    #[pg_test]
+    fn a_remembered_version_that_someone_else_updated_is_not_used() {
+        let tenant = new_tenant("counter-rows-stale");
+        assert_eq!(add_storage(tenant, 10), Some(vec![10]));
+        assert!(remembered(tenant));
+        // Another writer (here plain SQL) makes a newer version: the
+        // remembered one is dead, and the add must start from the new value.
+        Spi::run_with_args(
+            "UPDATE tenant.usage_totals SET storage_bytes = storage_bytes + 100 WHERE tenant_id = $1",
+            &[tenant.into()],
+        )
+        .unwrap();
+        assert_eq!(add_storage(tenant, 1), Some(vec![111]));
+        assert_eq!(add_storage(tenant, 1), Some(vec![112]));
+        assert_eq!(totals(tenant), (0, 112));
+    }
+
+    #[pg_test]
+    fn a_remembered_version_written_by_a_rolled_back_subtransaction_is_not_used() {
+        let tenant = new_tenant("counter-rows-abort");
+        assert_eq!(add_storage(tenant, 10), Some(vec![10]));
+        // A subtransaction adds (and remembers where it wrote), then rolls
+        // back: that version never existed for anyone.
+        unsafe {
+            let context = pg_sys::CurrentMemoryContext;
+            let owner = pg_sys::CurrentResourceOwner;
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            assert_eq!(add_storage(tenant, 5), Some(vec![15]));
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+        }
+        assert!(remembered(tenant));
+        assert_eq!(add_storage(tenant, 1), Some(vec![11]));
+        assert_eq!(totals(tenant), (0, 11));
+    }
+
+    #[pg_test]
+    fn a_remembered_location_that_holds_another_row_is_not_used() {
+        let first = new_tenant("counter-rows-first");
+        let second = new_tenant("counter-rows-second");
+        assert_eq!(add_storage(first, 7), Some(vec![7]));
+        // Point the first tenant's remembered location at the second
+        // tenant's row, as if pruning had freed it and another row took it.
+        let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'tenant.usage_totals'::regclass::oid")
+            .unwrap()
+            .unwrap();
+        let (block, offset) = Spi::get_two_with_args::<i64, i32>(
+            "SELECT (ctid::text::point)[0]::bigint, (ctid::text::point)[1]::int FROM tenant.usage_totals WHERE tenant_id = $1",
+            &[second.into()],
+        )
+        .unwrap();
+        let (block, offset) = (block.unwrap() as u32, offset.unwrap() as u16);
+        let mut bytes = [0u8; 20];
+        bytes[..16].copy_from_slice(first.as_bytes());
+        let mut tid = pg_sys::ItemPointerData::default();
+        tid.ip_blkid.bi_hi = (block >> 16) as u16;
+        tid.ip_blkid.bi_lo = (block & 0xffff) as u16;
+        tid.ip_posid = offset;
+        super::remember((relid.to_u32(), bytes), tid);
+        assert_eq!(add_storage(first, 1), Some(vec![8]));
+        assert_eq!(totals(second), (0, 0));
+        // A location past the end of the table is not read at all.
+        tid.ip_blkid.bi_lo = 60000;
+        super::remember((relid.to_u32(), bytes), tid);
+        assert_eq!(add_storage(first, 1), Some(vec![9]));
     }
 
     #[pg_test]

@@ -153,7 +153,7 @@ fn apply_table(
         return Ok(());
     };
     if delta.rows > 0 {
-        refuse_past(tenant, Quota::Rows, Some(&table()), rows, |_| {
+        refuse_past(tenant, Quota::Rows, Some(table), rows, |_| {
             limits::rows_of(tenant, relid)
         })?;
     }

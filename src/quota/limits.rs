@@ -12,7 +12,7 @@ use crate::error;
 use crate::registry::{self, Tenant};
 use pgrx::prelude::*;
 use pgrx::spi::{quote_literal, quote_qualified_identifier};
-use pgrx::{PgRelation, Uuid};
+use pgrx::{PgOid, PgRelation, Uuid};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -80,7 +80,9 @@ fn remember<K: std::hash::Hash + Eq, V>(cache: &mut HashMap<K, V>, key: K, value
     cache.insert(key, value);
 }
 
-/// Schema-qualified so that it can run without a pinned search_path.
+/// The two queries below run once per tenant (and table) a session meets,
+/// from saved plans; schema-qualified so that they can run without a pinned
+/// search_path.
 const TENANT_LIMITS_SQL: &str = "
 SELECT t.slug, t.plan,
        t.max_members, p.max_members,
@@ -106,12 +108,8 @@ pub fn of_tenant(tenant: Uuid) -> error::Result<Option<TenantLimits>> {
     if let Some(hit) = TENANT_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(Some(hit));
     }
-    let found = Spi::connect(|client| {
-        let table = client.select(TENANT_LIMITS_SQL, Some(1), &[tenant.into()])?;
-        if table.is_empty() {
-            return Ok(None);
-        }
-        let row = table.first();
+    let types = [PgOid::from(pg_sys::UUIDOID)];
+    let found = db::saved_first_row(TENANT_LIMITS_SQL, &types, &[tenant.into()], |row| {
         let plan = row.get::<String>(2)?;
         let limit = |own: usize, from_plan: usize| -> pgrx::spi::SpiResult<Limit> {
             Ok(Limit::effective(
@@ -120,14 +118,13 @@ pub fn of_tenant(tenant: Uuid) -> error::Result<Option<TenantLimits>> {
                 plan.as_deref(),
             ))
         };
-        Ok(Some(TenantLimits {
+        Ok(TenantLimits {
             slug: row.get::<String>(1)?.unwrap_or_default(),
             members: limit(3, 4)?,
             storage_bytes: limit(5, 6)?,
             api_requests: limit(7, 8)?,
-        }))
-    })
-    .map_err(error::internal)?;
+        })
+    })?;
     if let Some(limits) = &found {
         TENANT_LIMITS.with(|cache| remember(&mut cache.borrow_mut(), key, limits.clone()));
     }
@@ -140,7 +137,19 @@ pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid) -> error::Result<Limit> {
     if let Some(hit) = ROW_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(hit);
     }
-    let row = db::three::<i64, i64, String>(ROW_LIMIT_SQL, &[tenant.into(), relid.into()])?;
+    let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::OIDOID)];
+    let row = db::saved_first_row(
+        ROW_LIMIT_SQL,
+        &types,
+        &[tenant.into(), relid.into()],
+        |row| {
+            Ok((
+                row.get::<i64>(1)?,
+                row.get::<i64>(2)?,
+                row.get::<String>(3)?,
+            ))
+        },
+    )?;
     let limit = match row {
         Some((own, from_plan, plan)) => Limit::effective(own, from_plan, plan.as_deref()),
         None => Limit::effective(None, None, None),

@@ -136,10 +136,12 @@ pub fn exceeded(e: &Exceeded) -> ErrorReport {
 
 /// Raises the quota error when `usage` passes the tenant's limit for `quota`
 /// (`limit_of` picks it from the tenant's limits). Call as the registry owner.
+/// `table` names the table for row quotas; it is called only for the error
+/// message, as building a quoted name costs more than the check.
 pub fn refuse_past(
     tenant: pgrx::Uuid,
     quota: Quota,
-    table: Option<&str>,
+    table: Option<&dyn Fn() -> String>,
     usage: i64,
     limit_of: impl FnOnce(&limits::TenantLimits) -> error::Result<limits::Limit>,
 ) -> error::Result<()> {
@@ -150,10 +152,11 @@ pub fn refuse_past(
     if !limit.exceeded_by(usage) {
         return Ok(());
     }
+    let table = table.map(|name| name());
     Err(exceeded(&Exceeded {
         tenant_slug: &tenant_limits.slug,
         quota,
-        table,
+        table: table.as_deref(),
         limit: limit.max.unwrap_or_default(),
         usage,
         source: &limit.source,
