@@ -49,9 +49,11 @@ rm -rf "$out" && mkdir -p "$out"
 chmod 777 "$out"
 
 # Tenant 500 has 267 rows, a typical tenant; statement i touches row
-# 1 + i % ROWS of it. With TENANTS=each, transaction i acts for tenant i and
-# touches its first row. Prepared, the row id is $1 and the tenant $2.
-statement() { # workload variant row-id tenant-uuid
+# 1 + i % ROWS of it (prepared: the statement computes the row from $1 = i).
+# With TENANTS=each, transaction i acts for tenant i and touches its first row
+# (prepared: $1 is the row id and $2 the tenant; every variant evaluates the
+# same md5(...)::uuid argument, so compare differences, not ratios).
+statement() { # workload variant row-id-expression tenant-expression
   local t="rows_$2" where="" and=""
   if [ "$2" = baseline ]; then where="WHERE tenant_id = $4"; and="AND tenant_id = $4"; fi
   case "$1" in
@@ -62,28 +64,33 @@ statement() { # workload variant row-id tenant-uuid
     insert) if [ "$2" = baseline ] || [ "$2" = better_tenant ]; then echo "INSERT INTO $t (tenant_id, payload) VALUES ($4, 'new');"; else echo "INSERT INTO $t (payload) VALUES ('new');"; fi ;;
   esac
 }
-tenant_of() { # transaction-number
-  if [ "$TENANTS" = each ]; then echo "$1"; else echo "$TENANT"; fi
-}
-row_of() { # transaction-number tenant
-  if [ "$TENANTS" = each ]; then echo $(($2 * 1000000 + 1)); else echo $(($2 * 1000000 + 1 + $1 % ROWS)); fi
+first_row() { # tenant number
+  echo $(($1 * 1000000 + 1))
 }
 script() { # workload|none variant file transactions
   {
     echo "SET ROLE bench_app;"
     if [ -n "$PREPARED" ] && [ "$1" != none ]; then
-      echo "PREPARE q(bigint, uuid) AS $(statement "$1" "$2" '$1' '$2')"
+      if [ "$TENANTS" = each ]; then
+        echo "PREPARE q(bigint, uuid) AS $(statement "$1" "$2" '$1' '$2')"
+      else
+        echo "PREPARE q(bigint) AS $(statement "$1" "$2" "$(first_row "$TENANT") + \$1 % $ROWS" "md5('$TENANT')::uuid")"
+      fi
     fi
     local i t
     for i in $(seq 1 "$4"); do
-      t="$(tenant_of "$i")"
+      if [ "$TENANTS" = each ]; then t="$i"; else t="$TENANT"; fi
       echo "BEGIN;"
       echo "SELECT set_config('app.current_tenant', md5('$t')::uuid::text, true);"
       if [ "$1" != none ]; then
-        if [ -n "$PREPARED" ]; then
-          echo "EXECUTE q($(row_of "$i" "$t"), md5('$t')::uuid);"
+        if [ -z "$PREPARED" ] && [ "$TENANTS" = each ]; then
+          statement "$1" "$2" "$(first_row "$t")" "md5('$t')::uuid"
+        elif [ -z "$PREPARED" ]; then
+          statement "$1" "$2" "$(first_row "$t") + $i % $ROWS" "md5('$t')::uuid"
+        elif [ "$TENANTS" = each ]; then
+          echo "EXECUTE q($(first_row "$t"), md5('$t')::uuid);"
         else
-          statement "$1" "$2" "$(row_of "$i" "$t")" "md5('$t')::uuid"
+          echo "EXECUTE q($i);"
         fi
       fi
       echo "COMMIT;"
