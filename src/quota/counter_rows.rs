@@ -105,10 +105,17 @@ unsafe fn add_to_row(
 ) -> error::Result<Option<Vec<i64>>> {
     unsafe {
         let index = only_primary_key(rel, table)?;
-        let row_key = row_key(rel, table, key)?;
+        // Where each key column is, resolved once for the lookup, the
+        // remembered version's check and the cache key.
+        let columns = key
+            .iter()
+            .map(|(column, _)| column_index((*rel).rd_att, table, column))
+            .collect::<error::Result<Vec<usize>>>()?;
+        let row_key = key_bytes(rel, &columns, |i| Some(key[i].1))
+            .map(|bytes| ((*rel).rd_id.to_u32(), bytes));
         let found = pg_sys::table_slot_create(rel, std::ptr::null_mut());
-        let locked = lock_where_last_written(rel, table, key, row_key, found)
-            || lock_by_primary_key(rel, index, table, key, found)?;
+        let locked = lock_where_last_written(rel, &columns, row_key, found)
+            || lock_by_primary_key(rel, index, &columns, key, found);
         let result = if locked {
             replace_row(rel, table, found, changes).map(|(values, written_at)| {
                 if let Some(row_key) = row_key {
@@ -133,10 +140,10 @@ unsafe fn add_to_row(
 unsafe fn lock_by_primary_key(
     rel: pg_sys::Relation,
     index: pg_sys::Oid,
-    table: &CStr,
+    columns: &[usize],
     key: &[(&CStr, pg_sys::Datum)],
     found: *mut pg_sys::TupleTableSlot,
-) -> error::Result<bool> {
+) -> bool {
     unsafe {
         let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
@@ -144,8 +151,7 @@ unsafe fn lock_by_primary_key(
         let search = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsVirtual);
         pg_sys::ExecClearTuple(search);
         std::slice::from_raw_parts_mut((*search).tts_isnull, natts).fill(true);
-        for (column, value) in key {
-            let at = column_index(desc, table, column)?;
+        for (&at, (_, value)) in columns.iter().zip(key) {
             *(*search).tts_values.add(at) = *value;
             *(*search).tts_isnull.add(at) = false;
         }
@@ -158,7 +164,7 @@ unsafe fn lock_by_primary_key(
             found,
         );
         pg_sys::ExecDropSingleTupleTableSlot(search);
-        Ok(locked)
+        locked
     }
 }
 
@@ -177,8 +183,7 @@ unsafe fn lock_by_primary_key(
 /// `rel` is open with at least RowExclusiveLock; `found` is a slot of `rel`.
 unsafe fn lock_where_last_written(
     rel: pg_sys::Relation,
-    table: &CStr,
-    key: &[(&CStr, pg_sys::Datum)],
+    columns: &[usize],
     row_key: Option<RowKey>,
     found: *mut pg_sys::TupleTableSlot,
 ) -> bool {
@@ -198,7 +203,7 @@ unsafe fn lock_where_last_written(
         let visible = pg_sys::table_tuple_fetch_row_version(rel, &mut tid, &mut dirty, found);
         let settled = dirty.xmin == pg_sys::InvalidTransactionId
             && dirty.xmax == pg_sys::InvalidTransactionId;
-        if !visible || !settled || stored_key(rel, table, key, found) != Some(row_key.1) {
+        if !visible || !settled || stored_key(rel, columns, found) != Some(row_key.1) {
             pg_sys::ExecClearTuple(found);
             return false;
         }
@@ -222,88 +227,56 @@ unsafe fn lock_where_last_written(
     }
 }
 
-/// The cache key of the row with `key`: the table's OID and the key's
-/// bytes. None when the key does not fit (never for the counter tables),
-/// which only means the row is always found through the index.
-///
-/// # Safety
-/// `rel` is open; the datums of `key` match the types of their columns.
-unsafe fn row_key(
-    rel: pg_sys::Relation,
-    table: &CStr,
-    key: &[(&CStr, pg_sys::Datum)],
-) -> error::Result<Option<RowKey>> {
-    unsafe {
-        let desc = PgTupleDesc::from_pg_unchecked((*rel).rd_att);
-        let mut bytes = [0u8; 20];
-        let mut used = 0;
-        for (column, value) in key {
-            let at = column_index((*rel).rd_att, table, column)?;
-            let Some(written) = desc
-                .get(at)
-                .and_then(|a| key_bytes(a, *value, &mut bytes[used..]))
-            else {
-                return Ok(None);
-            };
-            used += written;
-        }
-        Ok(Some(((*rel).rd_id.to_u32(), bytes)))
-    }
-}
-
-/// The key bytes of the row in `slot`, built like `row_key` from the same
-/// columns.
+/// The key bytes of the row in `slot` (see `key_bytes`).
 ///
 /// # Safety
 /// `slot` holds a row of `rel`.
 unsafe fn stored_key(
     rel: pg_sys::Relation,
-    table: &CStr,
-    key: &[(&CStr, pg_sys::Datum)],
+    columns: &[usize],
     slot: *mut pg_sys::TupleTableSlot,
 ) -> Option<KeyBytes> {
     unsafe {
-        let desc = PgTupleDesc::from_pg_unchecked((*rel).rd_att);
         pg_sys::slot_getallattrs(slot);
-        let mut bytes = [0u8; 20];
-        let mut used = 0;
-        for (column, _) in key {
-            let at = column_index((*rel).rd_att, table, column).ok()?;
-            if *(*slot).tts_isnull.add(at) {
-                return None;
-            }
-            used += key_bytes(
-                desc.get(at)?,
-                *(*slot).tts_values.add(at),
-                &mut bytes[used..],
-            )?;
-        }
-        Some(bytes)
+        key_bytes(rel, columns, |i| {
+            let at = columns[i];
+            (!*(*slot).tts_isnull.add(at)).then(|| *(*slot).tts_values.add(at))
+        })
     }
 }
 
-/// Writes the bytes of a fixed-length value of column `attribute` into `out`
-/// and returns how many; None when it is variable-length or does not fit.
+/// The bytes of a key whose value in column `columns[i]` is `value(i)`: what
+/// `LAST_WRITTEN` is keyed by, and what a remembered version's key must
+/// match. None when a value is NULL or variable-length, or the key does not
+/// fit (never for the counter tables): such a row is always found through
+/// the index.
 ///
 /// # Safety
-/// `value` is a datum of the column's type.
+/// `rel` is open; each value is a datum of its column's type.
 unsafe fn key_bytes(
-    attribute: &pg_sys::FormData_pg_attribute,
-    value: pg_sys::Datum,
-    out: &mut [u8],
-) -> Option<usize> {
-    let len = usize::try_from(attribute.attlen).ok()?;
-    if len > out.len() {
-        return None;
+    rel: pg_sys::Relation,
+    columns: &[usize],
+    value: impl Fn(usize) -> Option<pg_sys::Datum>,
+) -> Option<KeyBytes> {
+    let desc = unsafe { PgTupleDesc::from_pg_unchecked((*rel).rd_att) };
+    let mut bytes = [0u8; 20];
+    let mut used = 0;
+    for (i, &at) in columns.iter().enumerate() {
+        let attribute = desc.get(at)?;
+        let len = usize::try_from(attribute.attlen).ok()?;
+        let out = bytes.get_mut(used..used + len)?;
+        let datum = value(i)?;
+        if attribute.attbyval {
+            out.copy_from_slice((datum.value() as u64).to_le_bytes().get(..len)?);
+        } else {
+            // SAFETY: a fixed-length by-reference datum points at `len` bytes.
+            out.copy_from_slice(unsafe {
+                std::slice::from_raw_parts(datum.cast_mut_ptr::<u8>(), len)
+            });
+        }
+        used += len;
     }
-    if attribute.attbyval {
-        let raw = (value.value() as u64).to_le_bytes();
-        out[..len].copy_from_slice(raw.get(..len)?);
-    } else {
-        let source = unsafe { std::slice::from_raw_parts(value.cast_mut_ptr::<u8>(), len) };
-        out[..len].copy_from_slice(source);
-    }
-    Some(len)
+    Some(bytes)
 }
 
 fn remember(row_key: RowKey, written_at: pg_sys::ItemPointerData) {
