@@ -4,22 +4,24 @@
 # storage quotas on, and with the COUNT(*)-based quota trigger found in the wild
 # (the nself shape) for contrast.
 #
-#   benches/quota_cost.sh           # ROUNDS=5 SECONDS_PER_RUN=5 CLIENTS=1 by default
+#   benches/quota_cost.sh           # ROUNDS=10 SECONDS_PER_RUN=10 CLIENTS=1 by default
 #
 # Builds a release install, starts a throwaway PostgreSQL 15, and runs pgbench
 # as the ordinary role bench_app: BEGIN; set the tenant; INSERT one row;
 # ROLLBACK. The quota trigger runs at the end of the INSERT either way; rolling
-# back keeps both tenants at their sizes for the whole run. Cells are
-# interleaved in each round (the two sizes of a variant back to back, in a new
-# random order); the report gives the median TPS and the median over rounds of
-# big / small within the round. Output: benches/results/quota_cost-<date>/.
+# back keeps both tenants at their sizes for the whole run. Each round runs
+# each variant once, as one pgbench run with the two tenants' scripts at the
+# same weight, interleaved transaction by transaction (benches/lib.sh,
+# pgbench_scripts); the report gives the median TPS (1 / average latency) and
+# the median over rounds of big / small within the run. Output:
+# benches/results/quota_cost-<date>/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-ROUNDS="${ROUNDS:-5}"
-SECONDS_PER_RUN="${SECONDS_PER_RUN:-5}"
+ROUNDS="${ROUNDS:-10}"
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-10}"
 CLIENTS="${CLIENTS:-1}"
 VARIANTS=(pg_tenant_quota nself)
 SIZES=(small big)
@@ -77,13 +79,16 @@ for v in "${VARIANTS[@]}"; do
   done
 done
 
-say "Running $ROUNDS rounds x ${#VARIANTS[@]} variants x ${#SIZES[@]} tenant sizes, ${SECONDS_PER_RUN}s each, $CLIENTS clients"
+say "Loading every table and index into shared buffers"
+bench_prewarm >/dev/null
+
+say "Running $ROUNDS rounds x ${#VARIANTS[@]} variants (the ${#SIZES[@]} tenant sizes interleaved), ${SECONDS_PER_RUN}s each, $CLIENTS clients"
 for round in $(seq 1 "$ROUNDS"); do
-  for v in "${VARIANTS[@]}"; do
-    for s in $(shuffled "${SIZES[@]}"); do
-      raw="$out/raw/$v-$s-round$round.txt"
-      echo "$round $v $s $(pgbench_tps "$out/scripts/$v-$s.sql" "$raw" "$CLIENTS" "$SECONDS_PER_RUN")" >>"$out/tps.txt"
-    done
+  for v in $(shuffled "${VARIANTS[@]}"); do
+    while read -r name tps _; do
+      echo "$round $v ${name#"$v"-} $tps" >>"$out/tps.txt"
+    done < <(pgbench_scripts "$out/raw/$v-round$round.txt" "$CLIENTS" "$SECONDS_PER_RUN" \
+      "$out/scripts/$v-small.sql" "$out/scripts/$v-big.sql")
   done
   echo "    round $round done"
 done
@@ -100,7 +105,7 @@ def paired(v):
     small, big = tps.get((v, "small"), {}), tps.get((v, "big"), {})
     return statistics.median([big[r] / small[r] for r in big if small.get(r)] or [0.0])
 lines = [f"# Quota cost by tenant size, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC", "",
-         f"{version}; {rounds} rounds x {seconds}s per cell, {clients} client(s); median insert TPS, and the median over rounds of big / small within a round.", "",
+         f"{version}; {rounds} rounds, each one {seconds}s pgbench run per variant with the two tenants' inserts interleaved, {clients} client(s); median insert TPS (clients / average latency), and the median over rounds of big / small within a run.", "",
          "| variant | tenant with 1,000 rows | tenant with 100,000 rows | big / small | target |",
          "|---|---:|---:|---:|---|"]
 for v, target in (("pg_tenant_quota", ">= 0.95"), ("nself", "(contrast)")):
