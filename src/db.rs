@@ -4,15 +4,15 @@
 use crate::error::{self, Result};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+use pgrx::spi::{OwnedPreparedStatement, SpiResult};
 use pgrx::PgOid;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 thread_local! {
-    /// Plans of the statements that run for every write (usage counters) or
-    /// for every tenant a session meets (status, limits), prepared once per
-    /// session. Keyed by the address of their static text.
+    /// Plans of the statements that can run for every write (creating a
+    /// tenant's counter rows), prepared once per session. Keyed by the
+    /// address of their static text.
     static SAVED_PLANS: RefCell<HashMap<usize, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
     /// The owner of tenant.tenants, for the per-write identity switch; reset
     /// with the other caches when the registry changes.
@@ -117,8 +117,9 @@ pub fn execute_one<T: FromDatum + IntoDatum>(
 /// Runs a data-changing statement from a plan prepared once per session and
 /// returns the first two columns of its first row (None when no row).
 ///
-/// Saved plans are for the statements that run per write or per tenant a
-/// session meets; parsing and planning would cost more than running them.
+/// Saved plans are for the statements that can run per write (creating a
+/// tenant's counter row); parsing and planning would cost more than running
+/// them.
 /// The text is parsed again whenever `search_path` changes, so it must name
 /// everything with its schema, operators included (`OPERATOR(pg_catalog.+)`):
 /// callers run it as the registry owner without pinning `search_path`.
@@ -131,58 +132,25 @@ where
     A: FromDatum + IntoDatum,
     B: FromDatum + IntoDatum,
 {
+    // The plan is taken out of the cache while it runs, so a nested use of
+    // the same text (a trigger fired by it) prepares its own instead of
+    // sharing it.
+    let key = sql.as_ptr() as usize;
     Spi::connect_mut(|client| {
-        with_saved_plan(client, sql, types, true, |client, plan| {
-            let table = client.update(plan, None, args)?;
+        let plan = match SAVED_PLANS.with(|plans| plans.borrow_mut().remove(&key)) {
+            Some(plan) => plan,
+            None => client.prepare_mut(sql, types)?.keep(),
+        };
+        let result = client.update(&plan, None, args).and_then(|table| {
             if table.is_empty() {
                 return Ok(None);
             }
             table.first().get_two::<A, B>().map(Some)
-        })
+        });
+        SAVED_PLANS.with(|plans| plans.borrow_mut().insert(key, plan));
+        result
     })
     .map_err(error::internal)
-}
-
-/// Runs a read-only query from a plan prepared once per session (same rules
-/// for its text as `saved_two`) and returns what `read` takes from its first
-/// row; None when it returns no row.
-pub fn saved_first_row<R>(
-    sql: &'static str,
-    types: &[PgOid],
-    args: &[DatumWithOid],
-    read: impl FnOnce(&SpiTupleTable) -> SpiResult<R>,
-) -> Result<Option<R>> {
-    Spi::connect_mut(|client| {
-        with_saved_plan(client, sql, types, false, |client, plan| {
-            let table = client.select(plan, Some(1), args)?;
-            if table.is_empty() {
-                return Ok(None);
-            }
-            read(&table.first()).map(Some)
-        })
-    })
-    .map_err(error::internal)
-}
-
-/// Runs `f` with this session's plan of `sql`, prepared on first use. The
-/// plan is taken out of the cache while `f` runs, so a nested use of the same
-/// text (a trigger fired by it) prepares its own instead of sharing it.
-fn with_saved_plan<'conn, R>(
-    client: &mut SpiClient<'conn>,
-    sql: &'static str,
-    types: &[PgOid],
-    mutating: bool,
-    f: impl FnOnce(&mut SpiClient<'conn>, &OwnedPreparedStatement) -> SpiResult<R>,
-) -> SpiResult<R> {
-    let key = sql.as_ptr() as usize;
-    let plan = match SAVED_PLANS.with(|plans| plans.borrow_mut().remove(&key)) {
-        Some(plan) => plan,
-        None if mutating => client.prepare_mut(sql, types)?.keep(),
-        None => client.prepare(sql, types)?.keep(),
-    };
-    let result = f(client, &plan);
-    SAVED_PLANS.with(|plans| plans.borrow_mut().insert(key, plan));
-    result
 }
 
 fn no_rows_is_none<T>(err: pgrx::spi::SpiError) -> SpiResult<Option<T>> {

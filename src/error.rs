@@ -76,9 +76,14 @@ pub fn unknown_tenant(reference: &str) -> ErrorReport {
 /// XX000 for SPI failures that are pg_tenant's own bugs (a query that did not
 /// return what it must). Errors raised by Postgres itself keep their SQLSTATE.
 pub fn internal(err: SpiError) -> ErrorReport {
+    bug(format!("internal error: {err}"))
+}
+
+/// XX000 for a state pg_tenant's own code must never reach.
+pub fn bug(message: impl AsRef<str>) -> ErrorReport {
     report(
         PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-        format!("internal error: {err}"),
+        message,
         "This is a bug in pg_tenant; please report it with the statement that caused it.",
     )
 }

@@ -12,6 +12,7 @@
 //! - `table_state`: what the catalogs say about a table's isolation;
 //! - `enable`: `tenant_enable`, `tenant_enable_sql`, `tenant_disable` and their policies;
 //! - `trigger`: the `tenant_set_id` fill trigger;
+//! - `lookup`: registry rows read by primary key without SQL (the per-tenant hot path);
 //! - `db`, `error`: SPI helpers and errors with real SQLSTATEs.
 //!
 //! Registry DDL is in `sql/bootstrap.sql` (before the functions) and
@@ -32,6 +33,7 @@ mod domains;
 mod enable;
 mod error;
 mod lifecycle;
+mod lookup;
 mod members;
 mod quota;
 mod registry;

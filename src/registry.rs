@@ -3,6 +3,7 @@
 
 use crate::db;
 use crate::error::{self, Result};
+use crate::lookup;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
@@ -39,21 +40,14 @@ pub struct TenantHeader {
     pub status: TenantStatus,
 }
 
-/// A tenant's slug and status by id. Fully qualified: it runs from a saved
-/// plan without pinning search_path (see `db::saved_two`).
-const HEADER_SQL: &str =
-    "SELECT t.slug, t.status FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1";
-
-/// Reads a tenant's slug and status, whoever the caller is: the lookup runs as
-/// the registry owner, so it neither depends on nor recurses into the
-/// registry's own RLS policy. Runs for every tenant a session meets (its
-/// result is cached), hence the saved plan.
+/// Reads a tenant's slug and status, whoever the caller is: a primary-key
+/// lookup in tenant.tenants (`lookup`), so it neither depends on nor recurses
+/// into the registry's own RLS policy. Runs for every tenant a session meets
+/// (its result is cached).
 pub fn header(id: Uuid) -> Result<Option<TenantHeader>> {
-    let row = db::as_registry_owner_qualified(|| {
-        let types = [pgrx::PgOid::from(pg_sys::UUIDOID)];
-        db::saved_first_row(HEADER_SQL, &types, &[id.into()], |row| {
-            Ok((row.get::<String>(1)?, row.get::<String>(2)?))
-        })
+    let key = *id.as_bytes();
+    let row = lookup::by_primary_key(c"tenants", &[lookup::uuid_key(&key)], |row| {
+        Ok((row.text(c"slug")?, row.text(c"status")?))
     })?;
     Ok(row.and_then(|(slug, status)| {
         Some(TenantHeader {

@@ -31,15 +31,13 @@
 //! have is their primary key (checked before every write).
 
 use crate::error;
+use crate::lookup;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgSqlErrorCode, PgTupleDesc};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::CStr;
-
-/// The schema of the counter tables.
-const SCHEMA: &CStr = c"tenant";
 
 /// The bytes of a counter row's key (a tenant's uuid, plus a table's oid for
 /// usage_by_table), with the counter table's OID: what `LAST_WRITTEN` is keyed by.
@@ -68,31 +66,12 @@ pub fn add(
         // A counter row this command changed earlier must be visible to the
         // lookup and the lock (as SPI does between statements).
         pg_sys::CommandCounterIncrement();
-        let relid = counter_table(table)?;
+        let relid = lookup::registry_table(table)?;
         let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         let result = add_to_row(rel, table, key, changes);
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         result
     }
-}
-
-/// The OID of `tenant.<table>`.
-fn counter_table(table: &CStr) -> error::Result<pg_sys::Oid> {
-    let relid = unsafe {
-        let schema = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
-        pg_sys::get_relname_relid(table.as_ptr(), schema)
-    };
-    if relid == pg_sys::InvalidOid {
-        return Err(error::report(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            format!(
-                "the counter table tenant.{} is missing",
-                table.to_string_lossy()
-            ),
-            "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
-        ));
-    }
-    Ok(relid)
 }
 
 /// # Safety
@@ -109,7 +88,7 @@ unsafe fn add_to_row(
         // remembered version's check and the cache key.
         let columns = key
             .iter()
-            .map(|(column, _)| column_index((*rel).rd_att, table, column))
+            .map(|(column, _)| lookup::column_index((*rel).rd_att, table, column))
             .collect::<error::Result<Vec<usize>>>()?;
         let row_key = key_bytes(rel, &columns, |i| Some(key[i].1))
             .map(|bytes| ((*rel).rd_id.to_u32(), bytes));
@@ -306,7 +285,7 @@ unsafe fn replace_row(
         let mut values = Vec::with_capacity(changes.len());
         let mut new_values = Vec::with_capacity(changes.len());
         for (column, amount) in changes {
-            let at = column_index(desc, table, column)?;
+            let at = lookup::column_index(desc, table, column)?;
             // The counter columns are NOT NULL bigint.
             let current = if *(*found).tts_isnull.add(at) {
                 0
@@ -366,30 +345,6 @@ unsafe fn only_primary_key(rel: pg_sys::Relation, table: &CStr) -> error::Result
         }
         Ok(primary_key)
     }
-}
-
-/// The 0-based position of `column` in `desc`.
-///
-/// # Safety
-/// `desc` is a valid tuple descriptor.
-unsafe fn column_index(
-    desc: pg_sys::TupleDesc,
-    table: &CStr,
-    column: &CStr,
-) -> error::Result<usize> {
-    let attnum = unsafe { pg_sys::SPI_fnumber(desc, column.as_ptr()) };
-    if attnum <= 0 {
-        return Err(error::report(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
-            format!(
-                "the counter table tenant.{} has no column {}",
-                table.to_string_lossy(),
-                column.to_string_lossy()
-            ),
-            "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
-        ));
-    }
-    Ok(attnum as usize - 1)
 }
 
 fn overflow(table: &CStr, column: &CStr) -> ErrorReport {

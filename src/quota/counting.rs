@@ -153,8 +153,8 @@ fn apply_table(
         return Ok(());
     };
     if delta.rows > 0 {
-        refuse_past(tenant, Quota::Rows, Some(table), rows, |_| {
-            limits::rows_of(tenant, relid)
+        refuse_past(tenant, Quota::Rows, Some(table), rows, |l| {
+            limits::rows_of(tenant, relid, l.plan.as_deref())
         })?;
     }
     if delta.bytes > 0 {

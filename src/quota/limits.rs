@@ -9,10 +9,11 @@
 use super::{refuse_negative, Quota};
 use crate::db;
 use crate::error;
+use crate::lookup;
 use crate::registry::{self, Tenant};
 use pgrx::prelude::*;
 use pgrx::spi::{quote_literal, quote_qualified_identifier};
-use pgrx::{PgOid, PgRelation, Uuid};
+use pgrx::{PgRelation, Uuid};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -55,6 +56,8 @@ impl Limit {
 #[derive(Clone)]
 pub struct TenantLimits {
     pub slug: String,
+    /// The tenant's plan, where its row limits come from.
+    pub plan: Option<String>,
     pub members: Limit,
     pub storage_bytes: Limit,
     pub api_requests: Limit,
@@ -80,80 +83,77 @@ fn remember<K: std::hash::Hash + Eq, V>(cache: &mut HashMap<K, V>, key: K, value
     cache.insert(key, value);
 }
 
-/// The two queries below run once per tenant (and table) a session meets,
-/// from saved plans; schema-qualified so that they can run without a pinned
-/// search_path.
-const TENANT_LIMITS_SQL: &str = "
-SELECT t.slug, t.plan,
-       t.max_members, p.max_members,
-       t.max_storage_bytes, p.max_storage_bytes,
-       t.max_api_requests_per_month, p.max_api_requests_per_month
-  FROM tenant.tenants t
-  LEFT JOIN tenant.plans p ON p.id OPERATOR(pg_catalog.=) t.plan
- WHERE t.id OPERATOR(pg_catalog.=) $1";
-
-const ROW_LIMIT_SQL: &str = "
-SELECT (SELECT r.max_rows FROM tenant.row_limits r
-         WHERE r.tenant_id OPERATOR(pg_catalog.=) $1 AND r.relid OPERATOR(pg_catalog.=) $2),
-       (SELECT l.max_rows FROM tenant.plan_row_limits l
-         WHERE l.plan_id OPERATOR(pg_catalog.=) t.plan AND l.relid OPERATOR(pg_catalog.=) $2),
-       t.plan
-  FROM tenant.tenants t
- WHERE t.id OPERATOR(pg_catalog.=) $1";
-
-/// The limits of `tenant`, None when it does not exist. Reads the registry:
-/// call it as the registry owner.
+/// The limits of `tenant`, None when it does not exist. Read once per tenant
+/// a session meets, by primary key (`lookup`): the tenant's row, then its
+/// plan's.
 pub fn of_tenant(tenant: Uuid) -> error::Result<Option<TenantLimits>> {
     let key = *tenant.as_bytes();
     if let Some(hit) = TENANT_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(Some(hit));
     }
-    let types = [PgOid::from(pg_sys::UUIDOID)];
-    let found = db::saved_first_row(TENANT_LIMITS_SQL, &types, &[tenant.into()], |row| {
-        let plan = row.get::<String>(2)?;
-        let limit = |own: usize, from_plan: usize| -> pgrx::spi::SpiResult<Limit> {
-            Ok(Limit::effective(
-                row.get::<i64>(own)?,
-                row.get::<i64>(from_plan)?,
-                plan.as_deref(),
-            ))
-        };
-        Ok(TenantLimits {
-            slug: row.get::<String>(1)?.unwrap_or_default(),
-            members: limit(3, 4)?,
-            storage_bytes: limit(5, 6)?,
-            api_requests: limit(7, 8)?,
-        })
+    let own = lookup::by_primary_key(c"tenants", &[lookup::uuid_key(&key)], |row| {
+        Ok((
+            row.text(c"slug")?.unwrap_or_default(),
+            row.text(c"plan")?,
+            [
+                row.bigint(c"max_members")?,
+                row.bigint(c"max_storage_bytes")?,
+                row.bigint(c"max_api_requests_per_month")?,
+            ],
+        ))
     })?;
-    if let Some(limits) = &found {
-        TENANT_LIMITS.with(|cache| remember(&mut cache.borrow_mut(), key, limits.clone()));
-    }
-    Ok(found)
+    let Some((slug, plan, [members, storage_bytes, api_requests])) = own else {
+        return Ok(None);
+    };
+    let from_plan = match &plan {
+        Some(plan) => plan_limits(plan)?,
+        None => [None; 3],
+    };
+    let limit = |own, from_plan| Limit::effective(own, from_plan, plan.as_deref());
+    let limits = TenantLimits {
+        slug,
+        plan: plan.clone(),
+        members: limit(members, from_plan[0]),
+        storage_bytes: limit(storage_bytes, from_plan[1]),
+        api_requests: limit(api_requests, from_plan[2]),
+    };
+    TENANT_LIMITS.with(|cache| remember(&mut cache.borrow_mut(), key, limits.clone()));
+    Ok(Some(limits))
 }
 
-/// The row limit of `tenant` in table `relid` (as the registry owner).
-pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid) -> error::Result<Limit> {
+/// A plan's member, storage and API request limits (all None when the plan
+/// does not exist, which its foreign key prevents).
+fn plan_limits(plan: &str) -> error::Result<[Option<i64>; 3]> {
+    let id = plan.into_datum().expect("a text datum is never NULL");
+    let row = lookup::by_primary_key(c"plans", &[id], |row| {
+        Ok([
+            row.bigint(c"max_members")?,
+            row.bigint(c"max_storage_bytes")?,
+            row.bigint(c"max_api_requests_per_month")?,
+        ])
+    })?;
+    Ok(row.unwrap_or([None; 3]))
+}
+
+/// The row limit of `tenant` in table `relid`: its own (tenant.row_limits),
+/// else that of its `plan` (tenant.plan_row_limits).
+pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid, plan: Option<&str>) -> error::Result<Limit> {
     let key = (*tenant.as_bytes(), relid.to_u32());
     if let Some(hit) = ROW_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(hit);
     }
-    let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::OIDOID)];
-    let row = db::saved_first_row(
-        ROW_LIMIT_SQL,
-        &types,
-        &[tenant.into(), relid.into()],
-        |row| {
-            Ok((
-                row.get::<i64>(1)?,
-                row.get::<i64>(2)?,
-                row.get::<String>(3)?,
-            ))
-        },
-    )?;
-    let limit = match row {
-        Some((own, from_plan, plan)) => Limit::effective(own, from_plan, plan.as_deref()),
-        None => Limit::effective(None, None, None),
+    let table_key = pg_sys::Datum::from(relid);
+    let max_rows = |row: &lookup::Row| row.bigint(c"max_rows");
+    let own_key = [lookup::uuid_key(&key.0), table_key];
+    let own = lookup::by_primary_key(c"row_limits", &own_key, max_rows)?.flatten();
+    let from_plan = match (own, plan) {
+        (None, Some(plan)) => {
+            let plan_key = plan.into_datum().expect("a text datum is never NULL");
+            lookup::by_primary_key(c"plan_row_limits", &[plan_key, table_key], max_rows)?.flatten()
+        }
+        _ => None,
     };
+    let limit = Limit::effective(own, from_plan, plan);
     ROW_LIMITS.with(|cache| remember(&mut cache.borrow_mut(), key, limit.clone()));
     Ok(limit)
 }
