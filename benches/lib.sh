@@ -57,7 +57,8 @@ pgbench_scripts() { # raw clients seconds script...
     /latency average = / && current != "" { latency[current] = $(NF - 1) }
     /^ +[0-9.]+ +[0-9]+ +/ && current != "" {
       text = $0; sub(/^ +[0-9.]+ +[0-9]+ +/, "", text)
-      context_only = text ~ /set_config/ && text !~ /\\;/   # "set_config(..) \; query" is kept
+      # "SELECT set_config(..) \; query" (printed with ";") is kept: one message.
+      context_only = text ~ /^SELECT set_config/ && text !~ /; *(SELECT|INSERT|UPDATE|DELETE) /
       if (text !~ /^(BEGIN|COMMIT|ROLLBACK);/ && !context_only && text !~ /^\\/) statement[current] = $1
     }
     END { for (i = 1; i <= n; i++) if (latency[order[i]] > 0) printf "%s %.1f %s\n", order[i], clients * 1000 / latency[order[i]], statement[order[i]] }

@@ -2,5 +2,5 @@
 \set k random(1, 133600 / :t)
 BEGIN;
 SELECT set_config('app.current_tenant', md5((:t)::text)::uuid::text, true);
-INSERT INTO rows_baseline (tenant_id, payload) VALUES (md5((:t)::text)::uuid, 'new');
+INSERT INTO rows_baseline_ctx (tenant_id, payload) VALUES (md5((:t)::text)::uuid, 'new');
 COMMIT;
