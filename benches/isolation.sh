@@ -27,7 +27,7 @@
 # the 1,000 tenants for a first time (pg_tenant then reads the tenant's status
 # and limits once; see instructions.sh TENANTS=each). Over a 30 s run a
 # variant gets ~10,000 transactions, so first meetings are ~1 in 10 of them;
-# in 4 s cells of the first runs they were ~1 in 2 with 7 interleaved variants.
+# a 4 s run shared by 7 variants would make them ~1 in 2.
 #
 # A variant's TPS is 1 / its average transaction latency (per client); its
 # ratio is the median over rounds of its TPS divided by the same round's
