@@ -172,6 +172,12 @@ pub fn current_tenant() -> Result<Option<Uuid>> {
     Ok(Some(id))
 }
 
+/// Whether this session has `tenant` cached as active (for tests).
+#[cfg(any(test, feature = "pg_test"))]
+pub fn is_verified(tenant: &Uuid) -> bool {
+    VERIFIED_ACTIVE.with(|set| set.borrow().contains(tenant.as_bytes()))
+}
+
 fn ensure_active(id: Uuid) -> Result<()> {
     match registry::header(id)? {
         None => Err(error::insufficient_privilege(
