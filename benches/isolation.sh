@@ -58,12 +58,11 @@ say "Loading 1,000 tenants and ~1,000,000 rows per variant"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -f benches/sql/schema.sql >"$out/load.log"
 
 tenant="md5((:t)::text)::uuid"
-table_of() { echo "rows_$1"; }
 # The query of a workload for a variant: the baselines name the tenant in SQL,
 # the RLS variants leave it to their policy (and pg_tenant/nself to their fill trigger).
 query() { # workload variant
   local t where and_tenant
-  t="$(table_of "$2")"
+  t="rows_$2"
   if [[ "$2" == baseline* ]]; then where="WHERE tenant_id = $tenant"; and_tenant="AND tenant_id = $tenant"; else where=""; and_tenant=""; fi
   case "$1" in
     point) echo "SELECT * FROM $t WHERE id = (:t) * 1000000 + :k $and_tenant;" ;;

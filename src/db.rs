@@ -223,10 +223,9 @@ fn registry_owner() -> Result<pg_sys::Oid> {
         &[],
     )?
     .ok_or_else(|| {
-        error::report(
+        error::damaged(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             "the registry table tenant.tenants is missing",
-            "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
         )
     })?;
     REGISTRY_OWNER.with(|cell| cell.set(owner));

@@ -79,6 +79,16 @@ pub fn internal(err: SpiError) -> ErrorReport {
     bug(format!("internal error: {err}"))
 }
 
+/// One of pg_tenant's own tables or columns is missing or changed: the fix
+/// is to reinstall the extension.
+pub fn damaged(code: PgSqlErrorCode, message: impl AsRef<str>) -> ErrorReport {
+    report(
+        code,
+        message,
+        "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
+    )
+}
+
 /// XX000 for a state pg_tenant's own code must never reach.
 pub fn bug(message: impl AsRef<str>) -> ErrorReport {
     report(

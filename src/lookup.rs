@@ -199,13 +199,12 @@ pub fn registry_table(table: &CStr) -> error::Result<pg_sys::Oid> {
         pg_sys::get_relname_relid(table.as_ptr(), schema)
     };
     if relid == pg_sys::InvalidOid {
-        return Err(error::report(
+        return Err(error::damaged(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!(
                 "pg_tenant's table tenant.{} is missing",
                 table.to_string_lossy()
             ),
-            "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
         ));
     }
     Ok(relid)
@@ -222,27 +221,25 @@ pub unsafe fn column_index(
 ) -> error::Result<usize> {
     let attnum = unsafe { pg_sys::SPI_fnumber(desc, column.as_ptr()) };
     if attnum <= 0 {
-        return Err(error::report(
+        return Err(error::damaged(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!(
                 "pg_tenant's table tenant.{} has no column {}",
                 table.to_string_lossy(),
                 column.to_string_lossy()
             ),
-            "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
         ));
     }
     Ok(attnum as usize - 1)
 }
 
 fn missing_primary_key(table: &CStr) -> pgrx::pg_sys::panic::ErrorReport {
-    error::report(
+    error::damaged(
         PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         format!(
             "pg_tenant's table tenant.{} has no primary key",
             table.to_string_lossy()
         ),
-        "Reinstall the extension: DROP EXTENSION pg_tenant; CREATE EXTENSION pg_tenant.",
     )
 }
 

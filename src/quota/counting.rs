@@ -23,6 +23,7 @@ use super::row_size;
 use super::{refuse_past, Quota};
 use crate::db;
 use crate::error;
+use crate::lookup;
 use crate::table_state::TENANT_COLUMN_C;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -177,7 +178,10 @@ fn add_table_delta(
     let Some(storage) = add_to_totals(tenant, c"storage_bytes", delta.bytes)? else {
         return Ok(None);
     };
-    let key = [(c"tenant_id", uuid_datum(tenant)), (c"relid", relid.into())];
+    let key = [
+        (c"tenant_id", lookup::uuid_key(tenant.as_bytes())),
+        (c"relid", relid.into()),
+    ];
     let changes = [(c"row_count", delta.rows), (c"bytes", delta.bytes)];
     let counted = add_or_create(c"usage_by_table", &key, &changes, || {
         let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::OIDOID)];
@@ -192,7 +196,7 @@ fn add_table_delta(
 /// restored or inserted some other way does not have it) gets it here.
 /// None when the tenant no longer exists.
 fn add_to_totals(tenant: Uuid, column: &CStr, amount: i64) -> error::Result<Option<i64>> {
-    let key = [(c"tenant_id", uuid_datum(tenant))];
+    let key = [(c"tenant_id", lookup::uuid_key(tenant.as_bytes()))];
     let total = add_or_create(c"usage_totals", &key, &[(column, amount)], || {
         let types = [PgOid::from(pg_sys::UUIDOID)];
         db::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])
@@ -214,12 +218,6 @@ fn add_or_create<T>(
     }
     create()?;
     counter_rows::add(table, key, changes)
-}
-
-fn uuid_datum(tenant: Uuid) -> pg_sys::Datum {
-    // A uuid is passed by reference: this copy lives in the current memory
-    // context, long enough for the lookup.
-    tenant.into_datum().expect("a uuid is never NULL")
 }
 
 /// Adds `change` members to the tenant's count (tenant_create,
