@@ -9,28 +9,14 @@ use crate::error::{self, Result};
 use crate::registry::{self, TenantStatus};
 use pgrx::prelude::*;
 use pgrx::Uuid;
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::cell::Cell;
 use std::ffi::{c_void, CStr};
 
 pub const TENANT_SETTING: &CStr = c"app.current_tenant";
 pub const USER_SETTING: &CStr = c"app.current_user_id";
 pub const BYPASS_SETTING: &CStr = c"app.bypass_rls";
 
-/// How many tenants a session remembers as active before it starts over.
-const CACHE_LIMIT: usize = 4096;
-
 thread_local! {
-    /// Tenants this session found active in the registry. Kept across
-    /// transactions, so that a pooled connection serving many tenants reads
-    /// the registry once per tenant, not once per transaction. Cleared:
-    /// - when any session changes tenant.tenants or tenant.members: the
-    ///   registry trigger queues a relcache invalidation of tenant.tenants,
-    ///   which every session processes (at its next transaction start or lock)
-    ///   and hands to `on_relcache_invalidation`;
-    /// - when a (sub)transaction that changed the registry aborts, since it
-    ///   may have cached a status that its own rolled-back changes produced.
-    static VERIFIED_ACTIVE: RefCell<HashSet<[u8; 16]>> = RefCell::new(HashSet::new());
     /// The OID of tenant.tenants, remembered for the invalidation callback
     /// (which must not read the catalogs).
     static REGISTRY_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
@@ -52,10 +38,20 @@ pub fn init() {
     }
 }
 
-/// Forgets every cached tenant status, member role, quota limit and the
-/// registry owner.
+/// Forgets every cached tenant record (status, plan, limits), member role,
+/// quota limit and the registry owner.
+///
+/// The session keeps these across transactions, so that a pooled connection
+/// serving many tenants reads the registry once per tenant, not once per
+/// transaction. They are forgotten:
+/// - when any session changes tenant.tenants, tenant.members, the plans or
+///   the limits: their triggers queue a relcache invalidation of
+///   tenant.tenants, which every session processes (at its next transaction
+///   start or lock) and hands to `on_relcache_invalidation`;
+/// - when a (sub)transaction that changed the registry aborts, since it may
+///   have cached what its own rolled-back changes produced.
 pub fn forget_verified_tenant() {
-    VERIFIED_ACTIVE.with(|set| set.borrow_mut().clear());
+    registry::forget_records();
     crate::members::forget_cached_role();
     crate::quota::limits::forget();
     crate::db::forget_registry_owner();
@@ -157,17 +153,10 @@ pub fn current_tenant() -> Result<Option<Uuid>> {
     let Some(id) = read_uuid_setting(TENANT_SETTING)? else {
         return Ok(None);
     };
-    let key = *id.as_bytes();
-    if !VERIFIED_ACTIVE.with(|set| set.borrow().contains(&key)) {
+    if registry::cached_status(&id) != Some(TenantStatus::Active) {
+        // Known before anything is cached, for the invalidation callback.
         registry_oid();
         ensure_active(id)?;
-        VERIFIED_ACTIVE.with(|set| {
-            let mut set = set.borrow_mut();
-            if set.len() >= CACHE_LIMIT {
-                set.clear();
-            }
-            set.insert(key);
-        });
     }
     Ok(Some(id))
 }
@@ -175,11 +164,11 @@ pub fn current_tenant() -> Result<Option<Uuid>> {
 /// Whether this session has `tenant` cached as active (for tests).
 #[cfg(any(test, feature = "pg_test"))]
 pub fn is_verified(tenant: &Uuid) -> bool {
-    VERIFIED_ACTIVE.with(|set| set.borrow().contains(tenant.as_bytes()))
+    registry::cached_status(tenant) == Some(TenantStatus::Active)
 }
 
 fn ensure_active(id: Uuid) -> Result<()> {
-    match registry::header(id)? {
+    match registry::record(id)?.as_deref() {
         None => Err(error::insufficient_privilege(
             format!("tenant {id} named in app.current_tenant does not exist"),
             "Set app.current_tenant to the id of an existing tenant (see tenant_create).",

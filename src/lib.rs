@@ -13,6 +13,7 @@
 //! - `enable`: `tenant_enable`, `tenant_enable_sql`, `tenant_disable` and their policies;
 //! - `trigger`: the `tenant_set_id` fill trigger;
 //! - `lookup`: registry rows read by primary key without SQL (the per-tenant hot path);
+//! - `cache`: the bounded per-session caches of registry reads;
 //! - `db`, `error`: SPI helpers and errors with real SQLSTATEs.
 //!
 //! Registry DDL is in `sql/bootstrap.sql` (before the functions) and
@@ -26,6 +27,7 @@
 use pgrx::prelude::*;
 
 mod authz;
+mod cache;
 mod check;
 mod context;
 mod db;

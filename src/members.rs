@@ -2,6 +2,7 @@
 //! with a role, owner > admin > member > guest.
 
 use crate::authz;
+use crate::cache::SessionCache;
 use crate::context;
 use crate::db;
 use crate::error::{self, Result};
@@ -9,7 +10,6 @@ use crate::registry::{self, Tenant};
 use pgrx::prelude::*;
 use pgrx::Uuid;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -46,15 +46,12 @@ impl Role {
 
 type RoleKey = ([u8; 16], [u8; 16]);
 
-/// How many (tenant, user) roles a session remembers before it starts over.
-const ROLE_CACHE_LIMIT: usize = 4096;
-
 thread_local! {
     /// (tenant, user) → role lookups of this session, so that
     /// `tenant_has_role` in a policy does not read `tenant.members` for every
     /// statement. Cleared with the tenant status cache, whose invalidation
     /// the trigger on tenant.members also sends.
-    static CACHED_ROLES: RefCell<HashMap<RoleKey, Option<Role>>> = RefCell::new(HashMap::new());
+    static CACHED_ROLES: RefCell<SessionCache<RoleKey, Option<Role>>> = RefCell::new(SessionCache::new());
 }
 
 pub fn forget_cached_role() {
@@ -75,13 +72,7 @@ pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
         )
     })?;
     let role = text.and_then(|t| Role::parse(Some(&t), "role").ok());
-    CACHED_ROLES.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= ROLE_CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(key, role);
-    });
+    CACHED_ROLES.with(|cache| cache.borrow_mut().insert(key, role));
     Ok(role)
 }
 

@@ -1,11 +1,14 @@
 //! The tenant registry (`tenant.tenants`): creating tenants, finding them by id
 //! or slug, and reading their status for the session context.
 
+use crate::cache::SessionCache;
 use crate::db;
 use crate::error::{self, Result};
 use crate::lookup;
 use pgrx::prelude::*;
 use pgrx::Uuid;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Lifecycle state of a tenant, as stored in `tenant.tenants.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,27 +37,79 @@ impl TenantStatus {
     }
 }
 
-/// What the session context needs to know about a tenant.
-pub struct TenantHeader {
+/// A tenant's row of tenant.tenants as the per-tenant hot paths need it:
+/// its status for the session context, its plan and own limits for quotas.
+pub struct TenantRecord {
     pub slug: String,
     pub status: TenantStatus,
+    pub plan: Option<String>,
+    /// Its own member, storage and API request limits (NULL: the plan's).
+    pub own_limits: [Option<i64>; 3],
 }
 
-/// Reads a tenant's slug and status, whoever the caller is: a primary-key
-/// lookup in tenant.tenants (`lookup`), so it neither depends on nor recurses
-/// into the registry's own RLS policy. Runs for every tenant a session meets
-/// (its result is cached).
-pub fn header(id: Uuid) -> Result<Option<TenantHeader>> {
+thread_local! {
+    /// The records this session read, so that a pooled connection serving
+    /// many tenants reads each tenant's row once, whether the status check or
+    /// a quota check meets it first. Emptied with the other registry caches
+    /// (`context::forget_verified_tenant`).
+    static RECORDS: RefCell<SessionCache<[u8; 16], Rc<TenantRecord>>> = RefCell::new(SessionCache::new());
+}
+
+/// Forgets every cached record (see `context::forget_verified_tenant`).
+pub fn forget_records() {
+    RECORDS.with(|cache| cache.borrow_mut().clear());
+}
+
+/// The cached record of a tenant, if this session holds one.
+fn cached_record(id: &Uuid) -> Option<Rc<TenantRecord>> {
+    RECORDS.with(|cache| cache.borrow().get(id.as_bytes()).cloned())
+}
+
+/// The cached status of a tenant (the context's check on every statement).
+pub fn cached_status(id: &Uuid) -> Option<TenantStatus> {
+    RECORDS.with(|cache| {
+        cache
+            .borrow()
+            .get(id.as_bytes())
+            .map(|record| record.status)
+    })
+}
+
+/// A tenant's record, whoever the caller is: read once per session (then
+/// cached) by a primary-key lookup in tenant.tenants (`lookup`), so it neither
+/// depends on nor recurses into the registry's own RLS policy. None when the
+/// tenant does not exist.
+pub fn record(id: Uuid) -> Result<Option<Rc<TenantRecord>>> {
+    if let Some(hit) = cached_record(&id) {
+        return Ok(Some(hit));
+    }
     let key = *id.as_bytes();
     let row = lookup::by_primary_key(c"tenants", &[lookup::uuid_key(&key)], |row| {
-        Ok((row.text(c"slug")?, row.text(c"status")?))
+        Ok((
+            row.text(c"slug")?,
+            row.text(c"status")?,
+            row.text(c"plan")?,
+            [
+                row.bigint(c"max_members")?,
+                row.bigint(c"max_storage_bytes")?,
+                row.bigint(c"max_api_requests_per_month")?,
+            ],
+        ))
     })?;
-    Ok(row.and_then(|(slug, status)| {
-        Some(TenantHeader {
-            slug: slug?,
-            status: TenantStatus::parse(&status?)?,
-        })
-    }))
+    let Some((Some(slug), Some(status), plan, own_limits)) = row else {
+        return Ok(None);
+    };
+    let Some(status) = TenantStatus::parse(&status) else {
+        return Ok(None);
+    };
+    let record = Rc::new(TenantRecord {
+        slug,
+        status,
+        plan,
+        own_limits,
+    });
+    RECORDS.with(|cache| cache.borrow_mut().insert(key, record.clone()));
+    Ok(Some(record))
 }
 
 /// A tenant as management functions see it.

@@ -30,13 +30,13 @@
 //! nothing but pg_tenant writes these tables, and the only index they may
 //! have is their primary key (checked before every write).
 
+use crate::cache::SessionCache;
 use crate::error;
 use crate::lookup;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgSqlErrorCode, PgTupleDesc};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::CStr;
 
 /// The bytes of a counter row's key (a tenant's uuid, plus a table's oid for
@@ -44,12 +44,10 @@ use std::ffi::CStr;
 type KeyBytes = [u8; 20];
 type RowKey = (u32, KeyBytes);
 
-/// How many counter rows a session remembers before it starts over.
-const REMEMBERED_LIMIT: usize = 8192;
-
 thread_local! {
     /// Where this session last wrote each counter row (see the module doc).
-    static LAST_WRITTEN: RefCell<HashMap<RowKey, pg_sys::ItemPointerData>> = RefCell::new(HashMap::new());
+    /// A tenant has a totals row and a row per counted table: a larger limit.
+    static LAST_WRITTEN: RefCell<SessionCache<RowKey, pg_sys::ItemPointerData>> = RefCell::new(SessionCache::with_limit(8192));
 }
 
 /// Adds each `(column, amount)` of `changes` to the row of `table` whose
@@ -259,13 +257,7 @@ unsafe fn key_bytes(
 }
 
 fn remember(row_key: RowKey, written_at: pg_sys::ItemPointerData) {
-    LAST_WRITTEN.with(|rows| {
-        let mut rows = rows.borrow_mut();
-        if rows.len() >= REMEMBERED_LIMIT {
-            rows.clear();
-        }
-        rows.insert(row_key, written_at);
-    });
+    LAST_WRITTEN.with(|rows| rows.borrow_mut().insert(row_key, written_at));
 }
 
 /// Writes the new version of the locked row in `found`.
@@ -417,7 +409,7 @@ mod tests {
             .unwrap();
         let mut bytes = [0u8; 20];
         bytes[..16].copy_from_slice(tenant.as_bytes());
-        super::LAST_WRITTEN.with(|rows| rows.borrow().contains_key(&(relid.to_u32(), bytes)))
+        super::LAST_WRITTEN.with(|rows| rows.borrow().get(&(relid.to_u32(), bytes)).is_some())
     }
 
     #[pg_test]
