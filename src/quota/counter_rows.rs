@@ -48,6 +48,10 @@ thread_local! {
     /// Where this session last wrote each counter row (see the module doc).
     /// A tenant has a totals row and a row per counted table: a larger limit.
     static LAST_WRITTEN: RefCell<SessionCache<RowKey, pg_sys::ItemPointerData>> = RefCell::new(SessionCache::with_limit(8192));
+    /// Per counter table (OID): its file, its size in blocks and this
+    /// session's SharedInvalidMessageCounter when the size was read (see
+    /// `block_exists`).
+    static KNOWN_SIZES: RefCell<SessionCache<u32, (u32, u32, u64)>> = RefCell::new(SessionCache::new());
 }
 
 /// Adds each `(column, amount)` of `changes` to the row of `table` whose
@@ -172,7 +176,7 @@ unsafe fn lock_where_last_written(
     };
     unsafe {
         let block = (u32::from(tid.ip_blkid.bi_hi) << 16) | u32::from(tid.ip_blkid.bi_lo);
-        if block >= pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) {
+        if !block_exists(rel, block) {
             return false;
         }
         let mut dirty: pg_sys::SnapshotData = std::mem::zeroed();
@@ -201,6 +205,41 @@ unsafe fn lock_where_last_written(
             return false;
         }
         true
+    }
+}
+
+/// Whether `block` lies within the table's main file.
+///
+/// Asking the kernel costs a system call (lseek) per counter row, so the
+/// session remembers each counter table's size, with its file (relfilenode)
+/// and `SharedInvalidMessageCounter` at the time. A table's file only
+/// shrinks when VACUUM truncates it, under an AccessExclusiveLock, after
+/// sending a shared invalidation that every session processes before it can
+/// lock the table again (which advances its `SharedInvalidMessageCounter`);
+/// TRUNCATE, CLUSTER and VACUUM FULL give it a new file instead. So while
+/// both are unchanged, a remembered size is a lower bound of the real one:
+/// a block below it exists. Anything else asks the kernel again.
+///
+/// # Safety
+/// `rel` is open with at least RowExclusiveLock.
+unsafe fn block_exists(rel: pg_sys::Relation, block: u32) -> bool {
+    unsafe {
+        let relid = (*rel).rd_id.to_u32();
+        let file = (*(*rel).rd_rel).relfilenode.to_u32();
+        let invalidations = pg_sys::SharedInvalidMessageCounter;
+        let known = KNOWN_SIZES.with(|sizes| sizes.borrow().get(&relid).copied());
+        if let Some((known_file, blocks, known_invalidations)) = known {
+            if known_file == file && known_invalidations == invalidations && block < blocks {
+                return true;
+            }
+        }
+        let blocks = pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
+        KNOWN_SIZES.with(|sizes| {
+            sizes
+                .borrow_mut()
+                .insert(relid, (file, blocks, invalidations))
+        });
+        block < blocks
     }
 }
 
@@ -321,10 +360,14 @@ unsafe fn replace_row(
 /// `rel` is open.
 unsafe fn only_primary_key(rel: pg_sys::Relation, table: &CStr) -> error::Result<pg_sys::Oid> {
     unsafe {
-        let primary_key = pg_sys::RelationGetPrimaryKeyIndex(rel);
-        let indexes = pg_sys::RelationGetIndexList(rel);
-        let count = pg_sys::list_length(indexes);
-        pg_sys::list_free(indexes);
+        // The relcache keeps the table's index list once built: read it
+        // there (as RelationGetPrimaryKeyIndex does) rather than copying it
+        // for every counter row.
+        if !(*rel).rd_indexvalid {
+            pg_sys::list_free(pg_sys::RelationGetIndexList(rel));
+        }
+        let primary_key = (*rel).rd_pkindex;
+        let count = pg_sys::list_length((*rel).rd_indexlist);
         if primary_key == pg_sys::InvalidOid || count != 1 {
             return Err(error::report(
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -478,6 +521,23 @@ mod tests {
         tid.ip_blkid.bi_lo = 60000;
         super::remember((relid.to_u32(), bytes), tid);
         assert_eq!(add_storage(first, 1), Some(vec![9]));
+    }
+
+    #[pg_test]
+    fn a_remembered_location_in_a_table_given_a_new_file_is_not_read() {
+        let tenant = new_tenant("counter-rows-truncated");
+        assert_eq!(add_storage(tenant, 3), Some(vec![3]));
+        assert!(remembered(tenant));
+        // A new, empty file: the remembered block is past its end (reading
+        // it would fail), whatever size the session knew for the old file.
+        Spi::run("TRUNCATE tenant.usage_totals").unwrap();
+        assert_eq!(add_storage(tenant, 1), None);
+        Spi::run_with_args(
+            "INSERT INTO tenant.usage_totals (tenant_id) VALUES ($1)",
+            &[tenant.into()],
+        )
+        .unwrap();
+        assert_eq!(add_storage(tenant, 1), Some(vec![1]));
     }
 
     #[pg_test]
