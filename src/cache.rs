@@ -7,11 +7,13 @@
 //! - a bounded size: a cache that reaches its limit starts over empty, so a
 //!   session that meets millions of tenants keeps a bounded footprint (it
 //!   reads the registry again for the tenants it meets after that);
-//! - FxHash instead of the standard library's SipHash: the keys are UUIDs
-//!   and OIDs that the registry or Postgres chose (the application cannot
-//!   make a session cache a key it picked: a tenant must exist to be cached),
-//!   and these maps are read several times per statement, where SipHash
-//!   cost more than the rest of the lookup.
+//! - FxHash instead of the standard library's SipHash: these maps are read
+//!   several times per statement, where SipHash cost more than the rest of
+//!   the lookup. SipHash resists keys chosen to collide; here the keys are
+//!   UUIDs and OIDs, mostly chosen by the registry or Postgres (a tenant
+//!   must exist to be cached). The one key an application picks, the user
+//!   id of `app.current_user_id` in the role cache, can only slow down its
+//!   own session, whose cache holds at most its limit of entries.
 
 use rustc_hash::FxHashMap;
 use std::borrow::Borrow;
