@@ -155,7 +155,7 @@ fn apply_table(
     };
     if delta.rows > 0 {
         refuse_past(tenant, Quota::Rows, Some(table), rows, |l| {
-            limits::rows_of(tenant, relid, l.plan.as_deref())
+            limits::rows_of(tenant, relid, l.record.plan.as_deref())
         })?;
     }
     if delta.bytes > 0 {

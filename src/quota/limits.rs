@@ -11,7 +11,7 @@ use crate::cache::SessionCache;
 use crate::db;
 use crate::error;
 use crate::lookup;
-use crate::registry::{self, Tenant};
+use crate::registry::{self, Tenant, TenantRecord};
 use pgrx::prelude::*;
 use pgrx::spi::{quote_literal, quote_qualified_identifier};
 use pgrx::{PgRelation, Uuid};
@@ -51,11 +51,10 @@ impl Limit {
     }
 }
 
-/// A tenant's slug and its scalar limits.
+/// A tenant's scalar limits, with its record (slug for messages, plan for
+/// its row limits).
 pub struct TenantLimits {
-    pub slug: String,
-    /// The tenant's plan, where its row limits come from.
-    pub plan: Option<String>,
+    pub record: Rc<TenantRecord>,
     pub members: Limit,
     pub storage_bytes: Limit,
     pub api_requests: Limit,
@@ -99,11 +98,10 @@ pub fn of_tenant(tenant: Uuid) -> error::Result<Option<Rc<TenantLimits>>> {
     let [members, storage_bytes, api_requests] = record.own_limits;
     let limit = |own, from_plan| Limit::effective(own, from_plan, plan);
     let limits = Rc::new(TenantLimits {
-        slug: record.slug.clone(),
-        plan: record.plan.clone(),
         members: limit(members, from_plan[0]),
         storage_bytes: limit(storage_bytes, from_plan[1]),
         api_requests: limit(api_requests, from_plan[2]),
+        record,
     });
     TENANT_LIMITS.with(|cache| cache.borrow_mut().insert(key, limits.clone()));
     Ok(Some(limits))

@@ -154,7 +154,7 @@ pub fn refuse_past(
     }
     let table = table.map(|name| name());
     Err(exceeded(&Exceeded {
-        tenant_slug: &tenant_limits.slug,
+        tenant_slug: &tenant_limits.record.slug,
         quota,
         table: table.as_deref(),
         limit: limit.max.unwrap_or_default(),
