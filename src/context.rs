@@ -4,30 +4,128 @@
 //! `set_config(..., true)`, which lasts until the end of the transaction — safe
 //! behind PgBouncer in transaction mode. Policies call `current_tenant_id()`
 //! wrapped in `(SELECT ...)` so Postgres evaluates it once per statement.
+//!
+//! `app.current_tenant` is read by every statement on a tenant-scoped table
+//! (and by the fill and quota triggers for every row), so pg_tenant defines it
+//! as a setting of its own when its library loads: Postgres then hands each
+//! new value to `assign_current_tenant`, which parses it once, instead of
+//! every read looking the setting up by name and parsing the text again. A
+//! value set before the library loaded (a placeholder) is handed over the
+//! same way when it loads.
 
 use crate::error::{self, Result};
 use crate::registry::{self, TenantStatus};
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::Uuid;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, Uuid};
 use std::cell::Cell;
-use std::ffi::{c_void, CStr};
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 pub const TENANT_SETTING: &CStr = c"app.current_tenant";
 pub const USER_SETTING: &CStr = c"app.current_user_id";
 pub const BYPASS_SETTING: &CStr = c"app.bypass_rls";
 
-thread_local! {
-    /// The OID of tenant.tenants, remembered for the invalidation callback
-    /// (which must not read the catalogs).
-    static REGISTRY_OID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-    /// Whether the current transaction changed the registry. Only then can an
-    /// abort leave the caches holding something that never committed; other
-    /// aborts (an application's error, a refused quota) keep them.
-    static CHANGED_REGISTRY: Cell<bool> = const { Cell::new(false) };
+// Plain statics rather than thread_local!: a backend is one thread, and in a
+// shared library every thread_local! access is a call to __tls_get_addr,
+// which the end-of-transaction callback below would pay on every
+// transaction. Relaxed atomics are enough: nothing else is ordered by them.
+
+/// The OID of tenant.tenants, remembered for the invalidation callback
+/// (which must not read the catalogs).
+static REGISTRY_OID: AtomicU32 = AtomicU32::new(0);
+/// Whether the current transaction changed the registry. Only then can an
+/// abort leave the caches holding something that never committed; other
+/// aborts (an application's error, a refused quota) keep them.
+static CHANGED_REGISTRY: AtomicBool = AtomicBool::new(false);
+
+/// What `app.current_tenant` holds, parsed when it was set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TenantSetting {
+    /// NULL or '' (a transaction-local value reads back as '' once its
+    /// transaction ended).
+    Unset,
+    /// A tenant id; `verified` once this session found the tenant active
+    /// after the setting (or the registry caches) last changed.
+    Tenant { id: [u8; 16], verified: bool },
+    /// Anything else: `current_tenant_id()` raises 22P02.
+    NotUuid,
 }
 
-/// Registers the callbacks that clear the cache; called from `_PG_init`.
+impl TenantSetting {
+    fn parse(value: Option<&[u8]>) -> TenantSetting {
+        match value {
+            None | Some(b"") => TenantSetting::Unset,
+            Some(text) => match parse_uuid(text) {
+                Some(id) => TenantSetting::Tenant {
+                    id: *id.as_bytes(),
+                    verified: false,
+                },
+                None => TenantSetting::NotUuid,
+            },
+        }
+    }
+
+    fn unverified(self) -> TenantSetting {
+        match self {
+            TenantSetting::Tenant { id, .. } => TenantSetting::Tenant {
+                id,
+                verified: false,
+            },
+            other => other,
+        }
+    }
+}
+
+/// A value of this backend's in a plain static.
+///
+/// A backend runs Postgres, and pg_tenant's code, on one thread (pgrx checks
+/// it on every call into Postgres). thread_local! would say the same, but
+/// from a shared library each access is a call to __tls_get_addr, and this
+/// value is read by every statement (pgrx's `GucSetting` is a `Cell` in a
+/// static for the same reason).
+struct BackendCell<T>(Cell<T>);
+
+// SAFETY: only the backend's one thread runs pg_tenant's code (see above).
+unsafe impl<T: Send> Sync for BackendCell<T> {}
+
+impl<T: Copy> BackendCell<T> {
+    const fn new(value: T) -> Self {
+        BackendCell(Cell::new(value))
+    }
+
+    fn get(&self) -> T {
+        self.0.get()
+    }
+
+    fn set(&self, value: T) {
+        self.0.set(value)
+    }
+}
+
+/// `app.current_tenant` as parsed by `assign_current_tenant`.
+static CURRENT_TENANT: BackendCell<TenantSetting> = BackendCell::new(TenantSetting::Unset);
+
+/// The storage Postgres keeps the setting's text in.
+static CURRENT_TENANT_TEXT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// Defines `app.current_tenant` and registers the callbacks that clear the
+/// caches; called from `_PG_init`.
 pub fn init() {
+    // SAFETY: the assign hook is #[pg_guard]ed and cannot fail.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            TENANT_SETTING,
+            c"pg_tenant: the UUID of the tenant this transaction acts for.",
+            c"Set it per transaction: SELECT set_config('app.current_tenant', '<uuid>', true). Policies made by tenant_enable show only this tenant's rows; unset, they show none.",
+            &CURRENT_TENANT_TEXT,
+            GucContext::Userset,
+            GucFlags::default(),
+            None,
+            Some(assign_current_tenant),
+            None,
+        );
+    }
     unsafe {
         pg_sys::RegisterXactCallback(Some(on_xact_end), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(forget_on_subxact_abort), std::ptr::null_mut());
@@ -51,6 +149,7 @@ pub fn init() {
 /// - when a (sub)transaction that changed the registry aborts, since it may
 ///   have cached what its own rolled-back changes produced.
 pub fn forget_verified_tenant() {
+    CURRENT_TENANT.set(CURRENT_TENANT.get().unverified());
     registry::forget_records();
     crate::members::forget_cached_role();
     crate::quota::limits::forget();
@@ -60,7 +159,7 @@ pub fn forget_verified_tenant() {
 /// Queues an invalidation of tenant.tenants for every session (delivered at
 /// commit; this session gets it at the end of the current command).
 pub fn invalidate_everywhere() {
-    CHANGED_REGISTRY.with(|changed| changed.set(true));
+    CHANGED_REGISTRY.store(true, Ordering::Relaxed);
     if let Some(oid) = registry_oid() {
         unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
     }
@@ -76,12 +175,12 @@ fn registry_oid() -> Option<pg_sys::Oid> {
         }
         pg_sys::get_relname_relid(c"tenants".as_ptr(), schema)
     };
-    REGISTRY_OID.with(|cell| cell.set(oid));
+    REGISTRY_OID.store(oid.to_u32(), Ordering::Relaxed);
     (oid != pg_sys::InvalidOid).then_some(oid)
 }
 
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    let registry = REGISTRY_OID.with(|cell| cell.get());
+    let registry = pg_sys::Oid::from(REGISTRY_OID.load(Ordering::Relaxed));
     if relid == pg_sys::InvalidOid || registry == pg_sys::InvalidOid || relid == registry {
         forget_verified_tenant();
     }
@@ -94,11 +193,11 @@ unsafe extern "C-unwind" fn on_xact_end(event: pg_sys::XactEvent::Type, _arg: *m
         || event == pg_sys::XactEvent::XACT_EVENT_COMMIT
         || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
         || event == pg_sys::XactEvent::XACT_EVENT_PREPARE;
-    if aborted && CHANGED_REGISTRY.with(|changed| changed.get()) {
+    if aborted && CHANGED_REGISTRY.load(Ordering::Relaxed) {
         forget_verified_tenant();
     }
     if ended {
-        CHANGED_REGISTRY.with(|changed| changed.set(false));
+        CHANGED_REGISTRY.store(false, Ordering::Relaxed);
     }
 }
 
@@ -109,7 +208,7 @@ unsafe extern "C-unwind" fn forget_on_subxact_abort(
     _arg: *mut c_void,
 ) {
     if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB
-        && CHANGED_REGISTRY.with(|changed| changed.get())
+        && CHANGED_REGISTRY.load(Ordering::Relaxed)
     {
         forget_verified_tenant();
     }
@@ -127,36 +226,72 @@ fn setting_bytes(name: &CStr) -> Option<&'static [u8]> {
     (!bytes.is_empty()).then_some(bytes)
 }
 
-/// A UUID-valued setting: None when unset, 22P02 when not a UUID. Parsed in
-/// place, without copying: this runs for every statement and inserted row.
+fn parse_uuid(text: &[u8]) -> Option<Uuid> {
+    uuid::Uuid::try_parse_ascii(text)
+        .ok()
+        .map(|id| Uuid::from_bytes(*id.as_bytes()))
+}
+
+/// A UUID-valued setting: None when unset, 22P02 when not a UUID.
 fn read_uuid_setting(name: &CStr) -> Result<Option<Uuid>> {
     let Some(bytes) = setting_bytes(name) else {
         return Ok(None);
     };
-    match uuid::Uuid::try_parse_ascii(bytes) {
-        Ok(id) => Ok(Some(Uuid::from_bytes(*id.as_bytes()))),
-        Err(_) => {
-            let setting = name.to_string_lossy();
-            Err(error::invalid_uuid(
-                &setting,
-                &String::from_utf8_lossy(bytes),
-                format!("Set it to a UUID: SELECT set_config('{setting}', '<uuid>', true); or RESET {setting}."),
-            ))
-        }
-    }
+    parse_uuid(bytes)
+        .map(Some)
+        .ok_or_else(|| not_a_uuid(name, bytes))
+}
+
+/// 22P02 naming the setting and its value.
+fn not_a_uuid(name: &CStr, value: &[u8]) -> ErrorReport {
+    let setting = name.to_string_lossy();
+    error::invalid_uuid(
+        &setting,
+        &String::from_utf8_lossy(value),
+        format!(
+            "Set it to a UUID: SELECT set_config('{setting}', '<uuid>', true); or RESET {setting}."
+        ),
+    )
+}
+
+/// Postgres' assign hook of `app.current_tenant`: runs for every new value
+/// (set_config, SET, RESET, the end of a transaction-local value, a
+/// rolled-back savepoint, a placeholder's value when the library loads).
+/// It must not fail: a value that is not a UUID is remembered as such and
+/// raised when the tenant is read.
+#[pg_guard]
+unsafe extern "C-unwind" fn assign_current_tenant(value: *const c_char, _extra: *mut c_void) {
+    // SAFETY: Postgres passes NULL or the new value's text.
+    let text = (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_bytes());
+    CURRENT_TENANT.set(TenantSetting::parse(text));
 }
 
 /// The tenant of this session, checked against the registry: an unknown,
 /// suspended or deleted tenant raises 42501 instead of silently showing (or
-/// hiding) rows.
+/// hiding) rows. Once found active, the tenant is not looked up again until
+/// the setting or the registry caches change: a transaction's statements and
+/// its rows' triggers read it several times.
 pub fn current_tenant() -> Result<Option<Uuid>> {
-    let Some(id) = read_uuid_setting(TENANT_SETTING)? else {
-        return Ok(None);
+    let (id, verified) = match CURRENT_TENANT.get() {
+        TenantSetting::Unset => return Ok(None),
+        TenantSetting::NotUuid => {
+            return Err(not_a_uuid(
+                TENANT_SETTING,
+                setting_bytes(TENANT_SETTING).unwrap_or_default(),
+            ))
+        }
+        TenantSetting::Tenant { id, verified } => (Uuid::from_bytes(id), verified),
     };
-    if registry::cached_status(&id) != Some(TenantStatus::Active) {
-        // Known before anything is cached, for the invalidation callback.
-        registry_oid();
-        ensure_active(id)?;
+    if !verified {
+        if registry::cached_status(&id) != Some(TenantStatus::Active) {
+            // Known before anything is cached, for the invalidation callback.
+            registry_oid();
+            ensure_active(id)?;
+        }
+        CURRENT_TENANT.set(TenantSetting::Tenant {
+            id: *id.as_bytes(),
+            verified: true,
+        });
     }
     Ok(Some(id))
 }
@@ -231,10 +366,100 @@ fn parse_bool(text: &str) -> Option<bool> {
     unsafe { pg_sys::parse_bool(text.as_ptr(), &mut value) }.then_some(value)
 }
 
+#[cfg(test)]
+mod unit_tests {
+    use super::TenantSetting;
+
+    #[test]
+    fn setting_is_parsed_once_into_what_reads_need() {
+        let id = [
+            0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+            0x0a, 0x11,
+        ];
+        let unverified = TenantSetting::Tenant {
+            id,
+            verified: false,
+        };
+        assert_eq!(TenantSetting::parse(None), TenantSetting::Unset);
+        assert_eq!(TenantSetting::parse(Some(b"")), TenantSetting::Unset);
+        assert_eq!(
+            TenantSetting::parse(Some(b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")),
+            unverified
+        );
+        assert_eq!(
+            TenantSetting::parse(Some(b"A0EEBC999C0B4EF8BB6D6BB9BD380A11")),
+            unverified
+        );
+        assert_eq!(
+            TenantSetting::parse(Some(b"acme-corp")),
+            TenantSetting::NotUuid
+        );
+        assert_eq!(
+            TenantSetting::parse(Some(b" a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")),
+            TenantSetting::NotUuid
+        );
+    }
+
+    #[test]
+    fn forgetting_unverifies_only_a_tenant() {
+        let id = [7; 16];
+        let verified = TenantSetting::Tenant { id, verified: true };
+        assert_eq!(
+            verified.unverified(),
+            TenantSetting::Tenant {
+                id,
+                verified: false
+            }
+        );
+        assert_eq!(TenantSetting::Unset.unverified(), TenantSetting::Unset);
+        assert_eq!(TenantSetting::NotUuid.unverified(), TenantSetting::NotUuid);
+    }
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
     use pgrx::prelude::*;
+
+    #[pg_test]
+    fn a_rolled_back_subtransaction_restores_the_tenant_it_replaced() {
+        // The parsed setting follows Postgres' own undo of the value: the
+        // tenant checked inside the subtransaction must not outlive it.
+        let first = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('First')")
+            .unwrap()
+            .unwrap();
+        let second = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('Second')")
+            .unwrap()
+            .unwrap();
+        Spi::run(&format!(
+            "SELECT set_config('app.current_tenant', '{first}', true)"
+        ))
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            Some(first)
+        );
+        Spi::run(&format!(
+            "DO $$ BEGIN
+                 PERFORM set_config('app.current_tenant', '{second}', true);
+                 IF current_tenant_id() IS DISTINCT FROM '{second}' THEN
+                     RAISE EXCEPTION 'second tenant not seen inside the block';
+                 END IF;
+                 RAISE EXCEPTION 'undo' USING ERRCODE = 'P0003';
+             EXCEPTION WHEN SQLSTATE 'P0003' THEN NULL;
+             END $$"
+        ))
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            Some(first)
+        );
+        Spi::run("RESET app.current_tenant").unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            None
+        );
+    }
 
     #[pg_test]
     fn unset_and_empty_context_is_null() {
