@@ -6,8 +6,9 @@
 # shared buffers that hold every table and index of the run (see bench_prewarm), and
 # on a machine with several CPUs the server on the last ones and pgbench on
 # CPU 0, so the two do not push each other around. PIN=0 turns pinning off.
+# BENCH_EXTRA_OPTS: more server settings (benches/statement_times.sh).
 bench_cluster_start() {
-  export CLUSTER_OPTS="-c autovacuum=off -c checkpoint_timeout=1h -c max_wal_size=20GB -c shared_buffers=${SHARED_BUFFERS:-4GB}"
+  export CLUSTER_OPTS="-c autovacuum=off -c checkpoint_timeout=1h -c max_wal_size=20GB -c shared_buffers=${SHARED_BUFFERS:-4GB} ${BENCH_EXTRA_OPTS:-}"
   local cpus
   cpus="$(nproc)"
   if [ "${PIN:-1}" = 1 ] && [ "$cpus" -ge 2 ]; then
