@@ -29,18 +29,11 @@ SECONDS_PER_RUN="${SECONDS_PER_RUN:-60}"
 read -r -a VARIANTS <<<"${VARIANTS:-baseline_ctx pg_tenant better_tenant initplan_builtin}"
 SCRIPTS="${SCRIPTS:-$(find benches/results -maxdepth 2 -type d -path '*/isolation-*/scripts' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)}"
 [ -d "$SCRIPTS" ] || { echo "no pgbench scripts: run benches/isolation.sh first or set SCRIPTS"; exit 1; }
-probe_dir="$(mktemp -d)"
-chmod 755 "$probe_dir"
-scripts=()
+# Every variant's script must exist before anything is built.
 for v in "${VARIANTS[@]}"; do
-  script="$SCRIPTS/$WORKLOAD-$v.sql"
-  if [ "$v" = initplan_builtin ]; then
-    # Better Tenant's statement (it names no tenant either), on the probe's table.
-    sed 's/rows_better_tenant/rows_initplan_builtin/g' "$SCRIPTS/$WORKLOAD-better_tenant.sql" >"$probe_dir/$WORKLOAD-$v.sql"
-    script="$probe_dir/$WORKLOAD-$v.sql"
-  fi
-  [ -f "$script" ] || { echo "no script $script"; exit 1; }
-  scripts+=("$script")
+  source_variant="$v"
+  [ "$v" = initplan_builtin ] && source_variant=better_tenant
+  [ -f "$SCRIPTS/$WORKLOAD-$source_variant.sql" ] || { echo "no script $SCRIPTS/$WORKLOAD-$source_variant.sql"; exit 1; }
 done
 
 bash scripts/setup.sh >/dev/null
@@ -63,6 +56,18 @@ CREATE POLICY tenant_isolation ON rows_initplan_builtin
 VACUUM ANALYZE rows_initplan_builtin;
 SQL
 bench_prewarm >/dev/null
+
+scripts=()
+for v in "${VARIANTS[@]}"; do
+  script="$SCRIPTS/$WORKLOAD-$v.sql"
+  if [ "$v" = initplan_builtin ]; then
+    # Better Tenant's statement (it names no tenant either), on the probe's
+    # table; kept with the cluster, which is removed at exit.
+    script="$CLUSTER_DIR/$WORKLOAD-$v.sql"
+    sed 's/rows_better_tenant/rows_initplan_builtin/g' "$SCRIPTS/$WORKLOAD-better_tenant.sql" >"$script"
+  fi
+  scripts+=("$script")
+done
 
 out="benches/results/statement_times-$(date -u +%Y%m%d)${LABEL:+-$LABEL}.txt"
 {
