@@ -49,4 +49,6 @@ init_pgrx() {
 install_apt_packages
 install_cargo_pgrx
 init_pgrx
+# PgBouncer and the Python client of the pooler test (tests/pgbouncer).
+bash "$(dirname "${BASH_SOURCE[0]}")/../tests/pgbouncer/setup.sh"
 log "ready"

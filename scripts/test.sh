@@ -4,7 +4,8 @@
 #   2. Rust unit tests and #[pg_test] tests inside a real PostgreSQL 15
 #      (cargo pgrx test; as root the server runs as the OS user postgres);
 #   3. golden SQL tests (tests/pg_regress) with pg_regress against a fresh
-#      throwaway cluster, acting as ordinary LOGIN roles.
+#      throwaway cluster, acting as ordinary LOGIN roles;
+#   4. pg_dump/restore, the PgBouncer pooler test and the isolation specs.
 # Ends with one line "tests: N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -72,6 +73,10 @@ if install_extension >/tmp/pg_tenant-install.log 2>&1 && cluster_start; then
   say "pg_dump / restore round trip (tests/dump_restore.sh)"
   bash tests/dump_restore.sh | tee "$CLUSTER_DIR/dump.txt"; rc=${PIPESTATUS[0]}
   record dump_restore "$rc" "$(grep -c '^ok:' "$CLUSTER_DIR/dump.txt")" "$(grep -c '^FAILED' "$CLUSTER_DIR/dump.txt")"
+
+  say "Behind PgBouncer in transaction mode (tests/pgbouncer/run.sh)"
+  bash tests/pgbouncer/run.sh | tee "$CLUSTER_DIR/pgbouncer.txt"; rc=${PIPESTATUS[0]}
+  record pgbouncer "$rc" "$(grep -c '^ok:' "$CLUSTER_DIR/pgbouncer.txt")" "$(grep -c '^FAILED' "$CLUSTER_DIR/pgbouncer.txt")"
 
   say "Concurrency tests (pg_isolation_regress, tests/isolation)"
   run_suite isolation "$pgxs/isolation/pg_isolation_regress" tests/isolation pg_tenant_isolation

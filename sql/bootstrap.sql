@@ -61,6 +61,9 @@ CREATE TABLE tenant.tenants (
     suspended_at               timestamptz,
     deleted_at                 timestamptz,
     CONSTRAINT tenants_slug_format CHECK (slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(slug) <= 63),
+    -- A tenant reference that reads as a UUID names a tenant id; a slug that
+    -- spelled another tenant's id would make every t argument act on it.
+    CONSTRAINT tenants_slug_not_an_id CHECK (replace(slug, '-', '') !~ '^[0-9a-f]{32}$'),
     CONSTRAINT tenants_name_not_blank CHECK (btrim(name) <> ''),
     CONSTRAINT tenants_status_valid CHECK (status IN ('active', 'suspended', 'deleted')),
     CONSTRAINT tenants_quotas_not_negative CHECK (

@@ -267,7 +267,6 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@._tenant_registry_changed(),
     @extschema@._tenant_plans_install(),
     @extschema@._tenant_plans_restore(),
-    @extschema@._tenant_row_bytes(anyelement),
     @extschema@.tenant_check(name),
     @extschema@._tenant_check(text),
     @extschema@.tenant_assert_check(text)
@@ -401,8 +400,11 @@ COMMENT ON FUNCTION @extschema@._tenant_usage_start(regclass) IS
     'pg_tenant internal: counts a table''s existing rows per tenant and marks it as counting usage (called by the SQL of tenant_enable).';
 COMMENT ON FUNCTION @extschema@._tenant_usage_stop(regclass) IS
     'pg_tenant internal: removes a table''s usage counters (called by the SQL of tenant_enable(track_usage => false)).';
+-- _tenant_row_bytes keeps PUBLIC's EXECUTE: reconciliation and tenant_enable
+-- count a table's rows as the table's owner (never as the registry owner),
+-- and it only measures the row value it is given.
 COMMENT ON FUNCTION @extschema@._tenant_row_bytes(anyelement) IS
-    'pg_tenant internal: the bytes a whole row counts for in the storage quota (used by reconciliation).';
+    'pg_tenant internal: the bytes a whole row counts for in the storage quota (used by reconciliation, run as the table''s owner).';
 COMMENT ON FUNCTION @extschema@._tenant_plans_install() IS
     'pg_tenant internal: inserts the default plans free, pro and enterprise (run by CREATE EXTENSION).';
 COMMENT ON FUNCTION @extschema@._tenant_plans_restore() IS

@@ -206,6 +206,84 @@ pub fn as_registry_owner_qualified<R>(f: impl FnOnce() -> Result<R>) -> Result<R
     as_role(registry_owner()?, pg_sys::SECURITY_NOFORCE_RLS as i32, f)
 }
 
+/// Runs `f` — work on a user's table, such as deleting or counting a
+/// tenant's rows — with the identity of the table's owner, never the registry
+/// owner's: whatever user code the work runs (the table's triggers, a rule,
+/// a column default, an index expression, an operator, a function of a
+/// check constraint or of a foreign key action) gets only the rights its own
+/// table's owner has anyway. As Postgres does for VACUUM, ANALYZE and
+/// REINDEX, it is a security-restricted operation (no SET ROLE, no temporary
+/// objects, no cursors WITH HOLD meanwhile), with `search_path` pinned to
+/// `pg_catalog, pg_temp`; the owner is not held back by its own table's
+/// FORCE ROW LEVEL SECURITY (SECURITY_NOFORCE_RLS, as in referential
+/// integrity checks), since the work must see every tenant's rows.
+pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let owner = one::<pg_sys::Oid>(
+        "SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[relid.into()],
+    )?
+    .ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("table with OID {} does not exist", relid.to_u32()),
+            "It was dropped meanwhile; run tenant_check() to find stale registry rows.",
+        )
+    })?;
+    let flags = (pg_sys::SECURITY_NOFORCE_RLS | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
+    as_role(owner, flags, || {
+        let guc_level = unsafe { pin_search_path() };
+        let result = f();
+        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
+        result
+    })
+}
+
+/// Refuses (42809) a relation that is not an ordinary or partitioned table:
+/// pg_tenant's internal entry points take tables only, so that no view, with
+/// functions of its own, or foreign table is ever scanned on pg_tenant's
+/// behalf.
+pub fn require_table(relid: pg_sys::Oid, function: &str) -> Result<()> {
+    let kind = unsafe { pg_sys::get_rel_relkind(relid) } as u8;
+    if kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE {
+        return Ok(());
+    }
+    let what = match kind {
+        pg_sys::RELKIND_VIEW => "a view",
+        pg_sys::RELKIND_MATVIEW => "a materialized view",
+        pg_sys::RELKIND_FOREIGN_TABLE => "a foreign table",
+        pg_sys::RELKIND_SEQUENCE => "a sequence",
+        pg_sys::RELKIND_INDEX | pg_sys::RELKIND_PARTITIONED_INDEX => "an index",
+        pg_sys::RELKIND_COMPOSITE_TYPE => "a composite type",
+        0 => "not a relation",
+        _ => "not a table",
+    };
+    let name = relation_label(relid);
+    Err(error::report(
+        PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        format!("{function}: {name} is {what}, not a table"),
+        "pg_tenant makes ordinary and partitioned tables tenant-scoped only; pass the table itself.",
+    ))
+}
+
+/// `schema.name` of a relation, quoted where needed, or its OID.
+pub fn relation_label(relid: pg_sys::Oid) -> String {
+    unsafe {
+        let name = pg_sys::get_rel_name(relid);
+        if name.is_null() {
+            return format!("relation with OID {}", relid.to_u32());
+        }
+        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        let name = std::ffi::CStr::from_ptr(name).to_string_lossy();
+        if schema.is_null() {
+            return pgrx::spi::quote_identifier(name);
+        }
+        pgrx::spi::quote_qualified_identifier(
+            std::ffi::CStr::from_ptr(schema).to_string_lossy(),
+            name,
+        )
+    }
+}
+
 /// Forgets the cached registry owner (the registry changed).
 pub fn forget_registry_owner() {
     REGISTRY_OWNER.with(|cell| cell.set(pg_sys::InvalidOid));

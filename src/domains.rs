@@ -2,7 +2,7 @@
 //! token, verified by proving the token, one primary per tenant. Only
 //! verified domains resolve (see `resolve`).
 
-use crate::authz::Caller;
+use crate::authz;
 use crate::db;
 use crate::error::{self, Result};
 use crate::members::Role;
@@ -11,9 +11,15 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 
 /// Validates a domain name and returns its canonical form (lower case, no
-/// trailing dot). The error says what is wrong with it.
+/// trailing dot). The error says what is wrong with it (quoting a long input
+/// shortened).
 pub fn canonical_domain(input: &str) -> std::result::Result<String, String> {
-    let problem = |what: &str| Err(format!("\"{input}\" is not a valid domain: {what}"));
+    let problem = |what: &str| {
+        Err(format!(
+            "\"{}\" is not a valid domain: {what}",
+            error::shorten(input)
+        ))
+    };
     if input.contains("://") {
         return problem("remove the scheme (https://)");
     }
@@ -66,21 +72,48 @@ fn domain_argument(domain: Option<&str>, function: &str) -> Result<String> {
     })
 }
 
-/// The tenant a registered domain belongs to, or P0002.
-fn owner_of(domain: &str) -> Result<Tenant> {
-    let tenant = db::as_registry_owner(|| {
-        db::one::<Uuid>(
-            "SELECT tenant_id FROM tenant.domains WHERE domain = $1",
-            &[domain.into()],
-        )
-    })?;
-    match tenant {
-        Some(id) => registry::find(Some(&id.to_string()), "domain"),
-        None => Err(error::report(
-            PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
-            format!("domain \"{domain}\" is not registered"),
-            "Add it first with tenant_domain_add(t, domain).",
-        )),
+/// The tenant whose registered domain the caller may manage, with the
+/// domain's row locked (it cannot move to another tenant or go meanwhile).
+///
+/// Operators manage every tenant's domains: P0002 when the domain is not
+/// registered at all. Anyone else must be an admin of the session's current
+/// tenant (42501 first, before the domain is looked up), and the domain is
+/// then looked up in that tenant only: one P0002 whether it is not
+/// registered or registered to another tenant, which is never named.
+fn managed_domain(domain: &str, action: &str) -> Result<Tenant> {
+    match authz::authorize_current(Role::Admin, action)? {
+        None => {
+            let owner = db::as_registry_owner(|| {
+                db::execute_one::<Uuid>(
+                    "SELECT tenant_id FROM tenant.domains WHERE domain = $1 FOR UPDATE",
+                    &[domain.into()],
+                )
+            })?;
+            match owner {
+                Some(id) => registry::find(Some(&id.to_string()), "domain"),
+                None => Err(error::report(
+                    PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+                    format!("domain \"{domain}\" is not registered"),
+                    "Add it first with tenant_domain_add(t, domain).",
+                )),
+            }
+        }
+        Some(current) => {
+            let registered = db::as_registry_owner(|| {
+                db::execute_one::<bool>(
+                    "SELECT true FROM tenant.domains WHERE domain = $1 AND tenant_id = $2 FOR UPDATE",
+                    &[domain.into(), current.id.into()],
+                )
+            })?;
+            match registered {
+                Some(_) => Ok(current),
+                None => Err(error::report(
+                    PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+                    format!("domain \"{domain}\" is not registered to the current tenant"),
+                    "Add it first with tenant_domain_add(t, domain); the current tenant's domains are in tenant.domains.",
+                )),
+            }
+        }
     }
 }
 
@@ -112,9 +145,8 @@ fn same_secret(a: &str, b: &str) -> bool {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_domain_add(t: Option<&str>, domain: Option<&str>) -> Result<String> {
-    let tenant = registry::find(t, "tenant_domain_add")?;
+    let (tenant, _) = authz::authorize(t, "tenant_domain_add", Role::Admin, "adding a domain")?;
     let domain = domain_argument(domain, "tenant_domain_add")?;
-    Caller::of(&tenant)?.require(&tenant, Role::Admin, "adding a domain")?;
     tenant.refuse_if_deleted("add a domain")?;
     let token = new_token()?;
     let added =
@@ -143,8 +175,7 @@ fn tenant_domain_add(t: Option<&str>, domain: Option<&str>) -> Result<String> {
 fn tenant_domain_verify(domain: Option<&str>, token: Option<&str>) -> Result<()> {
     let domain = domain_argument(domain, "tenant_domain_verify")?;
     let token = token.ok_or_else(|| error::null_argument("tenant_domain_verify", "token"))?;
-    let tenant = owner_of(&domain)?;
-    Caller::of(&tenant)?.require(&tenant, Role::Admin, "verifying a domain")?;
+    managed_domain(&domain, "verifying a domain")?;
     db::as_registry_owner(|| {
         let expected = db::execute_one::<String>(
             "SELECT verification_token FROM tenant.domains WHERE domain = $1 FOR UPDATE",
@@ -172,8 +203,7 @@ fn tenant_domain_verify(domain: Option<&str>, token: Option<&str>) -> Result<()>
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_domain_remove(domain: Option<&str>) -> Result<()> {
     let domain = domain_argument(domain, "tenant_domain_remove")?;
-    let tenant = owner_of(&domain)?;
-    Caller::of(&tenant)?.require(&tenant, Role::Admin, "removing a domain")?;
+    managed_domain(&domain, "removing a domain")?;
     db::as_registry_owner(|| {
         db::execute(
             "DELETE FROM tenant.domains WHERE domain = $1",
@@ -188,8 +218,7 @@ fn tenant_domain_remove(domain: Option<&str>) -> Result<()> {
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_domain_set_primary(domain: Option<&str>) -> Result<()> {
     let domain = domain_argument(domain, "tenant_domain_set_primary")?;
-    let tenant = owner_of(&domain)?;
-    Caller::of(&tenant)?.require(&tenant, Role::Admin, "choosing the primary domain")?;
+    let tenant = managed_domain(&domain, "choosing the primary domain")?;
     db::as_registry_owner(|| {
         let verified = db::one::<bool>(
             "SELECT verified_at IS NOT NULL FROM tenant.domains WHERE domain = $1",
@@ -251,6 +280,18 @@ mod unit_tests {
         }
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(canonical_domain(&long_label).is_err());
+    }
+
+    #[test]
+    fn a_long_bad_domain_is_shortened_in_the_error() {
+        let huge = format!("https://{}", "a".repeat(100_000));
+        let problem = canonical_domain(&huge).unwrap_err();
+        assert!(problem.len() < 200, "{}", problem.len());
+        assert!(problem.ends_with("...\" is not a valid domain: remove the scheme (https://)"));
+        assert_eq!(
+            canonical_domain("acme.test:8080").unwrap_err(),
+            "\"acme.test:8080\" is not a valid domain: remove the port"
+        );
     }
 
     #[test]

@@ -609,6 +609,7 @@ fn _tenant_register_table(
     column_added: bool,
     index_created: bool,
 ) -> Result<bool> {
+    db::require_table(tbl.oid(), "_tenant_register_table")?;
     let caller = require_owner(&tbl)?;
     let inserted = db::execute_one::<bool>(
         "INSERT INTO tenant.tables (relid, column_added, index_created, enabled_by)
@@ -644,6 +645,7 @@ fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
 #[pg_extern(volatile, security_definer, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
+    db::require_table(tbl.oid(), "_tenant_usage_start")?;
     require_owner(&tbl)?;
     let (relid, name) = (tbl.oid(), TableState::read(tbl.oid())?.qualified_name);
     let schema = db::extension_schema()?;

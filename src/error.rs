@@ -107,7 +107,7 @@ pub fn raise(err: ErrorReport) -> ! {
 }
 
 /// Keeps messages readable when a setting holds a very long value.
-fn shorten(value: &str) -> String {
+pub fn shorten(value: &str) -> String {
     const MAX: usize = 80;
     if value.chars().count() <= MAX {
         value.to_string()

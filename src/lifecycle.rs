@@ -162,12 +162,18 @@ fn tenant_purge_expired(retention: default!(Option<Interval>, "'30 days'")) -> R
 
 /// Deletes the tenant's rows table by table (children before the tables they
 /// reference), then the registry row. Returns rows deleted per table.
+///
+/// Each table's rows are deleted as that table's owner (`db::as_table_owner`),
+/// never as the registry owner: the table's own triggers, rules and foreign
+/// key actions run with its owner's rights, whoever calls tenant_purge.
 fn purge(tenant: &Tenant) -> Result<Vec<(String, i64)>> {
     db::as_registry_owner(|| {
         let mut counts = Vec::new();
-        for table in purge_order()? {
-            let sql = format!("WITH gone AS (DELETE FROM {table} WHERE tenant_id = $1 RETURNING 1) SELECT count(*) FROM gone");
-            let rows = db::execute_one::<i64>(&sql, &[tenant.id.into()])?.unwrap_or(0);
+        for (relid, table) in purge_order()? {
+            let sql = format!("WITH gone AS (DELETE FROM {table} WHERE tenant_id OPERATOR(pg_catalog.=) $1 RETURNING 1) SELECT pg_catalog.count(*) FROM gone");
+            let rows =
+                db::as_table_owner(relid, || db::execute_one::<i64>(&sql, &[tenant.id.into()]))?
+                    .unwrap_or(0);
             counts.push((table, rows));
         }
         db::execute(
@@ -178,11 +184,11 @@ fn purge(tenant: &Tenant) -> Result<Vec<(String, i64)>> {
     })
 }
 
-/// The tenant-scoped tables (quoted, qualified names), ordered so that a
-/// table comes before every tenant-scoped table it references by foreign key.
-fn purge_order() -> Result<Vec<String>> {
-    let tables = db::column::<String>(
-        "SELECT c.oid::regclass::text FROM tenant.tables t JOIN pg_class c ON c.oid = t.relid ORDER BY 1",
+/// The tenant-scoped tables (OID and quoted, qualified name), ordered so that
+/// a table comes before every tenant-scoped table it references by foreign key.
+fn purge_order() -> Result<Vec<(pg_sys::Oid, String)>> {
+    let tables = db::pairs::<String, pg_sys::Oid>(
+        "SELECT c.oid::regclass::text, c.oid FROM tenant.tables t JOIN pg_class c ON c.oid = t.relid ORDER BY 1",
         &[],
     )?;
     let edges = db::pairs::<String, String>(
@@ -193,7 +199,12 @@ fn purge_order() -> Result<Vec<String>> {
             AND k.confrelid IN (SELECT relid FROM tenant.tables)",
         &[],
     )?;
-    Ok(children_first(tables, &edges))
+    let oids: BTreeMap<String, pg_sys::Oid> = tables.iter().cloned().collect();
+    let names = tables.into_iter().map(|(name, _)| name).collect();
+    Ok(children_first(names, &edges)
+        .into_iter()
+        .map(|name| (oids[&name], name))
+        .collect())
 }
 
 /// Orders `tables` so that each child (referencing table) precedes its

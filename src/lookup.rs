@@ -136,10 +136,8 @@ unsafe fn scan<T>(
 /// this transaction's own changes, including those of the current command
 /// (a tenant created earlier in the same function). The same as the SPI
 /// queries these lookups replace saw.
-///
-/// Also in a parallel worker (`current_tenant_id()` is PARALLEL SAFE): there
-/// the command counter has nothing to advance (nothing was written), and the
-/// transaction snapshot is the one the leader shared.
+/// Never in a parallel worker: pg_tenant's functions are not parallel safe,
+/// and the context refuses to be read there (`context::current_tenant`).
 fn fresh_snapshot() -> pg_sys::Snapshot {
     unsafe {
         pg_sys::CommandCounterIncrement();
@@ -323,45 +321,6 @@ mod tests {
             row.text(c"plan")
         });
         assert_eq!(plan.unwrap(), Some(None));
-    }
-
-    /// A parallel worker starts with empty caches, so it reads the tenant's
-    /// status itself, where no command may start.
-    #[pg_test]
-    fn reads_the_status_in_a_parallel_worker() {
-        let tenant = Spi::get_one::<Uuid>("SELECT tenant_create('Lookup four', 'lookup-four')")
-            .unwrap()
-            .unwrap();
-        // Every query through a Gather, the function run by a worker
-        // (the setting's name depends on the PostgreSQL version).
-        Spi::run(
-            "SELECT set_config(name, 'on', true) FROM pg_settings
-              WHERE name IN ('force_parallel_mode', 'debug_parallel_query');
-             SET LOCAL parallel_setup_cost = 0;
-             SET LOCAL max_parallel_workers_per_gather = 1;",
-        )
-        .unwrap();
-        Spi::run_with_args(
-            "SELECT set_config('app.current_tenant', $1::text, true)",
-            &[tenant.into()],
-        )
-        .unwrap();
-        crate::context::forget_verified_tenant();
-        let plan = Spi::get_one::<String>("EXPLAIN (COSTS OFF) SELECT current_tenant_id()")
-            .unwrap()
-            .unwrap();
-        assert!(plan.contains("Gather"), "not a parallel plan: {plan}");
-        // Without a row limit: SPI runs a plan with one serially.
-        let seen = Spi::connect(|client| {
-            client
-                .select("SELECT current_tenant_id()", None, &[])?
-                .first()
-                .get_one::<Uuid>()
-        });
-        assert_eq!(seen.unwrap(), Some(tenant));
-        // The worker checked the tenant, not this process: its cache is
-        // still empty.
-        assert!(!crate::context::is_verified(&tenant));
     }
 
     #[pg_test(

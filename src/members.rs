@@ -6,7 +6,7 @@ use crate::cache::SessionCache;
 use crate::context;
 use crate::db;
 use crate::error::{self, Result};
-use crate::registry::{self, Tenant};
+use crate::registry::Tenant;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 use std::cell::RefCell;
@@ -27,7 +27,7 @@ impl Role {
             Some("member") => Ok(Role::Member),
             Some("guest") => Ok(Role::Guest),
             Some(other) => Err(error::invalid_parameter(
-                format!("\"{other}\" is not a tenant role"),
+                format!("\"{}\" is not a tenant role", error::shorten(other)),
                 format!("Pass one of owner, admin, member, guest as {argument}."),
             )),
             None => Err(error::null_argument("tenant role", argument)),
@@ -79,7 +79,7 @@ pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
 /// `tenant_has_role(min_role)`: whether the current user (`app.current_user_id`)
 /// holds at least `min_role` in the current tenant. False when either is unset.
 /// For users' own policies: `USING ((SELECT tenant_has_role('admin')))`.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_restricted)]
 fn tenant_has_role(min_role: Option<&str>) -> Result<bool> {
     let min_role = Role::parse(min_role, "min_role")?;
     let (Some(tenant), Some(user)) = (context::current_tenant()?, context::current_user()?) else {
@@ -91,11 +91,16 @@ fn tenant_has_role(min_role: Option<&str>) -> Result<bool> {
 /// `tenant_user_role(t, user_id)`: the user's role in the tenant, or NULL.
 /// Reads tenant.members as the caller, so RLS decides what is visible: an
 /// application sees its current tenant's members, operators every tenant's.
-#[pg_extern(stable, parallel_safe)]
+/// For an application, a reference to any other tenant (existing or not)
+/// shows nothing, as RLS would (see `authz::visible`).
+#[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_user_role(t: Option<&str>, user_id: Option<Uuid>) -> Result<Option<String>> {
-    let tenant = registry::find(t, "tenant_user_role")?;
+    let tenant = authz::visible(t, "tenant_user_role")?;
     let user = user_id.ok_or_else(|| error::null_argument("tenant_user_role", "user_id"))?;
+    let Some(tenant) = tenant else {
+        return Ok(None);
+    };
     db::one::<String>(
         "SELECT role FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
         &[tenant.id.into(), user.into()],
@@ -104,7 +109,7 @@ fn tenant_user_role(t: Option<&str>, user_id: Option<Uuid>) -> Result<Option<Str
 
 /// `tenant_is_member(t, user_id)`: whether the user belongs to the tenant
 /// (visibility as for `tenant_user_role`).
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_is_member(t: Option<&str>, user_id: Option<Uuid>) -> Result<bool> {
     Ok(tenant_user_role(t, user_id)?.is_some())
@@ -113,7 +118,7 @@ fn tenant_is_member(t: Option<&str>, user_id: Option<Uuid>) -> Result<bool> {
 /// `tenant_members(t)`: the tenant's members (visibility as for `tenant_user_role`).
 // pgrx must see `TableIterator` itself in the signature (an alias hides it).
 #[allow(clippy::type_complexity)]
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_members(
     t: Option<&str>,
@@ -128,7 +133,9 @@ fn tenant_members(
         ),
     >,
 > {
-    let tenant = registry::find(t, "tenant_members")?;
+    let Some(tenant) = authz::visible(t, "tenant_members")? else {
+        return Ok(TableIterator::new(Vec::new()));
+    };
     let rows = Spi::connect(|client| {
         let mut rows = Vec::new();
         let table = client.select(
@@ -164,14 +171,11 @@ fn tenant_member_add(
     user_id: Option<Uuid>,
     role: default!(Option<&str>, "'member'"),
 ) -> Result<()> {
-    let tenant = registry::find(t, "tenant_member_add")?;
+    let action = "adding a member";
+    let (tenant, caller) = authz::authorize(t, "tenant_member_add", Role::Admin, action)?;
     let user = user_id.ok_or_else(|| error::null_argument("tenant_member_add", "user_id"))?;
     let role = Role::parse(role, "role")?;
-    authz::Caller::of(&tenant)?.require(
-        &tenant,
-        required_role(&[Some(role)]),
-        "adding a member",
-    )?;
+    caller.require(&tenant, required_role(&[Some(role)]), action)?;
     tenant.refuse_if_deleted("add a member")?;
     let invited_by = context::current_user()?;
     db::as_registry_owner(|| {
@@ -195,19 +199,18 @@ fn tenant_member_add(
 }
 
 /// `tenant_member_remove(t, user_id)`. The last owner cannot be removed.
+///
+/// The caller is authorized (as an admin of the tenant) before the member
+/// rows are read or locked; only then does removing an owner take an owner.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_member_remove(t: Option<&str>, user_id: Option<Uuid>) -> Result<()> {
-    let tenant = registry::find(t, "tenant_member_remove")?;
+    let action = "removing a member";
+    let (tenant, caller) = authz::authorize(t, "tenant_member_remove", Role::Admin, action)?;
     let user = user_id.ok_or_else(|| error::null_argument("tenant_member_remove", "user_id"))?;
-    let caller = authz::Caller::of(&tenant)?;
     db::as_registry_owner(|| {
         let current = locked_role(&tenant, user)?;
-        caller.require(
-            &tenant,
-            required_role(&[Some(current)]),
-            "removing a member",
-        )?;
+        caller.require(&tenant, required_role(&[Some(current)]), action)?;
         refuse_last_owner(&tenant, current, None, "removed")?;
         db::execute(
             "DELETE FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
@@ -218,6 +221,9 @@ fn tenant_member_remove(t: Option<&str>, user_id: Option<Uuid>) -> Result<()> {
 }
 
 /// `tenant_member_set_role(t, user_id, role)`. The last owner cannot be demoted.
+///
+/// Authorized as `tenant_member_remove` is: as an admin of the tenant before
+/// anything is read or locked, then as an owner when an owner is involved.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_member_set_role(
@@ -225,18 +231,14 @@ fn tenant_member_set_role(
     user_id: Option<Uuid>,
     role: Option<&str>,
 ) -> Result<()> {
-    let tenant = registry::find(t, "tenant_member_set_role")?;
+    let action = "changing a member's role";
+    let (tenant, caller) = authz::authorize(t, "tenant_member_set_role", Role::Admin, action)?;
     let user = user_id.ok_or_else(|| error::null_argument("tenant_member_set_role", "user_id"))?;
     let role = Role::parse(role, "role")?;
     tenant.refuse_if_deleted("change a member's role")?;
-    let caller = authz::Caller::of(&tenant)?;
     db::as_registry_owner(|| {
         let current = locked_role(&tenant, user)?;
-        caller.require(
-            &tenant,
-            required_role(&[Some(current), Some(role)]),
-            "changing a member's role",
-        )?;
+        caller.require(&tenant, required_role(&[Some(current), Some(role)]), action)?;
         refuse_last_owner(&tenant, current, Some(role), "demoted")?;
         db::execute(
             "UPDATE tenant.members SET role = $3 WHERE tenant_id = $1 AND user_id = $2",
@@ -246,7 +248,9 @@ fn tenant_member_set_role(
 }
 
 /// The member's role, with the tenant's member rows locked so that two
-/// concurrent removals cannot both pass the last-owner check.
+/// concurrent removals cannot both pass the last-owner check. Only for a
+/// tenant the caller was authorized for: the P0002 names the tenant and
+/// tells whether the user is a member.
 fn locked_role(tenant: &Tenant, user: Uuid) -> Result<Role> {
     let roles = db::execute_one::<Vec<String>>(
         "SELECT array_agg(role) FILTER (WHERE user_id = $2)
@@ -305,5 +309,16 @@ mod unit_tests {
             required_role(&[Some(Role::Member), Some(Role::Owner)]),
             Role::Owner
         );
+    }
+
+    #[test]
+    fn roles_parse_and_a_long_bad_role_is_shortened() {
+        assert_eq!(Role::parse(Some("owner"), "role").unwrap(), Role::Owner);
+        assert_eq!(Role::parse(Some("guest"), "role").unwrap(), Role::Guest);
+        let huge = "x".repeat(100_000);
+        let err = Role::parse(Some(&huge), "role").unwrap_err();
+        assert!(err.message().len() < 200, "{}", err.message().len());
+        assert!(err.message().ends_with("...\" is not a tenant role"));
+        assert!(Role::parse(Some("Owner"), "role").is_err());
     }
 }

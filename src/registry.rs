@@ -190,18 +190,46 @@ pub fn resolve_reference(reference: &str) -> Result<Uuid> {
     Ok(find(Some(reference), "tenant reference")?.id)
 }
 
-/// Parses the textual forms of a UUID that Postgres' uuid type accepts.
+/// Parses the textual forms of a UUID that Postgres' uuid type accepts
+/// (including hyphens between any groups of four digits, which Postgres
+/// accepts and the uuid crate does not).
 pub fn parse_uuid(text: &str) -> Option<Uuid> {
-    uuid::Uuid::try_parse(text)
-        .ok()
-        .map(|u| Uuid::from_bytes(*u.as_bytes()))
+    let parsed = uuid::Uuid::try_parse(text).ok().or_else(|| {
+        looks_like_uuid(text)
+            .then(|| uuid::Uuid::try_parse(&text.replace('-', "")).ok())
+            .flatten()
+    });
+    parsed.map(|u| Uuid::from_bytes(*u.as_bytes()))
 }
 
 /// Longest slug accepted (it must also fit a DNS label for subdomains).
 const SLUG_MAX: usize = 63;
 
-/// A slug is lower-case ASCII letters and digits in words joined by single `-`.
+/// Whether `text` would be read as a tenant id: 32 hex digits once its `-`
+/// are removed, which covers every spelling Postgres' uuid type accepts that
+/// a slug could have (hyphens in the usual places, anywhere between groups
+/// of four, or none). A slug must never look like this: a tenant reference
+/// that parses as a UUID names a tenant id, so a slug spelling another
+/// tenant's id would make every `t` argument act on that other tenant.
+pub fn looks_like_uuid(text: &str) -> bool {
+    let mut digits = 0;
+    for b in text.bytes() {
+        match b {
+            b'-' => {}
+            b if b.is_ascii_hexdigit() => digits += 1,
+            _ => return false,
+        }
+    }
+    digits == 32
+}
+
+/// A slug is lower-case ASCII letters and digits in words joined by single
+/// `-`, and does not look like a UUID.
 pub fn is_valid_slug(slug: &str) -> bool {
+    !looks_like_uuid(slug) && is_slug_shaped(slug)
+}
+
+fn is_slug_shaped(slug: &str) -> bool {
     !slug.is_empty()
         && slug.len() <= SLUG_MAX
         && slug.split('-').all(|word| {
@@ -229,6 +257,10 @@ pub fn slugify(name: &str) -> String {
         } else {
             word_break = true;
         }
+    }
+    if looks_like_uuid(&slug) {
+        // Never derive a slug that would read as a tenant id.
+        slug.insert_str(0, "tenant-");
     }
     slug.truncate(SLUG_MAX - ROOM_FOR_SUFFIX);
     let slug = slug.trim_end_matches('-').to_string();
@@ -333,9 +365,18 @@ fn tenant_create(
 
 /// An explicit slug must be well-formed and free.
 fn checked_new_slug(slug: &str) -> Result<String> {
+    if looks_like_uuid(slug) {
+        return Err(error::invalid_parameter(
+            format!(
+                "\"{}\" cannot be a tenant slug: it reads as a tenant id",
+                error::shorten(slug)
+            ),
+            "Every tenant reference that parses as a UUID names a tenant id, so a slug may not look like one. Choose a slug with other letters, or pass NULL to derive one from the name.",
+        ));
+    }
     if !is_valid_slug(slug) {
         return Err(error::invalid_parameter(
-            format!("\"{slug}\" is not a valid tenant slug"),
+            format!("\"{}\" is not a valid tenant slug", error::shorten(slug)),
             format!(
                 "Use lower-case ASCII letters and digits in words joined by single \"-\", at most {SLUG_MAX} characters, e.g. \"{}\".",
                 slugify(slug)
@@ -397,10 +438,40 @@ mod unit_tests {
     }
 
     #[test]
+    fn slugs_never_look_like_tenant_ids() {
+        for uuidish in [
+            "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
+        ] {
+            assert!(looks_like_uuid(uuidish), "{uuidish}");
+            assert!(!is_valid_slug(uuidish), "{uuidish}");
+            let derived = slugify(uuidish);
+            assert!(!looks_like_uuid(&derived), "{derived}");
+            assert!(is_valid_slug(&derived), "{derived}");
+        }
+        // Derived from a display name that spells an id in capitals and spaces.
+        let derived = slugify("A0EEBC99 9C0B 4EF8 BB6D 6BB9BD380A11");
+        assert!(is_valid_slug(&derived), "{derived}");
+        for fine in [
+            "acme",
+            "deadbeef",
+            "a0eebc999c0b4ef8bb6d6bb9bd380a1",
+            "cafe-babe-2",
+        ] {
+            assert!(!looks_like_uuid(fine), "{fine}");
+        }
+    }
+
+    #[test]
     fn parse_uuid_accepts_postgres_forms_only() {
         assert!(parse_uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").is_some());
         assert!(parse_uuid("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11").is_some());
         assert!(parse_uuid("a0eebc999c0b4ef8bb6d6bb9bd380a11").is_some());
+        assert_eq!(
+            parse_uuid("a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11"),
+            parse_uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+        );
         assert!(parse_uuid("acme").is_none());
         assert!(parse_uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1").is_none());
         assert!(parse_uuid("").is_none());

@@ -2,12 +2,11 @@
 //! nested JSON document: `branding.logo_url` and `branding.color` become
 //! `{"branding": {"logo_url": ..., "color": ...}}`.
 
-use crate::authz::Caller;
+use crate::authz;
 use crate::context;
 use crate::db;
 use crate::error::{self, Result};
 use crate::members::Role;
-use crate::registry;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{Map, Value};
@@ -30,7 +29,7 @@ fn key_argument(key: Option<&str>, function: &str) -> Result<String> {
     let key = key.ok_or_else(|| error::null_argument(function, "key"))?;
     if !is_valid_key(key) {
         return Err(error::invalid_parameter(
-            format!("\"{key}\" is not a valid setting key"),
+            format!("\"{}\" is not a valid setting key", error::shorten(key)),
             format!(
                 "Use dot-separated words of lower-case letters, digits, _ and -, at most {KEY_MAX} characters, e.g. branding.logo_url."
             ),
@@ -82,7 +81,7 @@ fn read_pairs(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<(Stri
 /// `tenant_setting_get(key)`: the current tenant's value for `key`; for a key
 /// that only prefixes others (`branding`), the nested object under it; NULL
 /// when unset or when no tenant is in context.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_setting_get(key: Option<&str>) -> Result<Option<JsonB>> {
     let key = key_argument(key, "tenant_setting_get")?;
@@ -105,11 +104,14 @@ fn tenant_setting_get(key: Option<&str>) -> Result<Option<JsonB>> {
 
 /// `tenant_settings(t)`: all of a tenant's settings as one nested document.
 /// Reads as the caller: an application sees its current tenant's settings,
-/// operators every tenant's.
-#[pg_extern(stable, parallel_safe)]
+/// operators every tenant's. For an application, any other reference
+/// (existing or not) shows an empty document, as RLS would.
+#[pg_extern(stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_settings(t: Option<&str>) -> Result<JsonB> {
-    let tenant = registry::find(t, "tenant_settings")?;
+    let Some(tenant) = authz::visible(t, "tenant_settings")? else {
+        return Ok(JsonB(nest(Vec::new())));
+    };
     let pairs = read_pairs(
         "SELECT key, value FROM tenant.settings WHERE tenant_id = $1 ORDER BY key",
         &[tenant.id.into()],
@@ -122,10 +124,9 @@ fn tenant_settings(t: Option<&str>) -> Result<JsonB> {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_setting_set(t: Option<&str>, key: Option<&str>, value: Option<JsonB>) -> Result<()> {
-    let tenant = registry::find(t, "tenant_setting_set")?;
+    let (tenant, _) = authz::authorize(t, "tenant_setting_set", Role::Admin, "changing settings")?;
     let key = key_argument(key, "tenant_setting_set")?;
     let value = value.ok_or_else(|| error::null_argument("tenant_setting_set", "value"))?;
-    Caller::of(&tenant)?.require(&tenant, Role::Admin, "changing settings")?;
     tenant.refuse_if_deleted("change settings")?;
     db::as_registry_owner(|| {
         refuse_conflicting_key(tenant.id, &key)?;
@@ -161,9 +162,9 @@ fn refuse_conflicting_key(tenant: pgrx::Uuid, key: &str) -> Result<()> {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_setting_unset(t: Option<&str>, key: Option<&str>) -> Result<bool> {
-    let tenant = registry::find(t, "tenant_setting_unset")?;
+    let (tenant, _) =
+        authz::authorize(t, "tenant_setting_unset", Role::Admin, "changing settings")?;
     let key = key_argument(key, "tenant_setting_unset")?;
-    Caller::of(&tenant)?.require(&tenant, Role::Admin, "changing settings")?;
     let removed = db::as_registry_owner(|| {
         db::execute_one::<i64>(
             "WITH gone AS (DELETE FROM tenant.settings
@@ -223,5 +224,17 @@ mod unit_tests {
         ] {
             assert!(!is_valid_key(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_long_bad_key_is_shortened_in_the_error() {
+        let huge = "K".repeat(100_000);
+        let err = key_argument(Some(&huge), "tenant_setting_get").unwrap_err();
+        assert!(err.message().len() < 200, "{}", err.message().len());
+        assert!(err.message().ends_with("...\" is not a valid setting key"));
+        assert_eq!(
+            key_argument(Some("branding.logo_url"), "tenant_setting_get").unwrap(),
+            "branding.logo_url"
+        );
     }
 }

@@ -1,23 +1,50 @@
-//! Checks 3 to 12: the quiet ways tenant data leaks around correct policies.
-//! Each runs one set-based query over all tenant-scoped tables.
+//! Checks 3 to 12 (with 3b and 6b): the quiet ways tenant data leaks around
+//! correct policies. Each runs one set-based query over all tenant-scoped
+//! tables.
 
 use super::node_tree;
 use super::{ok_when_empty, Finding, Status};
 use crate::db;
+use crate::enable::Expressions;
 use crate::error::{self, Result};
-use crate::table_state::{TableState, TENANT_COLUMN};
+use crate::table_state::{TableState, BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
 
 /// The tenant-scoped tables, as a subquery.
 const REGISTERED: &str = "(SELECT relid FROM tenant.tables)";
 
+/// `relatives (relid, origin, below)`: every relation that shares rows with a
+/// tenant-scoped table (`origin`) through pg_inherits, at any depth, and is
+/// not tenant-scoped itself: its partitions and inheritance children
+/// (`below`), whose rows are the origin's, and its parents, which read the
+/// origin's rows. Either way the origin's policies do not apply when the
+/// relative is queried by name. A WITH RECURSIVE list item.
+const RELATIVES: &str = "descendants (relid, origin) AS (
+                 SELECT i.inhrelid, i.inhparent FROM pg_inherits i WHERE i.inhparent IN (SELECT relid FROM tenant.tables)
+                 UNION
+                 SELECT i.inhrelid, d.origin FROM descendants d JOIN pg_inherits i ON i.inhparent = d.relid
+             ),
+             ancestors (relid, origin) AS (
+                 SELECT i.inhparent, i.inhrelid FROM pg_inherits i WHERE i.inhrelid IN (SELECT relid FROM tenant.tables)
+                 UNION
+                 SELECT i.inhparent, a.origin FROM ancestors a JOIN pg_inherits i ON i.inhrelid = a.relid
+             ),
+             relatives (relid, origin, below) AS (
+                 SELECT relid, origin, true FROM descendants WHERE relid NOT IN (SELECT relid FROM tenant.tables)
+                 UNION
+                 SELECT relid, origin, false FROM ancestors WHERE relid NOT IN (SELECT relid FROM tenant.tables)
+             )";
+
 pub fn check_all(states: &[TableState]) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     findings.extend(forgotten_tables()?);
+    findings.extend(partitions_without_isolation()?);
     findings.extend(widening_policies(states));
     findings.extend(per_row_calls(states)?);
     findings.extend(unique_without_tenant()?);
+    findings.extend(exclusions_without_tenant()?);
     findings.extend(foreign_keys_without_tenant()?);
     findings.extend(views_with_owner_rights()?);
     findings.extend(definer_functions()?);
@@ -27,14 +54,23 @@ pub fn check_all(states: &[TableState]) -> Result<Vec<Finding>> {
     Ok(findings)
 }
 
-/// Runs a query and maps every row (all text columns) with `f`.
-fn rows<F>(sql: &str, columns: usize, mut f: F) -> Result<Vec<Finding>>
+/// Runs a query whose $1 is the tenant column's name and maps every row (all
+/// text columns) with `f`.
+fn rows<F>(sql: &str, columns: usize, f: F) -> Result<Vec<Finding>>
+where
+    F: FnMut(&[Option<String>]) -> Finding,
+{
+    rows_with(sql, &[TENANT_COLUMN.into()], columns, f)
+}
+
+/// `rows` with any parameters.
+fn rows_with<F>(sql: &str, args: &[DatumWithOid], columns: usize, mut f: F) -> Result<Vec<Finding>>
 where
     F: FnMut(&[Option<String>]) -> Finding,
 {
     Spi::connect(|client| {
         let mut out = Vec::new();
-        for row in client.select(sql, None, &[TENANT_COLUMN.into()])? {
+        for row in client.select(sql, None, args)? {
             let values: Vec<Option<String>> = (1..=columns)
                 .map(|i| row.get::<String>(i))
                 .collect::<std::result::Result<_, _>>()?;
@@ -53,18 +89,21 @@ fn flag(values: &[Option<String>], i: usize) -> bool {
     values.get(i).cloned().flatten().as_deref() == Some("true")
 }
 
-/// Check 3: tables with a tenant_id column that tenant_enable never saw.
+/// Check 3: tables with a tenant_id column that tenant_enable never saw
+/// (partitions and other relatives of tenant-scoped tables are check 3b's).
 fn forgotten_tables() -> Result<Vec<Finding>> {
     let schema = db::extension_schema()?;
     let mut findings = rows(
         &format!(
-            "SELECT c.oid::regclass::text FROM pg_class c
+            "WITH RECURSIVE {RELATIVES}
+             SELECT c.oid::regclass::text FROM pg_class c
                JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND NOT a.attisdropped
               WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
                 AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant')
                 AND n.nspname NOT LIKE 'pg\\_%'
                 AND c.oid NOT IN {REGISTERED}
+                AND c.oid NOT IN (SELECT relid FROM relatives)
               ORDER BY 1"
         ),
         1,
@@ -83,6 +122,110 @@ fn forgotten_tables() -> Result<Vec<Finding>> {
         "forgotten_table",
         &mut findings,
         "every table with a tenant_id column is tenant-scoped",
+    );
+    Ok(findings)
+}
+
+/// Check 3b: partitions, inheritance children and parents of tenant-scoped
+/// tables without pg_tenant's isolation of their own. Queried by name, a
+/// relation applies its own policies only, not those of the tenant-scoped
+/// table whose rows it holds or reads. Fails when a role other than the
+/// owner (and roles that bypass RLS anyway) holds a privilege on it, on the
+/// table or a column; warns otherwise, since one grant would expose every
+/// tenant. Relatives isolated by hand (RLS enabled and forced, pg_tenant's
+/// tenant_isolation, no other permissive policy) are ok.
+fn partitions_without_isolation() -> Result<Vec<Finding>> {
+    let schema = db::extension_schema()?;
+    let isolation = Expressions::for_extension()?.isolation_deparsed();
+    let mut findings = rows_with(
+        &format!(
+            "WITH RECURSIVE {RELATIVES},
+             holders (relid, grantee, privilege) AS (
+                 SELECT c.oid, a.grantee, a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
+                  WHERE c.oid IN (SELECT relid FROM relatives) AND a.grantee <> c.relowner
+                 UNION
+                 SELECT c.oid, a.grantee, a.privilege_type
+                   FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid AND t.attnum > 0 AND NOT t.attisdropped,
+                        aclexplode(t.attacl) a
+                  WHERE c.oid IN (SELECT relid FROM relatives) AND a.grantee <> c.relowner
+             ),
+             grantees (relid, grantee, privileges) AS (
+                 SELECT h.relid, CASE WHEN h.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
+                        string_agg(DISTINCT h.privilege, ', ')
+                   FROM holders h LEFT JOIN pg_roles r ON r.oid = h.grantee
+                  WHERE h.grantee = 0 OR NOT (r.rolsuper OR r.rolbypassrls)
+                  GROUP BY h.relid, h.grantee, r.rolname
+             )
+             SELECT c.oid::regclass::text, c.relkind::text, c.relispartition::text, bool_or(x.below)::text,
+                    string_agg(DISTINCT x.origin::regclass::text, ', '),
+                    (SELECT string_agg(g.grantee || ' (' || g.privileges || ')', ', ' ORDER BY g.grantee)
+                       FROM grantees g WHERE g.relid = c.oid),
+                    (SELECT string_agg(g.grantee, ', ' ORDER BY g.grantee) FROM grantees g WHERE g.relid = c.oid),
+                    EXISTS (SELECT FROM pg_attribute t WHERE t.attrelid = c.oid AND t.attname = $1 AND NOT t.attisdropped)::text,
+                    (c.relrowsecurity AND c.relforcerowsecurity
+                     AND EXISTS (SELECT FROM pg_policy p
+                                  WHERE p.polrelid = c.oid AND p.polname = $3 AND p.polpermissive AND p.polcmd = '*'
+                                    AND p.polroles = '{{0}}'
+                                    AND pg_get_expr(p.polqual, p.polrelid) = $2
+                                    AND pg_get_expr(p.polwithcheck, p.polrelid) = $2)
+                     AND NOT EXISTS (SELECT FROM pg_policy p
+                                      WHERE p.polrelid = c.oid AND p.polpermissive AND p.polname <> $3
+                                        AND NOT (p.polname = $4
+                                                 AND p.polroles = ARRAY[(SELECT oid FROM pg_roles WHERE rolname = 'tenant_bypass')])))::text
+               FROM relatives x JOIN pg_class c ON c.oid = x.relid
+              GROUP BY c.oid
+              ORDER BY 1"
+        ),
+        &[
+            TENANT_COLUMN.into(),
+            isolation.as_str().into(),
+            ISOLATION_POLICY.into(),
+            BYPASS_POLICY.into(),
+        ],
+        9,
+        |v| {
+            let (relation, kind, origins, holders, grantees) = (text(v, 0), text(v, 1), text(v, 4), text(v, 5), text(v, 6));
+            let (partition, below, has_column, isolated) = (flag(v, 2), flag(v, 3), flag(v, 7), flag(v, 8));
+            let what = match (below, partition) {
+                (true, true) => "partition",
+                (true, false) => "inheritance child",
+                (false, _) => "parent",
+            };
+            if isolated {
+                return Finding::new(
+                    "partition_without_isolation",
+                    &relation,
+                    Status::Ok,
+                    format!("{what} of tenant-scoped {origins}: not tenant-scoped itself, but RLS is enabled and forced with pg_tenant's tenant_isolation policy"),
+                );
+            }
+            let (status, detail) = match (below, grantees.is_empty()) {
+                (true, false) => (Status::Fail, format!("{what} of tenant-scoped {origins} without pg_tenant's isolation: {holders} may use it directly, where the policies of {origins} do not apply, and reach every tenant's rows")),
+                (true, true) => (Status::Warn, format!("{what} of tenant-scoped {origins} without pg_tenant's isolation: used directly, it does not apply the policies of {origins}; only its owner may use it now, but a grant on it would expose every tenant's rows")),
+                (false, false) => (Status::Fail, format!("parent of tenant-scoped {origins} without pg_tenant's isolation: {holders} may query it, and it reads the rows of {origins}, every tenant's, without their policies")),
+                (false, true) => (Status::Warn, format!("parent of tenant-scoped {origins} without pg_tenant's isolation: it reads the rows of {origins} without their policies; only its owner may query it now, but a grant on it would expose every tenant's rows")),
+            };
+            let revoke = format!("REVOKE ALL ON {relation} FROM {grantees}");
+            let mut fix = Vec::new();
+            if has_column && (kind == "r" || kind == "p") {
+                // Usage stays counted on the tenant-scoped relative; counting here too would count rows twice.
+                fix.push(format!("SELECT {schema}.tenant_enable({}, track_usage => false)", quote_literal(&relation)));
+                if !grantees.is_empty() {
+                    fix.push(format!("-- or, instead, take away direct access: {revoke}"));
+                }
+            } else {
+                if !grantees.is_empty() {
+                    fix.push(revoke);
+                }
+                fix.push(format!("-- tenant_enable cannot isolate it (no tenant_id column, or not a table): keep applications off it, or detach it from {origins}"));
+            }
+            Finding::new("partition_without_isolation", &relation, status, detail).fix(&fix)
+        },
+    )?;
+    ok_when_empty(
+        "partition_without_isolation",
+        &mut findings,
+        "no partition, inheritance child or parent of a tenant-scoped table lacks its isolation",
     );
     Ok(findings)
 }
@@ -233,6 +376,60 @@ fn unique_without_tenant() -> Result<Vec<Finding>> {
         "unique_without_tenant",
         &mut findings,
         "every unique key includes tenant_id",
+    );
+    Ok(findings)
+}
+
+/// Check 6b: exclusion constraints that do not compare tenant_id with `=`
+/// (an equality operator of a btree family). They span tenants like a
+/// unique key without tenant_id: an insert that conflicts with another
+/// tenant's row fails with 23P01, which reveals that row exists. tenant_id
+/// WITH && or <> does not keep tenants apart.
+fn exclusions_without_tenant() -> Result<Vec<Finding>> {
+    let mut findings = rows(
+        &format!(
+            "SELECT k.conrelid::regclass::text, k.conname::text, pg_get_constraintdef(k.oid), am.amname::text,
+                (SELECT string_agg(pg_get_indexdef(k.conindid, u.n::int, true) || ' WITH ' || o.oprname, ', ' ORDER BY u.n)
+                   FROM unnest(k.conexclop) WITH ORDINALITY AS u (op, n) JOIN pg_operator o ON o.oid = u.op),
+                (t.attnum = ANY (k.conkey))::text,
+                (NOT EXISTS (SELECT FROM pg_opclass oc
+                              WHERE oc.opcmethod = am.oid AND oc.opcintype = t.atttypid AND oc.opcdefault))::text
+           FROM pg_constraint k
+           JOIN pg_class i ON i.oid = k.conindid
+           JOIN pg_am am ON am.oid = i.relam
+           JOIN pg_attribute t ON t.attrelid = k.conrelid AND t.attname = $1 AND NOT t.attisdropped
+          WHERE k.contype = 'x' AND k.conrelid IN {REGISTERED}
+            AND NOT EXISTS (SELECT FROM unnest(k.conkey, k.conexclop) AS u (attnum, op)
+                              JOIN pg_amop e ON e.amopopr = u.op AND e.amopstrategy = 3
+                              JOIN pg_am b ON b.oid = e.amopmethod AND b.amname = 'btree'
+                             WHERE u.attnum = t.attnum)
+          ORDER BY 1, 2"
+        ),
+        7,
+        |v| {
+            let (table, constraint, def, method, elements) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+            let (mentions_tenant, needs_opclass) = (flag(v, 5), flag(v, 6));
+            let how = if mentions_tenant { "compares tenant_id without =" } else { "leaves out tenant_id" };
+            let detail = format!(
+                "exclusion constraint ({elements}) {how}: an insert that conflicts with another tenant's row fails with 23P01, which reveals that row exists"
+            );
+            let mut fix = Vec::new();
+            if needs_opclass && method == "gist" {
+                fix.push("-- gist compares uuid with = through the btree_gist extension".to_string());
+                fix.push("CREATE EXTENSION IF NOT EXISTS btree_gist".to_string());
+            } else if needs_opclass {
+                fix.push(format!("-- {method} has no default operator class for tenant_id's type: recreate the constraint with another index method"));
+            }
+            let name = quote_identifier(&constraint);
+            let def = def.replacen(" (", &format!(" ({TENANT_COLUMN} WITH =, "), 1);
+            fix.push(format!("ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} {def}"));
+            Finding::new("exclusion_without_tenant", format!("{table} constraint {constraint}"), Status::Fail, detail).fix(&fix)
+        },
+    )?;
+    ok_when_empty(
+        "exclusion_without_tenant",
+        &mut findings,
+        "every exclusion constraint compares tenant_id with =",
     );
     Ok(findings)
 }

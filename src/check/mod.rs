@@ -5,9 +5,11 @@
 //! - `tables`: the registry itself and every tenant-scoped table, aspect by
 //!   aspect (the same planners `tenant_enable` uses, so a fix is exactly what
 //!   `tenant_enable` would run);
-//! - `leaks`: forgotten tables, widening policies, per-row function calls,
-//!   unique keys and foreign keys without tenant_id, views, SECURITY DEFINER
-//!   functions, login roles, TRUNCATE/REFERENCES grants, serial columns;
+//! - `leaks`: forgotten tables, partitions and other inheritance relatives
+//!   without isolation, widening policies, per-row function calls, unique
+//!   keys, exclusion constraints and foreign keys without tenant_id, views,
+//!   SECURITY DEFINER functions, login roles, TRUNCATE/REFERENCES grants,
+//!   serial columns;
 //! - `probe`: an active test as a given role, always rolled back.
 
 mod leaks;

@@ -8,7 +8,6 @@ use crate::authz;
 use crate::context;
 use crate::db;
 use crate::error::{self, Result};
-use crate::registry;
 use pgrx::prelude::*;
 
 /// The first day of the current month in UTC, as SQL.
@@ -56,8 +55,7 @@ fn tenant_record_api_request(n: default!(Option<i32>, 1)) -> Result<i64> {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_check_api_quota(t: Option<&str>) -> Result<bool> {
-    let tenant = registry::find(t, "tenant_check_api_quota")?;
-    authz::require_operator_or_current(&tenant, "reading the API quota")?;
+    let tenant = authz::authorize_session(t, "tenant_check_api_quota", "reading the API quota")?;
     db::as_registry_owner(|| {
         let used = db::one::<i64>(
             &format!("SELECT api_requests FROM tenant.usage WHERE tenant_id = $1 AND month = {THIS_MONTH}"),

@@ -29,7 +29,6 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgOid, PgTupleDesc, Uuid};
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::ffi::CStr;
 
 /// The trigger function and the names of the transition tables.
@@ -44,22 +43,20 @@ struct Delta {
     bytes: i64,
 }
 
-/// `tenant_count_usage()`: the statement trigger described above.
-#[pg_trigger]
-fn tenant_count_usage<'a>(
+// `tenant_count_usage()`: the statement trigger described above.
+crate::trigger_function!(tenant_count_usage, pg_finfo_tenant_count_usage, count_usage);
+
+fn count_usage<'a>(
     trigger: &'a PgTrigger<'a>,
-) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
-    if let Err(e) = count_statement(trigger) {
-        error::raise(e);
-    }
-    Ok(None)
+) -> error::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>> {
+    count_statement(trigger).map(|()| None)
 }
 
 fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     let data = trigger.trigger_data();
     // SAFETY: a trigger's relation is open for the whole call.
     let (relid, tupdesc) = unsafe { ((*data.tg_relation).rd_id, (*data.tg_relation).rd_att) };
-    let table = || relation_name(relid);
+    let table = || db::relation_label(relid);
     if data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0 {
         return Err(misuse(&table()));
     }
@@ -262,37 +259,26 @@ pub fn count_existing_rows(
     schema: &str,
 ) -> error::Result<()> {
     let sql = row_size::per_tenant_totals_sql(schema, qualified_name, false);
-    let per_tenant = Spi::connect(|client| {
-        let mut out = Vec::new();
-        for row in client.select(&sql, None, &[])? {
-            if let (Some(tenant), Some(rows), Some(bytes)) =
-                (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
-            {
-                out.push((tenant, Delta { rows, bytes }));
+    // Read as the table's owner, never with the registry owner's rights.
+    let per_tenant = db::as_table_owner(relid, || {
+        Spi::connect(|client| {
+            let mut out = Vec::new();
+            for row in client.select(&sql, None, &[])? {
+                if let (Some(tenant), Some(rows), Some(bytes)) =
+                    (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
+                {
+                    out.push((tenant, Delta { rows, bytes }));
+                }
             }
-        }
-        Ok(out)
-    })
-    .map_err(error::internal)?;
+            Ok(out)
+        })
+        .map_err(error::internal)
+    })?;
     // Existing rows are counted even past a limit: they are already there.
     for (tenant, delta) in per_tenant {
         add_table_delta(tenant, relid, delta)?;
     }
     Ok(())
-}
-
-fn relation_name(relid: pg_sys::Oid) -> String {
-    unsafe {
-        let name = pg_sys::get_rel_name(relid);
-        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
-        if name.is_null() || schema.is_null() {
-            return format!("OID {}", relid.to_u32());
-        }
-        pgrx::spi::quote_qualified_identifier(
-            std::ffi::CStr::from_ptr(schema).to_string_lossy(),
-            std::ffi::CStr::from_ptr(name).to_string_lossy(),
-        )
-    }
 }
 
 fn missing_column(table: &str) -> ErrorReport {

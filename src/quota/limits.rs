@@ -210,17 +210,22 @@ fn _tenant_plans_install() -> error::Result<()> {
     Ok(())
 }
 
-/// BEFORE INSERT trigger on tenant.plans: a plan inserted under the id of a
-/// default plan that is still exactly as installed replaces it. Restoring a
-/// pg_dump runs CREATE EXTENSION (which installs the defaults) and then
-/// copies the dumped plans, edited defaults included: without this, that copy
-/// would fail on the duplicate ids. A default that was edited here is not
-/// replaced (the insert fails as a duplicate, as it should).
-#[pg_trigger]
-fn _tenant_plans_restore<'a>(
+// BEFORE INSERT trigger on tenant.plans: a plan inserted under the id of a
+// default plan that is still exactly as installed replaces it. Restoring a
+// pg_dump runs CREATE EXTENSION (which installs the defaults) and then
+// copies the dumped plans, edited defaults included: without this, that copy
+// would fail on the duplicate ids. A default that was edited here is not
+// replaced (the insert fails as a duplicate, as it should).
+crate::trigger_function!(
+    _tenant_plans_restore,
+    pg_finfo__tenant_plans_restore,
+    plans_restore
+);
+
+fn plans_restore<'a>(
     trigger: &'a PgTrigger<'a>,
-) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
-    let replaced = replace_installed_default(trigger).unwrap_or_else(|e| error::raise(e));
+) -> error::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>> {
+    let replaced = replace_installed_default(trigger)?;
     Ok(if replaced { None } else { trigger.new() })
 }
 

@@ -196,12 +196,16 @@ fn reconcile_tenant(
     Ok(out)
 }
 
-/// The tenant's rows and bytes in a table, counted from the table itself.
+/// The tenant's rows and bytes in a table, counted from the table itself, as
+/// the table's owner (`db::as_table_owner`): whatever user code reading the
+/// table runs never gets the registry owner's rights.
 fn count_rows(table: &CountedTable, tenant: Uuid, schema: &str) -> Result<(i64, i64)> {
     let sql = row_size::per_tenant_totals_sql(schema, &table.name, true);
-    Ok(db::three::<Uuid, i64, i64>(&sql, &[tenant.into()])?
-        .map(|(_, rows, bytes)| (rows.unwrap_or(0), bytes.unwrap_or(0)))
-        .unwrap_or((0, 0)))
+    Ok(db::as_table_owner(table.relid, || {
+        db::three::<Uuid, i64, i64>(&sql, &[tenant.into()])
+    })?
+    .map(|(_, rows, bytes)| (rows.unwrap_or(0), bytes.unwrap_or(0)))
+    .unwrap_or((0, 0)))
 }
 
 /// `tenant_storage_used(t)`: the tenant's bytes across the tables that count
@@ -209,8 +213,7 @@ fn count_rows(table: &CountedTable, tenant: Uuid, schema: &str) -> Result<(i64, 
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_storage_used(t: Option<&str>) -> Result<i64> {
-    let tenant = registry::find(t, "tenant_storage_used")?;
-    authz::require_operator_or_current(&tenant, "reading storage usage")?;
+    let tenant = authz::authorize_session(t, "tenant_storage_used", "reading storage usage")?;
     Ok(db::as_registry_owner(|| {
         db::one::<i64>(
             "SELECT storage_bytes FROM tenant.usage_totals WHERE tenant_id = $1",

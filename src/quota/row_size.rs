@@ -66,7 +66,7 @@ pub fn per_tenant_totals_sql(schema: &str, table: &str, one_tenant: bool) -> Str
 
 /// `_tenant_row_bytes(row)`: the size a whole row counts for, used by
 /// reconciliation as `sum(_tenant_row_bytes(t.*))`.
-#[pg_extern(immutable, strict, parallel_safe)]
+#[pg_extern(immutable, strict, parallel_restricted)]
 fn _tenant_row_bytes(row: AnyElement) -> i64 {
     // SAFETY: a whole-row value is a composite datum; its tuple descriptor is
     // looked up (and released) by PgHeapTuple's rules, and the deformed values

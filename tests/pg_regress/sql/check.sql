@@ -95,6 +95,53 @@ CREATE TABLE invoices (id bigint, tenant_id uuid);
 SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'forgotten_table' AND status <> 'ok';
 ROLLBACK;
 
+-- 3b. a partition granted to the application: queried by name, it applies its own
+-- policies (none), not its parent's, and shows every tenant's rows.
+BEGIN;
+SET LOCAL ROLE migrator;
+CREATE TABLE ledger (
+    id        uuid NOT NULL DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL,
+    booked    date NOT NULL,
+    PRIMARY KEY (tenant_id, id, booked)
+) PARTITION BY RANGE (booked);
+CREATE TABLE ledger_2025 PARTITION OF ledger FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT tenant_enable('ledger') IS NOT NULL AS enabled;
+GRANT SELECT, INSERT ON ledger TO app_user;
+GRANT SELECT ON ledger_2025 TO app_user;
+-- an inheritance child that only its owner may read so far
+CREATE TABLE customers_archive () INHERITS (customers);
+SET LOCAL ROLE app_user;
+SELECT tenant_set('acme') IS NOT NULL AS acme;
+INSERT INTO ledger (booked) VALUES ('2025-03-01');
+SELECT tenant_set('globex') IS NOT NULL AS globex;
+INSERT INTO ledger (booked) VALUES ('2025-04-01');
+SELECT count(*) AS through_parent FROM ledger;
+SELECT count(*) AS through_partition FROM ledger_2025;
+RESET ROLE;
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'partition_without_isolation' ORDER BY 1;
+-- reported once: forgotten_table leaves relatives of tenant-scoped tables to this check
+SELECT count(*) AS forgotten FROM tenant_check() WHERE "check" = 'forgotten_table' AND status <> 'ok';
+SELECT public.tenant_enable('public.ledger_2025', track_usage => false) IS NOT NULL AS enabled;
+SELECT public.tenant_enable('public.customers_archive', track_usage => false) IS NOT NULL AS enabled;
+SET LOCAL ROLE app_user;
+SELECT tenant_set('globex') IS NOT NULL AS globex;
+SELECT count(*) AS through_partition FROM ledger_2025;
+RESET ROLE;
+SELECT object, status, detail FROM tenant_check() WHERE "check" = 'partition_without_isolation';
+SELECT "check", object, status FROM tenant_check() WHERE object IN ('public.ledger_2025', 'public.customers_archive') AND status <> 'ok';
+ROLLBACK;
+-- a parent reads its tenant-scoped child's rows without the child's policies.
+BEGIN;
+SET LOCAL ROLE migrator;
+CREATE TABLE documents (title text);
+CREATE TABLE contracts (tenant_id uuid NOT NULL) INHERITS (documents);
+SELECT tenant_enable('contracts') IS NOT NULL AS enabled;
+GRANT SELECT ON documents TO app_user;
+RESET ROLE;
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'partition_without_isolation' AND status <> 'ok';
+ROLLBACK;
+
 -- 4. a second permissive policy widens access; the probe sees the leak too.
 BEGIN;
 CREATE POLICY everyone ON customers USING (true);
@@ -114,6 +161,41 @@ BEGIN;
 ALTER TABLE customers ADD CONSTRAINT customers_email_key UNIQUE (email);
 CREATE UNIQUE INDEX orders_id_idx ON orders (id);
 SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'unique_without_tenant' AND status <> 'ok' ORDER BY 1;
+ROLLBACK;
+
+-- 6b. an exclusion constraint without tenant_id WITH = is the same oracle: another
+-- tenant's row makes an insert fail with 23P01.
+BEGIN;
+SET LOCAL ROLE migrator;
+CREATE TABLE bookings (
+    id        uuid NOT NULL DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL,
+    during    tstzrange NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT bookings_no_overlap EXCLUDE USING gist (during WITH &&)
+);
+SELECT tenant_enable('bookings') IS NOT NULL AS enabled;
+GRANT SELECT, INSERT ON bookings TO app_user;
+SET LOCAL ROLE app_user;
+SELECT tenant_set('acme') IS NOT NULL AS acme;
+INSERT INTO bookings (during) VALUES ('[2025-03-01 10:00+00, 2025-03-01 11:00+00)');
+SELECT tenant_set('globex') IS NOT NULL AS globex;
+SELECT count(*) AS visible FROM bookings;
+INSERT INTO bookings (during) VALUES ('[2025-03-01 10:30+00, 2025-03-01 11:30+00)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'exclusion_without_tenant' AND status <> 'ok';
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+ALTER TABLE public.bookings DROP CONSTRAINT bookings_no_overlap, ADD CONSTRAINT bookings_no_overlap EXCLUDE USING gist (tenant_id WITH =, during WITH &&);
+SET LOCAL ROLE app_user;
+SELECT tenant_set('globex') IS NOT NULL AS globex;
+INSERT INTO bookings (during) VALUES ('[2025-03-01 10:30+00, 2025-03-01 11:30+00)');
+SELECT count(*) AS visible FROM bookings;
+RESET ROLE;
+SELECT object, status, detail FROM tenant_check() WHERE "check" = 'exclusion_without_tenant';
+-- tenant_id WITH <> does not keep tenants apart: it compares rows of different tenants only
+ALTER TABLE bookings ADD CONSTRAINT bookings_id_once EXCLUDE USING gist (tenant_id WITH <>, id WITH =);
+SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'exclusion_without_tenant' AND status <> 'ok';
 ROLLBACK;
 
 -- 7. a foreign key between tenant-scoped tables without tenant_id.

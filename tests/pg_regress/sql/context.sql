@@ -43,28 +43,34 @@ SELECT slug, status FROM tenant.tenants;
 ROLLBACK;
 SELECT count(*) AS registry_rows_without_context FROM tenant.tenants;
 
--- Volatility as the planner needs it: STABLE and PARALLEL SAFE.
+-- Volatility as the planner needs it: STABLE. PARALLEL RESTRICTED: evaluated
+-- by the leader only (the policy's InitPlan hands the value to parallel workers).
 SELECT proname, provolatile, proparallel FROM pg_proc
  WHERE proname IN ('current_tenant_id', 'current_tenant_user_id', 'tenant_bypass_requested')
  ORDER BY proname;
 RESET ROLE;
 
--- A value set before pg_tenant's library is loaded in a session (Postgres
--- keeps it as a placeholder) is taken over when the library loads. A fresh
--- session as superuser: nothing here calls pg_tenant until current_tenant_id().
+-- A value set for the transaction before pg_tenant's library is loaded in a
+-- session (Postgres keeps it as a placeholder) is taken over when the library
+-- loads. A fresh session as superuser: nothing here calls pg_tenant until
+-- current_tenant_id(). (A session-level value set before the library loads
+-- is refused like any other: context_guard.sql.)
 \c
 SELECT current_setting('app.current_tenant', true) IS NULL AS library_not_loaded_yet;
-SELECT set_config('app.current_tenant', id::text, false) IS NOT NULL AS set_before_load
+BEGIN;
+SELECT set_config('app.current_tenant', id::text, true) IS NOT NULL AS set_before_load
   FROM tenant.tenants WHERE slug = 'acme-corp';
 SET ROLE app_user;
 SELECT slug AS placeholder_taken_over FROM tenant.tenants WHERE id = current_tenant_id();
 -- Once loaded, the setting is pg_tenant's own, described for DBAs.
 SELECT name, context, short_desc FROM pg_settings WHERE name = 'app.current_tenant';
 RESET ROLE;
+COMMIT;
 -- The same for a value that is not a UUID: the error comes when it is read.
 \c
-SELECT set_config('app.current_tenant', 'acme-corp', false) IS NOT NULL AS set_before_load;
+BEGIN;
+SELECT set_config('app.current_tenant', 'acme-corp', true) IS NOT NULL AS set_before_load;
 SET ROLE app_user;
 SELECT current_tenant_id();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-RESET ROLE;
+ROLLBACK;

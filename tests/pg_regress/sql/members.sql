@@ -121,3 +121,70 @@ SELECT count(*) AS carol_sees FROM invoices_admin;
 EXPLAIN (COSTS OFF) SELECT * FROM invoices_admin;
 COMMIT;
 \c - postgres
+
+-- Another tenant's members cannot be probed. An application acting for
+-- acme-corp as its admin (bob) gets one and the same refusal for every other
+-- tenant, before anything is looked up: whether the user is a stranger there,
+-- a member or the owner, and whether that tenant exists, is suspended or deleted.
+\set frank '77777777-7777-4777-8777-777777777777'
+BEGIN;
+SELECT tenant_member_add('globex', :'eve', 'owner'), tenant_member_add('globex', :'frank');
+SELECT tenant_create('Gone Co', 'gone-co', owner => :'eve') IS NOT NULL AS gone,
+       tenant_create('Paused Co', 'paused-co', owner => :'eve') IS NOT NULL AS paused;
+SELECT tenant_delete('gone-co'), tenant_suspend('paused-co');
+SET ROLE app_user;
+SELECT act_as('acme-corp');
+SELECT set_config('app.current_user_id', :'bob', true) IS NOT NULL AS bob;
+SELECT tenant_member_remove('globex', :'carol');                      -- a stranger there
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_remove('globex', :'frank');                      -- a member
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_remove('globex', :'eve');                        -- its owner
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_remove('bbbbbbbb-0000-4000-8000-000000000002', :'eve');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_remove('no-such-tenant', :'eve');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_remove('gone-co', :'eve');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_remove('paused-co', :'eve');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_set_role('globex', :'carol', 'admin');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_set_role('globex', :'frank', 'admin');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_set_role('globex', :'eve', 'member');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_set_role('no-such-tenant', :'eve', 'member');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_set_role('gone-co', :'eve', 'member');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_set_role('paused-co', :'eve', 'member');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_add('no-such-tenant', :'frank');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_member_add('gone-co', :'frank');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- the read functions show nothing of another tenant, and raise nothing either
+SELECT t AS tenant, tenant_user_role(t, :'eve') AS eve_role, tenant_is_member(t, :'frank') AS frank_member,
+       (SELECT count(*) FROM tenant_members(t)) AS listed
+  FROM unnest(ARRAY['globex', 'bbbbbbbb-0000-4000-8000-000000000002', 'no-such-tenant', 'gone-co', 'paused-co']) AS t;
+-- its own tenant's members it manages, named by slug in any case or by id;
+-- only there does it learn whether a user is a member
+SELECT tenant_member_add('ACME-Corp', :'frank');
+SELECT tenant_member_set_role('aaaaaaaa-0000-4000-8000-000000000001', :'frank', 'admin');
+SELECT tenant_user_role('acme-corp', :'frank') AS frank_role, tenant_is_member('ACME-CORP', :'frank') AS frank_member;
+SELECT tenant_member_remove('acme-corp', :'frank');
+SELECT tenant_member_remove('acme-corp', :'frank');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- without a tenant in context, the refusal is the same
+SELECT set_config('app.current_tenant', '', true) = '' AS no_tenant;
+SELECT tenant_member_remove('globex', :'eve');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_user_role('globex', :'eve') AS eve_role;
+RESET ROLE;
+ROLLBACK;
+
+-- A long bad role is not copied whole into the error.
+SELECT tenant_has_role(repeat('r', 100000));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

@@ -57,3 +57,53 @@ SELECT tenant_setting_unset('acme-corp', 'branding') AS removed_again;
 SELECT tenant_settings('acme-corp');
 COMMIT;
 \c - postgres
+
+-- Another tenant's settings cannot be probed: to an application acting for
+-- acme-corp as its admin (bob), every other reference gets one refusal (or,
+-- to read, the empty document), whether that tenant exists, is suspended or
+-- deleted.
+BEGIN;
+SELECT tenant_setting_set('globex', 'theme', '"light"');
+SELECT tenant_create('Gone Co', 'gone-co') IS NOT NULL AS gone,
+       tenant_create('Paused Co', 'paused-co') IS NOT NULL AS paused;
+SELECT tenant_delete('gone-co'), tenant_suspend('paused-co');
+SET ROLE app_user;
+SELECT act_as('acme-corp');
+SELECT set_config('app.current_user_id', '22222222-2222-4222-8222-222222222222', true) IS NOT NULL AS bob;
+SELECT tenant_setting_set('bbbbbbbb-0000-4000-8000-000000000002', 'theme', '"dark"');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_setting_set('no-such-tenant', 'theme', '"dark"');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_setting_set('gone-co', 'theme', '"dark"');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_setting_set('paused-co', 'theme', '"dark"');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_setting_unset('globex', 'theme');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_setting_unset('no-such-tenant', 'theme');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT t AS tenant, tenant_settings(t) AS settings
+  FROM unnest(ARRAY['globex', 'bbbbbbbb-0000-4000-8000-000000000002', 'no-such-tenant', 'gone-co', 'paused-co']) AS t;
+-- usage figures follow the same rule
+SELECT tenant_storage_used('globex');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_storage_used('no-such-tenant');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_check_api_quota('gone-co');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_check_api_quota('no-such-tenant');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_storage_used('ACME-CORP') >= 0 AS own_storage,
+       tenant_check_api_quota('aaaaaaaa-0000-4000-8000-000000000001') AS own_api_quota;
+-- its own tenant it manages, named by id or by slug in any case
+SELECT tenant_setting_set('aaaaaaaa-0000-4000-8000-000000000001', 'theme', '"light"');
+SELECT tenant_setting_get('theme') AS theme;
+SELECT tenant_setting_unset('ACME-CORP', 'theme') AS removed;
+RESET ROLE;
+ROLLBACK;
+
+-- A long bad key is not copied whole into the error.
+SELECT tenant_setting_get(repeat('K', 100000));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_setting_set('acme-corp', repeat('K', 100000), '1');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

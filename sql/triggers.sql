@@ -1,0 +1,13 @@
+-- pg_tenant's trigger functions. They are C functions of pg_tenant's library
+-- declared here rather than by pgrx's #[pg_trigger], whose wrapper reports a
+-- direct call (SELECT tenant_set_id()) as an internal error: pg_tenant's own
+-- entry point refuses it with SQLSTATE 39P01 (src/trigger.rs). Comments and
+-- grants are in sql/finalize.sql.
+CREATE FUNCTION @extschema@.tenant_set_id() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_set_id';
+CREATE FUNCTION @extschema@.tenant_count_usage() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_count_usage';
+CREATE FUNCTION @extschema@._tenant_registry_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_changed';
+CREATE FUNCTION @extschema@._tenant_plans_restore() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_plans_restore';
