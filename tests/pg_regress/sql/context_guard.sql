@@ -184,4 +184,5 @@ SELECT setting, context FROM pg_settings WHERE name = 'pg_tenant.context_scope';
 \set SHOW_CONTEXT never
 ALTER ROLE app_user RESET pg_tenant.context_scope;
 DROP FUNCTION guard_as_globex();
+SELECT tenant_disable('guard_items') IS NOT NULL AS disabled;
 DROP TABLE guard_items;
