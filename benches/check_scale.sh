@@ -4,7 +4,8 @@
 # and 1,000 tenant-scoped tables (each with a unique key, a foreign key, a view
 # and grants, so that every check has work) times tenant_check() with pgbench
 # (5 runs after a warm-up; pgbench's average latency). Ratios are against the
-# 10-table run of the same invocation. Raw output goes to benches/results/.
+# 10-table run of the same invocation. The output goes to
+# benches/results/check_scale-<date>/report.md.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 cd "$REPO_ROOT"
@@ -13,7 +14,7 @@ bash scripts/setup.sh >/dev/null
 say "Building and installing pg_tenant (release)"
 install_extension --release >/tmp/pg_tenant-install.log 2>&1 || { cat /tmp/pg_tenant-install.log; exit 1; }
 cluster_start
-out="benches/results/check_scale-$(date -u +%Y%m%d).txt"
+dir="benches/results/check_scale-$(date -u +%Y%m%d)"; mkdir -p "$dir"; out="$dir/report.md"
 q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 q -c "CREATE EXTENSION pg_tenant; CREATE ROLE bench_app LOGIN;"

@@ -17,7 +17,10 @@
 # policy is its tenant match without the OR, wrapped in a sub-select,
 # `tenant_id = (SELECT current_setting('app.current_tenant', true)::uuid)`:
 # what the once-per-statement InitPlan costs by itself, with no extension
-# function in it. Output: benches/results/statement_times-<date>[-LABEL].txt
+# function in it. Output: benches/results/statement_times-<date>[-LABEL]/report.md.
+# The pgbench scripts come from the latest isolation run on this machine
+# (benches/results/isolation-*/scripts, which git does not keep: run
+# benches/isolation.sh first on a fresh clone, or point SCRIPTS at them).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -69,7 +72,7 @@ for v in "${VARIANTS[@]}"; do
   scripts+=("$script")
 done
 
-out="benches/results/statement_times-$(date -u +%Y%m%d)${LABEL:+-$LABEL}.txt"
+dir="benches/results/statement_times-$(date -u +%Y%m%d)${LABEL:+-$LABEL}"; mkdir -p "$dir"; out="$dir/report.md"
 {
   echo "Server time per statement, $WORKLOAD workload, $SECONDS_PER_RUN s x $ROUNDS rounds interleaved ($(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD), scripts from $SCRIPTS)"
   echo "plan_us / exec_us: pg_stat_statements mean planning and execution time; txn_ms: pgbench average transaction latency"

@@ -4,7 +4,7 @@
 # cluster, 100 tenants, one table with usage counting, and pgbench as an
 # ordinary role inserting for random tenants; strace counts the backend's
 # calls for 6 s in the middle of a 14 s run. Needs strace (apt-get install strace).
-#   benches/syscalls.sh     -> benches/results/syscalls-<date>.txt
+#   benches/syscalls.sh     -> benches/results/syscalls-<date>/report.md
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 cd "$REPO_ROOT"
@@ -32,7 +32,7 @@ INSERT INTO notes (body) VALUES ('x');
 COMMIT;
 SQL
 chmod 644 "$script"
-out="benches/results/syscalls-$(date -u +%Y%m%d)${LABEL:+-$LABEL}.txt"
+dir="benches/results/syscalls-$(date -u +%Y%m%d)${LABEL:+-$LABEL}"; mkdir -p "$dir"; out="$dir/report.md"
 say "Counting the backend's system calls (strace -c, 6 s)"
 "$PG_BIN/pgbench" -n -U bench_app -c 1 -T 14 -f "$script" postgres >"$CLUSTER_DIR/pgbench.txt" 2>&1 &
 sleep 5

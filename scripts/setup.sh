@@ -3,7 +3,9 @@
 # Idempotent: every step checks first and skips what is already in place.
 set -euo pipefail
 
-PGRX_VERSION="0.18.0"
+# The cargo-pgrx version must equal the pgrx crate's: read it from Cargo.toml.
+PGRX_VERSION="$(sed -n 's/^pgrx = "=\([0-9.]*\)"$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../Cargo.toml")"
+[ -n "$PGRX_VERSION" ] || { echo "setup: cannot read the pgrx version from Cargo.toml (expected a line pgrx = \"=X.Y.Z\")"; exit 1; }
 PG_CONFIG="${PG_CONFIG:-/usr/bin/pg_config}"
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every pg_tenant test on this machine, setting it up first if needed:
-#   1. formatting and lints (cargo fmt --check, clippy -D warnings);
+#   1. formatting and lints (cargo fmt --check, clippy -D warnings), and the
+#      one-way layering of src/ (scripts/layers.py);
 #   2. Rust unit tests and #[pg_test] tests inside a real PostgreSQL 15
 #      (cargo pgrx test; as root the server runs as the OS user postgres);
 #   3. golden SQL tests (tests/pg_regress) with pg_regress against a fresh
@@ -30,6 +31,10 @@ record fmt $rc $((rc == 0)) $((rc != 0))
 say "cargo clippy -D warnings"
 cargo clippy --quiet --all-targets --features "pg15 pg_test" -- -D warnings; rc=$?
 record clippy $rc $((rc == 0)) $((rc != 0))
+
+say "Layers: module imports point one way, no cycles (scripts/layers.py)"
+python3 scripts/layers.py; rc=$?
+record layers $rc $((rc == 0)) $((rc != 0))
 
 say "Rust unit tests and #[pg_test] tests (cargo pgrx test pg15)"
 runas=()

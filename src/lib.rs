@@ -1,23 +1,24 @@
 //! pg_tenant: multi-tenant isolation inside PostgreSQL.
 //!
-//! `lib.rs` only wires the modules together; each concern lives in its own:
-//! - `context`: session settings (`app.current_tenant`, ...) and `current_tenant_id()`;
-//! - `registry`: the tenant registry (`tenant.tenants`), `tenant_create`, tenant references;
-//! - `lifecycle`: suspend, activate, delete, purge, statistics;
-//! - `members`, `domains`, `settings`: the tenant's users, custom domains and settings;
-//! - `resolve`: `tenant_resolve` and `tenant_set` for request routing;
-//! - `quota`: plans, limits, usage counters and their triggers, API request counting;
-//! - `authz`: who may manage a tenant (operators, or the tenant's own admins);
-//! - `check`: `tenant_check()`, the doctor that finds known RLS leaks;
-//! - `table_state`: what the catalogs say about a table's isolation;
-//! - `enable`: `tenant_enable`, `tenant_enable_sql`, `tenant_disable` and their policies;
-//! - `trigger`: the `tenant_set_id` fill trigger;
-//! - `lookup`: registry rows read by primary key without SQL (the per-tenant hot path);
-//! - `cache`: the bounded per-session caches of registry reads;
-//! - `db`, `error`: SPI helpers and errors with real SQLSTATEs.
+//! `lib.rs` only wires the modules together. They form layers whose imports
+//! point one way, down (CONTRIBUTING.md explains each; `scripts/layers.py`,
+//! run by the test command, fails on an import that points up or a cycle):
 //!
-//! Registry DDL is in `sql/bootstrap.sql` (before the functions) and
-//! `sql/finalize.sql` (policies, grants and comments that name the functions).
+//! 0. `error`, `names`: errors with real SQLSTATEs; the names of settings,
+//!    columns, policies and triggers;
+//! 1. `session`: the context named for the transaction, the registry epoch,
+//!    per-session caches;
+//! 2. `store`: SPI, identities, primary-key lookups, counter rows;
+//! 3. `registry`: tenants, roles and limits as typed, cached reads;
+//! 4. `enforce`: the current tenant checked, authorization, the triggers,
+//!    quotas;
+//! 5. `tables`: catalog state of tables and the statements that isolate them;
+//! 6. `api` (every SQL-visible management function) and `check`
+//!    (`tenant_check`), which do not import each other.
+//!
+//! DDL is in `sql/bootstrap.sql` (before the functions), `sql/triggers.sql`
+//! and `sql/finalize.sql` (policies, grants and comments that name the
+//! functions).
 
 // Functions return `Result<T, ErrorReport>` because pgrx raises an
 // `ErrorReport` with its own SQLSTATE (pgrx downcasts the error to that exact
@@ -26,23 +27,15 @@
 
 use pgrx::prelude::*;
 
-mod authz;
-mod cache;
+mod api;
 mod check;
-mod context;
-mod db;
-mod domains;
-mod enable;
+mod enforce;
 mod error;
-mod lifecycle;
-mod lookup;
-mod members;
-mod quota;
+mod names;
 mod registry;
-mod resolve;
-mod settings;
-mod table_state;
-mod trigger;
+mod session;
+mod store;
+mod tables;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -56,7 +49,7 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    context::init();
+    session::init();
 }
 
 /// Required by `cargo pgrx test`.

@@ -4,10 +4,11 @@
 
 use super::node_tree;
 use super::{ok_when_empty, Finding, Status};
-use crate::db;
-use crate::enable::Expressions;
 use crate::error::{self, Result};
-use crate::table_state::{TableState, BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
+use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
+use crate::store::spi;
+use crate::tables::plan::Expressions;
+use crate::tables::state::TableState;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
@@ -92,7 +93,7 @@ fn flag(values: &[Option<String>], i: usize) -> bool {
 /// Check 3: tables with a tenant_id column that tenant_enable never saw
 /// (partitions and other relatives of tenant-scoped tables are check 3b's).
 fn forgotten_tables() -> Result<Vec<Finding>> {
-    let schema = db::extension_schema()?;
+    let schema = spi::extension_schema()?;
     let mut findings = rows(
         &format!(
             "WITH RECURSIVE {RELATIVES}
@@ -135,7 +136,7 @@ fn forgotten_tables() -> Result<Vec<Finding>> {
 /// tenant. Relatives isolated by hand (RLS enabled and forced, pg_tenant's
 /// tenant_isolation, no other permissive policy) are ok.
 fn partitions_without_isolation() -> Result<Vec<Finding>> {
-    let schema = db::extension_schema()?;
+    let schema = spi::extension_schema()?;
     let isolation = Expressions::for_extension()?.isolation_deparsed();
     let mut findings = rows_with(
         &format!(
@@ -322,7 +323,7 @@ fn function_names(ids: &[u32]) -> Result<Vec<(String, String)>> {
         return Ok(Vec::new());
     }
     let oids: Vec<pg_sys::Oid> = ids.iter().map(|&id| pg_sys::Oid::from(id)).collect();
-    db::pairs::<String, String>(
+    spi::pairs::<String, String>(
         "SELECT proname::text, provolatile::text FROM pg_proc p JOIN unnest($1::oid[]) WITH ORDINALITY AS u (oid, n) ON u.oid = p.oid ORDER BY n",
         &[oids.into()],
     )

@@ -18,7 +18,7 @@ mod probe;
 mod tables;
 
 use crate::error::{self, Result};
-use crate::table_state::TableState;
+use crate::tables::state::TableState;
 use pgrx::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

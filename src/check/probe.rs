@@ -5,16 +5,17 @@
 //! rolled back (sequences still advance, as after any rollback).
 
 use super::{Finding, Status};
-use crate::db;
 use crate::error::{self, Result};
-use crate::table_state::{TableState, TENANT_COLUMN};
+use crate::names::TENANT_COLUMN;
+use crate::store::{identity, spi};
+use crate::tables::state::TableState;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 use std::panic::AssertUnwindSafe;
 
 pub fn run(role: &str, tables: &[TableState]) -> Result<Vec<Finding>> {
-    let found = db::two::<pg_sys::Oid, bool>(
+    let found = spi::two::<pg_sys::Oid, bool>(
         "SELECT oid, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1",
         &[role.into()],
     )?;
@@ -94,7 +95,7 @@ struct Privileges {
 }
 
 fn privileges(role_oid: pg_sys::Oid, table: &TableState) -> Result<Privileges> {
-    let row = db::three::<bool, bool, bool>(
+    let row = spi::three::<bool, bool, bool>(
         "SELECT has_table_privilege($1, $2::regclass, 'SELECT'), has_table_privilege($1, $2::regclass, 'INSERT'),
                 has_table_privilege($1, $2::regclass, 'UPDATE')",
         &[role_oid.into(), table.qualified_name.as_str().into()],
@@ -111,7 +112,7 @@ fn privileges(role_oid: pg_sys::Oid, table: &TableState) -> Result<Privileges> {
 /// the trigger) plus a typed placeholder for every required column that has
 /// no default. None when a required column has a type we cannot make up.
 fn probe_insert(table: &TableState, explicit_tenant: bool) -> Result<Option<String>> {
-    let required = db::pairs::<String, String>(
+    let required = spi::pairs::<String, String>(
         "SELECT quote_ident(a.attname),
                 CASE WHEN a.atttypid = 'uuid'::regtype THEN 'gen_random_uuid()'
                      WHEN a.atttypid IN ('json'::regtype, 'jsonb'::regtype) THEN '''{}'''
@@ -164,7 +165,7 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
     let a = probe_tenant()?;
     let b = probe_tenant()?;
     let t = &table.qualified_name;
-    db::as_role(role_oid, 0, || {
+    identity::as_role(role_oid, 0, || {
         set_tenant(Some(a))?;
         let wrote = match (&insert_own, may.insert) {
             (_, false) => {
@@ -181,7 +182,7 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
                 false
             }
             (Some(sql), true) => {
-                match attempt(|| db::execute(sql, &[])) {
+                match attempt(|| spi::execute(sql, &[])) {
                     Ok(()) => {
                         report.passed.push("wrote a row as tenant A");
                         true
@@ -235,7 +236,7 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
         }
         if let (true, Some(sql)) = (wrote, &insert_into) {
             // The role may INSERT (the probe row went in), so 42501 here is RLS.
-            match attempt(|| db::execute(sql, &[a.into()])) {
+            match attempt(|| spi::execute(sql, &[a.into()])) {
                 Err((code, _)) if code == "42501" => report.passed.push("B cannot write into A"),
                 Ok(()) => report
                     .leaks
@@ -260,7 +261,7 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
         }
         if let (true, Some(sql)) = (wrote, &insert_own) {
             // The fill trigger refuses a row without a tenant (42501).
-            match attempt(|| db::execute(sql, &[])) {
+            match attempt(|| spi::execute(sql, &[])) {
                 Err((code, _)) if code == "42501" => report.passed.push("no tenant cannot write"),
                 Ok(()) => report
                     .leaks
@@ -277,16 +278,16 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
 
 fn count(sql: &str, tenant: Option<Uuid>) -> Result<i64> {
     let value = match tenant {
-        Some(id) => db::execute_one::<i64>(sql, &[id.into()])?,
-        None => db::execute_one::<i64>(sql, &[])?,
+        Some(id) => spi::execute_one::<i64>(sql, &[id.into()])?,
+        None => spi::execute_one::<i64>(sql, &[])?,
     };
     Ok(value.unwrap_or(0))
 }
 
 /// An empty, active tenant that exists only inside the probe.
 fn probe_tenant() -> Result<Uuid> {
-    db::as_registry_owner(|| {
-        db::execute_one::<Uuid>(
+    identity::as_registry_owner(|| {
+        spi::execute_one::<Uuid>(
             "INSERT INTO tenant.tenants (slug, name)
              VALUES ('pg-tenant-probe-' || substr(md5(random()::text || clock_timestamp()::text), 1, 16), 'pg_tenant probe')
              RETURNING id",
@@ -298,7 +299,7 @@ fn probe_tenant() -> Result<Uuid> {
 
 fn set_tenant(tenant: Option<Uuid>) -> Result<()> {
     let value = tenant.map(|id| id.to_string()).unwrap_or_default();
-    db::execute(
+    spi::execute(
         "SELECT pg_catalog.set_config('app.current_tenant', $1, true)",
         &[value.as_str().into()],
     )

@@ -2,10 +2,11 @@
 //! by aspect.
 
 use super::{Finding, Status};
-use crate::db;
-use crate::enable::{self, Expressions};
-use crate::error::Result;
-use crate::table_state::{PolicyState, TableState, TENANT_COLUMN};
+use crate::error::{self, Result};
+use crate::names::TENANT_COLUMN;
+use crate::store::spi;
+use crate::tables::plan::{self, Expressions};
+use crate::tables::state::{PolicyState, TableState};
 use pgrx::prelude::*;
 
 /// The registered tables: (oid, name or None when the table was dropped).
@@ -26,7 +27,7 @@ pub fn registered_tables() -> Result<Vec<(pg_sys::Oid, Option<String>)>> {
         }
         Ok(out)
     })
-    .map_err(crate::error::internal)
+    .map_err(error::internal)
 }
 
 /// A registry policy as pg_tenant creates it.
@@ -88,7 +89,7 @@ pub fn check_registry() -> Result<Vec<Finding>> {
     ];
     let mut findings = Vec::new();
     for (name, policies) in expected {
-        let oid = db::one::<pg_sys::Oid>("SELECT to_regclass($1)::oid", &[name.into()])?;
+        let oid = spi::one::<pg_sys::Oid>("SELECT to_regclass($1)::oid", &[name.into()])?;
         let Some(state) = oid.map(TableState::read).transpose()? else {
             findings.push(
                 Finding::new("registry", name, Status::Fail, "registry table is missing").fix(&[
@@ -107,8 +108,8 @@ fn registry_table_finding(state: &TableState, expected: &[RegistryPolicy]) -> Fi
     let t = &state.qualified_name;
     let mut problems = Vec::new();
     let mut fix = Vec::new();
-    fix.extend(enable::enable_rls_statements(state));
-    fix.extend(enable::force_rls_statements(state));
+    fix.extend(plan::enable_rls_statements(state));
+    fix.extend(plan::force_rls_statements(state));
     if !state.rls_enabled {
         problems.push("RLS is not enabled".to_string());
     }
@@ -199,42 +200,42 @@ fn table_findings(table: &TableState, exprs: &Expressions) -> Vec<Finding> {
         };
     findings.push(aspect(
         "foreign_key",
-        enable::foreign_key_statements(table),
+        plan::foreign_key_statements(table),
         "tenant_id references tenant.tenants (id)",
         "no foreign key from tenant_id to tenant.tenants (id): rows can name tenants that do not exist",
         Status::Fail,
     ));
     findings.push(aspect(
         "rls_enabled",
-        enable::enable_rls_statements(table),
+        plan::enable_rls_statements(table),
         "row level security is enabled",
         "row level security is disabled: every role with privileges sees every tenant",
         Status::Fail,
     ));
     findings.push(aspect(
         "rls_forced",
-        enable::force_rls_statements(table),
+        plan::force_rls_statements(table),
         "row level security is forced",
         "row level security is not forced: the table owner sees every tenant",
         Status::Fail,
     ));
     findings.push(aspect(
         "isolation_policy",
-        enable::isolation_policy_statements(table, exprs),
+        plan::isolation_policy_statements(table, exprs),
         "tenant_isolation: FOR ALL TO PUBLIC, USING and WITH CHECK match the current tenant",
         &isolation_problem(table.policy("tenant_isolation")),
         Status::Fail,
     ));
     findings.push(aspect(
         "bypass_policy",
-        enable::bypass_policy_statements(table, exprs),
+        plan::bypass_policy_statements(table, exprs),
         "tenant_bypass: TO tenant_bypass, only when app.bypass_rls is on",
         "policy tenant_bypass is missing or changed: bypass does not work as documented",
         Status::Warn,
     ));
     findings.push(aspect(
         "fill_trigger",
-        enable::fill_trigger_statements(table, exprs),
+        plan::fill_trigger_statements(table, exprs),
         "tenant_set_id fills tenant_id BEFORE INSERT",
         "trigger tenant_set_id is missing, disabled or changed: inserts must name tenant_id",
         Status::Fail,
@@ -242,7 +243,7 @@ fn table_findings(table: &TableState, exprs: &Expressions) -> Vec<Finding> {
     findings.push(if table.track_usage {
         aspect(
             "usage_triggers",
-            enable::usage_statements(table, exprs, true),
+            plan::usage_statements(table, exprs, true),
             "tenant_usage_* count rows and bytes per tenant after INSERT, UPDATE, DELETE and TRUNCATE",
             "usage triggers are missing, disabled or changed: row and storage quotas are not enforced and the counters drift",
             Status::Fail,
@@ -257,7 +258,7 @@ fn table_findings(table: &TableState, exprs: &Expressions) -> Vec<Finding> {
     });
     findings.push(aspect(
         "tenant_index",
-        enable::index_statements(table),
+        plan::index_statements(table),
         &format!(
             "index {} is led by tenant_id",
             table.tenant_index.clone().unwrap_or_default()

@@ -1,0 +1,189 @@
+//! The SQL-visible context functions: `current_tenant_id()`,
+//! `current_tenant_user_id()`, `tenant_bypass_requested()` (read by the
+//! policies `tenant_enable` creates, once per statement as an InitPlan) and
+//! `tenant_has_role()` (for users' own policies).
+//!
+//! All are STABLE and PARALLEL RESTRICTED: the leader evaluates them (the
+//! InitPlan's value is handed to parallel workers), and no parallel worker
+//! ever runs pg_tenant's code (`session::settings` refuses it).
+
+use crate::enforce::current;
+use crate::error::Result;
+use crate::registry::roles::{self, Role};
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+/// `current_tenant_id()`: the tenant this transaction acts for, or NULL.
+#[pg_extern(stable, parallel_restricted)]
+fn current_tenant_id() -> Result<Option<Uuid>> {
+    current::tenant()
+}
+
+/// `current_tenant_user_id()`: the acting user (`app.current_user_id`), or NULL.
+#[pg_extern(stable, parallel_restricted)]
+fn current_tenant_user_id() -> Result<Option<Uuid>> {
+    current::user()
+}
+
+/// `tenant_bypass_requested()`: whether the session asked for cross-tenant
+/// access with `app.bypass_rls = on`. Asking is not enough: this function is
+/// only consulted by the `tenant_bypass` policy, which Postgres applies to
+/// members of the `tenant_bypass` role alone.
+#[pg_extern(stable, parallel_restricted)]
+fn tenant_bypass_requested() -> Result<bool> {
+    current::bypass_requested()
+}
+
+/// `tenant_has_role(min_role)`: whether the current user (`app.current_user_id`)
+/// holds at least `min_role` in the current tenant. False when either is unset.
+/// For users' own policies: `USING ((SELECT tenant_has_role('admin')))`.
+#[pg_extern(stable, parallel_restricted)]
+fn tenant_has_role(min_role: Option<&str>) -> Result<bool> {
+    let min_role = Role::parse(min_role, "min_role")?;
+    let (Some(tenant), Some(user)) = (current::tenant()?, current::user()?) else {
+        return Ok(false);
+    };
+    Ok(roles::role_of(tenant, user)?.is_some_and(|role| role >= min_role))
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn a_rolled_back_subtransaction_restores_the_tenant_it_replaced() {
+        // The parsed setting follows Postgres' own undo of the value: the
+        // tenant checked inside the subtransaction must not outlive it.
+        let first = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('First')")
+            .unwrap()
+            .unwrap();
+        let second = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('Second')")
+            .unwrap()
+            .unwrap();
+        Spi::run(&format!(
+            "SELECT set_config('app.current_tenant', '{first}', true)"
+        ))
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            Some(first)
+        );
+        Spi::run(&format!(
+            "DO $$ BEGIN
+                 PERFORM set_config('app.current_tenant', '{second}', true);
+                 IF current_tenant_id() IS DISTINCT FROM '{second}' THEN
+                     RAISE EXCEPTION 'second tenant not seen inside the block';
+                 END IF;
+                 RAISE EXCEPTION 'undo' USING ERRCODE = 'P0003';
+             EXCEPTION WHEN SQLSTATE 'P0003' THEN NULL;
+             END $$"
+        ))
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            Some(first)
+        );
+        Spi::run("RESET app.current_tenant").unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            None
+        );
+    }
+
+    #[pg_test]
+    fn unset_and_empty_context_is_null() {
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            None
+        );
+        Spi::run("SELECT set_config('app.current_tenant', '', true)").unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            None
+        );
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_user_id()").unwrap(),
+            None
+        );
+    }
+
+    #[pg_test]
+    fn context_returns_the_active_tenant() {
+        let id = Spi::get_one::<pgrx::Uuid>("SELECT tenant_create('Acme')")
+            .unwrap()
+            .unwrap();
+        Spi::run(&format!(
+            "SELECT set_config('app.current_tenant', '{id}', true)"
+        ))
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<pgrx::Uuid>("SELECT current_tenant_id()").unwrap(),
+            Some(id)
+        );
+    }
+
+    #[pg_test(
+        error = "pg_tenant: app.current_tenant is set to \"not-a-uuid\", which is not a UUID"
+    )]
+    fn malformed_context_is_an_error() {
+        Spi::run("SELECT set_config('app.current_tenant', 'not-a-uuid', true)").unwrap();
+        Spi::run("SELECT current_tenant_id()").unwrap();
+    }
+
+    #[pg_test(error = "pg_tenant: app.current_user_id is set to \"42\", which is not a UUID")]
+    fn malformed_user_is_an_error() {
+        Spi::run("SELECT set_config('app.current_user_id', '42', true)").unwrap();
+        Spi::run("SELECT current_tenant_user_id()").unwrap();
+    }
+
+    #[pg_test(
+        error = "pg_tenant: tenant \"soon\" (8a4c0b7e-5f1d-4d6e-9a63-2f0c1d9e7b10) is suspended; its data cannot be accessed"
+    )]
+    fn suspension_in_the_same_transaction_is_seen_at_once() {
+        // The per-transaction cache must not hide a status change made later
+        // in the same transaction.
+        let id = "8a4c0b7e-5f1d-4d6e-9a63-2f0c1d9e7b10";
+        Spi::run(&format!(
+            "INSERT INTO tenant.tenants (id, slug, name) VALUES ('{id}', 'soon', 'Soon')"
+        ))
+        .unwrap();
+        Spi::run(&format!(
+            "SELECT set_config('app.current_tenant', '{id}', true)"
+        ))
+        .unwrap();
+        assert_eq!(
+            Spi::get_one::<String>("SELECT current_tenant_id()::text")
+                .unwrap()
+                .as_deref(),
+            Some(id)
+        );
+        Spi::run("UPDATE tenant.tenants SET status = 'suspended' WHERE slug = 'soon'").unwrap();
+        Spi::run("SELECT current_tenant_id()").unwrap();
+    }
+
+    #[pg_test]
+    fn bypass_request_reads_postgres_booleans() {
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(),
+            Some(false)
+        );
+        for (value, expected) in [
+            ("on", true),
+            ("true", true),
+            ("1", true),
+            ("off", false),
+            ("no", false),
+        ] {
+            Spi::run(&format!(
+                "SELECT set_config('app.bypass_rls', '{value}', true)"
+            ))
+            .unwrap();
+            assert_eq!(
+                Spi::get_one::<bool>("SELECT tenant_bypass_requested()").unwrap(),
+                Some(expected),
+                "{value}"
+            );
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Tenant lifecycle: suspend, activate, delete (soft), purge, and operator
+//! statistics. These functions are granted to `tenant_admin` only; they
+//! write the registry as its owner.
+
+use crate::error::{self, Result};
+use crate::registry::tenants::{self, Tenant, TenantStatus};
+use crate::store::{identity, spi};
+use pgrx::datum::Interval;
+use pgrx::prelude::*;
+use pgrx::Uuid;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The tenant with its registry row locked, so that concurrent transitions
+/// of the same tenant happen one after the other.
+fn locked(t: Option<&str>, function: &str) -> Result<Tenant> {
+    let mut tenant = tenants::find(t, function)?;
+    // The status as it is once the row is ours (a concurrent transition may
+    // have changed it while we waited for the lock).
+    let status = identity::as_registry_owner(|| {
+        spi::execute_one::<String>(
+            "SELECT status FROM tenant.tenants WHERE id = $1 FOR UPDATE",
+            &[tenant.id.into()],
+        )
+    })?;
+    match status.as_deref().and_then(TenantStatus::parse) {
+        Some(status) => tenant.status = status,
+        None => return Err(error::unknown_tenant(&tenant.id.to_string())),
+    }
+    Ok(tenant)
+}
+
+fn transition_refused(
+    tenant: &Tenant,
+    action: &str,
+    hint: &str,
+) -> pgrx::pg_sys::panic::ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!(
+            "cannot {action} tenant {}: it is {}",
+            tenant.label(),
+            tenant.status.as_str()
+        ),
+        hint.to_string(),
+    )
+}
+
+/// Runs an UPDATE of one tenant row as the registry owner.
+fn update_tenant(tenant: &Tenant, set: &str) -> Result<()> {
+    let sql = format!("UPDATE tenant.tenants SET {set}, updated_at = now() WHERE id = $1");
+    identity::as_registry_owner(|| spi::execute(&sql, &[tenant.id.into()]))
+}
+
+/// `tenant_suspend(t)`: the tenant's sessions are refused (42501) until it is
+/// activated again; its data is kept. Suspending a suspended tenant is a no-op.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_suspend(t: Option<&str>) -> Result<()> {
+    let tenant = locked(t, "tenant_suspend")?;
+    match tenant.status {
+        TenantStatus::Active => {
+            update_tenant(&tenant, "status = 'suspended', suspended_at = now()")
+        }
+        TenantStatus::Suspended => Ok(()),
+        TenantStatus::Deleted => Err(transition_refused(
+            &tenant,
+            "suspend",
+            "A deleted tenant is already inaccessible; purge it with tenant_purge(t).",
+        )),
+    }
+}
+
+/// `tenant_activate(t)`: a suspended tenant becomes active again. Deleted
+/// tenants cannot come back.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_activate(t: Option<&str>) -> Result<()> {
+    let tenant = locked(t, "tenant_activate")?;
+    match tenant.status {
+        TenantStatus::Suspended => update_tenant(&tenant, "status = 'active', suspended_at = NULL"),
+        TenantStatus::Active => Ok(()),
+        TenantStatus::Deleted => Err(transition_refused(
+            &tenant,
+            "activate",
+            "Deleted tenants stay deleted until they are purged; create a new tenant instead.",
+        )),
+    }
+}
+
+/// `tenant_delete(t)`: soft delete. Sessions are refused, the data is kept
+/// until `tenant_purge` or `tenant_purge_expired`.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_delete(t: Option<&str>) -> Result<()> {
+    let tenant = locked(t, "tenant_delete")?;
+    match tenant.status {
+        TenantStatus::Deleted => Ok(()),
+        _ => update_tenant(&tenant, "status = 'deleted', deleted_at = now()"),
+    }
+}
+
+/// `tenant_purge(t, force default false)`: removes the tenant's rows from
+/// every tenant-scoped table, then the tenant (its members, domains and
+/// settings go with it). Only deleted tenants, unless `force`.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_purge(
+    t: Option<&str>,
+    force: default!(Option<bool>, false),
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(relation, Option<String>),
+            name!(rows_deleted, Option<i64>),
+        ),
+    >,
+> {
+    let tenant = locked(t, "tenant_purge")?;
+    if tenant.status != TenantStatus::Deleted && !force.unwrap_or(false) {
+        return Err(transition_refused(
+            &tenant,
+            "purge",
+            "Delete it first with tenant_delete(t), or pass force => true to purge it now.",
+        ));
+    }
+    let counts = purge(&tenant)?;
+    Ok(TableIterator::new(
+        counts
+            .into_iter()
+            .map(|(relation, rows)| (Some(relation), Some(rows))),
+    ))
+}
+
+/// `tenant_purge_expired(retention default '30 days')`: purges every tenant
+/// deleted longer ago than `retention`; returns how many.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_purge_expired(retention: default!(Option<Interval>, "'30 days'")) -> Result<i64> {
+    let retention =
+        retention.ok_or_else(|| error::null_argument("tenant_purge_expired", "retention"))?;
+    let negative =
+        spi::one::<bool>("SELECT $1 < interval '0'", &[retention.into()])?.unwrap_or(false);
+    if negative {
+        return Err(error::invalid_parameter(
+            "tenant_purge_expired: retention must not be negative",
+            "Pass how long deleted tenants are kept, e.g. interval '30 days'.",
+        ));
+    }
+    let expired = identity::as_registry_owner(|| {
+        spi::column::<Uuid>(
+            "SELECT id FROM tenant.tenants WHERE status = 'deleted' AND deleted_at <= now() - $1 ORDER BY deleted_at",
+            &[retention.into()],
+        )
+    })?;
+    for id in &expired {
+        let tenant = locked(Some(&id.to_string()), "tenant_purge_expired")?;
+        purge(&tenant)?;
+    }
+    Ok(expired.len() as i64)
+}
+
+/// Deletes the tenant's rows table by table (children before the tables they
+/// reference), then the registry row. Returns rows deleted per table.
+///
+/// Each table's rows are deleted as that table's owner (`spi::as_table_owner`),
+/// never as the registry owner: the table's own triggers, rules and foreign
+/// key actions run with its owner's rights, whoever calls tenant_purge.
+fn purge(tenant: &Tenant) -> Result<Vec<(String, i64)>> {
+    identity::as_registry_owner(|| {
+        let mut counts = Vec::new();
+        for (relid, table) in purge_order()? {
+            let sql = format!("WITH gone AS (DELETE FROM {table} WHERE tenant_id OPERATOR(pg_catalog.=) $1 RETURNING 1) SELECT pg_catalog.count(*) FROM gone");
+            let rows = identity::as_table_owner(relid, || {
+                spi::execute_one::<i64>(&sql, &[tenant.id.into()])
+            })?
+            .unwrap_or(0);
+            counts.push((table, rows));
+        }
+        spi::execute(
+            "DELETE FROM tenant.tenants WHERE id = $1",
+            &[tenant.id.into()],
+        )?;
+        Ok(counts)
+    })
+}
+
+/// The tenant-scoped tables (OID and quoted, qualified name), ordered so that
+/// a table comes before every tenant-scoped table it references by foreign key.
+fn purge_order() -> Result<Vec<(pg_sys::Oid, String)>> {
+    let tables = spi::pairs::<String, pg_sys::Oid>(
+        "SELECT c.oid::regclass::text, c.oid FROM tenant.tables t JOIN pg_class c ON c.oid = t.relid ORDER BY 1",
+        &[],
+    )?;
+    let edges = spi::pairs::<String, String>(
+        "SELECT k.conrelid::regclass::text, k.confrelid::regclass::text
+           FROM pg_constraint k
+          WHERE k.contype = 'f' AND k.conrelid <> k.confrelid
+            AND k.conrelid IN (SELECT relid FROM tenant.tables)
+            AND k.confrelid IN (SELECT relid FROM tenant.tables)",
+        &[],
+    )?;
+    let oids: BTreeMap<String, pg_sys::Oid> = tables.iter().cloned().collect();
+    let names = tables.into_iter().map(|(name, _)| name).collect();
+    Ok(children_first(names, &edges)
+        .into_iter()
+        .map(|name| (oids[&name], name))
+        .collect())
+}
+
+/// Orders `tables` so that each child (referencing table) precedes its
+/// parents; tables caught in a reference cycle keep their given order at the
+/// end (their foreign keys then decide, e.g. ON DELETE CASCADE).
+fn children_first(tables: Vec<String>, child_parent: &[(String, String)]) -> Vec<String> {
+    let mut referencing: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (child, parent) in child_parent {
+        referencing
+            .entry(parent.as_str())
+            .or_default()
+            .insert(child.as_str());
+    }
+    let mut ordered: Vec<String> = Vec::new();
+    let mut remaining = tables;
+    loop {
+        let done: BTreeSet<&str> = ordered.iter().map(String::as_str).collect();
+        let (ready, blocked): (Vec<String>, Vec<String>) = remaining.into_iter().partition(|t| {
+            referencing
+                .get(t.as_str())
+                .is_none_or(|children| children.iter().all(|c| done.contains(c) || *c == t))
+        });
+        if ready.is_empty() {
+            ordered.extend(blocked);
+            return ordered;
+        }
+        ordered.extend(ready);
+        remaining = blocked;
+        if remaining.is_empty() {
+            return ordered;
+        }
+    }
+}
+
+/// `tenant_stats()`: how many tenants there are, by status and by plan.
+// pgrx must see `TableIterator` itself in the signature (an alias hides it).
+#[allow(clippy::type_complexity)]
+#[pg_extern(stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_stats() -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(dimension, Option<String>),
+            name!(value, Option<String>),
+            name!(tenants, Option<i64>),
+        ),
+    >,
+> {
+    let rows = identity::as_registry_owner(|| {
+        Spi::connect(|client| {
+            let mut rows = Vec::new();
+            let table = client.select(
+                "SELECT 'total', 'all', count(*) FROM tenant.tenants
+                 UNION ALL
+                 SELECT 'status', s.status, count(t.id)
+                   FROM unnest(ARRAY['active', 'suspended', 'deleted']) WITH ORDINALITY AS s (status, n)
+                   LEFT JOIN tenant.tenants t ON t.status = s.status
+                  GROUP BY s.status, s.n
+                 UNION ALL
+                 (SELECT 'plan', coalesce(plan, '(none)'), count(*) FROM tenant.tenants GROUP BY plan ORDER BY 2)",
+                None,
+                &[],
+            )?;
+            for row in table {
+                rows.push((row.get(1)?, row.get(2)?, row.get(3)?));
+            }
+            Ok(rows)
+        })
+        .map_err(error::internal)
+    })?;
+    Ok(TableIterator::new(rows))
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::children_first;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn children_are_purged_before_their_parents() {
+        // tasks -> projects -> clients ; comments -> tasks
+        let edges = vec![
+            ("tasks".to_string(), "projects".to_string()),
+            ("projects".to_string(), "clients".to_string()),
+            ("comments".to_string(), "tasks".to_string()),
+        ];
+        let order = children_first(names(&["clients", "comments", "projects", "tasks"]), &edges);
+        let pos = |t: &str| order.iter().position(|x| x == t).unwrap();
+        assert!(pos("comments") < pos("tasks"));
+        assert!(pos("tasks") < pos("projects"));
+        assert!(pos("projects") < pos("clients"));
+        assert_eq!(order.len(), 4);
+    }
+
+    #[test]
+    fn cycles_do_not_lose_tables() {
+        let edges = vec![
+            ("a".to_string(), "b".to_string()),
+            ("b".to_string(), "a".to_string()),
+        ];
+        let mut order = children_first(names(&["a", "b", "c"]), &edges);
+        order.sort();
+        assert_eq!(order, names(&["a", "b", "c"]));
+    }
+}

@@ -1,0 +1,16 @@
+//! Layer 6, the SQL-visible API: every management function, grouped by what
+//! it manages. Each authorizes first (`enforce::authz`), then reads and
+//! writes through the layers below.
+
+pub mod api_requests;
+pub mod context;
+pub mod domains;
+pub mod lifecycle;
+pub mod members;
+pub mod plans;
+pub mod quotas;
+pub mod reconcile;
+pub mod resolve;
+pub mod settings;
+pub mod tables;
+pub mod tenants;

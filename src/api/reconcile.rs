@@ -1,0 +1,223 @@
+//! `tenant_usage_reconcile` recomputes the usage counters from the tables, and
+//! `tenant_storage_used` reads a tenant's storage figure.
+//!
+//! The counters are exact as long as every write goes through the triggers;
+//! reconciliation repairs them after what triggers do not see (a trigger
+//! disabled for a bulk load, `session_replication_role = replica`, direct
+//! writes to a partition). It locks the tenant's `usage_totals` row first,
+//! so the tenant's writers wait, then counts with fresh snapshots: a write
+//! that committed before is counted, one that commits after adds its delta
+//! to the corrected figures.
+
+use crate::enforce::{authz, row_size};
+use crate::error::{self, Result};
+use crate::registry::tenants::{self, Tenant};
+use crate::store::{identity, spi};
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+/// One counter whose recorded value was wrong.
+struct Correction {
+    tenant: Uuid,
+    slug: String,
+    counter: &'static str,
+    table: Option<String>,
+    recorded: i64,
+    actual: i64,
+}
+
+/// A table that counts usage: its OID and its name quoted by Postgres.
+struct CountedTable {
+    relid: pg_sys::Oid,
+    name: String,
+}
+
+/// `tenant_usage_reconcile(t default NULL)`: recomputes the member count,
+/// rows and bytes per table, and storage of one tenant (or of every tenant)
+/// and returns the counters it corrected, with the recorded and the actual
+/// value. No rows: every counter was right.
+#[allow(clippy::type_complexity)]
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_usage_reconcile(
+    t: default!(Option<&str>, "NULL"),
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(tenant_id, Option<Uuid>),
+            name!(slug, Option<String>),
+            name!(counter, Option<String>),
+            name!(table_name, Option<String>),
+            name!(recorded, Option<i64>),
+            name!(actual, Option<i64>),
+        ),
+    >,
+> {
+    refuse_snapshot_isolation()?;
+    let tenants = match t {
+        Some(_) => vec![tenants::find(t, "tenant_usage_reconcile")?],
+        None => all_tenants()?,
+    };
+    let schema = spi::extension_schema()?;
+    let corrections = identity::as_registry_owner(|| {
+        let tables = counted_tables()?;
+        let mut out = Vec::new();
+        for tenant in &tenants {
+            out.extend(reconcile_tenant(tenant, &tables, &schema)?);
+        }
+        Ok(out)
+    })?;
+    Ok(TableIterator::new(corrections.into_iter().map(|c| {
+        (
+            Some(c.tenant),
+            Some(c.slug),
+            Some(c.counter.to_string()),
+            c.table,
+            Some(c.recorded),
+            Some(c.actual),
+        )
+    })))
+}
+
+/// Counting must see what committed after the lock was taken, which a
+/// transaction-wide snapshot would hide.
+fn refuse_snapshot_isolation() -> Result<()> {
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_ACTIVE_SQL_TRANSACTION,
+            "tenant_usage_reconcile must run at READ COMMITTED isolation",
+            "Run it in its own READ COMMITTED transaction (the default).",
+        ));
+    }
+    Ok(())
+}
+
+fn all_tenants() -> Result<Vec<Tenant>> {
+    let ids = identity::as_registry_owner(|| {
+        spi::column::<String>("SELECT id::text FROM tenant.tenants ORDER BY id", &[])
+    })?;
+    ids.iter()
+        .map(|id| tenants::find(Some(id), "tenant_usage_reconcile"))
+        .collect()
+}
+
+fn counted_tables() -> Result<Vec<CountedTable>> {
+    Ok(spi::pairs::<pg_sys::Oid, String>(
+        "SELECT t.relid::oid, t.relid::regclass::text FROM tenant.tables t
+           JOIN pg_class c ON c.oid = t.relid
+          WHERE t.track_usage ORDER BY t.relid",
+        &[],
+    )?
+    .into_iter()
+    .map(|(relid, name)| CountedTable { relid, name })
+    .collect())
+}
+
+fn reconcile_tenant(
+    tenant: &Tenant,
+    tables: &[CountedTable],
+    schema: &str,
+) -> Result<Vec<Correction>> {
+    let id = tenant.id;
+    let correction = |counter, table: Option<&str>, recorded, actual| Correction {
+        tenant: id,
+        slug: tenant.slug.clone(),
+        counter,
+        table: table.map(str::to_string),
+        recorded,
+        actual,
+    };
+    // Lock first (creating the row if needed). The lock also makes every
+    // following query take a fresh snapshot (SPI reads after a write).
+    spi::execute(
+        "INSERT INTO tenant.usage_totals (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING",
+        &[id.into()],
+    )?;
+    let recorded_members = spi::execute_one::<i64>(
+        "SELECT members FROM tenant.usage_totals WHERE tenant_id = $1 FOR UPDATE",
+        &[id.into()],
+    )?
+    .unwrap_or(0);
+    let recorded_storage = spi::one::<i64>(
+        "SELECT storage_bytes FROM tenant.usage_totals WHERE tenant_id = $1",
+        &[id.into()],
+    )?
+    .unwrap_or(0);
+    let mut out = Vec::new();
+    let mut storage = 0;
+    for table in tables {
+        let (rows, bytes) = count_rows(table, id, schema)?;
+        let (recorded_rows, recorded_bytes) = spi::two::<i64, i64>(
+            "SELECT row_count, bytes FROM tenant.usage_by_table WHERE tenant_id = $1 AND relid = $2::regclass",
+            &[id.into(), table.relid.into()],
+        )?
+        .map(|(r, b)| (r.unwrap_or(0), b.unwrap_or(0)))
+        .unwrap_or((0, 0));
+        storage += bytes;
+        if (rows, bytes) == (recorded_rows, recorded_bytes) {
+            continue;
+        }
+        spi::execute(
+            "INSERT INTO tenant.usage_by_table (tenant_id, relid, row_count, bytes) VALUES ($1, $2::regclass, $3, $4)
+             ON CONFLICT (tenant_id, relid) DO UPDATE SET row_count = EXCLUDED.row_count, bytes = EXCLUDED.bytes",
+            &[id.into(), table.relid.into(), rows.into(), bytes.into()],
+        )?;
+        if rows != recorded_rows {
+            out.push(correction("rows", Some(&table.name), recorded_rows, rows));
+        }
+        if bytes != recorded_bytes {
+            out.push(correction(
+                "bytes",
+                Some(&table.name),
+                recorded_bytes,
+                bytes,
+            ));
+        }
+    }
+    let members = spi::one::<i64>(
+        "SELECT count(*) FROM tenant.members WHERE tenant_id = $1",
+        &[id.into()],
+    )?
+    .unwrap_or(0);
+    if (members, storage) != (recorded_members, recorded_storage) {
+        spi::execute(
+            "UPDATE tenant.usage_totals SET members = $2, storage_bytes = $3 WHERE tenant_id = $1",
+            &[id.into(), members.into(), storage.into()],
+        )?;
+    }
+    if members != recorded_members {
+        out.push(correction("members", None, recorded_members, members));
+    }
+    if storage != recorded_storage {
+        out.push(correction("storage_bytes", None, recorded_storage, storage));
+    }
+    Ok(out)
+}
+
+/// The tenant's rows and bytes in a table, counted from the table itself, as
+/// the table's owner (`spi::as_table_owner`): whatever user code reading the
+/// table runs never gets the registry owner's rights.
+fn count_rows(table: &CountedTable, tenant: Uuid, schema: &str) -> Result<(i64, i64)> {
+    let sql = row_size::per_tenant_totals_sql(schema, &table.name, true);
+    Ok(identity::as_table_owner(table.relid, || {
+        spi::three::<Uuid, i64, i64>(&sql, &[tenant.into()])
+    })?
+    .map(|(_, rows, bytes)| (rows.unwrap_or(0), bytes.unwrap_or(0)))
+    .unwrap_or((0, 0)))
+}
+
+/// `tenant_storage_used(t)`: the tenant's bytes across the tables that count
+/// usage, as the counters hold them (no scan).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_storage_used(t: Option<&str>) -> Result<i64> {
+    let tenant = authz::authorize_session(t, "tenant_storage_used", "reading storage usage")?;
+    Ok(identity::as_registry_owner(|| {
+        spi::one::<i64>(
+            "SELECT storage_bytes FROM tenant.usage_totals WHERE tenant_id = $1",
+            &[tenant.id.into()],
+        )
+    })?
+    .unwrap_or(0))
+}

@@ -1,0 +1,189 @@
+//! `tenant_enable`, `tenant_enable_sql`, `tenant_disable`, and the internal
+//! entry points their SQL calls (`_tenant_register_table`, ...). Everything
+//! runs inside the caller's transaction: if any statement fails, nothing is
+//! kept.
+
+use crate::enforce::usage;
+use crate::error::{self, Result};
+use crate::registry::tenants;
+use crate::store::{identity, spi};
+use crate::tables::plan::{plan_disable, plan_enable, render, EnableOptions};
+use crate::tables::state::TableState;
+use pgrx::prelude::*;
+use pgrx::PgRelation;
+
+fn options(
+    add_column: Option<bool>,
+    backfill_tenant: Option<&str>,
+    create_index: Option<bool>,
+    track_usage: Option<bool>,
+) -> Result<EnableOptions> {
+    Ok(EnableOptions {
+        add_column: add_column.unwrap_or(false),
+        backfill_tenant: backfill_tenant
+            .map(tenants::resolve_reference)
+            .transpose()?,
+        create_index: create_index.unwrap_or(true),
+        track_usage: track_usage.unwrap_or(true),
+    })
+}
+
+fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, bool)> {
+    let table = TableState::read(oid)?;
+    let statements = plan_enable(&table, &options)?;
+    Ok((
+        render(
+            &table,
+            &statements,
+            "is already tenant-scoped; nothing to do",
+        ),
+        !statements.is_empty(),
+    ))
+}
+
+/// The table's OID, with the relation closed again: ALTER TABLE refuses a
+/// table that this session still holds open ("used by active queries").
+fn release(tbl: Option<PgRelation>, function: &str) -> Result<pg_sys::Oid> {
+    let tbl = tbl.ok_or_else(|| error::null_argument(function, "tbl"))?;
+    let oid = tbl.oid();
+    drop(tbl);
+    Ok(oid)
+}
+
+/// Makes a table tenant-scoped and returns the SQL it ran.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_enable(
+    tbl: Option<PgRelation>,
+    add_column: default!(Option<bool>, false),
+    backfill_tenant: default!(Option<&str>, "NULL"),
+    create_index: default!(Option<bool>, true),
+    track_usage: default!(Option<bool>, true),
+) -> Result<String> {
+    let oid = release(tbl, "tenant_enable")?;
+    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
+    let (text, has_work) = enable_text(oid, options)?;
+    if has_work {
+        spi::execute(&text, &[])?;
+    }
+    Ok(text)
+}
+
+/// The SQL `tenant_enable` would run with the same arguments.
+#[pg_extern(stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_enable_sql(
+    tbl: Option<PgRelation>,
+    add_column: default!(Option<bool>, false),
+    backfill_tenant: default!(Option<&str>, "NULL"),
+    create_index: default!(Option<bool>, true),
+    track_usage: default!(Option<bool>, true),
+) -> Result<String> {
+    let oid = release(tbl, "tenant_enable_sql")?;
+    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
+    Ok(enable_text(oid, options)?.0)
+}
+
+/// Undoes `tenant_enable` and returns the SQL it ran.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
+    let table = TableState::read(release(tbl, "tenant_disable")?)?;
+    let statements = plan_disable(&table)?;
+    let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
+    if !statements.is_empty() {
+        spi::execute(&text, &[])?;
+    }
+    Ok(text)
+}
+
+/// Records a table in tenant.tenants' sibling `tenant.tables`. SECURITY
+/// DEFINER because the registry is not writable by application or migration
+/// roles; it only accepts tables the calling role owns.
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_register_table(
+    tbl: PgRelation,
+    column_added: bool,
+    index_created: bool,
+) -> Result<bool> {
+    identity::require_table(tbl.oid(), "_tenant_register_table")?;
+    let caller = require_owner(&tbl)?;
+    let inserted = spi::execute_one::<bool>(
+        "INSERT INTO tenant.tables (relid, column_added, index_created, enabled_by)
+         VALUES ($1::regclass, $2, $3, (SELECT rolname FROM pg_roles WHERE oid = $4))
+         ON CONFLICT (relid) DO NOTHING RETURNING true",
+        &[
+            tbl.oid().into(),
+            column_added.into(),
+            index_created.into(),
+            caller.into(),
+        ],
+    )?;
+    Ok(inserted.unwrap_or(false))
+}
+
+/// Removes a table from `tenant.tables` (see `_tenant_register_table`).
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
+    require_owner(&tbl)?;
+    usage::forget_table(tbl.oid())?;
+    let deleted = spi::execute_one::<bool>(
+        "DELETE FROM tenant.tables WHERE relid = $1::regclass RETURNING true",
+        &[tbl.oid().into()],
+    )?;
+    Ok(deleted.unwrap_or(false))
+}
+
+/// Starts counting a table's usage: counts its existing rows per tenant
+/// (replacing any counters it had) and marks it in tenant.tables. Called by
+/// the SQL of tenant_enable after it attached the usage triggers, whose
+/// lock keeps writers out meanwhile.
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
+    identity::require_table(tbl.oid(), "_tenant_usage_start")?;
+    require_owner(&tbl)?;
+    let (relid, name) = (tbl.oid(), TableState::read(tbl.oid())?.qualified_name);
+    let schema = spi::extension_schema()?;
+    usage::forget_table(relid)?;
+    usage::count_existing_rows(relid, &name, &schema)?;
+    set_track_usage(relid, true)
+}
+
+/// Stops counting a table's usage: removes its counters and its bytes from
+/// its tenants' storage (called by the SQL of tenant_enable(track_usage => false)).
+#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
+    require_owner(&tbl)?;
+    usage::forget_table(tbl.oid())?;
+    set_track_usage(tbl.oid(), false)
+}
+
+fn set_track_usage(relid: pg_sys::Oid, track: bool) -> Result<bool> {
+    let updated = spi::execute_one::<bool>(
+        "UPDATE tenant.tables SET track_usage = $2 WHERE relid = $1::regclass RETURNING true",
+        &[relid.into(), track.into()],
+    )?;
+    Ok(updated.unwrap_or(false))
+}
+
+/// The role that called into this SECURITY DEFINER function must have the
+/// privileges of the table's owner. Returns that role.
+fn require_owner(tbl: &PgRelation) -> Result<pg_sys::Oid> {
+    let caller = unsafe { pg_sys::GetOuterUserId() };
+    // SAFETY: an open relation always has its pg_class row in rd_rel.
+    let owner = unsafe { (*tbl.rd_rel).relowner };
+    if unsafe { pg_sys::has_privs_of_role(caller, owner) } {
+        return Ok(caller);
+    }
+    Err(error::insufficient_privilege(
+        format!(
+            "only the owner of table {} may register it with pg_tenant",
+            tbl.name()
+        ),
+        "Run tenant_enable as the role that owns the table (or a member of it).",
+    ))
+}

@@ -1,0 +1,58 @@
+//! The tenant, user and bypass request this transaction acts for, as
+//! enforcement needs them: the session's setting (`session::settings`,
+//! already refused when it outlives the transaction) checked against the
+//! registry, so an unknown, suspended or deleted tenant raises 42501 instead
+//! of silently showing (or hiding) rows.
+
+use crate::error::{self, Result};
+use crate::registry::tenants::{self, TenantStatus};
+use crate::session::settings;
+use pgrx::Uuid;
+
+/// The tenant of this transaction, found active. Once found active it is
+/// not looked up again until the setting or the registry epoch changes: a
+/// transaction's statements and its rows' triggers read it several times.
+#[inline]
+pub fn tenant() -> Result<Option<Uuid>> {
+    let Some((id, verified)) = settings::tenant()? else {
+        return Ok(None);
+    };
+    if !verified {
+        if tenants::cached_status(&id) != Some(TenantStatus::Active) {
+            ensure_active(id)?;
+        }
+        settings::mark_verified(&id);
+    }
+    Ok(Some(id))
+}
+
+fn ensure_active(id: Uuid) -> Result<()> {
+    match tenants::record(id)?.as_deref() {
+        None => Err(error::insufficient_privilege(
+            format!("tenant {id} named in app.current_tenant does not exist"),
+            "Set app.current_tenant to the id of an existing tenant (see tenant_create).",
+        )),
+        Some(tenant) if tenant.status != TenantStatus::Active => Err(error::insufficient_privilege(
+            format!(
+                "tenant \"{}\" ({id}) is {}; its data cannot be accessed",
+                tenant.slug,
+                tenant.status.as_str()
+            ),
+            match tenant.status {
+                TenantStatus::Suspended => "No session may act for a suspended tenant until an administrator reactivates it.",
+                _ => "A deleted tenant's data is kept only until it is purged; no session may act for it.",
+            },
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The acting application user (`app.current_user_id`), or None.
+pub fn user() -> Result<Option<Uuid>> {
+    settings::user()
+}
+
+/// Whether the transaction asked for cross-tenant access (`app.bypass_rls`).
+pub fn bypass_requested() -> Result<bool> {
+    settings::bypass_requested()
+}

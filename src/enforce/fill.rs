@@ -1,0 +1,94 @@
+//! `tenant_set_id`, the BEFORE INSERT trigger that tenant_enable attaches to
+//! every tenant-scoped table, so applications insert without naming
+//! tenant_id and the row lands in the tenant of the transaction.
+
+use super::current;
+use crate::error;
+use crate::names::{FILL_TRIGGER, TENANT_COLUMN, TENANT_COLUMN_C};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::PgTupleDesc;
+
+// Fills `tenant_id` from `app.current_tenant` when the row leaves it NULL.
+// A row that names its tenant keeps it: the policy's WITH CHECK then decides
+// (only a bypassing session may write into another tenant). A row with no
+// tenant and no tenant in context is refused with a message that says how to
+// set one.
+crate::trigger_function!(tenant_set_id, pg_finfo_tenant_set_id, fill_row);
+
+fn fill_row<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, ErrorReport> {
+    fill_tenant_id(trigger).map(Some)
+}
+
+/// The row to insert: unchanged when it names its tenant, otherwise a copy
+/// with tenant_id set. Works on the raw tuple by column number: this runs
+/// for every inserted row, and pgrx's by-name tuple helpers cost more than
+/// the rest of the trigger (benches/instructions.sh).
+fn fill_tenant_id<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<PgHeapTuple<'a, AllocatedByPostgres>, ErrorReport> {
+    let table = || {
+        format!(
+            "{}.{}",
+            trigger.table_schema().unwrap_or_default(),
+            trigger.table_name().unwrap_or_default()
+        )
+    };
+    let row = trigger.new().ok_or_else(|| misuse(&table()))?;
+    let data = trigger.trigger_data();
+    // SAFETY: a row trigger's relation and tuple are valid for the whole call.
+    let (tupdesc, tuple) = unsafe { ((*data.tg_relation).rd_att, data.tg_trigtuple) };
+    let column = unsafe { pg_sys::SPI_fnumber(tupdesc, TENANT_COLUMN_C.as_ptr()) };
+    if column <= 0 || unsafe { pg_sys::SPI_gettypeid(tupdesc, column) } != pg_sys::UUIDOID {
+        return Err(missing_column(&table()));
+    }
+    if !unsafe { pg_sys::heap_attisnull(tuple, column, tupdesc) } {
+        return Ok(row);
+    }
+    let tenant = current::tenant()?.ok_or_else(|| no_tenant_in_context(&table()))?;
+    let mut value = tenant.into_datum().expect("a uuid datum is never NULL");
+    let (mut columns, mut is_null) = (column, false);
+    // SAFETY: one replacement column, value and null flag, described by `tupdesc`.
+    unsafe {
+        let filled = pg_sys::heap_modify_tuple_by_cols(
+            tuple,
+            tupdesc,
+            1,
+            &mut columns,
+            &mut value,
+            &mut is_null,
+        );
+        Ok(PgHeapTuple::from_heap_tuple(
+            PgTupleDesc::from_pg_unchecked(tupdesc),
+            filled,
+        ))
+    }
+}
+
+fn no_tenant_in_context(table: &str) -> ErrorReport {
+    error::insufficient_privilege(
+        format!("cannot insert into {table}: no tenant in context (app.current_tenant is not set)"),
+        "Set the tenant for the transaction first: SELECT set_config('app.current_tenant', '<tenant uuid>', true);",
+    )
+}
+
+fn missing_column(table: &str) -> ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        format!(
+            "trigger {}: table {table} has no uuid column {TENANT_COLUMN}",
+            FILL_TRIGGER
+        ),
+        "Attach this trigger through tenant_enable(), which checks the column.",
+    )
+}
+
+fn misuse(table: &str) -> ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+        format!("trigger tenant_set_id on {table} must fire BEFORE INSERT FOR EACH ROW"),
+        "Recreate it with tenant_enable(), which attaches it correctly.",
+    )
+}

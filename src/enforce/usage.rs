@@ -1,0 +1,293 @@
+//! Usage counters, kept by statement triggers with transition tables.
+//!
+//! `tenant_enable` attaches `tenant_count_usage` AFTER INSERT, UPDATE, DELETE
+//! (each with its transition tables) and TRUNCATE to every table that tracks
+//! usage. Per statement, the trigger sums the rows and bytes that each tenant
+//! gained or lost, then adds each tenant's delta first to its
+//! `tenant.usage_totals` row (the lock that makes concurrent writers of a
+//! tenant exact) and then to its `tenant.usage_by_table` row, directly with
+//! the heap routines (`counter_rows`), not through SQL. A write that makes
+//! usage pass a limit raises the quota error, which undoes the write and the
+//! counters with it. Tenants are applied in UUID order, so two statements
+//! that touch the same tenants cannot deadlock on the counters. Bulk writes
+//! cost one counter update per tenant, not per row.
+//!
+//! Members are counted by the functions that add and remove them
+//! (`add_members`), not by a trigger on tenant.members: a trigger there would
+//! count again the members a pg_dump restore copies in next to the restored
+//! counters (user tables get their triggers only after their data).
+
+use super::quota::{refuse_past, Quota};
+use super::row_size;
+use crate::error;
+use crate::names::{TENANT_COLUMN_C, USAGE_TRIGGER_FUNCTION};
+use crate::registry::limits;
+use crate::store::{counter_rows, identity, lookup, spi};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::{PgOid, PgTupleDesc, Uuid};
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+
+/// What one statement changed for one tenant.
+#[derive(Default, Debug, Clone, Copy, PartialEq)]
+struct Delta {
+    rows: i64,
+    bytes: i64,
+}
+
+// `tenant_count_usage()`: the statement trigger described above.
+crate::trigger_function!(tenant_count_usage, pg_finfo_tenant_count_usage, count_usage);
+
+fn count_usage<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> error::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>> {
+    count_statement(trigger).map(|()| None)
+}
+
+fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
+    let data = trigger.trigger_data();
+    // SAFETY: a trigger's relation is open for the whole call.
+    let (relid, tupdesc) = unsafe { ((*data.tg_relation).rd_id, (*data.tg_relation).rd_att) };
+    let table = || identity::relation_label(relid);
+    if data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0 {
+        return Err(misuse(&table()));
+    }
+    if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
+        return identity::as_registry_owner_qualified(|| forget_table(relid));
+    }
+    let column = unsafe { pg_sys::SPI_fnumber(tupdesc, TENANT_COLUMN_C.as_ptr()) };
+    if column <= 0 || unsafe { pg_sys::SPI_gettypeid(tupdesc, column) } != pg_sys::UUIDOID {
+        return Err(missing_column(&table()));
+    }
+    let mut deltas = BTreeMap::new();
+    // SAFETY: transition tables, when present, hold tuples of `tupdesc`.
+    unsafe {
+        let tupdesc = PgTupleDesc::from_pg_unchecked(tupdesc);
+        let column = column as usize - 1;
+        sum_rows(data.tg_newtable, &tupdesc, column, 1, &mut deltas);
+        sum_rows(data.tg_oldtable, &tupdesc, column, -1, &mut deltas);
+    }
+    deltas.retain(|_, d| *d != Delta::default());
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    identity::as_registry_owner_qualified(|| {
+        for (tenant, delta) in deltas {
+            apply_table(Uuid::from_bytes(tenant), relid, delta, &table)?;
+        }
+        Ok(())
+    })
+}
+
+/// Adds `sign` × (1 row, its bytes) per tuple of a transition table to the
+/// tuple's tenant.
+///
+/// # Safety
+/// `store` is NULL or a transition tuplestore of tuples described by `tupdesc`.
+unsafe fn sum_rows(
+    store: *mut pg_sys::Tuplestorestate,
+    tupdesc: &PgTupleDesc,
+    tenant_column: usize,
+    sign: i64,
+    deltas: &mut BTreeMap<[u8; 16], Delta>,
+) {
+    if store.is_null() {
+        return;
+    }
+    unsafe {
+        let slot = pg_sys::MakeSingleTupleTableSlot(tupdesc.as_ptr(), &pg_sys::TTSOpsMinimalTuple);
+        // Other triggers of the statement read the same store: use a read
+        // pointer of our own and start from the first tuple.
+        let reader = pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
+        pg_sys::tuplestore_select_read_pointer(store, reader);
+        pg_sys::tuplestore_rescan(store);
+        let natts = tupdesc.len();
+        while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
+            pg_sys::slot_getallattrs(slot);
+            let values = std::slice::from_raw_parts((*slot).tts_values, natts);
+            let nulls = std::slice::from_raw_parts((*slot).tts_isnull, natts);
+            if nulls[tenant_column] {
+                continue;
+            }
+            let tenant = *(values[tenant_column].cast_mut_ptr::<[u8; 16]>());
+            let delta = deltas.entry(tenant).or_default();
+            delta.rows += sign;
+            delta.bytes += sign * row_size::row_bytes(tupdesc, values, nulls);
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+    }
+}
+
+/// Creates the tenant's totals row if the tenant exists. A tenant that does
+/// not exist any more (its rows go with it, e.g. in the cascade of
+/// tenant_purge) gets none, and its counters are left alone.
+const ENSURE_TOTALS_SQL: &str = "
+INSERT INTO tenant.usage_totals (tenant_id)
+SELECT t.id FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1
+    ON CONFLICT (tenant_id) DO NOTHING
+RETURNING true, true";
+
+/// Creates the tenant's row for a table, once per tenant and table.
+const ENSURE_TABLE_ROW_SQL: &str = "
+INSERT INTO tenant.usage_by_table (tenant_id, relid) VALUES ($1, $2)
+    ON CONFLICT (tenant_id, relid) DO NOTHING
+RETURNING true, true";
+
+fn apply_table(
+    tenant: Uuid,
+    relid: pg_sys::Oid,
+    delta: Delta,
+    table: &dyn Fn() -> String,
+) -> error::Result<()> {
+    let Some((rows, storage)) = add_table_delta(tenant, relid, delta)? else {
+        return Ok(());
+    };
+    if delta.rows > 0 {
+        refuse_past(tenant, Quota::Rows, Some(table), rows, |l| {
+            limits::rows_of(tenant, relid, l.record.plan.as_deref())
+        })?;
+    }
+    if delta.bytes > 0 {
+        refuse_past(tenant, Quota::StorageBytes, None, storage, |l| {
+            Ok(l.storage_bytes.clone())
+        })?;
+    }
+    Ok(())
+}
+
+/// Adds a statement's delta to the tenant's totals row first (the per-tenant
+/// lock), then to its row for the table. Returns the table's row count and
+/// the tenant's storage after the change; None when the tenant no longer
+/// exists.
+fn add_table_delta(
+    tenant: Uuid,
+    relid: pg_sys::Oid,
+    delta: Delta,
+) -> error::Result<Option<(i64, i64)>> {
+    let Some(storage) = add_to_totals(tenant, c"storage_bytes", delta.bytes)? else {
+        return Ok(None);
+    };
+    let key = [
+        (c"tenant_id", lookup::uuid_key(tenant.as_bytes())),
+        (c"relid", relid.into()),
+    ];
+    let changes = [(c"row_count", delta.rows), (c"bytes", delta.bytes)];
+    let counted = add_or_create(c"usage_by_table", &key, &changes, || {
+        let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::OIDOID)];
+        spi::saved_two::<bool, bool>(ENSURE_TABLE_ROW_SQL, &types, &[tenant.into(), relid.into()])
+    })?;
+    let rows = counted.map_or(0, |values| values[0]);
+    Ok(Some((rows, storage)))
+}
+
+/// Adds `amount` to one column of the tenant's totals row and returns its new
+/// value. A tenant without the row yet (tenant_create makes it; a tenant
+/// restored or inserted some other way does not have it) gets it here.
+/// None when the tenant no longer exists.
+fn add_to_totals(tenant: Uuid, column: &CStr, amount: i64) -> error::Result<Option<i64>> {
+    let key = [(c"tenant_id", lookup::uuid_key(tenant.as_bytes()))];
+    let total = add_or_create(c"usage_totals", &key, &[(column, amount)], || {
+        let types = [PgOid::from(pg_sys::UUIDOID)];
+        spi::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])
+    })?;
+    Ok(total.map(|values| values[0]))
+}
+
+/// Adds to a counter row (`counter_rows::add`); when the row is missing,
+/// runs `create` (an INSERT ... ON CONFLICT DO NOTHING, which waits for a
+/// concurrent writer creating the same row) and adds again.
+fn add_or_create<T>(
+    table: &CStr,
+    key: &[(&CStr, pg_sys::Datum)],
+    changes: &[(&CStr, i64)],
+    create: impl FnOnce() -> error::Result<T>,
+) -> error::Result<Option<Vec<i64>>> {
+    if let Some(values) = counter_rows::add(table, key, changes)? {
+        return Ok(Some(values));
+    }
+    create()?;
+    counter_rows::add(table, key, changes)
+}
+
+/// Adds `change` members to the tenant's count (tenant_create,
+/// tenant_member_add, tenant_member_remove call it after their write), and
+/// refuses a count past the member limit.
+pub fn add_members(tenant: Uuid, change: i64) -> error::Result<()> {
+    identity::as_registry_owner_qualified(|| {
+        let Some(members) = add_to_totals(tenant, c"members", change)? else {
+            return Ok(());
+        };
+        if change > 0 {
+            refuse_past(tenant, Quota::Members, None, members, |l| {
+                Ok(l.members.clone())
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes a table's counters and takes its bytes off its tenants' storage:
+/// after TRUNCATE, and when a table stops counting usage.
+pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
+    spi::execute(
+        "UPDATE tenant.usage_totals t
+            SET storage_bytes = t.storage_bytes OPERATOR(pg_catalog.-) u.bytes
+           FROM tenant.usage_by_table u
+          WHERE u.relid OPERATOR(pg_catalog.=) $1
+            AND u.tenant_id OPERATOR(pg_catalog.=) t.tenant_id",
+        &[relid.into()],
+    )?;
+    spi::execute(
+        "DELETE FROM tenant.usage_by_table WHERE relid OPERATOR(pg_catalog.=) $1",
+        &[relid.into()],
+    )
+}
+
+/// Adds a counted table's existing rows to the counters, per tenant (after
+/// `forget_table`). `qualified_name` is quoted by Postgres (regclass output).
+pub fn count_existing_rows(
+    relid: pg_sys::Oid,
+    qualified_name: &str,
+    schema: &str,
+) -> error::Result<()> {
+    let sql = row_size::per_tenant_totals_sql(schema, qualified_name, false);
+    // Read as the table's owner, never with the registry owner's rights.
+    let per_tenant = identity::as_table_owner(relid, || {
+        Spi::connect(|client| {
+            let mut out = Vec::new();
+            for row in client.select(&sql, None, &[])? {
+                if let (Some(tenant), Some(rows), Some(bytes)) =
+                    (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
+                {
+                    out.push((tenant, Delta { rows, bytes }));
+                }
+            }
+            Ok(out)
+        })
+        .map_err(error::internal)
+    })?;
+    // Existing rows are counted even past a limit: they are already there.
+    for (tenant, delta) in per_tenant {
+        add_table_delta(tenant, relid, delta)?;
+    }
+    Ok(())
+}
+
+fn missing_column(table: &str) -> ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+        format!(
+            "trigger function {USAGE_TRIGGER_FUNCTION}: table {table} has no uuid column tenant_id"
+        ),
+        "Attach it through tenant_enable(), which checks the column.",
+    )
+}
+
+fn misuse(table: &str) -> ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+        format!("trigger function {USAGE_TRIGGER_FUNCTION} on {table} must fire AFTER ... FOR EACH STATEMENT with transition tables"),
+        "Recreate the triggers with tenant_enable(), which attaches them correctly.",
+    )
+}

@@ -1,0 +1,69 @@
+//! Tenant roles (`tenant.members.role`): owner > admin > member > guest, and
+//! the role a user holds in a tenant, cached per session.
+
+use crate::error::{self, Result};
+use crate::session::cache::SessionCache;
+use crate::store::{identity, spi};
+use pgrx::Uuid;
+use std::cell::RefCell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Guest,
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn parse(text: Option<&str>, argument: &str) -> Result<Role> {
+        match text {
+            Some("owner") => Ok(Role::Owner),
+            Some("admin") => Ok(Role::Admin),
+            Some("member") => Ok(Role::Member),
+            Some("guest") => Ok(Role::Guest),
+            Some(other) => Err(error::invalid_parameter(
+                format!("\"{}\" is not a tenant role", error::shorten(other)),
+                format!("Pass one of owner, admin, member, guest as {argument}."),
+            )),
+            None => Err(error::null_argument("tenant role", argument)),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Guest => "guest",
+        }
+    }
+}
+
+type RoleKey = ([u8; 16], [u8; 16]);
+
+thread_local! {
+    /// (tenant, user) → role lookups of this session, so that
+    /// `tenant_has_role` in a policy does not read `tenant.members` for every
+    /// statement. Forgotten when the registry epoch moves on (the trigger on
+    /// tenant.members moves it).
+    static CACHED_ROLES: RefCell<SessionCache<RoleKey, Option<Role>>> = RefCell::new(SessionCache::following_registry());
+}
+
+/// The role of `user` in `tenant`, read as the registry owner (so it works
+/// inside users' own policies, even on tenant.members, without recursion).
+pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
+    let key = (*tenant.as_bytes(), *user.as_bytes());
+    if let Some(role) = CACHED_ROLES.with(|cache| cache.borrow().get(&key).copied()) {
+        return Ok(role);
+    }
+    let text = identity::as_registry_owner(|| {
+        spi::one::<String>(
+            "SELECT role FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
+            &[tenant.into(), user.into()],
+        )
+    })?;
+    let role = text.and_then(|t| Role::parse(Some(&t), "role").ok());
+    CACHED_ROLES.with(|cache| cache.borrow_mut().insert(key, role));
+    Ok(role)
+}

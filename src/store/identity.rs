@@ -1,0 +1,186 @@
+//! Whose rights pg_tenant's work runs with. Every identity switch in
+//! pg_tenant is one of these (docs/security.md, "Identity switches"):
+//! - `as_registry_owner` / `as_registry_owner_qualified`: reads and writes of
+//!   pg_tenant's own registry tables only;
+//! - `as_table_owner`: work on a user's table, as that table's owner;
+//! - `as_role`: the probe role of `tenant_check(probe_role)`.
+
+use super::lookup;
+use super::spi;
+use crate::error::{self, Result};
+use crate::names::TENANTS_TABLE;
+use crate::session::epoch;
+use pgrx::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    /// The owner of tenant.tenants and the registry epoch it was read in,
+    /// for the per-write identity switch.
+    static REGISTRY_OWNER: Cell<(pg_sys::Oid, u64)> = const { Cell::new((pg_sys::InvalidOid, 0)) };
+}
+
+/// Runs `f` with the identity of the owner of `tenant.tenants`, the way
+/// Postgres runs referential-integrity checks: the owner bypasses RLS on its
+/// own table (SECURITY_NOFORCE_RLS), so reading a tenant's status from inside a
+/// policy cannot recurse into that same policy. `SECURITY_LOCAL_USERID_CHANGE`
+/// forbids SET ROLE meanwhile. If `f` raises, (sub)transaction abort restores
+/// the previous identity.
+pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let flags = pg_sys::SECURITY_NOFORCE_RLS as i32;
+    as_role(registry_owner()?, flags, || {
+        let guc_level = unsafe { pin_search_path() };
+        let result = f();
+        // Commit-style exit: restores the caller's search_path and keeps any
+        // other setting changed meanwhile, as a SECURITY DEFINER function's
+        // `SET search_path` clause does.
+        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
+        result
+    })
+}
+
+/// Like `as_registry_owner`, without pinning `search_path`: for the
+/// statements that run on every write, which are fully schema-qualified
+/// saved plans (`saved_two`) and cost less than a GUC nest level.
+pub fn as_registry_owner_qualified<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    as_role(registry_owner()?, pg_sys::SECURITY_NOFORCE_RLS as i32, f)
+}
+
+/// Runs `f` — work on a user's table, such as deleting or counting a
+/// tenant's rows — with the identity of the table's owner, never the registry
+/// owner's: whatever user code the work runs (the table's triggers, a rule,
+/// a column default, an index expression, an operator, a function of a
+/// check constraint or of a foreign key action) gets only the rights its own
+/// table's owner has anyway. As Postgres does for VACUUM, ANALYZE and
+/// REINDEX, it is a security-restricted operation (no SET ROLE, no temporary
+/// objects, no cursors WITH HOLD meanwhile), with `search_path` pinned to
+/// `pg_catalog, pg_temp`; the owner is not held back by its own table's
+/// FORCE ROW LEVEL SECURITY (SECURITY_NOFORCE_RLS, as in referential
+/// integrity checks), since the work must see every tenant's rows.
+pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let owner = spi::one::<pg_sys::Oid>(
+        "SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[relid.into()],
+    )?
+    .ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            format!("table with OID {} does not exist", relid.to_u32()),
+            "It was dropped meanwhile; run tenant_check() to find stale registry rows.",
+        )
+    })?;
+    let flags = (pg_sys::SECURITY_NOFORCE_RLS | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
+    as_role(owner, flags, || {
+        let guc_level = unsafe { pin_search_path() };
+        let result = f();
+        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
+        result
+    })
+}
+
+/// Refuses (42809) a relation that is not an ordinary or partitioned table:
+/// pg_tenant's internal entry points take tables only, so that no view, with
+/// functions of its own, or foreign table is ever scanned on pg_tenant's
+/// behalf.
+pub fn require_table(relid: pg_sys::Oid, function: &str) -> Result<()> {
+    let kind = unsafe { pg_sys::get_rel_relkind(relid) } as u8;
+    if kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE {
+        return Ok(());
+    }
+    let what = match kind {
+        pg_sys::RELKIND_VIEW => "a view",
+        pg_sys::RELKIND_MATVIEW => "a materialized view",
+        pg_sys::RELKIND_FOREIGN_TABLE => "a foreign table",
+        pg_sys::RELKIND_SEQUENCE => "a sequence",
+        pg_sys::RELKIND_INDEX | pg_sys::RELKIND_PARTITIONED_INDEX => "an index",
+        pg_sys::RELKIND_COMPOSITE_TYPE => "a composite type",
+        0 => "not a relation",
+        _ => "not a table",
+    };
+    let name = relation_label(relid);
+    Err(error::report(
+        PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        format!("{function}: {name} is {what}, not a table"),
+        "pg_tenant makes ordinary and partitioned tables tenant-scoped only; pass the table itself.",
+    ))
+}
+
+/// `schema.name` of a relation, quoted where needed, or its OID.
+pub fn relation_label(relid: pg_sys::Oid) -> String {
+    unsafe {
+        let name = pg_sys::get_rel_name(relid);
+        if name.is_null() {
+            return format!("relation with OID {}", relid.to_u32());
+        }
+        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        let name = std::ffi::CStr::from_ptr(name).to_string_lossy();
+        if schema.is_null() {
+            return pgrx::spi::quote_identifier(name);
+        }
+        pgrx::spi::quote_qualified_identifier(
+            std::ffi::CStr::from_ptr(schema).to_string_lossy(),
+            name,
+        )
+    }
+}
+
+/// The owner of tenant.tenants, cached for the session (until the registry
+/// epoch moves on).
+fn registry_owner() -> Result<pg_sys::Oid> {
+    let (cached, filled_in) = REGISTRY_OWNER.with(|cell| cell.get());
+    if cached != pg_sys::InvalidOid && filled_in == epoch::current() {
+        return Ok(cached);
+    }
+    let registry = lookup::registry_table(TENANTS_TABLE)?;
+    let owner = spi::one::<pg_sys::Oid>(
+        "SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[registry.into()],
+    )?
+    .ok_or_else(|| {
+        error::damaged(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            "the registry table tenant.tenants is missing",
+        )
+    })?;
+    REGISTRY_OWNER.with(|cell| cell.set((owner, epoch::current())));
+    Ok(owner)
+}
+
+/// Runs `f` with the identity of `role` (plus `extra_flags`, e.g.
+/// SECURITY_NOFORCE_RLS), so that its privileges and the policies that apply
+/// to it are the ones checked. `SECURITY_LOCAL_USERID_CHANGE` forbids SET
+/// ROLE meanwhile; if `f` raises, (sub)transaction abort restores the
+/// previous identity.
+pub fn as_role<R>(role: pg_sys::Oid, extra_flags: i32, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context: i32 = 0;
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        let flags = pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | extra_flags;
+        pg_sys::SetUserIdAndSecContext(role, saved_context | flags);
+    }
+    let result = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+    result
+}
+
+/// Sets `search_path = pg_catalog, pg_temp` in a new GUC nest level and returns
+/// the level. While running as the registry owner, the caller's search_path
+/// must not decide which functions and operators run: a role could otherwise
+/// put its own `=` operator in front of pg_catalog and have it executed with
+/// the owner's rights (tests/pg_regress/sql/search_path_attack.sql).
+unsafe fn pin_search_path() -> i32 {
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    }
+}

@@ -1,0 +1,178 @@
+//! SPI helpers. Values always travel as `$n` parameters; the only text
+//! pasted into SQL is identifiers quoted by Postgres itself.
+
+use crate::error::{self, Result};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiResult};
+use pgrx::PgOid;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+thread_local! {
+    /// Plans of the statements that can run for every write (creating a
+    /// tenant's counter rows), prepared once per session. Keyed by the
+    /// address of their static text.
+    static SAVED_PLANS: RefCell<HashMap<usize, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs a query that returns at most one row and one column.
+pub fn one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Result<Option<T>> {
+    Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_one::<T>())
+        .or_else(no_rows_is_none)
+        .map_err(error::internal)
+}
+
+/// Runs a query that returns at most one row of two columns.
+pub fn two<A, B>(sql: &str, args: &[DatumWithOid]) -> Result<Option<(Option<A>, Option<B>)>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+{
+    Spi::connect(|client| {
+        let table = client.select(sql, Some(1), args)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        table.first().get_two::<A, B>().map(Some)
+    })
+    .map_err(error::internal)
+}
+
+/// One row of three nullable columns.
+pub type Row3<A, B, C> = (Option<A>, Option<B>, Option<C>);
+
+/// Runs a query that returns at most one row of three columns.
+pub fn three<A, B, C>(sql: &str, args: &[DatumWithOid]) -> Result<Option<Row3<A, B, C>>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+    C: FromDatum + IntoDatum,
+{
+    Spi::connect(|client| {
+        let table = client.select(sql, Some(1), args)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        table.first().get_three::<A, B, C>().map(Some)
+    })
+    .map_err(error::internal)
+}
+
+/// Runs a query and returns its first column for every row (NULLs skipped).
+pub fn column<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Result<Vec<T>> {
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(sql, None, args)? {
+            if let Some(v) = row.get::<T>(1)? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)
+}
+
+/// Runs a query and returns its first two columns for every row where both
+/// are not NULL.
+pub fn pairs<A, B>(sql: &str, args: &[DatumWithOid]) -> Result<Vec<(A, B)>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+{
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(sql, None, args)? {
+            if let (Some(a), Some(b)) = (row.get::<A>(1)?, row.get::<B>(2)?) {
+                out.push((a, b));
+            }
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)
+}
+
+/// Runs statements that change the database (DDL, DML), text as given.
+pub fn execute(sql: &str, args: &[DatumWithOid]) -> Result<()> {
+    Spi::connect_mut(|client| client.update(sql, None, args).map(|_| ())).map_err(error::internal)
+}
+
+/// Runs a data-changing or locking query (`INSERT ... RETURNING`,
+/// `SELECT ... FOR UPDATE`) that returns at most one value; None when it
+/// returns no row. Never with an SPI row limit: a limit stops `... RETURNING`
+/// after that many rows, before the statement's AFTER STATEMENT triggers
+/// (which count usage) are queued.
+pub fn execute_one<T: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[DatumWithOid],
+) -> Result<Option<T>> {
+    Spi::connect_mut(|client| client.update(sql, None, args)?.first().get_one::<T>())
+        .or_else(no_rows_is_none)
+        .map_err(error::internal)
+}
+
+/// Runs a data-changing statement from a plan prepared once per session and
+/// returns the first two columns of its first row (None when no row).
+///
+/// Saved plans are for the statements that can run per write (creating a
+/// tenant's counter row); parsing and planning would cost more than running
+/// them.
+/// The text is parsed again whenever `search_path` changes, so it must name
+/// everything with its schema, operators included (`OPERATOR(pg_catalog.+)`):
+/// callers run it as the registry owner without pinning `search_path`.
+pub fn saved_two<A, B>(
+    sql: &'static str,
+    types: &[PgOid],
+    args: &[DatumWithOid],
+) -> Result<Option<(Option<A>, Option<B>)>>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+{
+    // The plan is taken out of the cache while it runs, so a nested use of
+    // the same text (a trigger fired by it) prepares its own instead of
+    // sharing it.
+    let key = sql.as_ptr() as usize;
+    Spi::connect_mut(|client| {
+        let plan = match SAVED_PLANS.with(|plans| plans.borrow_mut().remove(&key)) {
+            Some(plan) => plan,
+            None => client.prepare_mut(sql, types)?.keep(),
+        };
+        let result = client.update(&plan, None, args).and_then(|table| {
+            if table.is_empty() {
+                return Ok(None);
+            }
+            table.first().get_two::<A, B>().map(Some)
+        });
+        SAVED_PLANS.with(|plans| plans.borrow_mut().insert(key, plan));
+        result
+    })
+    .map_err(error::internal)
+}
+
+fn no_rows_is_none<T>(err: pgrx::spi::SpiError) -> SpiResult<Option<T>> {
+    match err {
+        pgrx::spi::SpiError::InvalidPosition => Ok(None),
+        other => Err(other),
+    }
+}
+
+/// The schema pg_tenant's functions live in, quoted for use in SQL text.
+/// Generated policies and triggers name functions through it, so they work
+/// whatever `search_path` the application uses.
+pub fn extension_schema() -> Result<String> {
+    one::<String>(
+        "SELECT pg_catalog.quote_ident(n.nspname::text)
+           FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'pg_tenant'",
+        &[],
+    )?
+    .ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the pg_tenant extension is not installed in this database",
+            "Run CREATE EXTENSION pg_tenant first.",
+        )
+    })
+}
