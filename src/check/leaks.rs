@@ -13,30 +13,35 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
 
-/// The tenant-scoped tables, as a subquery.
-const REGISTERED: &str = "(SELECT relid FROM tenant.tables)";
-
-/// `relatives (relid, origin, below)`: every relation that shares rows with a
-/// tenant-scoped table (`origin`) through pg_inherits, at any depth, and is
-/// not tenant-scoped itself: its partitions and inheritance children
-/// (`below`), whose rows are the origin's, and its parents, which read the
-/// origin's rows. Either way the origin's policies do not apply when the
-/// relative is queried by name. A WITH RECURSIVE list item.
-const RELATIVES: &str = "descendants (relid, origin) AS (
-                 SELECT i.inhrelid, i.inhparent FROM pg_inherits i WHERE i.inhparent IN (SELECT relid FROM tenant.tables)
-                 UNION
-                 SELECT i.inhrelid, d.origin FROM descendants d JOIN pg_inherits i ON i.inhparent = d.relid
-             ),
-             ancestors (relid, origin) AS (
-                 SELECT i.inhparent, i.inhrelid FROM pg_inherits i WHERE i.inhrelid IN (SELECT relid FROM tenant.tables)
-                 UNION
-                 SELECT i.inhparent, a.origin FROM ancestors a JOIN pg_inherits i ON i.inhrelid = a.relid
-             ),
-             relatives (relid, origin, below) AS (
-                 SELECT relid, origin, true FROM descendants WHERE relid NOT IN (SELECT relid FROM tenant.tables)
-                 UNION
-                 SELECT relid, origin, false FROM ancestors WHERE relid NOT IN (SELECT relid FROM tenant.tables)
-             )";
+// The check queries, in sql/queries/check/ (read at compile time).
+// `relatives (relid, origin, below)`: every relation that shares rows with a
+// tenant-scoped table (`origin`) through pg_inherits, at any depth, and is
+// not tenant-scoped itself: its partitions and inheritance children
+// (`below`), whose rows are the origin's, and its parents, which read the
+// origin's rows. Either way the origin's policies do not apply when the
+// relative is queried by name. A WITH RECURSIVE list item.
+// It is sql/queries/check/relatives.sql; the queries that use it follow it.
+const FORGOTTEN_TABLES_SQL: &str = concat!(
+    include_str!("../../sql/queries/check/relatives.sql"),
+    include_str!("../../sql/queries/check/forgotten_tables.sql")
+);
+const PARTITIONS_WITHOUT_ISOLATION_SQL: &str = concat!(
+    include_str!("../../sql/queries/check/relatives.sql"),
+    include_str!("../../sql/queries/check/partitions_without_isolation.sql")
+);
+const UNIQUE_WITHOUT_TENANT_SQL: &str =
+    include_str!("../../sql/queries/check/unique_without_tenant.sql");
+const EXCLUSIONS_WITHOUT_TENANT_SQL: &str =
+    include_str!("../../sql/queries/check/exclusions_without_tenant.sql");
+const FOREIGN_KEYS_WITHOUT_TENANT_SQL: &str =
+    include_str!("../../sql/queries/check/foreign_keys_without_tenant.sql");
+const VIEWS_WITH_OWNER_RIGHTS_SQL: &str =
+    include_str!("../../sql/queries/check/views_with_owner_rights.sql");
+const DEFINER_FUNCTIONS_SQL: &str = include_str!("../../sql/queries/check/definer_functions.sql");
+const BYPASSING_LOGIN_ROLES_SQL: &str =
+    include_str!("../../sql/queries/check/bypassing_login_roles.sql");
+const RISKY_GRANTS_SQL: &str = include_str!("../../sql/queries/check/risky_grants.sql");
+const SERIAL_COLUMNS_SQL: &str = include_str!("../../sql/queries/check/serial_columns.sql");
 
 pub fn check_all(states: &[TableState]) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
@@ -94,31 +99,16 @@ fn flag(values: &[Option<String>], i: usize) -> bool {
 /// (partitions and other relatives of tenant-scoped tables are check 3b's).
 fn forgotten_tables() -> Result<Vec<Finding>> {
     let schema = spi::extension_schema()?;
-    let mut findings = rows(
-        &format!(
-            "WITH RECURSIVE {RELATIVES}
-             SELECT c.oid::regclass::text FROM pg_class c
-               JOIN pg_namespace n ON n.oid = c.relnamespace
-               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND NOT a.attisdropped
-              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant')
-                AND n.nspname NOT LIKE 'pg\\_%'
-                AND c.oid NOT IN {REGISTERED}
-                AND c.oid NOT IN (SELECT relid FROM relatives)
-              ORDER BY 1"
-        ),
-        1,
-        |v| {
-            let t = text(v, 0);
-            Finding::new(
+    let mut findings = rows(FORGOTTEN_TABLES_SQL, 1, |v| {
+        let t = text(v, 0);
+        Finding::new(
                 "forgotten_table",
                 &t,
                 Status::Fail,
                 "has a tenant_id column but is not tenant-scoped: every tenant's rows are visible to every session",
             )
             .fix(&[format!("SELECT {schema}.tenant_enable({})", quote_literal(&t))])
-        },
-    )?;
+    })?;
     ok_when_empty(
         "forgotten_table",
         &mut findings,
@@ -139,44 +129,7 @@ fn partitions_without_isolation() -> Result<Vec<Finding>> {
     let schema = spi::extension_schema()?;
     let isolation = Expressions::for_extension()?.isolation_deparsed();
     let mut findings = rows_with(
-        &format!(
-            "WITH RECURSIVE {RELATIVES},
-             holders (relid, grantee, privilege) AS (
-                 SELECT c.oid, a.grantee, a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
-                  WHERE c.oid IN (SELECT relid FROM relatives) AND a.grantee <> c.relowner
-                 UNION
-                 SELECT c.oid, a.grantee, a.privilege_type
-                   FROM pg_class c JOIN pg_attribute t ON t.attrelid = c.oid AND t.attnum > 0 AND NOT t.attisdropped,
-                        aclexplode(t.attacl) a
-                  WHERE c.oid IN (SELECT relid FROM relatives) AND a.grantee <> c.relowner
-             ),
-             grantees (relid, grantee, privileges) AS (
-                 SELECT h.relid, CASE WHEN h.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
-                        string_agg(DISTINCT h.privilege, ', ')
-                   FROM holders h LEFT JOIN pg_roles r ON r.oid = h.grantee
-                  WHERE h.grantee = 0 OR NOT (r.rolsuper OR r.rolbypassrls)
-                  GROUP BY h.relid, h.grantee, r.rolname
-             )
-             SELECT c.oid::regclass::text, c.relkind::text, c.relispartition::text, bool_or(x.below)::text,
-                    string_agg(DISTINCT x.origin::regclass::text, ', '),
-                    (SELECT string_agg(g.grantee || ' (' || g.privileges || ')', ', ' ORDER BY g.grantee)
-                       FROM grantees g WHERE g.relid = c.oid),
-                    (SELECT string_agg(g.grantee, ', ' ORDER BY g.grantee) FROM grantees g WHERE g.relid = c.oid),
-                    EXISTS (SELECT FROM pg_attribute t WHERE t.attrelid = c.oid AND t.attname = $1 AND NOT t.attisdropped)::text,
-                    (c.relrowsecurity AND c.relforcerowsecurity
-                     AND EXISTS (SELECT FROM pg_policy p
-                                  WHERE p.polrelid = c.oid AND p.polname = $3 AND p.polpermissive AND p.polcmd = '*'
-                                    AND p.polroles = '{{0}}'
-                                    AND pg_get_expr(p.polqual, p.polrelid) = $2
-                                    AND pg_get_expr(p.polwithcheck, p.polrelid) = $2)
-                     AND NOT EXISTS (SELECT FROM pg_policy p
-                                      WHERE p.polrelid = c.oid AND p.polpermissive AND p.polname <> $3
-                                        AND NOT (p.polname = $4
-                                                 AND p.polroles = ARRAY[(SELECT oid FROM pg_roles WHERE rolname = 'tenant_bypass')])))::text
-               FROM relatives x JOIN pg_class c ON c.oid = x.relid
-              GROUP BY c.oid
-              ORDER BY 1"
-        ),
+        PARTITIONS_WITHOUT_ISOLATION_SQL,
         &[
             TENANT_COLUMN.into(),
             isolation.as_str().into(),
@@ -185,8 +138,10 @@ fn partitions_without_isolation() -> Result<Vec<Finding>> {
         ],
         9,
         |v| {
-            let (relation, kind, origins, holders, grantees) = (text(v, 0), text(v, 1), text(v, 4), text(v, 5), text(v, 6));
-            let (partition, below, has_column, isolated) = (flag(v, 2), flag(v, 3), flag(v, 7), flag(v, 8));
+            let (relation, kind, origins, holders, grantees) =
+                (text(v, 0), text(v, 1), text(v, 4), text(v, 5), text(v, 6));
+            let (partition, below, has_column, isolated) =
+                (flag(v, 2), flag(v, 3), flag(v, 7), flag(v, 8));
             let what = match (below, partition) {
                 (true, true) => "partition",
                 (true, false) => "inheritance child",
@@ -210,7 +165,10 @@ fn partitions_without_isolation() -> Result<Vec<Finding>> {
             let mut fix = Vec::new();
             if has_column && (kind == "r" || kind == "p") {
                 // Usage stays counted on the tenant-scoped relative; counting here too would count rows twice.
-                fix.push(format!("SELECT {schema}.tenant_enable({}, track_usage => false)", quote_literal(&relation)));
+                fix.push(format!(
+                    "SELECT {schema}.tenant_enable({}, track_usage => false)",
+                    quote_literal(&relation)
+                ));
                 if !grantees.is_empty() {
                     fix.push(format!("-- or, instead, take away direct access: {revoke}"));
                 }
@@ -333,46 +291,35 @@ fn function_names(ids: &[u32]) -> Result<Vec<(String, String)>> {
 /// Keys whose values are all generated (identity, serial, gen_random_uuid())
 /// only warn: a collision then tells little unless ids are chosen.
 fn unique_without_tenant() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, k.conname::text, k.contype::text,
-                    cols.names, cols.generated::text, pg_get_indexdef(i.indexrelid)
-               FROM pg_index i
-               JOIN pg_attribute t ON t.attrelid = i.indrelid AND t.attname = $1
-               LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.contype IN ('p', 'u')
-               CROSS JOIN LATERAL (
-                    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) AS names,
-                           bool_and(coalesce(a.attidentity <> ''
-                                             OR pg_get_expr(d.adbin, d.adrelid) ~ '^(nextval|gen_random_uuid|uuid_generate)', false)) AS generated
-                      FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS u (attnum, n)
-                      LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum
-                      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum) AS cols
-              WHERE i.indisunique AND i.indrelid IN {REGISTERED}
-                AND NOT (t.attnum = ANY (i.indkey::int2[]))
-              ORDER BY 1, 2"
-        ),
-        7,
-        |v| {
-            let (table, index, constraint, kind, columns) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
-            let generated = flag(v, 5);
-            let what = if kind == "p" { "primary key" } else { "unique key" };
-            let object = if constraint.is_empty() { index.clone() } else { format!("{table} constraint {constraint}") };
-            let (status, detail) = if generated {
-                (Status::Warn, format!("{what} ({columns}) leaves out tenant_id; its values are generated, but an explicit value that collides reveals it exists in another tenant"))
-            } else {
-                (Status::Fail, format!("{what} ({columns}) leaves out tenant_id: inserting a value another tenant already uses fails, which reveals it exists"))
-            };
-            let fix = if constraint.is_empty() {
-                let def = text(v, 6).replacen(" (", &format!(" ({TENANT_COLUMN}, "), 1);
-                vec![format!("DROP INDEX {index}"), def]
-            } else {
-                let clause = if kind == "p" { "PRIMARY KEY" } else { "UNIQUE" };
-                let name = quote_identifier(&constraint);
-                vec![format!("ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} {clause} ({TENANT_COLUMN}, {columns})")]
-            };
-            Finding::new("unique_without_tenant", object, status, detail).fix(&fix)
-        },
-    )?;
+    let mut findings = rows(UNIQUE_WITHOUT_TENANT_SQL, 7, |v| {
+        let (table, index, constraint, kind, columns) =
+            (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+        let generated = flag(v, 5);
+        let what = if kind == "p" {
+            "primary key"
+        } else {
+            "unique key"
+        };
+        let object = if constraint.is_empty() {
+            index.clone()
+        } else {
+            format!("{table} constraint {constraint}")
+        };
+        let (status, detail) = if generated {
+            (Status::Warn, format!("{what} ({columns}) leaves out tenant_id; its values are generated, but an explicit value that collides reveals it exists in another tenant"))
+        } else {
+            (Status::Fail, format!("{what} ({columns}) leaves out tenant_id: inserting a value another tenant already uses fails, which reveals it exists"))
+        };
+        let fix = if constraint.is_empty() {
+            let def = text(v, 6).replacen(" (", &format!(" ({TENANT_COLUMN}, "), 1);
+            vec![format!("DROP INDEX {index}"), def]
+        } else {
+            let clause = if kind == "p" { "PRIMARY KEY" } else { "UNIQUE" };
+            let name = quote_identifier(&constraint);
+            vec![format!("ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} {clause} ({TENANT_COLUMN}, {columns})")]
+        };
+        Finding::new("unique_without_tenant", object, status, detail).fix(&fix)
+    })?;
     ok_when_empty(
         "unique_without_tenant",
         &mut findings,
@@ -387,46 +334,38 @@ fn unique_without_tenant() -> Result<Vec<Finding>> {
 /// tenant's row fails with 23P01, which reveals that row exists. tenant_id
 /// WITH && or <> does not keep tenants apart.
 fn exclusions_without_tenant() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "SELECT k.conrelid::regclass::text, k.conname::text, pg_get_constraintdef(k.oid), am.amname::text,
-                (SELECT string_agg(pg_get_indexdef(k.conindid, u.n::int, true) || ' WITH ' || o.oprname, ', ' ORDER BY u.n)
-                   FROM unnest(k.conexclop) WITH ORDINALITY AS u (op, n) JOIN pg_operator o ON o.oid = u.op),
-                (t.attnum = ANY (k.conkey))::text,
-                (NOT EXISTS (SELECT FROM pg_opclass oc
-                              WHERE oc.opcmethod = am.oid AND oc.opcintype = t.atttypid AND oc.opcdefault))::text
-           FROM pg_constraint k
-           JOIN pg_class i ON i.oid = k.conindid
-           JOIN pg_am am ON am.oid = i.relam
-           JOIN pg_attribute t ON t.attrelid = k.conrelid AND t.attname = $1 AND NOT t.attisdropped
-          WHERE k.contype = 'x' AND k.conrelid IN {REGISTERED}
-            AND NOT EXISTS (SELECT FROM unnest(k.conkey, k.conexclop) AS u (attnum, op)
-                              JOIN pg_amop e ON e.amopopr = u.op AND e.amopstrategy = 3
-                              JOIN pg_am b ON b.oid = e.amopmethod AND b.amname = 'btree'
-                             WHERE u.attnum = t.attnum)
-          ORDER BY 1, 2"
-        ),
-        7,
-        |v| {
-            let (table, constraint, def, method, elements) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
-            let (mentions_tenant, needs_opclass) = (flag(v, 5), flag(v, 6));
-            let how = if mentions_tenant { "compares tenant_id without =" } else { "leaves out tenant_id" };
-            let detail = format!(
+    let mut findings = rows(EXCLUSIONS_WITHOUT_TENANT_SQL, 7, |v| {
+        let (table, constraint, def, method, elements) =
+            (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+        let (mentions_tenant, needs_opclass) = (flag(v, 5), flag(v, 6));
+        let how = if mentions_tenant {
+            "compares tenant_id without ="
+        } else {
+            "leaves out tenant_id"
+        };
+        let detail = format!(
                 "exclusion constraint ({elements}) {how}: an insert that conflicts with another tenant's row fails with 23P01, which reveals that row exists"
             );
-            let mut fix = Vec::new();
-            if needs_opclass && method == "gist" {
-                fix.push("-- gist compares uuid with = through the btree_gist extension".to_string());
-                fix.push("CREATE EXTENSION IF NOT EXISTS btree_gist".to_string());
-            } else if needs_opclass {
-                fix.push(format!("-- {method} has no default operator class for tenant_id's type: recreate the constraint with another index method"));
-            }
-            let name = quote_identifier(&constraint);
-            let def = def.replacen(" (", &format!(" ({TENANT_COLUMN} WITH =, "), 1);
-            fix.push(format!("ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} {def}"));
-            Finding::new("exclusion_without_tenant", format!("{table} constraint {constraint}"), Status::Fail, detail).fix(&fix)
-        },
-    )?;
+        let mut fix = Vec::new();
+        if needs_opclass && method == "gist" {
+            fix.push("-- gist compares uuid with = through the btree_gist extension".to_string());
+            fix.push("CREATE EXTENSION IF NOT EXISTS btree_gist".to_string());
+        } else if needs_opclass {
+            fix.push(format!("-- {method} has no default operator class for tenant_id's type: recreate the constraint with another index method"));
+        }
+        let name = quote_identifier(&constraint);
+        let def = def.replacen(" (", &format!(" ({TENANT_COLUMN} WITH =, "), 1);
+        fix.push(format!(
+            "ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} {def}"
+        ));
+        Finding::new(
+            "exclusion_without_tenant",
+            format!("{table} constraint {constraint}"),
+            Status::Fail,
+            detail,
+        )
+        .fix(&fix)
+    })?;
     ok_when_empty(
         "exclusion_without_tenant",
         &mut findings,
@@ -439,24 +378,11 @@ fn exclusions_without_tenant() -> Result<Vec<Finding>> {
 /// tenant_id. Referential checks ignore RLS, so a row of one tenant can point
 /// at (and probe the existence of) another tenant's row.
 fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "SELECT k.conrelid::regclass::text, k.conname::text, k.confrelid::regclass::text,
-                    (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) FROM unnest(k.conkey) WITH ORDINALITY AS u (attnum, n)
-                       JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum),
-                    (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) FROM unnest(k.confkey) WITH ORDINALITY AS u (attnum, n)
-                       JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum)
-               FROM pg_constraint k
-               JOIN pg_attribute t ON t.attrelid = k.conrelid AND t.attname = $1
-              WHERE k.contype = 'f' AND k.conrelid IN {REGISTERED} AND k.confrelid IN {REGISTERED}
-                AND NOT (t.attnum = ANY (k.conkey))
-              ORDER BY 1, 2"
-        ),
-        5,
-        |v| {
-            let (child, name, parent, columns, parent_columns) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
-            let quoted = quote_identifier(&name);
-            Finding::new(
+    let mut findings = rows(FOREIGN_KEYS_WITHOUT_TENANT_SQL, 5, |v| {
+        let (child, name, parent, columns, parent_columns) =
+            (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+        let quoted = quote_identifier(&name);
+        Finding::new(
                 "foreign_key_without_tenant",
                 format!("{child} constraint {name}"),
                 Status::Fail,
@@ -468,8 +394,7 @@ fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
                     "ALTER TABLE {child} DROP CONSTRAINT {quoted}, ADD CONSTRAINT {quoted} FOREIGN KEY ({TENANT_COLUMN}, {columns}) REFERENCES {parent} ({TENANT_COLUMN}, {parent_columns})"
                 ),
             ])
-        },
-    )?;
+    })?;
     ok_when_empty(
         "foreign_key_without_tenant",
         &mut findings,
@@ -482,59 +407,43 @@ fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
 /// rights where the owner bypasses RLS; materialized views, which store rows
 /// without RLS.
 fn views_with_owner_rights() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "WITH RECURSIVE deps (view, base) AS (
-                 SELECT DISTINCT r.ev_class, d.refobjid
-                   FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
-                  WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
-                    AND d.refobjid IN {REGISTERED} AND r.ev_class <> d.refobjid
-                 UNION
-                 SELECT r.ev_class, deps.base
-                   FROM deps JOIN pg_depend d ON d.refobjid = deps.view AND d.refclassid = 'pg_class'::regclass
-                   JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
-                  WHERE r.ev_class <> deps.view)
-             SELECT v.oid::regclass::text, v.relkind::text, string_agg(DISTINCT deps.base::regclass::text, ', '),
-                    o.rolname::text, (o.rolsuper OR o.rolbypassrls)::text,
-                    coalesce(array_to_string(v.reloptions, ',') ~ 'security_invoker=(true|on|1|yes)', false)::text
-               FROM deps JOIN pg_class v ON v.oid = deps.view JOIN pg_roles o ON o.oid = v.relowner
-              GROUP BY v.oid, v.relkind, o.rolname, o.rolsuper, o.rolbypassrls
-              ORDER BY 1"
-        ),
-        6,
-        |v| {
-            let (view, kind, bases, owner) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
-            let (owner_bypasses, invoker) = (flag(v, 4), flag(v, 5));
-            if kind == "m" {
-                return Finding::new(
+    let mut findings = rows(VIEWS_WITH_OWNER_RIGHTS_SQL, 6, |v| {
+        let (view, kind, bases, owner) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
+        let (owner_bypasses, invoker) = (flag(v, 4), flag(v, 5));
+        if kind == "m" {
+            return Finding::new(
                     "view_owner_rights",
                     &view,
                     Status::Fail,
                     format!("materialized view over {bases} stores every tenant's rows without RLS; whoever may read it sees them all"),
                 )
                 .fix(&[format!("DROP MATERIALIZED VIEW {view}")]);
-            }
-            if invoker {
-                Finding::new("view_owner_rights", &view, Status::Ok, format!("view over {bases} uses security_invoker"))
-            } else if owner_bypasses {
-                Finding::new(
+        }
+        if invoker {
+            Finding::new(
+                "view_owner_rights",
+                &view,
+                Status::Ok,
+                format!("view over {bases} uses security_invoker"),
+            )
+        } else if owner_bypasses {
+            Finding::new(
                     "view_owner_rights",
                     &view,
                     Status::Fail,
                     format!("view over {bases} runs with the rights of {owner}, who bypasses RLS: it shows every tenant's rows"),
                 )
                 .fix(&[format!("ALTER VIEW {view} SET (security_invoker = true)")])
-            } else {
-                Finding::new(
+        } else {
+            Finding::new(
                     "view_owner_rights",
                     &view,
                     Status::Warn,
                     format!("view over {bases} runs with the rights of {owner}; RLS still applies to {owner}, but security_invoker is clearer"),
                 )
                 .fix(&[format!("ALTER VIEW {view} SET (security_invoker = true)")])
-            }
-        },
-    )?;
+        }
+    })?;
     ok_when_empty(
         "view_owner_rights",
         &mut findings,
@@ -546,34 +455,16 @@ fn views_with_owner_rights() -> Result<Vec<Finding>> {
 /// Check 9: SECURITY DEFINER functions owned by roles that bypass RLS and
 /// that read tenant-scoped tables (by name in their body, or by dependency).
 fn definer_functions() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "SELECT p.oid::regprocedure::text, o.rolname::text, string_agg(DISTINCT c.oid::regclass::text, ', ')
-               FROM pg_proc p
-               JOIN pg_roles o ON o.oid = p.proowner AND (o.rolsuper OR o.rolbypassrls)
-               JOIN pg_class c ON c.oid IN {REGISTERED}
-              WHERE p.prosecdef
-                AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-                AND NOT EXISTS (SELECT FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid
-                                  AND e.deptype = 'e')
-                AND (p.prosrc ~ ('\\m' || regexp_replace(c.relname, '([^[:alnum:]_])', '\\\\\\1', 'g') || '\\M')
-                     OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-                                   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid))
-              GROUP BY p.oid, o.rolname
-              ORDER BY 1"
-        ),
-        3,
-        |v| {
-            let (function, owner, tables) = (text(v, 0), text(v, 1), text(v, 2));
-            Finding::new(
+    let mut findings = rows(DEFINER_FUNCTIONS_SQL, 3, |v| {
+        let (function, owner, tables) = (text(v, 0), text(v, 1), text(v, 2));
+        Finding::new(
                 "definer_function",
                 &function,
                 Status::Warn,
                 format!("SECURITY DEFINER, owned by {owner} who bypasses RLS, and reads {tables}: callers see every tenant's rows unless the function filters them itself"),
             )
             .fix(&[format!("ALTER FUNCTION {function} SECURITY INVOKER")])
-        },
-    )?;
+    })?;
     ok_when_empty(
         "definer_function",
         &mut findings,
@@ -586,63 +477,55 @@ fn definer_functions() -> Result<Vec<Finding>> {
 /// grant, or through a role they belong to) and that are superuser, have
 /// BYPASSRLS, can SET ROLE to such a role, or own the table.
 fn bypassing_login_roles() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "WITH RECURSIVE member_of (member, role) AS (
-                 SELECT oid, oid FROM pg_roles
-                 UNION
-                 SELECT m.member, member_of.role FROM pg_auth_members m JOIN member_of ON m.roleid = member_of.member
-             ),
-             reach (relid, role) AS (
-                 SELECT c.oid, c.relowner FROM pg_class c WHERE c.oid IN {REGISTERED}
-                 UNION
-                 SELECT c.oid, a.grantee FROM pg_class c, aclexplode(c.relacl) a
-                  WHERE c.oid IN {REGISTERED} AND a.grantee <> 0
-             )
-             SELECT l.rolname::text, string_agg(DISTINCT r.relid::regclass::text, ', '),
-                    l.rolsuper::text, l.rolbypassrls::text,
-                    (SELECT string_agg(b.rolname, ', ') FROM pg_roles b JOIN member_of mb ON mb.role = b.oid AND mb.member = l.oid
-                      WHERE b.oid <> l.oid AND (b.rolsuper OR b.rolbypassrls))::text,
-                    bool_or(EXISTS (SELECT FROM member_of mo JOIN pg_class c ON c.oid = r.relid
-                                     WHERE mo.member = l.oid AND mo.role = c.relowner))::text
-               FROM reach r
-               JOIN member_of m ON m.role = r.role
-               JOIN pg_roles l ON l.oid = m.member AND l.rolcanlogin
-              GROUP BY l.oid, l.rolname, l.rolsuper, l.rolbypassrls
-              ORDER BY 1"
-        ),
-        6,
-        |v| {
-            let (role, tables) = (text(v, 0), text(v, 1));
-            let (superuser, bypassrls, owner) = (flag(v, 2), flag(v, 3), flag(v, 5));
-            let via = text(v, 4);
-            let quoted = quote_identifier(&role);
-            if superuser {
-                Finding::new("login_role", &role, Status::Fail, format!("login role is a superuser and reaches {tables}: RLS does not apply to it"))
-                    .fix(&[format!("-- let applications connect as an ordinary role, not {quoted}")])
-            } else if bypassrls {
-                Finding::new("login_role", &role, Status::Fail, format!("login role has BYPASSRLS and reaches {tables}"))
-                    .fix(&[format!("ALTER ROLE {quoted} NOBYPASSRLS")])
-            } else if !via.is_empty() {
-                Finding::new(
-                    "login_role",
-                    &role,
-                    Status::Fail,
-                    format!("login role reaches {tables} and can SET ROLE to {via}, which bypasses RLS"),
-                )
-                .fix(&[format!("-- revoke {quoted}'s membership in {via}")])
-            } else if owner {
-                Finding::new(
+    let mut findings = rows(BYPASSING_LOGIN_ROLES_SQL, 6, |v| {
+        let (role, tables) = (text(v, 0), text(v, 1));
+        let (superuser, bypassrls, owner) = (flag(v, 2), flag(v, 3), flag(v, 5));
+        let via = text(v, 4);
+        let quoted = quote_identifier(&role);
+        if superuser {
+            Finding::new(
+                "login_role",
+                &role,
+                Status::Fail,
+                format!("login role is a superuser and reaches {tables}: RLS does not apply to it"),
+            )
+            .fix(&[format!(
+                "-- let applications connect as an ordinary role, not {quoted}"
+            )])
+        } else if bypassrls {
+            Finding::new(
+                "login_role",
+                &role,
+                Status::Fail,
+                format!("login role has BYPASSRLS and reaches {tables}"),
+            )
+            .fix(&[format!("ALTER ROLE {quoted} NOBYPASSRLS")])
+        } else if !via.is_empty() {
+            Finding::new(
+                "login_role",
+                &role,
+                Status::Fail,
+                format!(
+                    "login role reaches {tables} and can SET ROLE to {via}, which bypasses RLS"
+                ),
+            )
+            .fix(&[format!("-- revoke {quoted}'s membership in {via}")])
+        } else if owner {
+            Finding::new(
                     "login_role",
                     &role,
                     Status::Warn,
                     format!("login role owns {tables}: an owner can turn RLS off (ALTER TABLE ... NO FORCE ROW LEVEL SECURITY); do not let applications connect as it"),
                 )
-            } else {
-                Finding::new("login_role", &role, Status::Ok, format!("ordinary login role reaching {tables}: RLS applies"))
-            }
-        },
-    )?;
+        } else {
+            Finding::new(
+                "login_role",
+                &role,
+                Status::Ok,
+                format!("ordinary login role reaching {tables}: RLS applies"),
+            )
+        }
+    })?;
     ok_when_empty(
         "login_role",
         &mut findings,
@@ -654,31 +537,21 @@ fn bypassing_login_roles() -> Result<Vec<Finding>> {
 /// Check 11: TRUNCATE (which ignores RLS) and REFERENCES granted on
 /// tenant-scoped tables to roles that are not administrators.
 fn risky_grants() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "SELECT c.oid::regclass::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
-                    a.privilege_type
-               FROM pg_class c, aclexplode(c.relacl) a
-              WHERE c.oid IN {REGISTERED}
-                AND a.privilege_type IN ('TRUNCATE', 'REFERENCES')
-                AND a.grantee <> c.relowner
-                AND NOT (a.grantee <> 0 AND (
-                         (SELECT rolsuper FROM pg_roles WHERE oid = a.grantee)
-                         OR pg_has_role(a.grantee, 'tenant_admin', 'MEMBER')))
-              ORDER BY 1, 2, 3"
-        ),
-        3,
-        |v| {
-            let (table, grantee, privilege) = (text(v, 0), text(v, 1), text(v, 2));
-            let detail = if privilege == "TRUNCATE" {
-                format!("{grantee} may TRUNCATE it, which ignores RLS and empties every tenant")
-            } else {
-                format!("{grantee} may create foreign keys to it, which check rows across tenants")
-            };
-            Finding::new("risky_grant", format!("{table} {privilege} to {grantee}"), Status::Fail, detail)
-                .fix(&[format!("REVOKE {privilege} ON {table} FROM {grantee}")])
-        },
-    )?;
+    let mut findings = rows(RISKY_GRANTS_SQL, 3, |v| {
+        let (table, grantee, privilege) = (text(v, 0), text(v, 1), text(v, 2));
+        let detail = if privilege == "TRUNCATE" {
+            format!("{grantee} may TRUNCATE it, which ignores RLS and empties every tenant")
+        } else {
+            format!("{grantee} may create foreign keys to it, which check rows across tenants")
+        };
+        Finding::new(
+            "risky_grant",
+            format!("{table} {privilege} to {grantee}"),
+            Status::Fail,
+            detail,
+        )
+        .fix(&[format!("REVOKE {privilege} ON {table} FROM {grantee}")])
+    })?;
     ok_when_empty(
         "risky_grant",
         &mut findings,
@@ -690,27 +563,15 @@ fn risky_grants() -> Result<Vec<Finding>> {
 /// Check 12: serial and identity columns number rows across tenants, so a
 /// tenant sees from its own ids how busy the others are.
 fn serial_columns() -> Result<Vec<Finding>> {
-    let mut findings = rows(
-        &format!(
-            "SELECT c.oid::regclass::text, quote_ident(a.attname)
-               FROM pg_class c
-               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-               LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-              WHERE c.oid IN {REGISTERED}
-                AND (a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%')
-              ORDER BY 1, 2"
-        ),
-        2,
-        |v| {
-            let (table, column) = (text(v, 0), text(v, 1));
-            Finding::new(
+    let mut findings = rows(SERIAL_COLUMNS_SQL, 2, |v| {
+        let (table, column) = (text(v, 0), text(v, 1));
+        Finding::new(
                 "serial_column",
                 format!("{table}.{column}"),
                 Status::Warn,
                 "serial or identity values are shared by all tenants: the gaps between a tenant's ids disclose other tenants' volume; prefer uuid keys (gen_random_uuid())",
             )
-        },
-    )?;
+    })?;
     ok_when_empty(
         "serial_column",
         &mut findings,

@@ -198,7 +198,7 @@ fn add_to_totals(tenant: Uuid, column: &CStr, amount: i64) -> error::Result<Opti
 /// runs `create` (an INSERT ... ON CONFLICT DO NOTHING, which waits for a
 /// concurrent writer creating the same row) and adds again.
 fn add_or_create<T>(
-    table: &CStr,
+    table: &'static CStr,
     key: &[(&CStr, pg_sys::Datum)],
     changes: &[(&CStr, i64)],
     create: impl FnOnce() -> error::Result<T>,

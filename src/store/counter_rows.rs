@@ -58,7 +58,7 @@ thread_local! {
 /// primary key columns hold `key`, and returns the columns' new values (in
 /// the order of `changes`). None when there is no such row.
 pub fn add(
-    table: &CStr,
+    table: &'static CStr,
     key: &[(&CStr, pg_sys::Datum)],
     changes: &[(&CStr, i64)],
 ) -> error::Result<Option<Vec<i64>>> {

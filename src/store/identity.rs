@@ -27,15 +27,18 @@ thread_local! {
 /// the previous identity.
 pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     let flags = pg_sys::SECURITY_NOFORCE_RLS as i32;
-    as_role(registry_owner()?, flags, || {
-        let guc_level = unsafe { pin_search_path() };
-        let result = f();
-        // Commit-style exit: restores the caller's search_path and keeps any
-        // other setting changed meanwhile, as a SECURITY DEFINER function's
-        // `SET search_path` clause does.
-        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
-        result
-    })
+    as_role(registry_owner()?, flags, || with_pinned_search_path(f))
+}
+
+/// Runs `f` with `search_path = pg_catalog, pg_temp` (see `pin_search_path`).
+fn with_pinned_search_path<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let guc_level = unsafe { pin_search_path() };
+    let result = f();
+    // Commit-style exit: restores the caller's search_path and keeps any
+    // other setting changed meanwhile, as a SECURITY DEFINER function's
+    // `SET search_path` clause does.
+    unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
+    result
 }
 
 /// Like `as_registry_owner`, without pinning `search_path`: for the
@@ -57,11 +60,7 @@ pub fn as_registry_owner_qualified<R>(f: impl FnOnce() -> Result<R>) -> Result<R
 /// FORCE ROW LEVEL SECURITY (SECURITY_NOFORCE_RLS, as in referential
 /// integrity checks), since the work must see every tenant's rows.
 pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    let owner = spi::one::<pg_sys::Oid>(
-        "SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-        &[relid.into()],
-    )?
-    .ok_or_else(|| {
+    let owner = owner_of(relid)?.ok_or_else(|| {
         error::report(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("table with OID {} does not exist", relid.to_u32()),
@@ -69,12 +68,7 @@ pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> R
         )
     })?;
     let flags = (pg_sys::SECURITY_NOFORCE_RLS | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
-    as_role(owner, flags, || {
-        let guc_level = unsafe { pin_search_path() };
-        let result = f();
-        unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
-        result
-    })
+    as_role(owner, flags, || with_pinned_search_path(f))
 }
 
 /// Refuses (42809) a relation that is not an ordinary or partitioned table:
@@ -123,6 +117,14 @@ pub fn relation_label(relid: pg_sys::Oid) -> String {
     }
 }
 
+/// The owner of a relation, None when it does not exist.
+fn owner_of(relid: pg_sys::Oid) -> Result<Option<pg_sys::Oid>> {
+    spi::one::<pg_sys::Oid>(
+        "SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+        &[relid.into()],
+    )
+}
+
 /// The owner of tenant.tenants, cached for the session (until the registry
 /// epoch moves on).
 fn registry_owner() -> Result<pg_sys::Oid> {
@@ -130,12 +132,7 @@ fn registry_owner() -> Result<pg_sys::Oid> {
     if cached != pg_sys::InvalidOid && filled_in == epoch::current() {
         return Ok(cached);
     }
-    let registry = lookup::registry_table(TENANTS_TABLE)?;
-    let owner = spi::one::<pg_sys::Oid>(
-        "SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-        &[registry.into()],
-    )?
-    .ok_or_else(|| {
+    let owner = owner_of(lookup::registry_table(TENANTS_TABLE)?)?.ok_or_else(|| {
         error::damaged(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             "the registry table tenant.tenants is missing",

@@ -15,10 +15,12 @@
 
 use crate::error;
 use crate::names::{REGISTRY_SCHEMA, TENANTS_TABLE};
+use crate::session::cache::SessionCache;
 use crate::session::epoch;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use std::cell::RefCell;
 use std::ffi::CStr;
 
 /// The row found, readable column by column while the lookup is open.
@@ -61,7 +63,7 @@ pub fn uuid_key(bytes: &[u8; 16]) -> pg_sys::Datum {
 /// (in the key's column order) and hands it to `read`; None when there is
 /// no such row.
 pub fn by_primary_key<T>(
-    table: &CStr,
+    table: &'static CStr,
     key: &[pg_sys::Datum],
     read: impl FnOnce(&Row) -> error::Result<T>,
 ) -> error::Result<Option<T>> {
@@ -189,18 +191,26 @@ unsafe fn init_equality_key(
     }
 }
 
+thread_local! {
+    /// The registry tables' OIDs, resolved once per registry epoch (dropping
+    /// the extension invalidates tenant.tenants, which moves the epoch on).
+    static TABLE_OIDS: RefCell<SessionCache<&'static [u8], pg_sys::Oid>> =
+        RefCell::new(SessionCache::following_registry());
+}
+
 /// The OID of `tenant.<table>`: the one place pg_tenant resolves its
-/// registry tables (by name, through the catalog caches). Resolving
-/// tenant.tenants also tells the registry epoch which relation's
-/// invalidation means "the registry changed".
-pub fn registry_table(table: &CStr) -> error::Result<pg_sys::Oid> {
+/// registry tables (by name, through the catalog caches, then remembered for
+/// the registry epoch). Resolving tenant.tenants also tells the registry
+/// epoch which relation's invalidation means "the registry changed".
+pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
+    let name = table.to_bytes();
+    if let Some(relid) = TABLE_OIDS.with(|oids| oids.borrow().get(name).copied()) {
+        return Ok(relid);
+    }
     let relid = unsafe {
         let schema = pg_sys::get_namespace_oid(REGISTRY_SCHEMA.as_ptr(), true);
         pg_sys::get_relname_relid(table.as_ptr(), schema)
     };
-    if relid != pg_sys::InvalidOid && table == TENANTS_TABLE {
-        epoch::watch(relid);
-    }
     if relid == pg_sys::InvalidOid {
         return Err(error::damaged(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
@@ -210,6 +220,10 @@ pub fn registry_table(table: &CStr) -> error::Result<pg_sys::Oid> {
             ),
         ));
     }
+    if table == TENANTS_TABLE {
+        epoch::watch(relid);
+    }
+    TABLE_OIDS.with(|oids| oids.borrow_mut().insert(name, relid));
     Ok(relid)
 }
 
