@@ -178,7 +178,7 @@ fn purge(tenant: &Tenant) -> Result<Vec<(String, i64)>> {
             counts.push((table, rows));
         }
         spi::execute(
-            "DELETE FROM tenant.tenants WHERE id = $1",
+            "DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1",
             &[tenant.id.into()],
         )?;
         Ok(counts)

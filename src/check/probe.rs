@@ -165,7 +165,7 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
     let a = probe_tenant()?;
     let b = probe_tenant()?;
     let t = &table.qualified_name;
-    identity::as_role(role_oid, 0, || {
+    identity::as_probe_role(role_oid, || {
         set_tenant(Some(a))?;
         let wrote = match (&insert_own, may.insert) {
             (_, false) => {

@@ -254,12 +254,15 @@ pub fn slugify(name: &str) -> String {
             word_break = true;
         }
     }
-    if looks_like_uuid(&slug) {
-        // Never derive a slug that would read as a tenant id.
-        slug.insert_str(0, "tenant-");
-    }
     slug.truncate(SLUG_MAX - ROOM_FOR_SUFFIX);
-    let slug = slug.trim_end_matches('-').to_string();
+    let mut slug = slug.trim_end_matches('-').to_string();
+    if looks_like_uuid(&slug) {
+        // Never derive a slug that would read as a tenant id ("tenant-" holds
+        // letters that are not hex digits, so the result never does).
+        slug.insert_str(0, "tenant-");
+        slug.truncate(SLUG_MAX - ROOM_FOR_SUFFIX);
+        slug = slug.trim_end_matches('-').to_string();
+    }
     if slug.is_empty() {
         "tenant".to_string()
     } else {
@@ -295,6 +298,10 @@ pub fn unique_slug(base: &str) -> Result<String> {
         } else {
             format!("{base}-{n}")
         };
+        // "<31 hex digits>-2" would read as a tenant id: skip such suffixes.
+        if looks_like_uuid(&candidate) {
+            continue;
+        }
         if !slug_taken(&candidate)? {
             return Ok(candidate);
         }

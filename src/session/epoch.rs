@@ -35,6 +35,40 @@ static WATCHED: AtomicU32 = AtomicU32::new(0);
 /// aborts (an application's error, a refused quota) keep them.
 static CHANGED_REGISTRY: AtomicBool = AtomicBool::new(false);
 
+/// The registry tables' OIDs that `store::lookup` remembers, and their own
+/// epoch: an invalidation of any of them (a DROP, or an extension update
+/// that recreates one) makes the remembered OIDs count as missing, without
+/// moving the registry epoch (a VACUUM of a counter table invalidates it too,
+/// and must not empty the registry caches).
+static TABLES: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+/// Set when more registry tables were remembered than `TABLES` holds: then
+/// every invalidation moves the tables' epoch.
+static TABLES_OVERFLOW: AtomicBool = AtomicBool::new(false);
+static TABLES_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+/// The epoch of the remembered registry table OIDs.
+#[inline]
+pub fn tables_epoch() -> u64 {
+    TABLES_EPOCH.load(Ordering::Relaxed)
+}
+
+/// Remembers that the OID of a registry table is cached, so that its
+/// invalidation moves `tables_epoch` on.
+pub fn watch_table(relid: pgrx::pg_sys::Oid) {
+    let relid = relid.to_u32();
+    for slot in &TABLES {
+        match slot.load(Ordering::Relaxed) {
+            0 => {
+                slot.store(relid, Ordering::Relaxed);
+                return;
+            }
+            held if held == relid => return,
+            _ => {}
+        }
+    }
+    TABLES_OVERFLOW.store(true, Ordering::Relaxed);
+}
+
 /// The epoch caches compare their entries with.
 #[inline]
 pub fn current() -> u64 {
@@ -79,10 +113,18 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(
     _arg: pgrx::pg_sys::Datum,
     relid: pgrx::pg_sys::Oid,
 ) {
-    let watched = WATCHED.load(Ordering::Relaxed);
+    let (relid, watched) = (relid.to_u32(), WATCHED.load(Ordering::Relaxed));
     // InvalidOid: every relation was invalidated (e.g. after a cache reset).
-    if relid.to_u32() == 0 || watched == 0 || relid.to_u32() == watched {
+    if relid == 0 || watched == 0 || relid == watched {
         bump();
+    }
+    if relid == 0
+        || TABLES_OVERFLOW.load(Ordering::Relaxed)
+        || TABLES
+            .iter()
+            .any(|slot| slot.load(Ordering::Relaxed) == relid)
+    {
+        TABLES_EPOCH.fetch_add(1, Ordering::Relaxed);
     }
 }
 

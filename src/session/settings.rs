@@ -434,8 +434,7 @@ pub fn bypass_requested() -> Result<bool> {
     else {
         return Ok(false);
     };
-    refuse_long_lived(&BYPASS_GUC, BYPASS_SETTING)?;
-    parse_bool(&text).ok_or_else(|| {
+    let requested = parse_bool(&text).ok_or_else(|| {
         error::report(
             PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
             format!(
@@ -444,7 +443,14 @@ pub fn bypass_requested() -> Result<bool> {
             ),
             "Use on or off: SELECT set_config('app.bypass_rls', 'on', true);",
         )
-    })
+    })?;
+    // A long-lived "off" (ALTER ROLE job SET app.bypass_rls = off) asks for
+    // nothing and is harmless; only a request that outlives its transaction
+    // is refused.
+    if requested {
+        refuse_long_lived(&BYPASS_GUC, BYPASS_SETTING)?;
+    }
+    Ok(requested)
 }
 
 /// The end of a transaction (called by `epoch`'s callback).

@@ -3,7 +3,7 @@
 //! - `as_registry_owner` / `as_registry_owner_qualified`: reads and writes of
 //!   pg_tenant's own registry tables only;
 //! - `as_table_owner`: work on a user's table, as that table's owner;
-//! - `as_role`: the probe role of `tenant_check(probe_role)`.
+//! - `as_probe_role`: the probe role of `tenant_check(probe_role)`.
 
 use super::lookup;
 use super::spi;
@@ -30,15 +30,27 @@ pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     as_role(registry_owner()?, flags, || with_pinned_search_path(f))
 }
 
-/// Runs `f` with `search_path = pg_catalog, pg_temp` (see `pin_search_path`).
+/// Runs `f` with `search_path = pg_catalog, pg_temp` (see `pin_search_path`)
+/// in a GUC nest level of its own, left abort-style: every setting changed
+/// meanwhile is restored, as Postgres does after a security-restricted
+/// operation (index builds, VACUUM). A plain `SET search_path` run by user
+/// code inside (a table's trigger during `tenant_purge`) would otherwise
+/// outlive the identity switch and decide which operators pg_tenant's next
+/// statements run, with the registry owner's rights.
 fn with_pinned_search_path<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     let guc_level = unsafe { pin_search_path() };
     let result = f();
-    // Commit-style exit: restores the caller's search_path and keeps any
-    // other setting changed meanwhile, as a SECURITY DEFINER function's
-    // `SET search_path` clause does.
-    unsafe { pg_sys::AtEOXact_GUC(true, guc_level) };
+    unsafe { pg_sys::AtEOXact_GUC(false, guc_level) };
     result
+}
+
+/// Runs `f` as `role` (tenant_check's probe role, an application role), with
+/// `search_path` pinned and every setting changed meanwhile restored
+/// afterwards (`with_pinned_search_path`): what the role's statements run
+/// (its table's triggers) cannot change how the caller's next statements
+/// resolve.
+pub fn as_probe_role<R>(role: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    as_role(role, 0, || with_pinned_search_path(f))
 }
 
 /// Like `as_registry_owner`, without pinning `search_path`: for the
@@ -147,7 +159,7 @@ fn registry_owner() -> Result<pg_sys::Oid> {
 /// to it are the ones checked. `SECURITY_LOCAL_USERID_CHANGE` forbids SET
 /// ROLE meanwhile; if `f` raises, (sub)transaction abort restores the
 /// previous identity.
-pub fn as_role<R>(role: pg_sys::Oid, extra_flags: i32, f: impl FnOnce() -> Result<R>) -> Result<R> {
+fn as_role<R>(role: pg_sys::Oid, extra_flags: i32, f: impl FnOnce() -> Result<R>) -> Result<R> {
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context: i32 = 0;
     unsafe {

@@ -192,19 +192,25 @@ unsafe fn init_equality_key(
 }
 
 thread_local! {
-    /// The registry tables' OIDs, resolved once per registry epoch (dropping
-    /// the extension invalidates tenant.tenants, which moves the epoch on).
-    static TABLE_OIDS: RefCell<SessionCache<&'static [u8], pg_sys::Oid>> =
-        RefCell::new(SessionCache::following_registry());
+    /// The registry tables' OIDs with the tables' epoch they were resolved in
+    /// (`epoch::tables_epoch`: an invalidation of any of them moves it on).
+    static TABLE_OIDS: RefCell<SessionCache<&'static [u8], (pg_sys::Oid, u64)>> =
+        RefCell::new(SessionCache::new());
 }
 
 /// The OID of `tenant.<table>`: the one place pg_tenant resolves its
-/// registry tables (by name, through the catalog caches, then remembered for
-/// the registry epoch). Resolving tenant.tenants also tells the registry
+/// registry tables (by name, through the catalog caches, then remembered
+/// until an invalidation of one of them). Resolving tenant.tenants also tells the registry
 /// epoch which relation's invalidation means "the registry changed".
 pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
     let name = table.to_bytes();
-    if let Some(relid) = TABLE_OIDS.with(|oids| oids.borrow().get(name).copied()) {
+    let current = epoch::tables_epoch();
+    if let Some((relid, _)) = TABLE_OIDS.with(|oids| {
+        oids.borrow()
+            .get(name)
+            .copied()
+            .filter(|&(_, resolved_in)| resolved_in == current)
+    }) {
         return Ok(relid);
     }
     let relid = unsafe {
@@ -223,7 +229,8 @@ pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
     if table == TENANTS_TABLE {
         epoch::watch(relid);
     }
-    TABLE_OIDS.with(|oids| oids.borrow_mut().insert(name, relid));
+    epoch::watch_table(relid);
+    TABLE_OIDS.with(|oids| oids.borrow_mut().insert(name, (relid, current)));
     Ok(relid)
 }
 

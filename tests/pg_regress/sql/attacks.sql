@@ -19,6 +19,12 @@ SELECT tenant_create('Sign-up', slug => 'aaaa-aaaa-0000-4000-8000-0000-0000-0001
 SELECT tenant_create('AAAAAAAA 0000 4000 8000 000000000001') AS derived \gset
 SELECT slug FROM tenant.tenants WHERE id = :'derived';
 SELECT tenant_purge(:'derived', force => true) IS NOT NULL AS purged;
+-- Nor does a uniqueness suffix: "<31 hex digits>-2" would read as an id.
+SELECT tenant_create('abcdefabcdefabcdefabcdefabcdefa') AS first_hex \gset
+SELECT tenant_create('abcdefabcdefabcdefabcdefabcdefa') AS second_hex \gset
+SELECT slug FROM tenant.tenants WHERE id IN (:'first_hex', :'second_hex') ORDER BY slug;
+SELECT count(*) > 0 AS purged FROM tenant_purge(:'first_hex', force => true);
+SELECT count(*) > 0 AS purged FROM tenant_purge(:'second_hex', force => true);
 -- A reference in Postgres' other uuid spelling names the tenant id.
 BEGIN;
 SELECT tenant_set('aaaa-aaaa-0000-4000-8000-0000-0000-0001') AS acme;
@@ -54,6 +60,44 @@ RESET ROLE;
 SET ROLE ops;
 SELECT * FROM tenant_purge('trap-target', force => true) WHERE rows_deleted > 0;
 SELECT ran_as, was_superuser, count(*) FROM trap_log GROUP BY 1, 2;
+RESET ROLE;
+
+-- A trigger that changes search_path (a plain SET) cannot make pg_tenant's
+-- next statements, run as the registry owner, resolve its own operator:
+-- settings changed while a table's owner acts are restored afterwards, and
+-- the session's search_path is as it was.
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO migrator', current_database()); END $$;
+SET ROLE migrator;
+CREATE SCHEMA evil;
+CREATE TABLE evil.spy_log (ran_as name, was_superuser boolean);
+GRANT INSERT ON evil.spy_log TO PUBLIC;
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+CREATE FUNCTION evil.spy(a uuid, b uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO evil.spy_log SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user;
+    RETURN a OPERATOR(pg_catalog.=) b;
+END $$;
+CREATE OPERATOR evil.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = evil.spy);
+CREATE FUNCTION evil.hijack() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    SET search_path = evil, pg_catalog, public;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER hijack BEFORE DELETE ON trapped FOR EACH ROW EXECUTE FUNCTION evil.hijack();
+SELECT tenant_create('Hijack Target', 'hijack-target') IS NOT NULL AS created;
+BEGIN;
+SELECT tenant_set('hijack-target') IS NOT NULL AS set;
+INSERT INTO trapped (id) VALUES (7);
+COMMIT;
+RESET ROLE;
+SET ROLE ops;
+SHOW search_path;
+SELECT relation, rows_deleted FROM tenant_purge('hijack-target', force => true) WHERE rows_deleted > 0;
+SHOW search_path;
+RESET ROLE;
+SELECT ran_as, was_superuser, count(*) FROM evil.spy_log GROUP BY 1, 2;
+SET ROLE migrator;
+DROP TRIGGER hijack ON trapped;
 RESET ROLE;
 
 -- Internal entry points take tables only (42809): a view's own functions
@@ -96,8 +140,10 @@ DROP VIEW trap_view;
 SELECT tenant_disable('trapped') IS NOT NULL AS disabled;
 DROP TABLE trapped, trap_log;
 DROP SEQUENCE trap_seq;
+DROP SCHEMA evil CASCADE;
 DROP FUNCTION trap(), trap_seen();
 RESET ROLE;
+DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM migrator', current_database()); END $$;
 -- Nothing of the above is left in acme-corp's counters.
 SELECT count(*) AS corrections FROM tenant_usage_reconcile('acme-corp');
 

@@ -126,6 +126,16 @@ ROLLBACK;
 \set SHOW_CONTEXT never
 \set ON_ERROR_ROLLBACK on
 ALTER ROLE app_user RESET app.current_tenant;
+-- A long-lived request for no bypass asks for nothing, and is not refused.
+ALTER ROLE job SET app.bypass_rls = off;
+\c - job
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT count(*) AS without_bypass FROM guard_items;
+\c - postgres
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+ALTER ROLE job RESET app.bypass_rls;
 \set conn 'dbname=' :DBNAME ' user=app_user options=''-c app.current_tenant=aaaaaaaa-0000-4000-8000-000000000001'''
 \c :conn
 \set SHOW_CONTEXT never
