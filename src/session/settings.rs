@@ -224,11 +224,13 @@ enum LongLived {
 
 impl LongLived {
     /// The setting's current value was not named for the current transaction
-    /// only. A value is transaction-local when the last change Postgres
-    /// recorded for it is `SET LOCAL`/`set_config(..., true)` (GUC_LOCAL, or
-    /// GUC_SET_LOCAL over an earlier SET) or a function's own `SET` clause
-    /// (GUC_SAVE, undone when the function returns). Everything else — no
-    /// change in this transaction, or a plain SET — lasts for the session.
+    /// only. A value is transaction-local when it was given in this session
+    /// (not stored for the role, database, connection or server) and the last
+    /// change Postgres recorded for it is `SET LOCAL`/`set_config(..., true)`
+    /// (GUC_LOCAL, or GUC_SET_LOCAL over an earlier SET) or a function's own
+    /// `SET` clause (GUC_SAVE, undone when the function returns). Everything
+    /// else — no change in this transaction, or a plain SET — lasts for the
+    /// session.
     ///
     /// # Safety
     /// `setting` is NULL or Postgres' record of a setting.
@@ -238,6 +240,24 @@ impl LongLived {
             return Some(LongLived::Session);
         }
         let setting = unsafe { &*setting };
+        use pg_sys::GucSource::*;
+        // Where the value in effect came from. A value stored for the role,
+        // the database, the connection or the server stays long-lived even
+        // when the transaction brought it back with SET LOCAL ... TO DEFAULT
+        // (Postgres then records the stored value's own source).
+        match setting.source {
+            PGC_S_DATABASE | PGC_S_USER | PGC_S_DATABASE_USER => {
+                return Some(LongLived::RoleOrDatabase)
+            }
+            PGC_S_CLIENT => return Some(LongLived::Connection),
+            PGC_S_DEFAULT
+            | PGC_S_DYNAMIC_DEFAULT
+            | PGC_S_ENV_VAR
+            | PGC_S_FILE
+            | PGC_S_ARGV
+            | PGC_S_GLOBAL => return Some(LongLived::Server),
+            _ => {}
+        }
         if !setting.stack.is_null() {
             use pg_sys::GucStackState::{GUC_LOCAL, GUC_SAVE, GUC_SET_LOCAL};
             if matches!(
@@ -247,18 +267,7 @@ impl LongLived {
                 return None;
             }
         }
-        use pg_sys::GucSource::*;
-        Some(match setting.source {
-            PGC_S_DATABASE | PGC_S_USER | PGC_S_DATABASE_USER => LongLived::RoleOrDatabase,
-            PGC_S_CLIENT => LongLived::Connection,
-            PGC_S_DEFAULT
-            | PGC_S_DYNAMIC_DEFAULT
-            | PGC_S_ENV_VAR
-            | PGC_S_FILE
-            | PGC_S_ARGV
-            | PGC_S_GLOBAL => LongLived::Server,
-            _ => LongLived::Session,
-        })
+        Some(LongLived::Session)
     }
 
     fn how(self) -> &'static str {
@@ -434,23 +443,28 @@ pub fn bypass_requested() -> Result<bool> {
     else {
         return Ok(false);
     };
-    let requested = parse_bool(&text).ok_or_else(|| {
-        error::report(
-            PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
-            format!(
-                "app.bypass_rls is set to \"{}\", which is not a boolean",
-                error::shorten(&text)
-            ),
-            "Use on or off: SELECT set_config('app.bypass_rls', 'on', true);",
-        )
-    })?;
-    // A long-lived "off" (ALTER ROLE job SET app.bypass_rls = off) asks for
-    // nothing and is harmless; only a request that outlives its transaction
-    // is refused.
-    if requested {
-        refuse_long_lived(&BYPASS_GUC, BYPASS_SETTING)?;
+    match parse_bool(&text) {
+        // A long-lived "off" (ALTER ROLE job SET app.bypass_rls = off) asks
+        // for nothing and is harmless.
+        Some(false) => Ok(false),
+        Some(true) => {
+            refuse_long_lived(&BYPASS_GUC, BYPASS_SETTING)?;
+            Ok(true)
+        }
+        None => {
+            // Not echoed when long-lived: behind a pooler it is another
+            // client's value.
+            refuse_long_lived(&BYPASS_GUC, BYPASS_SETTING)?;
+            Err(error::report(
+                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                format!(
+                    "app.bypass_rls is set to \"{}\", which is not a boolean",
+                    error::shorten(&text)
+                ),
+                "Use on or off: SELECT set_config('app.bypass_rls', 'on', true);",
+            ))
+        }
     }
-    Ok(requested)
 }
 
 /// The end of a transaction (called by `epoch`'s callback).

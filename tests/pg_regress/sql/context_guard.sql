@@ -97,6 +97,12 @@ SET LOCAL app.bypass_rls = on;
 SELECT count(*) AS every_tenant FROM guard_items;
 COMMIT;
 RESET app.bypass_rls;
+-- A long-lived value that is not a boolean is refused as long-lived, without
+-- repeating it (it may be another client's).
+SET app.bypass_rls = 'previous-client-secret';
+SELECT count(*) FROM guard_items;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET app.bypass_rls;
 RESET ROLE;
 
 -- DISCARD ALL (what a pooler's reset query runs) clears a session value.
@@ -116,12 +122,23 @@ ALTER ROLE app_user SET app.current_tenant = 'aaaaaaaa-0000-4000-8000-0000000000
 \set ON_ERROR_ROLLBACK on
 SELECT count(*) FROM guard_items;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
--- RESET goes back to the role's value, which is still not the transaction's own.
+-- RESET goes back to the role's value, which is still not the transaction's own;
+-- so does SET LOCAL ... TO DEFAULT, though it is set for the transaction.
 BEGIN;
 RESET app.current_tenant;
 SELECT current_tenant_id();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
+BEGIN;
+SET LOCAL app.current_tenant TO DEFAULT;
+SELECT count(*) FROM guard_items;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- A tenant named for the transaction over the role's value is the transaction's.
+BEGIN;
+SELECT set_config('app.current_tenant', 'bbbbbbbb-0000-4000-8000-000000000002', true) IS NOT NULL AS set;
+SELECT current_tenant_id(), (SELECT string_agg(note, ',') FROM guard_items) AS notes;
+COMMIT;
 \c - postgres
 \set SHOW_CONTEXT never
 \set ON_ERROR_ROLLBACK on
