@@ -2,9 +2,9 @@
 //! plans and limits, member roles, counter row locations).
 //!
 //! Each is a hash map in the backend's memory, kept across transactions and
-//! owned by the module that fills it. A cache made `following_registry`
-//! remembers the registry epoch (`session::epoch`) it was filled in and
-//! treats its entries as missing once the epoch moved on. Two more choices
+//! owned by the module that fills it. A cache made `following` an epoch of
+//! `session::epoch` (`following_registry`: the registry epoch) remembers the
+//! epoch it was filled in and treats its entries as missing once it moved on. Two more choices
 //! are shared here:
 //! - a bounded size: a cache that reaches its limit starts over empty, so a
 //!   session that meets millions of tenants keeps a bounded footprint (it
@@ -30,9 +30,9 @@ pub const SESSION_CACHE_LIMIT: usize = 4096;
 pub struct SessionCache<K, V> {
     entries: FxHashMap<K, V>,
     limit: usize,
-    /// The registry epoch the entries were read in; None for a cache that
-    /// does not hold registry reads.
-    epoch: Option<u64>,
+    /// The epoch this cache follows (`session::epoch`) and the value it had
+    /// when the entries were read; None for a cache that follows none.
+    epoch: Option<(fn() -> u64, u64)>,
 }
 
 impl<K: Hash + Eq, V> SessionCache<K, V> {
@@ -51,14 +51,21 @@ impl<K: Hash + Eq, V> SessionCache<K, V> {
     /// A cache of registry reads: its entries count as missing once the
     /// registry epoch moved on.
     pub fn following_registry() -> Self {
+        Self::following(epoch::current)
+    }
+
+    /// A cache whose entries count as missing once `epoch` (one of
+    /// `session::epoch`'s counters) moved on.
+    pub fn following(epoch: fn() -> u64) -> Self {
         SessionCache {
-            epoch: Some(0),
+            epoch: Some((epoch, 0)),
             ..Self::new()
         }
     }
 
     fn is_stale(&self) -> bool {
-        self.epoch.is_some_and(|filled| filled != epoch::current())
+        self.epoch
+            .is_some_and(|(current, filled)| filled != current())
     }
 
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
@@ -75,9 +82,11 @@ impl<K: Hash + Eq, V> SessionCache<K, V> {
     /// Remembers `value`, first forgetting everything when the cache is full
     /// or its entries are from an older registry epoch.
     pub fn insert(&mut self, key: K, value: V) {
-        if self.is_stale() {
-            self.entries.clear();
-            self.epoch = Some(epoch::current());
+        if let Some((current, filled)) = &mut self.epoch {
+            if *filled != current() {
+                self.entries.clear();
+                *filled = current();
+            }
         }
         if self.entries.len() >= self.limit && !self.entries.contains_key(&key) {
             self.entries.clear();

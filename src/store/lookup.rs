@@ -192,10 +192,10 @@ unsafe fn init_equality_key(
 }
 
 thread_local! {
-    /// The registry tables' OIDs with the tables' epoch they were resolved in
-    /// (`epoch::tables_epoch`: an invalidation of any of them moves it on).
-    static TABLE_OIDS: RefCell<SessionCache<&'static [u8], (pg_sys::Oid, u64)>> =
-        RefCell::new(SessionCache::new());
+    /// The registry tables' OIDs, until an invalidation of any of them moves
+    /// `epoch::tables_epoch` on.
+    static TABLE_OIDS: RefCell<SessionCache<&'static [u8], pg_sys::Oid>> =
+        RefCell::new(SessionCache::following(epoch::tables_epoch));
 }
 
 /// The OID of `tenant.<table>`: the one place pg_tenant resolves its
@@ -204,13 +204,7 @@ thread_local! {
 /// epoch which relation's invalidation means "the registry changed".
 pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
     let name = table.to_bytes();
-    let current = epoch::tables_epoch();
-    if let Some((relid, _)) = TABLE_OIDS.with(|oids| {
-        oids.borrow()
-            .get(name)
-            .copied()
-            .filter(|&(_, resolved_in)| resolved_in == current)
-    }) {
+    if let Some(relid) = TABLE_OIDS.with(|oids| oids.borrow().get(name).copied()) {
         return Ok(relid);
     }
     let relid = unsafe {
@@ -230,7 +224,7 @@ pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
         epoch::watch(relid);
     }
     epoch::watch_table(relid);
-    TABLE_OIDS.with(|oids| oids.borrow_mut().insert(name, (relid, current)));
+    TABLE_OIDS.with(|oids| oids.borrow_mut().insert(name, relid));
     Ok(relid)
 }
 
