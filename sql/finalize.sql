@@ -132,6 +132,51 @@ COMMENT ON TRIGGER tenant_plans_restore ON tenant.plans IS
     'pg_tenant: a plan inserted under the id of a default plan that is still as installed replaces it (so restoring a dump keeps edited plans).';
 SELECT @extschema@._tenant_plans_install();
 
+-- A row that names a tenant, plan or table the registry does not have is
+-- refused with a message that says how to restore a dump in order
+-- (src/api/restore.rs); the foreign keys alone would not say it. Not on
+-- tenant.usage: tenant_record_api_request inserts into it on every call.
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.tenants
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('plan=plans');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.members
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.domains
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.settings
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.plan_row_limits
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('plan_id=plans', 'relid=tables');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.row_limits
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants', 'relid=tables');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.usage_totals
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.usage_by_table
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants', 'relid=tables');
+COMMENT ON TRIGGER tenant_references ON tenant.tenants IS
+    'pg_tenant: refuses a tenant whose plan is not in tenant.plans, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.members IS
+    'pg_tenant: refuses a member of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.domains IS
+    'pg_tenant: refuses a domain of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.settings IS
+    'pg_tenant: refuses a setting of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.plan_row_limits IS
+    'pg_tenant: refuses a row limit of a plan or table the registry does not have, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.row_limits IS
+    'pg_tenant: refuses a row limit of a tenant or table the registry does not have, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.usage_totals IS
+    'pg_tenant: refuses usage of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.usage_by_table IS
+    'pg_tenant: refuses usage of a tenant or table the registry does not have, saying how to restore a dump in order.';
+
+-- The registry's triggers cannot be disabled (pg_restore --disable-triggers
+-- would otherwise load it without them).
+CREATE EVENT TRIGGER tenant_registry_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION @extschema@._tenant_registry_guard();
+COMMENT ON EVENT TRIGGER tenant_registry_guard IS
+    'pg_tenant: refuses ALTER TABLE ... DISABLE TRIGGER (or ENABLE REPLICA TRIGGER) on pg_tenant''s registry tables.';
+
 -- Usage and quotas for every tenant, one row per tenant and quota, for
 -- dashboards and alerts (ratio >= 0.9). A plain view runs with its owner's
 -- rights, so it filters itself like the registry's policies do: operators
@@ -267,6 +312,8 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@._tenant_registry_changed(),
     @extschema@._tenant_plans_install(),
     @extschema@._tenant_plans_restore(),
+    @extschema@._tenant_registry_references(),
+    @extschema@._tenant_registry_guard(),
     @extschema@.tenant_check(name),
     @extschema@._tenant_check(text),
     @extschema@.tenant_assert_check(text)
@@ -407,5 +454,9 @@ COMMENT ON FUNCTION @extschema@._tenant_row_bytes(anyelement) IS
     'pg_tenant internal: the bytes a whole row counts for in the storage quota (used by reconciliation, run as the table''s owner).';
 COMMENT ON FUNCTION @extschema@._tenant_plans_install() IS
     'pg_tenant internal: inserts the default plans free, pro and enterprise (run by CREATE EXTENSION).';
+COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
+    'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
+COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS
+    'pg_tenant internal: event trigger function of tenant_registry_guard; refuses to disable the triggers of registry tables.';
 COMMENT ON FUNCTION @extschema@._tenant_plans_restore() IS
     'pg_tenant internal: BEFORE INSERT trigger on tenant.plans that lets a restored dump replace a default plan still as installed.';

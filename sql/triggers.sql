@@ -11,3 +11,7 @@ CREATE FUNCTION @extschema@._tenant_registry_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_changed';
 CREATE FUNCTION @extschema@._tenant_plans_restore() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_plans_restore';
+CREATE FUNCTION @extschema@._tenant_registry_references() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_references';
+CREATE FUNCTION @extschema@._tenant_registry_guard() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_guard';

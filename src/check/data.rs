@@ -1,0 +1,352 @@
+//! Check 4: the registry's rows agree with one another and with the
+//! tenant-scoped tables. Foreign keys and triggers keep them so while they
+//! run; a restore with `--disable-triggers`, `session_replication_role =
+//! replica` or a failed part of a restore leaves rows they never checked:
+//!
+//! - `registry_references`: registry rows that name a tenant, plan or table
+//!   the registry does not have (a tenant on a plan lost in a restore);
+//! - `tenant_rows`: rows of tenant-scoped tables whose tenant is not in the
+//!   registry;
+//! - `usage_counters`: row and member counters that disagree with the rows
+//!   (counted per tenant: one grouped scan of each table), and storage totals
+//!   that disagree with the per-table bytes. Bytes per table are recomputed
+//!   only by `tenant_usage_reconcile()`, which reads every value.
+
+use super::{Finding, Status};
+use crate::error::Result;
+use crate::names::TENANT_COLUMN;
+use crate::store::{identity, spi};
+use pgrx::prelude::*;
+use pgrx::Uuid;
+use std::collections::HashMap;
+
+/// A foreign key between two registry tables, as the catalog describes it.
+struct RegistryKey {
+    constraint: String,
+    child: String,
+    parent: String,
+    /// (child column, parent column), quoted.
+    columns: Vec<(String, String)>,
+}
+
+const RECONCILE: &str = "SELECT * FROM tenant_usage_reconcile()";
+
+pub fn check_all(registered: &[(pg_sys::Oid, Option<String>)]) -> Result<Vec<Finding>> {
+    let mut findings = registry_references()?;
+    findings.extend(tenant_rows_and_counters(registered)?);
+    super::ok_when_empty(
+        "registry_references",
+        &mut findings,
+        "every tenant, plan and table the registry's rows name exists",
+    );
+    super::ok_when_empty(
+        "tenant_rows",
+        &mut findings,
+        "every row of a tenant-scoped table names a tenant of the registry",
+    );
+    super::ok_when_empty(
+        "usage_counters",
+        &mut findings,
+        "row, member and storage counters agree with the data",
+    );
+    Ok(findings)
+}
+
+fn registry_keys() -> Result<Vec<RegistryKey>> {
+    let rows = spi::pairs::<String, pgrx::JsonB>(
+        "SELECT c.conname::text,
+                jsonb_build_object(
+                  'child', c.conrelid::regclass::text,
+                  'parent', c.confrelid::regclass::text,
+                  'columns', (SELECT jsonb_agg(jsonb_build_array(quote_ident(a.attname), quote_ident(f.attname)) ORDER BY k.i)
+                                FROM unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child, parent, i)
+                                JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.child
+                                JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.parent))
+           FROM pg_constraint c
+          WHERE c.contype = 'f'
+            AND c.connamespace = 'tenant'::regnamespace
+            AND (SELECT relnamespace FROM pg_class WHERE oid = c.confrelid) = 'tenant'::regnamespace
+          ORDER BY 1",
+        &[],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(constraint, described)| {
+            let v = described.0;
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            let columns = v["columns"]
+                .as_array()
+                .map(|pairs| {
+                    pairs
+                        .iter()
+                        .map(|p| {
+                            (
+                                p[0].as_str().unwrap_or_default().to_string(),
+                                p[1].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            RegistryKey {
+                constraint,
+                child: text("child"),
+                parent: text("parent"),
+                columns,
+            }
+        })
+        .collect())
+}
+
+/// Rows of one registry table that name what its parent does not have,
+/// checked as the foreign key would (operators named in pg_catalog: these
+/// are pg_tenant's own tables, read as the registry owner).
+fn registry_references() -> Result<Vec<Finding>> {
+    identity::as_registry_owner(|| {
+        let mut findings = Vec::new();
+        for key in registry_keys()? {
+            let not_null = key
+                .columns
+                .iter()
+                .map(|(c, _)| format!("child.{c} IS NOT NULL"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let matches = key
+                .columns
+                .iter()
+                .map(|(c, p)| format!("parent.{p} OPERATOR(pg_catalog.=) child.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let shown = key
+                .columns
+                .iter()
+                .map(|(c, _)| format!("child.{c}::text"))
+                .collect::<Vec<_>>()
+                .join(" || ', ' || ");
+            let sql = format!(
+                "SELECT count(*), min({shown}) FROM {child} AS child
+                  WHERE {not_null}
+                    AND NOT EXISTS (SELECT FROM {parent} AS parent WHERE {matches})",
+                child = key.child,
+                parent = key.parent,
+            );
+            let Some((Some(count), example)) = spi::two::<i64, String>(&sql, &[])? else {
+                continue;
+            };
+            if count == 0 {
+                continue;
+            }
+            let columns = key
+                .columns
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            findings.push(
+                Finding::new(
+                    "registry_references",
+                    format!("{} constraint {}", key.child, key.constraint),
+                    Status::Fail,
+                    format!(
+                        "{count} row(s) of {} name a {columns} that {} does not have (e.g. {}): the foreign key was not \
+                         checked when they were written (a restore with --disable-triggers or a failed part of a \
+                         restore, session_replication_role = replica)",
+                        key.child,
+                        key.parent,
+                        example.unwrap_or_default()
+                    ),
+                )
+                .fix(&[format!(
+                    "-- restore {} from the dump (README, \"Backups\"), or delete or repoint those rows of {}",
+                    key.parent, key.child
+                )]),
+            );
+        }
+        Ok(findings)
+    })
+}
+
+/// Each tenant-scoped table's rows per tenant against the registry and the
+/// counters.
+fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Result<Vec<Finding>> {
+    let (known, counted, members, totals) = identity::as_registry_owner(|| {
+        let known: Vec<Uuid> = spi::column("SELECT id FROM tenant.tenants", &[])?;
+        let counted = spi::pairs::<String, i64>(
+            "SELECT tenant_id::text || '/' || relid::oid::text, row_count FROM tenant.usage_by_table",
+            &[],
+        )?;
+        let members = spi::pairs::<String, pgrx::JsonB>(
+            "SELECT t.slug, jsonb_build_array(coalesce(u.members, 0), (SELECT count(*) FROM tenant.members m
+                                                                      WHERE m.tenant_id OPERATOR(pg_catalog.=) t.id))
+               FROM tenant.tenants t LEFT JOIN tenant.usage_totals u ON u.tenant_id OPERATOR(pg_catalog.=) t.id
+              ORDER BY t.slug",
+            &[],
+        )?;
+        let totals = spi::pairs::<String, pgrx::JsonB>(
+            "SELECT t.slug, jsonb_build_array(u.storage_bytes,
+                      coalesce((SELECT sum(b.bytes) FROM tenant.usage_by_table b
+                                 WHERE b.tenant_id OPERATOR(pg_catalog.=) t.id), 0))
+               FROM tenant.tenants t JOIN tenant.usage_totals u ON u.tenant_id OPERATOR(pg_catalog.=) t.id
+              ORDER BY t.slug",
+            &[],
+        )?;
+        Ok((known, counted, members, totals))
+    })?;
+    let mut counters: HashMap<(String, u32), i64> = HashMap::new();
+    for (key, rows) in counted {
+        if let Some((tenant, relid)) = key.split_once('/') {
+            counters.insert((tenant.to_string(), relid.parse().unwrap_or_default()), rows);
+        }
+    }
+    let slug_of = identity::as_registry_owner(|| {
+        spi::pairs::<String, String>("SELECT id::text, slug FROM tenant.tenants", &[])
+    })?
+    .into_iter()
+    .collect::<HashMap<_, _>>();
+    let known: std::collections::HashSet<String> = known.iter().map(|u| u.to_string()).collect();
+    let mut findings = Vec::new();
+    for (relid, name) in registered {
+        let Some(name) = name else { continue };
+        if !is_counted_or_top_level(*relid)? {
+            continue;
+        }
+        let tracked = spi::one::<bool>(
+            "SELECT track_usage FROM tenant.tables WHERE relid = $1::regclass",
+            &[(*relid).into()],
+        )?
+        .unwrap_or(false);
+        let sql = format!(
+            "SELECT {TENANT_COLUMN}::text, count(*) FROM {name} AS counted_rows GROUP BY 1"
+        );
+        let actual: Vec<(Option<String>, i64)> = identity::as_table_owner(*relid, || {
+            Spi::connect(|client| {
+                let mut out = Vec::new();
+                for row in client.select(&sql, None, &[])? {
+                    out.push((row.get::<String>(1)?, row.get::<i64>(2)?.unwrap_or(0)));
+                }
+                Ok(out)
+            })
+            .map_err(crate::error::internal)
+        })?;
+        let orphans: i64 = actual
+            .iter()
+            .filter(|(t, _)| t.as_ref().is_some_and(|t| !known.contains(t)))
+            .map(|(_, n)| n)
+            .sum();
+        if orphans > 0 {
+            findings.push(
+                Finding::new(
+                    "tenant_rows",
+                    name.clone(),
+                    Status::Fail,
+                    format!(
+                        "{orphans} row(s) name a tenant that tenant.tenants does not have: the registry was not \
+                         restored with the data, or the table's foreign key to it is missing"
+                    ),
+                )
+                .fix(&["-- restore the registry from the same dump (README, \"Backups\"), or delete those rows".into()]),
+            );
+        }
+        if !tracked {
+            continue;
+        }
+        let mut wrong = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (tenant, rows) in actual.iter() {
+            let Some(tenant) = tenant.as_ref().filter(|t| known.contains(*t)) else {
+                continue;
+            };
+            seen.insert(tenant.clone());
+            let recorded = counters
+                .get(&(tenant.clone(), relid.to_u32()))
+                .copied()
+                .unwrap_or(0);
+            if recorded != *rows {
+                wrong.push((tenant.clone(), recorded, *rows));
+            }
+        }
+        for ((tenant, table), recorded) in &counters {
+            if *table == relid.to_u32() && *recorded != 0 && !seen.contains(tenant) {
+                wrong.push((tenant.clone(), *recorded, 0));
+            }
+        }
+        if wrong.is_empty() {
+            continue;
+        }
+        wrong.sort();
+        let examples = wrong
+            .iter()
+            .take(3)
+            .map(|(tenant, recorded, rows)| {
+                let label = slug_of.get(tenant).cloned().unwrap_or_else(|| tenant.clone());
+                format!("{label}: counted {recorded}, has {rows}")
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        findings.push(
+            Finding::new(
+                "usage_counters",
+                name.clone(),
+                Status::Fail,
+                format!(
+                    "row counters disagree with the rows for {} tenant(s) ({examples}): quotas are enforced \
+                     against wrong numbers",
+                    wrong.len()
+                ),
+            )
+            .fix(&[RECONCILE.into()]),
+        );
+    }
+    for (slug, pair) in members {
+        let (recorded, actual) = (pair.0[0].as_i64(), pair.0[1].as_i64());
+        if recorded != actual {
+            findings.push(
+                Finding::new(
+                    "usage_counters",
+                    format!("tenant {slug}"),
+                    Status::Fail,
+                    format!(
+                        "member counter says {}, tenant.members has {}",
+                        recorded.unwrap_or(0),
+                        actual.unwrap_or(0)
+                    ),
+                )
+                .fix(&[format!("SELECT * FROM tenant_usage_reconcile({})", spi_literal(&slug))]),
+            );
+        }
+    }
+    for (slug, pair) in totals {
+        let (recorded, per_table) = (pair.0[0].as_i64(), pair.0[1].as_i64());
+        if recorded != per_table {
+            findings.push(
+                Finding::new(
+                    "usage_counters",
+                    format!("tenant {slug}"),
+                    Status::Fail,
+                    format!(
+                        "storage counter says {} bytes, the per-table counters add up to {}",
+                        recorded.unwrap_or(0),
+                        per_table.unwrap_or(0)
+                    ),
+                )
+                .fix(&[format!("SELECT * FROM tenant_usage_reconcile({})", spi_literal(&slug))]),
+            );
+        }
+    }
+    Ok(findings)
+}
+
+/// A partition whose parent is registered is scanned through the parent.
+fn is_counted_or_top_level(relid: pg_sys::Oid) -> Result<bool> {
+    Ok(spi::one::<bool>(
+        "SELECT NOT EXISTS (SELECT FROM pg_inherits i JOIN tenant.tables t ON t.relid = i.inhparent
+                             WHERE i.inhrelid = $1)",
+        &[relid.into()],
+    )?
+    .unwrap_or(true))
+}
+
+/// A slug as a SQL string literal (slugs are [a-z0-9-], but quote anyway).
+fn spi_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
