@@ -117,6 +117,10 @@ for major in $PG_VERSIONS; do
     bash tests/dump_restore.sh | tee "$CLUSTER_DIR/dump.txt"; rc=${PIPESTATUS[0]}
     record_script dump_restore "$rc" "$CLUSTER_DIR/dump.txt"
 
+    say "Backups: every way pg_dump/pg_restore are used restores exactly or fails loudly (tests/backup/run.sh)"
+    bash tests/backup/run.sh | tee "$CLUSTER_DIR/backup.txt"; rc=${PIPESTATUS[0]}
+    record_script backup "$rc" "$CLUSTER_DIR/backup.txt"
+
     say "Behind PgBouncer in transaction mode (tests/pgbouncer/run.sh)"
     bash tests/pgbouncer/run.sh | tee "$CLUSTER_DIR/pgbouncer.txt"; rc=${PIPESTATUS[0]}
     record_script pgbouncer "$rc" "$CLUSTER_DIR/pgbouncer.txt"

@@ -16,7 +16,30 @@ use pgrx::Uuid;
 /// `current_tenant_id()`: the tenant this transaction acts for, or NULL.
 #[pg_extern(stable, parallel_restricted)]
 fn current_tenant_id() -> Result<Option<Uuid>> {
-    current::tenant()
+    let tenant = current::tenant()?;
+    if tenant.is_none() {
+        refuse_dump_through_policies()?;
+    }
+    Ok(tenant)
+}
+
+/// `pg_dump --enable-row-security` as a role that RLS filters reads every
+/// tenant-scoped table through its policies; with no tenant set they show no
+/// rows, and the dump would hold none of them without a word. pg_dump names
+/// itself in application_name (its fallback_application_name); the policies
+/// call this function, so it is where such a dump is stopped. A session
+/// that is not pg_dump is unaffected (no tenant: no rows, as designed).
+fn refuse_dump_through_policies() -> Result<()> {
+    // SAFETY: reads the current value of a built-in setting.
+    let name = unsafe { pg_sys::GetConfigOption(c"application_name".as_ptr(), true, false) };
+    if name.is_null() || unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes() != b"pg_dump" {
+        return Ok(());
+    }
+    Err(crate::error::insufficient_privilege(
+        "pg_dump reads tenant-scoped rows through row-level security with no tenant set: the dump would hold none of them",
+        "Dump as a superuser, or as a role with BYPASSRLS that can read every table (pg_read_all_data), \
+         without --enable-row-security (README, \"Backups\").",
+    ))
 }
 
 /// `current_tenant_user_id()`: the acting user (`app.current_user_id`), or NULL.

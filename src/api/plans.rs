@@ -87,9 +87,14 @@ fn replace_installed_default(trigger: &PgTrigger) -> error::Result<bool> {
         return Ok(false);
     };
     let name = new.get_by_name::<String>("name").ok().flatten();
+    // The restored plan keeps its own creation time, like every other row.
+    let created_at = new
+        .get_by_name::<pgrx::datum::TimestampWithTimeZone>("created_at")
+        .ok()
+        .flatten();
     let replaced = spi::execute_one::<bool>(
         "UPDATE tenant.plans SET name = $2, max_members = $3, max_storage_bytes = $4,
-                max_api_requests_per_month = $5
+                max_api_requests_per_month = $5, created_at = coalesce($10, created_at)
           WHERE id = $1
             AND (name, max_members, max_storage_bytes, max_api_requests_per_month)
                 IS NOT DISTINCT FROM ($6::text, $7::bigint, $8::bigint, $9::bigint)
@@ -104,6 +109,7 @@ fn replace_installed_default(trigger: &PgTrigger) -> error::Result<bool> {
             (*members).into(),
             (*storage).into(),
             (*api).into(),
+            created_at.into(),
         ],
     )?;
     Ok(replaced.unwrap_or(false))

@@ -179,7 +179,10 @@ unsafe fn refused_table(fcinfo: pg_sys::FunctionCallInfo) -> error::Result<Optio
         }
         let stmt = parsetree as *mut pg_sys::AlterTableStmt;
         let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
-        if !commands.iter_ptr().any(|cmd| stops_triggers((*cmd).subtype)) {
+        if !commands
+            .iter_ptr()
+            .any(|cmd| stops_triggers((*cmd).subtype))
+        {
             return Ok(None);
         }
         let relid = pg_sys::RangeVarGetRelidExtended(

@@ -195,7 +195,10 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
     let mut counters: HashMap<(String, u32), i64> = HashMap::new();
     for (key, rows) in counted {
         if let Some((tenant, relid)) = key.split_once('/') {
-            counters.insert((tenant.to_string(), relid.parse().unwrap_or_default()), rows);
+            counters.insert(
+                (tenant.to_string(), relid.parse().unwrap_or_default()),
+                rows,
+            );
         }
     }
     let slug_of = identity::as_registry_owner(|| {
@@ -278,7 +281,10 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
             .iter()
             .take(3)
             .map(|(tenant, recorded, rows)| {
-                let label = slug_of.get(tenant).cloned().unwrap_or_else(|| tenant.clone());
+                let label = slug_of
+                    .get(tenant)
+                    .cloned()
+                    .unwrap_or_else(|| tenant.clone());
                 format!("{label}: counted {recorded}, has {rows}")
             })
             .collect::<Vec<_>>()
@@ -311,7 +317,10 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
                         actual.unwrap_or(0)
                     ),
                 )
-                .fix(&[format!("SELECT * FROM tenant_usage_reconcile({})", spi_literal(&slug))]),
+                .fix(&[format!(
+                    "SELECT * FROM tenant_usage_reconcile({})",
+                    spi_literal(&slug)
+                )]),
             );
         }
     }
@@ -329,7 +338,10 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
                         per_table.unwrap_or(0)
                     ),
                 )
-                .fix(&[format!("SELECT * FROM tenant_usage_reconcile({})", spi_literal(&slug))]),
+                .fix(&[format!(
+                    "SELECT * FROM tenant_usage_reconcile({})",
+                    spi_literal(&slug)
+                )]),
             );
         }
     }

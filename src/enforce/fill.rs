@@ -4,8 +4,8 @@
 
 use super::current;
 use crate::error;
-use crate::registry::tenants;
 use crate::names::{FILL_TRIGGER, TENANT_COLUMN, TENANT_COLUMN_C};
+use crate::registry::tenants;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgTupleDesc, Uuid};
