@@ -127,6 +127,10 @@ for major in $PG_VERSIONS; do
 
     say "Concurrency tests (pg_isolation_regress, tests/isolation)"
     run_suite isolation "$pgxs/isolation/pg_isolation_regress" tests/isolation pg_tenant_isolation
+
+    say "Upgrades from earlier releases: ALTER EXTENSION pg_tenant UPDATE (tests/upgrade/run.sh)"
+    bash tests/upgrade/run.sh | tee "$CLUSTER_DIR/upgrade.txt"; rc=${PIPESTATUS[0]}
+    record_script upgrade "$rc" "$CLUSTER_DIR/upgrade.txt"
     cluster_stop
   else
     cat "$REPO_ROOT/target/install-pg$major.log"

@@ -14,47 +14,8 @@ src=backup_src
 work="$(mktemp -d "${TMPDIR:-/tmp}/pg_tenant-backup.XXXXXX")"
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAILED: $1"; shift; for line in "$@"; do echo "  $line"; done; fail=1; }
-q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-fresh_db() { "$PG_BIN/dropdb" --if-exists "$1" 2>/dev/null; "$PG_BIN/createdb" "$1"; }
+source "$REPO_ROOT/tests/fixtures/lib.sh"
 
-# Everything a restore must bring back, as one text: every registry table's
-# rows and every row of the tenant-scoped tables (read as the superuser).
-snapshot() { # database
-  q "$1" "SELECT string_agg(t, E'\n' ORDER BY t) FROM (
-      SELECT 'tenants ' || r::text AS t FROM tenant.tenants r UNION ALL
-      SELECT 'plans ' || r::text FROM tenant.plans r UNION ALL
-      SELECT 'tables ' || r::text FROM tenant.tables r UNION ALL
-      SELECT 'members ' || r::text FROM tenant.members r UNION ALL
-      SELECT 'domains ' || r::text FROM tenant.domains r UNION ALL
-      SELECT 'settings ' || r::text FROM tenant.settings r UNION ALL
-      SELECT 'plan_row_limits ' || r::text FROM tenant.plan_row_limits r UNION ALL
-      SELECT 'row_limits ' || r::text FROM tenant.row_limits r UNION ALL
-      SELECT 'usage_totals ' || r::text FROM tenant.usage_totals r UNION ALL
-      SELECT 'usage_by_table ' || r::text FROM tenant.usage_by_table r UNION ALL
-      SELECT 'usage ' || r::text FROM tenant.usage r UNION ALL
-      SELECT 'projects ' || r::text FROM projects r UNION ALL
-      SELECT 'events ' || r::text FROM events r) s"
-}
-problems() { # database: tenant_check's findings that are not ok
-  q "$1" "SELECT string_agg(\"check\" || ' ' || object || ': ' || detail, E'\n' ORDER BY 1) FROM tenant_check() WHERE status <> 'ok'"
-}
-# The restored copy isolates as the application role: it sees its tenant's
-# rows only and cannot write into another tenant.
-isolates() { # database
-  local out
-  out="$("$PG_BIN/psql" -X -q -At -U app_role -d "$1" 2>&1 <<'SQL'
-BEGIN;
-SELECT tenant_set('globex') \g /dev/null
-SELECT string_agg(name, ', ' ORDER BY name) FROM projects;
-INSERT INTO projects (tenant_id, name) VALUES ('aaaaaaaa-0000-4000-8000-000000000001', 'planted');
-ROLLBACK;
-SQL
-)"
-  [ "$(printf '%s\n' "$out" | head -1)" = "Doomsday device v2" ] && printf '%s' "$out" | grep -q "row-level security"
-}
 # A restore that must be exact: same rows, clean tenant_check, isolation.
 exact() { # label database
   local before after p
@@ -75,19 +36,16 @@ loud() { # label log-file expected-message database rc
   else bad "$1: tenant_check is clean although the restore failed"; fi
 }
 
+fixture_roles
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null <<'SQL'
 DO $$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'owner_role') THEN CREATE ROLE owner_role NOLOGIN; END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app_role') THEN CREATE ROLE app_role LOGIN; END IF;
   -- A person who may act as the tables' owner, and a role made for backups.
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'owner_login') THEN CREATE ROLE owner_login LOGIN; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'backup') THEN CREATE ROLE backup LOGIN BYPASSRLS IN ROLE pg_read_all_data; END IF;
 END $$;
 SQL
 fresh_db "$src"
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$src" -f "$REPO_ROOT/tests/fixtures/workload.sql" >"$work/fixture.log" 2>&1 \
-  || { cat "$work/fixture.log"; echo "FAILED: the workload fixture did not load"; exit 1; }
-[ -z "$(problems "$src")" ] || { echo "FAILED: the fixture's tenant_check is not clean: $(problems "$src")"; exit 1; }
+load_workload "$src" "$work/fixture.log" || exit 1
 "$PG_BIN/pg_dump" -Fc -f "$work/db.dump" "$src" || { echo "FAILED: pg_dump -Fc as the superuser"; exit 1; }
 
 # 1. One pg_restore, serial.

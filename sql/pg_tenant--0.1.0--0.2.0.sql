@@ -1,0 +1,60 @@
+-- pg_tenant 0.1.0 -> 0.2.0 (ALTER EXTENSION pg_tenant UPDATE).
+-- Restores that fail loudly: a BEFORE INSERT trigger on the registry tables
+-- that name a tenant, plan or table, and an event trigger that keeps the
+-- registry's triggers enabled. tests/upgrade/run.sh checks that an updated
+-- database equals a fresh install of 0.2.0.
+\echo Use "ALTER EXTENSION pg_tenant UPDATE" to load this file. \quit
+
+CREATE FUNCTION @extschema@._tenant_registry_references() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_references';
+CREATE FUNCTION @extschema@._tenant_registry_guard() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_guard';
+REVOKE EXECUTE ON FUNCTION
+    @extschema@._tenant_registry_references(),
+    @extschema@._tenant_registry_guard()
+FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
+    'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
+COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS
+    'pg_tenant internal: event trigger function of tenant_registry_guard; refuses to disable the triggers of registry tables.';
+
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.tenants
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('plan=plans');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.members
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.domains
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.settings
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.plan_row_limits
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('plan_id=plans', 'relid=tables');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.row_limits
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants', 'relid=tables');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.usage_totals
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants');
+CREATE TRIGGER tenant_references BEFORE INSERT ON tenant.usage_by_table
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_registry_references('tenant_id=tenants', 'relid=tables');
+COMMENT ON TRIGGER tenant_references ON tenant.tenants IS
+    'pg_tenant: refuses a tenant whose plan is not in tenant.plans, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.members IS
+    'pg_tenant: refuses a member of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.domains IS
+    'pg_tenant: refuses a domain of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.settings IS
+    'pg_tenant: refuses a setting of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.plan_row_limits IS
+    'pg_tenant: refuses a row limit of a plan or table the registry does not have, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.row_limits IS
+    'pg_tenant: refuses a row limit of a tenant or table the registry does not have, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.usage_totals IS
+    'pg_tenant: refuses usage of a tenant not in tenant.tenants, saying how to restore a dump in order.';
+COMMENT ON TRIGGER tenant_references ON tenant.usage_by_table IS
+    'pg_tenant: refuses usage of a tenant or table the registry does not have, saying how to restore a dump in order.';
+
+-- The registry's triggers cannot be disabled (pg_restore --disable-triggers
+-- would otherwise load it without them).
+CREATE EVENT TRIGGER tenant_registry_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION @extschema@._tenant_registry_guard();
+COMMENT ON EVENT TRIGGER tenant_registry_guard IS
+    'pg_tenant: refuses ALTER TABLE ... DISABLE TRIGGER (or ENABLE REPLICA TRIGGER) on pg_tenant''s registry tables.';
