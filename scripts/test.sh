@@ -50,7 +50,8 @@ run_suite() { # stage tool-path suite-dir database
   local stage="$1" tool="$2" dir="$3" db="$4" outdir="$CLUSTER_DIR/$4" rc total f
   mkdir -p "$outdir"
   "$PG_BIN/createdb" "$db"
-  "$tool" --use-existing --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="$db" \
+  # --bindir: the PyPI builds' pg_regress was compiled for another prefix.
+  "$tool" --use-existing --bindir="$PG_BIN" --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="$db" \
     --inputdir="$dir" --outputdir="$outdir" --schedule="$dir/schedule" 2>&1 | tee "$outdir/summary.txt"
   rc=${PIPESTATUS[0]}
   total=$(grep -cE '^(test|permutation)? *[a-z_]+ +\.\.\. |^(not )?ok [0-9]+ ' "$outdir/summary.txt" || true)

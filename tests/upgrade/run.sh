@@ -46,8 +46,9 @@ fixture_roles
 # An update path from every release to the current version, on every major.
 install_current
 while read -r version _; do
-  path="$(q postgres "SELECT path FROM pg_extension_update_paths('pg_tenant') WHERE source = '$version' AND target = '$current'" 2>&1)"
-  if [ "$version" = "$current" ] || [ -n "$path" ]; then ok "release $version has an update path to $current (${path:-the same version})"
+  if ! path="$(q postgres "SELECT path FROM pg_extension_update_paths('pg_tenant') WHERE source = '$version' AND target = '$current'")"; then
+    bad "could not read the update paths of pg_tenant"
+  elif [ "$version" = "$current" ] || [ -n "$path" ]; then ok "release $version has an update path to $current (${path:-the same version})"
   else bad "release $version has no update path to $current: add sql/pg_tenant--$version--$current.sql"; fi
 done < <(releases)
 

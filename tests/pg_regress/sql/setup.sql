@@ -43,6 +43,11 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS without_comment
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_tenant')
    AND d.deptype = 'e'
    AND obj_description(d.objid, d.classid::regclass::name) IS NULL
+   -- A table's row type and its array type belong to the table, which carries
+   -- the comment (PostgreSQL 17 lists them as extension members too).
+   AND NOT EXISTS (SELECT FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                    WHERE d.classid = 'pg_type'::regclass AND c.relkind <> 'c'
+                      AND d.objid IN (t.oid, t.typarray))
  ORDER BY 1;
 SELECT c.relname, p.polname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
  WHERE c.relnamespace = 'tenant'::regnamespace
