@@ -22,13 +22,15 @@ SELECT pg_catalog.jsonb_build_object(
                SELECT i.indexrelid::pg_catalog.regclass::text FROM pg_catalog.pg_index i
                 WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indisvalid
                 ORDER BY i.indexrelid LIMIT 1),
+           -- A partition's clone of its parent's trigger is marked internal up to
+           -- PostgreSQL 14 (tgparentid names the parent's).
            'fill_trigger', (
                SELECT pg_catalog.jsonb_build_object(
                           'function', t.tgfoid::pg_catalog.regprocedure::text,
                           'kind', t.tgtype,
                           'enabled', t.tgenabled <> 'D')
                  FROM pg_catalog.pg_trigger t
-                WHERE t.tgrelid = c.oid AND t.tgname = 'tenant_set_id' AND NOT t.tgisinternal),
+                WHERE t.tgrelid = c.oid AND t.tgname = 'tenant_set_id' AND (NOT t.tgisinternal OR t.tgparentid <> 0)),
            'registered', EXISTS (SELECT FROM tenant.tables t WHERE t.relid = c.oid),
            'track_usage', coalesce((SELECT t.track_usage FROM tenant.tables t WHERE t.relid = c.oid), false),
            'policies', coalesce((
@@ -55,7 +57,7 @@ SELECT pg_catalog.jsonb_build_object(
                           'old_table', coalesce(t.tgoldtable::text, ''),
                           'new_table', coalesce(t.tgnewtable::text, '')) ORDER BY t.tgname)
                  FROM pg_catalog.pg_trigger t
-                WHERE t.tgrelid = c.oid AND t.tgname::text LIKE 'tenant\_usage\_%' AND NOT t.tgisinternal), '[]'))
+                WHERE t.tgrelid = c.oid AND t.tgname::text LIKE 'tenant\_usage\_%' AND (NOT t.tgisinternal OR t.tgparentid <> 0)), '[]'))
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped

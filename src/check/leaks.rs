@@ -403,6 +403,21 @@ fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
     Ok(findings)
 }
 
+/// PostgreSQL 14 has no `security_invoker` views (15 added them): a view
+/// there always runs with its owner's rights, so the owner must be a role
+/// RLS applies to.
+const NO_SECURITY_INVOKER: bool = cfg!(any(feature = "pg13", feature = "pg14"));
+
+fn invoker_fix(view: &str) -> String {
+    if NO_SECURITY_INVOKER {
+        format!(
+            "-- PostgreSQL 14 has no security_invoker: ALTER VIEW {view} OWNER TO a role RLS applies to (not superuser, no BYPASSRLS), or REVOKE ALL ON {view} FROM the application's roles"
+        )
+    } else {
+        format!("ALTER VIEW {view} SET (security_invoker = true)")
+    }
+}
+
 /// Check 8: views over tenant-scoped tables that run with their owner's
 /// rights where the owner bypasses RLS; materialized views, which store rows
 /// without RLS.
@@ -433,7 +448,14 @@ fn views_with_owner_rights() -> Result<Vec<Finding>> {
                     Status::Fail,
                     format!("view over {bases} runs with the rights of {owner}, who bypasses RLS: it shows every tenant's rows"),
                 )
-                .fix(&[format!("ALTER VIEW {view} SET (security_invoker = true)")])
+                .fix(&[invoker_fix(&view)])
+        } else if NO_SECURITY_INVOKER {
+            Finding::new(
+                "view_owner_rights",
+                &view,
+                Status::Ok,
+                format!("view over {bases} runs with the rights of {owner}, to whom RLS applies"),
+            )
         } else {
             Finding::new(
                     "view_owner_rights",
@@ -441,7 +463,7 @@ fn views_with_owner_rights() -> Result<Vec<Finding>> {
                     Status::Warn,
                     format!("view over {bases} runs with the rights of {owner}; RLS still applies to {owner}, but security_invoker is clearer"),
                 )
-                .fix(&[format!("ALTER VIEW {view} SET (security_invoker = true)")])
+                .fix(&[invoker_fix(&view)])
         }
     })?;
     ok_when_empty(
