@@ -1,10 +1,17 @@
 -- pg_tenant 0.1.0 -> 0.2.0 (ALTER EXTENSION pg_tenant UPDATE).
 -- Restores that fail loudly: a BEFORE INSERT trigger on the registry tables
 -- that name a tenant, plan or table, and an event trigger that keeps the
--- registry's triggers enabled. tests/upgrade/run.sh checks that an updated
+-- registry's triggers enabled; tenant_set_token, a tenant context proven by
+-- a signed token. tests/upgrade/run.sh checks that an updated
 -- database equals a fresh install of 0.2.0.
 \echo Use "ALTER EXTENSION pg_tenant UPDATE" to load this file. \quit
 
+CREATE FUNCTION @extschema@.tenant_set_token("token" text) RETURNS uuid
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_set_token_wrapper';
+COMMENT ON FUNCTION @extschema@.tenant_set_token(text) IS
+    'pg_tenant: verifies a signed JWT against pg_tenant.jwt_keys and sets app.current_tenant (its tenant claim) and app.current_user_id (sub) for the current transaction; returns the tenant. 28000 for any token it refuses.';
 CREATE FUNCTION @extschema@._tenant_registry_references() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_references';
 CREATE FUNCTION @extschema@._tenant_registry_guard() RETURNS event_trigger

@@ -57,8 +57,14 @@ pub extern "C-unwind" fn _PG_init() {
 pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
+    /// The test server's key set for `tenant_set_token` (src/api/token.rs
+    /// holds the matching secret and private key).
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        vec![concat!(
+            "pg_tenant.jwt_keys = '{\"keys\": [",
+            "{\"kid\": \"hs-1\", \"alg\": \"HS256\", \"kty\": \"oct\", \"k\": \"cGdfdGVuYW50IHRlc3Qgc2VjcmV0LCAzMiBieXRlcyE\"}, ",
+            "{\"kid\": \"ed-1\", \"alg\": \"EdDSA\", \"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"SGTM4EtlzNXruN9y2j73APWyRYMS8qK3bzHzUhcN6ho\"}]}'"
+        )]
     }
 }

@@ -15,3 +15,4 @@ pub mod restore;
 pub mod settings;
 pub mod tables;
 pub mod tenants;
+pub mod token;

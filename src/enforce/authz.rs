@@ -19,7 +19,6 @@ use super::current;
 use crate::error::{self, Result};
 use crate::registry::roles::{self, Role};
 use crate::registry::tenants::{self, Tenant};
-use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::Uuid;
 
@@ -52,17 +51,7 @@ impl Caller {
     }
 }
 
-/// Whether the current role is a superuser or has the privileges of tenant_admin.
-pub fn is_operator() -> bool {
-    unsafe {
-        let user = pg_sys::GetUserId();
-        if pg_sys::superuser_arg(user) {
-            return true;
-        }
-        let admin = pg_sys::get_role_oid(c"tenant_admin".as_ptr(), true);
-        admin != pg_sys::InvalidOid && pg_sys::has_privs_of_role(user, admin)
-    }
-}
+pub use crate::registry::roles::is_operator;
 
 /// The tenant that `t` names, for a caller allowed to manage it at
 /// `min_role`, with who the caller is.

@@ -5,8 +5,9 @@
 //! of silently showing (or hiding) rows.
 
 use crate::error::{self, Result};
+use crate::registry::roles;
 use crate::registry::tenants::{self, TenantStatus};
-use crate::session::settings;
+use crate::session::{settings, token};
 use pgrx::Uuid;
 
 /// The tenant of this transaction, found active. Once found active it is
@@ -17,6 +18,9 @@ pub fn tenant() -> Result<Option<Uuid>> {
     let Some((id, verified)) = settings::tenant()? else {
         return Ok(None);
     };
+    if token::token_required() {
+        refuse_unproven(&id)?;
+    }
     if !verified {
         if tenants::cached_status(&id) != Some(TenantStatus::Active) {
             ensure_active(id)?;
@@ -24,6 +28,26 @@ pub fn tenant() -> Result<Option<Uuid>> {
         settings::mark_verified(&id);
     }
     Ok(Some(id))
+}
+
+/// With `pg_tenant.require_token = on`, the tenant must be the one this
+/// transaction's verified token named (`tenant_set_token`), unless the role
+/// is an operator: a tenant named with set_config or tenant_set (perhaps by
+/// an injected statement) is refused.
+fn refuse_unproven(id: &Uuid) -> Result<()> {
+    if token::token_tenant() == Some(*id.as_bytes()) || roles::is_operator() {
+        return Ok(());
+    }
+    Err(error::report(
+        pgrx::PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        "app.current_tenant was not set by tenant_set_token in this transaction, and pg_tenant.require_token is on",
+        "Name the tenant with SELECT tenant_set_token('<signed token>') at the start of each transaction.",
+    ))
+}
+
+/// The tenant exists and is active, or the error that says which it is not.
+pub fn require_active(id: Uuid) -> Result<()> {
+    ensure_active(id)
 }
 
 fn ensure_active(id: Uuid) -> Result<()> {

@@ -67,3 +67,16 @@ pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
     CACHED_ROLES.with(|cache| cache.borrow_mut().insert(key, role));
     Ok(role)
 }
+
+/// Whether the current role is a superuser or has the privileges of
+/// tenant_admin (an operator).
+pub fn is_operator() -> bool {
+    unsafe {
+        let user = pgrx::pg_sys::GetUserId();
+        if pgrx::pg_sys::superuser_arg(user) {
+            return true;
+        }
+        let admin = pgrx::pg_sys::get_role_oid(c"tenant_admin".as_ptr(), true);
+        admin != pgrx::pg_sys::InvalidOid && pgrx::pg_sys::has_privs_of_role(user, admin)
+    }
+}

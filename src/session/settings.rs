@@ -170,6 +170,7 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    super::token::define();
     // No other pg_tenant.* name may be set (a typo is an error, not a silent placeholder).
     #[cfg(not(any(feature = "pg13", feature = "pg14")))]
     unsafe {
@@ -470,6 +471,7 @@ pub fn bypass_requested() -> Result<bool> {
 /// The end of a transaction (called by `epoch`'s callback).
 pub fn transaction_ended() {
     LOST_AT_LOAD.store(false, Ordering::Relaxed);
+    super::token::transaction_ended();
 }
 
 /// Postgres' own boolean spellings (on/off, true/false, yes/no, 1/0, ...).
