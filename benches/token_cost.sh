@@ -68,6 +68,7 @@ print(token("EdDSA", "ed", ed_sign))
 PY
 keys="$(sed -n 1p "$work/out.txt")"; hs="$(sed -n 2p "$work/out.txt")"; ed="$(sed -n 3p "$work/out.txt")"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v keys="$keys" >/dev/null <<'SQL'
+LOAD 'pg_tenant';
 ALTER SYSTEM SET pg_tenant.jwt_keys = :'keys';
 SELECT pg_reload_conf();
 SQL

@@ -144,7 +144,7 @@ fn keys() -> Result<Keys> {
         error::report(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             "tenant_set_token: no keys are configured (pg_tenant.jwt_keys is empty)",
-            "As a superuser: ALTER SYSTEM SET pg_tenant.jwt_keys = '{\"keys\": [...]}'; SELECT pg_reload_conf();",
+            "As a superuser: LOAD 'pg_tenant'; ALTER SYSTEM SET pg_tenant.jwt_keys = '{\"keys\": [...]}'; SELECT pg_reload_conf();",
         )
     })?;
     if let Some(keys) = KEYS.with(|cell| {
