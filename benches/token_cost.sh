@@ -26,6 +26,8 @@ mkdir -p "$out"
 bash scripts/setup.sh >/dev/null
 say "Building and installing pg_tenant (release)"
 install_extension --release >/dev/null
+# tenant_set_token needs the library preloaded (src/session/token.rs).
+export BENCH_EXTRA_OPTS="-c shared_preload_libraries=pg_tenant ${BENCH_EXTRA_OPTS:-}"
 bench_cluster_start
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION pg_tenant;

@@ -61,10 +61,13 @@ pub mod pg_test {
     /// holds the matching secret and private key).
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![concat!(
+        vec![
+            "shared_preload_libraries = 'pg_tenant'",
+            concat!(
             "pg_tenant.jwt_keys = '{\"keys\": [",
             "{\"kid\": \"hs-1\", \"alg\": \"HS256\", \"kty\": \"oct\", \"k\": \"cGdfdGVuYW50IHRlc3Qgc2VjcmV0LCAzMiBieXRlcyE\"}, ",
             "{\"kid\": \"ed-1\", \"alg\": \"EdDSA\", \"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"SGTM4EtlzNXruN9y2j73APWyRYMS8qK3bzHzUhcN6ho\"}]}'"
-        )]
+            ),
+        ]
     }
 }

@@ -50,7 +50,7 @@ fn tenant_set_token(token: Option<&str>) -> Result<Uuid> {
     }
     set_local(TENANT_SETTING, &tenant.to_string());
     set_local(USER_SETTING, &user.to_string());
-    token::remember_token_tenant(*tenant.as_bytes());
+    token::remember_token(*tenant.as_bytes(), *user.as_bytes());
     Ok(tenant)
 }
 
@@ -64,7 +64,7 @@ fn verify(token: &str) -> Result<(Uuid, Uuid)> {
         .ok_or_else(|| refused("the token's header names no key (kid)"))?;
     let key = keys.get(&kid).ok_or_else(|| {
         refused(&format!(
-            "the token's key id \"{}\" is not in pg_tenant.jwt_keys",
+            "the token's key id {:?} is not in pg_tenant.jwt_keys",
             error::shorten(&kid)
         ))
     })?;
@@ -72,7 +72,7 @@ fn verify(token: &str) -> Result<(Uuid, Uuid)> {
     // presented for an RSA or Ed25519 key is refused here.
     if header.alg != key.algorithm {
         return Err(refused(&format!(
-            "the token is signed with {:?}, but key \"{}\" is for {:?}",
+            "the token is signed with {:?}, but key {:?} is for {:?}",
             header.alg,
             error::shorten(&kid),
             key.algorithm
@@ -83,7 +83,10 @@ fn verify(token: &str) -> Result<(Uuid, Uuid)> {
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp"]);
     match token::audience() {
-        Some(audience) => validation.set_audience(&[audience]),
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            validation.set_required_spec_claims(&["exp", "aud"]);
+        }
         None => validation.validate_aud = false,
     }
     let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &validation)
@@ -100,6 +103,9 @@ fn explain(kind: &ErrorKind) -> &'static str {
         ErrorKind::ExpiredSignature => "the token has expired (exp)",
         ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
         ErrorKind::InvalidSignature => "the token's signature does not verify with its key",
+        ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
+            "the token names no audience (aud)"
+        }
         ErrorKind::MissingRequiredClaim(_) => "the token has no expiry (exp)",
         ErrorKind::InvalidAudience => "the token is not for this audience (aud)",
         ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
@@ -134,12 +140,19 @@ fn refused(why: &str) -> ErrorReport {
     error::report(
         PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
         format!("tenant_set_token: {why}; nothing was set"),
-        "Issue a token signed with a key of pg_tenant.jwt_keys (its kid and alg), with exp, the tenant claim (pg_tenant.jwt_tenant_claim) and sub as UUIDs.",
+        "Issue a token signed with a key of pg_tenant.jwt_keys (its kid and alg), with exp, the tenant claim (pg_tenant.jwt_tenant_claim) and sub as UUIDs; pass it as a parameter (tenant_set_token($1)), never as a literal.",
     )
 }
 
 /// The configured keys, parsed once per value of the setting.
 fn keys() -> Result<Keys> {
+    if !token::preloaded() {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "tenant_set_token needs pg_tenant in shared_preload_libraries",
+            "Otherwise a session that has not loaded pg_tenant yet reads pg_tenant.jwt_keys as an unprotected placeholder. Add pg_tenant to shared_preload_libraries in postgresql.conf and restart.",
+        ));
+    }
     let text = token::keys_text().ok_or_else(|| {
         error::report(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -528,5 +541,34 @@ mod tests {
             .and_then(|_| attempt("SELECT count(*)::text || $1 FROM tenant.tenants", ""))
             .unwrap_err();
         assert!(err.contains("was not set by tenant_set_token"), "{err}");
+        // The user is pinned the same way: a token's tenant with another user is refused.
+        assert_eq!(
+            set(&hs(&claims(&acme), "hs-1")).0.as_deref(),
+            Ok(acme.as_str())
+        );
+        attempt(
+            "SELECT set_config('app.current_user_id', $1, true)",
+            "b0000000-0000-4000-8000-00000000000b",
+        )
+        .unwrap();
+        let err = attempt("SELECT current_tenant_user_id()::text || $1", "").unwrap_err();
+        assert!(
+            err.contains("app.current_user_id was not set by tenant_set_token"),
+            "{err}"
+        );
+    }
+
+    #[pg_test]
+    fn an_audience_once_set_is_required() {
+        let acme = tenant("acme");
+        Spi::run("SET LOCAL pg_tenant.jwt_audience = 'api'").unwrap();
+        let message = set(&hs(&claims(&acme), "hs-1")).0.expect_err("no aud");
+        assert!(message.contains("names no audience"), "{message}");
+        let mut c = claims(&acme);
+        c["aud"] = json!("other");
+        let message = set(&hs(&c, "hs-1")).0.expect_err("wrong aud");
+        assert!(message.contains("not for this audience"), "{message}");
+        c["aud"] = json!("api");
+        assert_eq!(set(&hs(&c, "hs-1")).0.as_deref(), Ok(acme.as_str()));
     }
 }

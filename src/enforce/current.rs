@@ -33,16 +33,21 @@ pub fn tenant() -> Result<Option<Uuid>> {
 /// With `pg_tenant.require_token = on`, the tenant must be the one this
 /// transaction's verified token named (`tenant_set_token`), unless the role
 /// is an operator: a tenant named with set_config or tenant_set (perhaps by
-/// an injected statement) is refused.
+/// an injected statement) is refused. The operator is the session's role,
+/// not the owner of a SECURITY DEFINER function running meanwhile.
 fn refuse_unproven(id: &Uuid) -> Result<()> {
-    if token::token_tenant() == Some(*id.as_bytes()) || roles::is_operator() {
+    if token::token_tenant() == Some(*id.as_bytes()) || roles::outer_role_is_operator() {
         return Ok(());
     }
-    Err(error::report(
+    Err(unproven("app.current_tenant"))
+}
+
+fn unproven(setting: &str) -> pgrx::pg_sys::panic::ErrorReport {
+    error::report(
         pgrx::PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-        "app.current_tenant was not set by tenant_set_token in this transaction, and pg_tenant.require_token is on",
-        "Name the tenant with SELECT tenant_set_token('<signed token>') at the start of each transaction.",
-    ))
+        format!("{setting} was not set by tenant_set_token in this transaction, and pg_tenant.require_token is on"),
+        "Name the tenant with SELECT tenant_set_token($1) at the start of each transaction, the token passed as a parameter.",
+    )
 }
 
 /// The tenant exists and is active, or the error that says which it is not.
@@ -72,8 +77,19 @@ fn ensure_active(id: Uuid) -> Result<()> {
 }
 
 /// The acting application user (`app.current_user_id`), or None.
+/// With `pg_tenant.require_token = on`, it must be the user this
+/// transaction's verified token named (its `sub`), as for the tenant.
 pub fn user() -> Result<Option<Uuid>> {
-    settings::user()
+    let user = settings::user()?;
+    if let Some(id) = &user {
+        if token::token_required()
+            && token::token_user() != Some(*id.as_bytes())
+            && !roles::outer_role_is_operator()
+        {
+            return Err(unproven("app.current_user_id"));
+        }
+    }
+    Ok(user)
 }
 
 /// Whether the transaction asked for cross-tenant access (`app.bypass_rls`).

@@ -71,8 +71,17 @@ pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
 /// Whether the current role is a superuser or has the privileges of
 /// tenant_admin (an operator).
 pub fn is_operator() -> bool {
+    is_operator_role(unsafe { pgrx::pg_sys::GetUserId() })
+}
+
+/// Whether the role the session acts as outside any SECURITY DEFINER
+/// function (the user after SET ROLE) is an operator.
+pub fn outer_role_is_operator() -> bool {
+    is_operator_role(unsafe { pgrx::pg_sys::GetOuterUserId() })
+}
+
+fn is_operator_role(user: pgrx::pg_sys::Oid) -> bool {
     unsafe {
-        let user = pgrx::pg_sys::GetUserId();
         if pgrx::pg_sys::superuser_arg(user) {
             return true;
         }

@@ -16,6 +16,13 @@
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::cell::Cell;
 use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the library was loaded by shared_preload_libraries. Only then is
+/// `pg_tenant.jwt_keys` defined (superuser-only) before any session can read
+/// it: a session that has not loaded the library yet would otherwise see the
+/// value of postgresql.conf as an unprotected placeholder.
+static PRELOADED: AtomicBool = AtomicBool::new(false);
 
 static JWT_KEYS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static TENANT_CLAIM: GucSetting<Option<CString>> =
@@ -26,14 +33,18 @@ static REQUIRE_MEMBERSHIP: GucSetting<bool> = GucSetting::<bool>::new(false);
 static REQUIRE_TOKEN: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 thread_local! {
-    /// The tenant the last token verified in this transaction named (its
-    /// bytes); cleared when the transaction ends.
-    static TOKEN_TENANT: Cell<Option<[u8; 16]>> = const { Cell::new(None) };
+    /// The tenant and user the last token verified in this transaction
+    /// named (their bytes); cleared when the transaction ends.
+    static TOKEN_CONTEXT: Cell<Option<([u8; 16], [u8; 16])>> = const { Cell::new(None) };
 }
 
 /// Defines the settings (called by `settings::init`, before the prefix is
 /// reserved).
 pub fn define() {
+    // SAFETY: a plain read of a Postgres global, during _PG_init.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        PRELOADED.store(true, Ordering::Relaxed);
+    }
     GucRegistry::define_string_guc(
         c"pg_tenant.jwt_keys",
         c"pg_tenant: the keys tenant_set_token verifies tokens with (a JSON Web Key Set).",
@@ -123,17 +134,28 @@ pub fn token_required() -> bool {
     REQUIRE_TOKEN.get()
 }
 
-/// Remembers the tenant a verified token named, until the transaction ends.
-pub fn remember_token_tenant(id: [u8; 16]) {
-    TOKEN_TENANT.with(|cell| cell.set(Some(id)));
+/// Whether the library was preloaded (see `PRELOADED`).
+pub fn preloaded() -> bool {
+    PRELOADED.load(Ordering::Relaxed)
+}
+
+/// Remembers the tenant and user a verified token named, until the
+/// transaction ends.
+pub fn remember_token(tenant: [u8; 16], user: [u8; 16]) {
+    TOKEN_CONTEXT.with(|cell| cell.set(Some((tenant, user))));
 }
 
 /// The tenant this transaction's last verified token named.
 pub fn token_tenant() -> Option<[u8; 16]> {
-    TOKEN_TENANT.with(Cell::get)
+    TOKEN_CONTEXT.with(Cell::get).map(|(tenant, _)| tenant)
+}
+
+/// The user this transaction's last verified token named.
+pub fn token_user() -> Option<[u8; 16]> {
+    TOKEN_CONTEXT.with(Cell::get).map(|(_, user)| user)
 }
 
 /// The end of a transaction (called by `settings::transaction_ended`).
 pub fn transaction_ended() {
-    TOKEN_TENANT.with(|cell| cell.set(None));
+    TOKEN_CONTEXT.with(|cell| cell.set(None));
 }
