@@ -80,14 +80,14 @@ fn check_references<'a>(
         let column_c = CString::new(column).map_err(|_| error::bug("NUL in a column name"))?;
         // SAFETY: `tupdesc` describes `tuple`; the value stays valid while
         // the tuple does, i.e. for this call.
-        let (value, is_null) = unsafe {
+        let (at, value, is_null) = unsafe {
             let at = pg_sys::SPI_fnumber(tupdesc, column_c.as_ptr());
             if at <= 0 {
                 return Err(error::bug(format!("tenant.{table} has no column {column}")));
             }
             let mut is_null = false;
             let value = pg_sys::SPI_getbinval(tuple, tupdesc, at, &mut is_null);
-            (value, is_null)
+            (at, value, is_null)
         };
         if is_null {
             continue;
@@ -95,9 +95,9 @@ fn check_references<'a>(
         if lookup::by_primary_key(parent, &[value], |_| Ok(()))?.is_none() {
             // SAFETY: as above; SPI_getvalue returns a palloc'd C string.
             let shown = unsafe {
-                let at = pg_sys::SPI_fnumber(tupdesc, column_c.as_ptr());
-                let text = pg_sys::SPI_getvalue(tuple, tupdesc, at);
-                CStr::from_ptr(text).to_string_lossy().into_owned()
+                CStr::from_ptr(pg_sys::SPI_getvalue(tuple, tupdesc, at))
+                    .to_string_lossy()
+                    .into_owned()
             };
             return Err(missing_parent(&table, parent_name, &shown));
         }

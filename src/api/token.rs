@@ -259,11 +259,10 @@ fn set_local(name: &CStr, value: &str) {
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
+    use crate::store::subxact::{caught_message, in_subtransaction, Keep};
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-    use pgrx::pg_sys::panic::CaughtError;
     use pgrx::prelude::*;
     use serde_json::{json, Value};
-    use std::panic::AssertUnwindSafe;
 
     /// The secret of key hs-1 and the private key of ed-1 in the test
     /// server's pg_tenant.jwt_keys (src/lib.rs).
@@ -308,31 +307,11 @@ mod tests {
     /// raised. Runs in a subtransaction (as a PL/pgSQL EXCEPTION block
     /// would), kept only when it succeeded.
     fn attempt(sql: &str, arg: &str) -> Result<String, String> {
-        unsafe {
-            let memory_context = pg_sys::CurrentMemoryContext;
-            let resource_owner = pg_sys::CurrentResourceOwner;
-            pg_sys::BeginInternalSubTransaction(std::ptr::null());
-            let outcome = PgTryBuilder::new(AssertUnwindSafe(|| {
-                Ok(Spi::get_one_with_args::<String>(sql, &[arg.into()])
-                    .unwrap()
-                    .unwrap_or_default())
-            }))
-            .catch_others(|caught| {
-                Err(match caught {
-                    CaughtError::PostgresError(e)
-                    | CaughtError::ErrorReport(e)
-                    | CaughtError::RustPanic { ereport: e, .. } => e.message().to_string(),
-                })
-            })
-            .execute();
-            if outcome.is_ok() {
-                pg_sys::ReleaseCurrentSubTransaction();
-            } else {
-                pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            }
-            pg_sys::MemoryContextSwitchTo(memory_context);
-            pg_sys::CurrentResourceOwner = resource_owner;
-            outcome
+        let run = || Ok(Spi::get_one_with_args::<String>(sql, &[arg.into()]).unwrap());
+        match in_subtransaction(Keep::OnSuccess, run) {
+            Ok(Ok(value)) => Ok(value.unwrap_or_default()),
+            Ok(Err(report)) => Err(report.message().to_string()),
+            Err(caught) => Err(caught_message(&caught)),
         }
     }
 

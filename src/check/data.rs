@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::names::TENANT_COLUMN;
 use crate::store::{identity, spi};
 use pgrx::prelude::*;
-use pgrx::Uuid;
+use pgrx::spi::quote_literal;
 use std::collections::HashMap;
 
 /// A foreign key between two registry tables, as the catalog describes it.
@@ -105,24 +105,19 @@ fn registry_references() -> Result<Vec<Finding>> {
     identity::as_registry_owner(|| {
         let mut findings = Vec::new();
         for key in registry_keys()? {
-            let not_null = key
-                .columns
-                .iter()
-                .map(|(c, _)| format!("child.{c} IS NOT NULL"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let matches = key
-                .columns
-                .iter()
-                .map(|(c, p)| format!("parent.{p} OPERATOR(pg_catalog.=) child.{c}"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let shown = key
-                .columns
-                .iter()
-                .map(|(c, _)| format!("child.{c}::text"))
-                .collect::<Vec<_>>()
-                .join(" || ', ' || ");
+            let each = |f: &dyn Fn(&str, &str) -> String, separator: &str| {
+                key.columns
+                    .iter()
+                    .map(|(c, p)| f(c, p))
+                    .collect::<Vec<_>>()
+                    .join(separator)
+            };
+            let not_null = each(&|c, _| format!("child.{c} IS NOT NULL"), " AND ");
+            let matches = each(
+                &|c, p| format!("parent.{p} OPERATOR(pg_catalog.=) child.{c}"),
+                " AND ",
+            );
+            let shown = each(&|c, _| format!("child.{c}::text"), " || ', ' || ");
             let sql = format!(
                 "SELECT count(*), min({shown}) FROM {child} AS child
                   WHERE {not_null}
@@ -136,12 +131,7 @@ fn registry_references() -> Result<Vec<Finding>> {
             if count == 0 {
                 continue;
             }
-            let columns = key
-                .columns
-                .iter()
-                .map(|(c, _)| c.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
+            let columns = each(&|c, _| c.to_string(), ", ");
             findings.push(
                 Finding::new(
                     "registry_references",
@@ -169,29 +159,41 @@ fn registry_references() -> Result<Vec<Finding>> {
 /// Each tenant-scoped table's rows per tenant against the registry and the
 /// counters.
 fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Result<Vec<Finding>> {
-    let (known, counted, members, totals) = identity::as_registry_owner(|| {
-        let known: Vec<Uuid> = spi::column("SELECT id FROM tenant.tenants", &[])?;
+    let (slugs, counted, per_tenant, tables) = identity::as_registry_owner(|| {
+        let slugs = spi::pairs::<String, String>("SELECT id::text, slug FROM tenant.tenants", &[])?;
         let counted = spi::pairs::<String, i64>(
             "SELECT tenant_id::text || '/' || relid::oid::text, row_count FROM tenant.usage_by_table",
             &[],
         )?;
-        let members = spi::pairs::<String, pgrx::JsonB>(
-            "SELECT t.slug, jsonb_build_array(coalesce(u.members, 0), (SELECT count(*) FROM tenant.members m
-                                                                      WHERE m.tenant_id OPERATOR(pg_catalog.=) t.id))
-               FROM tenant.tenants t LEFT JOIN tenant.usage_totals u ON u.tenant_id OPERATOR(pg_catalog.=) t.id
-              ORDER BY t.slug",
-            &[],
-        )?;
-        let totals = spi::pairs::<String, pgrx::JsonB>(
-            "SELECT t.slug, jsonb_build_array(coalesce(u.storage_bytes, 0),
+        // Per tenant: the member counter and the members; the storage
+        // counter and the per-table bytes.
+        let per_tenant = spi::pairs::<String, pgrx::JsonB>(
+            "SELECT t.slug, jsonb_build_array(
+                      coalesce(u.members, 0),
+                      (SELECT count(*) FROM tenant.members m WHERE m.tenant_id OPERATOR(pg_catalog.=) t.id),
+                      coalesce(u.storage_bytes, 0),
                       coalesce((SELECT sum(b.bytes) FROM tenant.usage_by_table b
                                  WHERE b.tenant_id OPERATOR(pg_catalog.=) t.id), 0))
                FROM tenant.tenants t LEFT JOIN tenant.usage_totals u ON u.tenant_id OPERATOR(pg_catalog.=) t.id
               ORDER BY t.slug",
             &[],
         )?;
-        Ok((known, counted, members, totals))
+        // Per registered table: whether it counts usage, and whether a
+        // partition or inheritance parent of it, at any depth, is registered.
+        let tables = spi::pairs::<pg_sys::Oid, pgrx::JsonB>(
+            "WITH RECURSIVE up (relid, ancestor) AS (
+                 SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i
+                 UNION
+                 SELECT up.relid, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.ancestor)
+             SELECT t.relid::oid, jsonb_build_array(t.track_usage,
+                      EXISTS (SELECT FROM up JOIN tenant.tables a ON a.relid::oid = up.ancestor
+                               WHERE up.relid = t.relid::oid))
+               FROM tenant.tables t",
+            &[],
+        )?;
+        Ok((slugs, counted, per_tenant, tables))
     })?;
+    let slug_of: HashMap<String, String> = slugs.into_iter().collect();
     let mut counters: HashMap<(String, u32), i64> = HashMap::new();
     for (key, rows) in counted {
         if let Some((tenant, relid)) = key.split_once('/') {
@@ -201,23 +203,20 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
             );
         }
     }
-    let slug_of = identity::as_registry_owner(|| {
-        spi::pairs::<String, String>("SELECT id::text, slug FROM tenant.tenants", &[])
-    })?
-    .into_iter()
-    .collect::<HashMap<_, _>>();
-    let known: std::collections::HashSet<String> = known.iter().map(|u| u.to_string()).collect();
+    let tables: HashMap<pg_sys::Oid, (bool, bool)> = tables
+        .into_iter()
+        .map(|(relid, flags)| {
+            let flag = |i: usize| flags.0[i].as_bool().unwrap_or(false);
+            (relid, (flag(0), flag(1)))
+        })
+        .collect();
     let mut findings = Vec::new();
     for (relid, name) in registered {
         let Some(name) = name else { continue };
-        let tracked = spi::one::<bool>(
-            "SELECT track_usage FROM tenant.tables WHERE relid = $1::regclass",
-            &[(*relid).into()],
-        )?
-        .unwrap_or(false);
+        let (tracked, under_registered) = tables.get(relid).copied().unwrap_or_default();
         // A relative of a registered table that counts nothing itself is
         // scanned through that table.
-        if !tracked && has_registered_ancestor(*relid)? {
+        if !tracked && under_registered {
             continue;
         }
         let sql = format!(
@@ -235,7 +234,7 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
         })?;
         let orphans: i64 = actual
             .iter()
-            .filter(|(t, _)| t.as_ref().is_some_and(|t| !known.contains(t)))
+            .filter(|(t, _)| t.as_ref().is_some_and(|t| !slug_of.contains_key(t)))
             .map(|(_, n)| n)
             .sum();
         if orphans > 0 {
@@ -258,7 +257,7 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
         let mut wrong = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (tenant, rows) in actual.iter() {
-            let Some(tenant) = tenant.as_ref().filter(|t| known.contains(*t)) else {
+            let Some(tenant) = tenant.as_ref().filter(|t| slug_of.contains_key(*t)) else {
                 continue;
             };
             seen.insert(tenant.clone());
@@ -305,9 +304,13 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
             .fix(&[RECONCILE.into()]),
         );
     }
-    for (slug, pair) in members {
-        let (recorded, actual) = (pair.0[0].as_i64(), pair.0[1].as_i64());
-        if recorded != actual {
+    for (slug, counts) in per_tenant {
+        let count = |i: usize| counts.0[i].as_i64().unwrap_or(0);
+        let reconcile = format!(
+            "SELECT * FROM tenant_usage_reconcile({})",
+            quote_literal(&slug)
+        );
+        if count(0) != count(1) {
             findings.push(
                 Finding::new(
                     "usage_counters",
@@ -315,20 +318,14 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
                     Status::Fail,
                     format!(
                         "member counter says {}, tenant.members has {}",
-                        recorded.unwrap_or(0),
-                        actual.unwrap_or(0)
+                        count(0),
+                        count(1)
                     ),
                 )
-                .fix(&[format!(
-                    "SELECT * FROM tenant_usage_reconcile({})",
-                    spi_literal(&slug)
-                )]),
+                .fix(std::slice::from_ref(&reconcile)),
             );
         }
-    }
-    for (slug, pair) in totals {
-        let (recorded, per_table) = (pair.0[0].as_i64(), pair.0[1].as_i64());
-        if recorded != per_table {
+        if count(2) != count(3) {
             findings.push(
                 Finding::new(
                     "usage_counters",
@@ -336,35 +333,13 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
                     Status::Fail,
                     format!(
                         "storage counter says {} bytes, the per-table counters add up to {}",
-                        recorded.unwrap_or(0),
-                        per_table.unwrap_or(0)
+                        count(2),
+                        count(3)
                     ),
                 )
-                .fix(&[format!(
-                    "SELECT * FROM tenant_usage_reconcile({})",
-                    spi_literal(&slug)
-                )]),
+                .fix(&[reconcile]),
             );
         }
     }
     Ok(findings)
-}
-
-/// Whether a partition or inheritance parent of `relid`, at any depth, is a
-/// registered table.
-fn has_registered_ancestor(relid: pg_sys::Oid) -> Result<bool> {
-    Ok(spi::one::<bool>(
-        "WITH RECURSIVE up (relid) AS (
-             SELECT inhparent FROM pg_inherits WHERE inhrelid = $1
-             UNION
-             SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.relid)
-         SELECT EXISTS (SELECT FROM up JOIN tenant.tables t ON t.relid = up.relid)",
-        &[relid.into()],
-    )?
-    .unwrap_or(false))
-}
-
-/// A slug as a SQL string literal (slugs are [a-z0-9-], but quote anyway).
-fn spi_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }

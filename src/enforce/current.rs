@@ -23,7 +23,7 @@ pub fn tenant() -> Result<Option<Uuid>> {
     }
     if !verified {
         if tenants::cached_status(&id) != Some(TenantStatus::Active) {
-            ensure_active(id)?;
+            require_active(id)?;
         }
         settings::mark_verified(&id);
     }
@@ -52,10 +52,6 @@ fn unproven(setting: &str) -> pgrx::pg_sys::panic::ErrorReport {
 
 /// The tenant exists and is active, or the error that says which it is not.
 pub fn require_active(id: Uuid) -> Result<()> {
-    ensure_active(id)
-}
-
-fn ensure_active(id: Uuid) -> Result<()> {
     match tenants::record(id)?.as_deref() {
         None => Err(error::insufficient_privilege(
             format!("tenant {id} named in app.current_tenant does not exist"),

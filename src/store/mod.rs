@@ -1,9 +1,11 @@
 //! Layer 2, the store: how pg_tenant reaches the database. SPI helpers
 //! (`spi`), whose rights the work runs with (`identity`), registry rows read
 //! by primary key without SQL (`lookup`) and counter rows updated in place
-//! (`counter_rows`). Knows tables and rows, not what they mean.
+//! (`counter_rows`), and work in a subtransaction that catches errors
+//! (`subxact`). Knows tables and rows, not what they mean.
 
 pub mod counter_rows;
 pub mod identity;
 pub mod lookup;
 pub mod spi;
+pub mod subxact;
