@@ -399,8 +399,12 @@ COMMENT ON FUNCTION @extschema@.tenant_resolve(text, text, text, text) IS
     'pg_tenant: the active tenant a request names: explicit id, then slug, then verified custom domain, then <slug>.<base_domain>; NULL when none.';
 COMMENT ON FUNCTION @extschema@.tenant_set(text) IS
     'pg_tenant: sets app.current_tenant to an active tenant (id or slug) for the current transaction and returns its id.';
+COMMENT ON FUNCTION @extschema@.tenant_set(uuid) IS
+    'pg_tenant: sets app.current_tenant to an active tenant, given as a uuid (a native UUID parameter of a driver), for the current transaction and returns its id.';
 COMMENT ON FUNCTION @extschema@.tenant_set_token(text) IS
-    'pg_tenant: verifies a signed JWT against pg_tenant.jwt_keys and sets app.current_tenant (its tenant claim) and app.current_user_id (sub) for the current transaction; returns the tenant. 28000 for any token it refuses.';
+    'pg_tenant: verifies a signed JWT against pg_tenant.jwt_keys and sets app.current_tenant (its tenant claim) and app.current_user_id (sub) for the current transaction; returns the tenant. PT003 for a token it refuses, PT004 for one expired or not valid yet.';
+COMMENT ON FUNCTION @extschema@.tenant_error_codes() IS
+    'pg_tenant: the refusals an application maps to a response: SQLSTATE (class PT), name, the HTTP status an API answers, when it is raised.';
 COMMENT ON FUNCTION @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean) IS
     'pg_tenant: makes a table tenant-scoped (tenant_id uuid NOT NULL with a foreign key, RLS enabled and forced, policies, fill trigger, index, registry row, usage triggers unless track_usage => false). '
     'Idempotent; returns the SQL it ran.';

@@ -2,7 +2,8 @@
 -- Restores that fail loudly: a BEFORE INSERT trigger on the registry tables
 -- that name a tenant, plan or table, and an event trigger that keeps the
 -- registry's triggers enabled; tenant_set_token, a tenant context proven by
--- a signed token. tests/upgrade/run.sh checks that an updated
+-- a signed token; tenant_set(uuid) and tenant_error_codes() (SQLSTATEs of
+-- class PT). tests/upgrade/run.sh checks that an updated
 -- database equals a fresh install of 0.2.0.
 \echo Use "ALTER EXTENSION pg_tenant UPDATE" to load this file. \quit
 
@@ -11,7 +12,18 @@ CREATE FUNCTION @extschema@.tenant_set_token("token" text) RETURNS uuid
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_set_token_wrapper';
 COMMENT ON FUNCTION @extschema@.tenant_set_token(text) IS
-    'pg_tenant: verifies a signed JWT against pg_tenant.jwt_keys and sets app.current_tenant (its tenant claim) and app.current_user_id (sub) for the current transaction; returns the tenant. 28000 for any token it refuses.';
+    'pg_tenant: verifies a signed JWT against pg_tenant.jwt_keys and sets app.current_tenant (its tenant claim) and app.current_user_id (sub) for the current transaction; returns the tenant. PT003 for a token it refuses, PT004 for one expired or not valid yet.';
+CREATE FUNCTION @extschema@.tenant_set("t" uuid) RETURNS uuid
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_set_uuid_wrapper';
+COMMENT ON FUNCTION @extschema@.tenant_set(uuid) IS
+    'pg_tenant: sets app.current_tenant to an active tenant, given as a uuid (a native UUID parameter of a driver), for the current transaction and returns its id.';
+CREATE FUNCTION @extschema@.tenant_error_codes() RETURNS TABLE (
+    "sqlstate" text, "refusal" text, "http_status" int, "meaning" text)
+    IMMUTABLE STRICT PARALLEL RESTRICTED
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_error_codes_wrapper';
+COMMENT ON FUNCTION @extschema@.tenant_error_codes() IS
+    'pg_tenant: the refusals an application maps to a response: SQLSTATE (class PT), name, the HTTP status an API answers, when it is raised.';
 CREATE FUNCTION @extschema@._tenant_registry_references() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_references';
 CREATE FUNCTION @extschema@._tenant_registry_guard() RETURNS event_trigger

@@ -49,6 +49,7 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    error::sqlstate::init();
     session::init();
 }
 

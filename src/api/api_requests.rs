@@ -27,7 +27,8 @@ fn tenant_record_api_request(n: default!(Option<i32>, 1)) -> Result<i64> {
         ));
     }
     let tenant = current::tenant()?.ok_or_else(|| {
-        error::insufficient_privilege(
+        error::refusal(
+            error::Refusal::NoTenant,
             "tenant_record_api_request: no tenant in context (app.current_tenant is not set)",
             "Set the tenant for the transaction first: SELECT tenant_set('<tenant id or slug>');",
         )

@@ -5,6 +5,7 @@
 pub mod api_requests;
 pub mod context;
 pub mod domains;
+pub mod errors;
 pub mod lifecycle;
 pub mod members;
 pub mod plans;

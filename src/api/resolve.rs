@@ -3,7 +3,7 @@
 
 use super::domains;
 use crate::enforce::current;
-use crate::error::{self, Result};
+use crate::error::{self, Refusal, Result};
 use crate::registry::tenants::{self, TenantStatus};
 use crate::store::{identity, spi};
 use pgrx::prelude::*;
@@ -88,14 +88,32 @@ fn tenant_resolve(
     })
 }
 
-/// `tenant_set(t)`: sets `app.current_tenant` to tenant `t` (id or slug) for
-/// the current transaction and returns its id. Unknown tenants raise P0002,
-/// suspended and deleted ones 42501.
+/// `tenant_set(t text)`: sets `app.current_tenant` to tenant `t` (id or
+/// slug) for the current transaction and returns its id. Unknown tenants
+/// raise PT011, suspended ones PT012, deleted ones PT013.
 #[pg_extern(volatile, parallel_unsafe)]
 fn tenant_set(t: Option<&str>) -> Result<Uuid> {
-    let tenant = tenants::find(t, "tenant_set")?;
+    let reference = t.ok_or_else(|| error::null_argument("tenant_set", "t"))?;
+    let tenant =
+        tenants::lookup(reference)?.ok_or_else(|| error::unknown_tenant_to_act_for(reference))?;
+    set_tenant(tenant)
+}
+
+/// `tenant_set(t uuid)`: the same for a tenant id passed as a uuid, as
+/// drivers send a native UUID parameter (set_config takes text only).
+#[pg_extern(volatile, parallel_unsafe, name = "tenant_set")]
+fn tenant_set_uuid(t: Option<Uuid>) -> Result<Uuid> {
+    let id = t.ok_or_else(|| error::null_argument("tenant_set", "t"))?;
+    tenant_set(Some(&id.to_string()))
+}
+
+fn set_tenant(tenant: tenants::Tenant) -> Result<Uuid> {
     if tenant.status != TenantStatus::Active {
-        return Err(error::insufficient_privilege(
+        return Err(error::refusal(
+            match tenant.status {
+                TenantStatus::Suspended => Refusal::Suspended,
+                _ => Refusal::Deleted,
+            },
             format!(
                 "tenant {} is {}; it cannot be set",
                 tenant.label(),

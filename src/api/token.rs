@@ -43,7 +43,8 @@ fn tenant_set_token(token: Option<&str>) -> Result<Uuid> {
     let (tenant, user) = verify(token)?;
     current::require_active(tenant)?;
     if token::membership_required() && roles::role_of(tenant, user)?.is_none() {
-        return Err(error::insufficient_privilege(
+        return Err(error::refusal(
+            error::Refusal::NotMember,
             format!("the user {user} of the token is not a member of its tenant {tenant}"),
             "pg_tenant.token_requires_membership is on: add the user with tenant_member_add, or issue the token for a tenant the user belongs to.",
         ));
@@ -90,7 +91,12 @@ fn verify(token: &str) -> Result<(Uuid, Uuid)> {
         None => validation.validate_aud = false,
     }
     let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &validation)
-        .map_err(|e| refused(explain(e.kind())))?
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => {
+                refused_as(error::Refusal::TokenExpired, explain(e.kind()))
+            }
+            kind => refused(explain(kind)),
+        })?
         .claims;
     let path = token::tenant_claim();
     let tenant = uuid_claim(&claims, &path)?;
@@ -135,10 +141,15 @@ fn uuid_claim(claims: &serde_json::Value, path: &str) -> Result<Uuid> {
         })
 }
 
-/// A token refused: 28000 (invalid authorization), never echoing the token.
+/// A token refused: PT003 (PT004 when expired or not valid yet), never
+/// echoing the token.
 fn refused(why: &str) -> ErrorReport {
-    error::report(
-        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+    refused_as(error::Refusal::TokenInvalid, why)
+}
+
+fn refused_as(refusal: error::Refusal, why: &str) -> ErrorReport {
+    error::refusal(
+        refusal,
         format!("tenant_set_token: {why}; nothing was set"),
         "Issue a token signed with a key of pg_tenant.jwt_keys (its kid and alg), with exp, the tenant claim (pg_tenant.jwt_tenant_claim) and sub as UUIDs; pass it as a parameter (tenant_set_token($1)), never as a literal.",
     )
@@ -259,7 +270,7 @@ fn set_local(name: &CStr, value: &str) {
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
-    use crate::store::subxact::{caught_message, in_subtransaction, Keep};
+    use crate::store::subxact::{in_subtransaction, Keep};
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
     use pgrx::prelude::*;
     use serde_json::{json, Value};
@@ -303,21 +314,37 @@ mod tests {
         encode(&header, claims, &EncodingKey::from_ed_der(&der)).unwrap()
     }
 
-    /// The text `sql` (with `$1` = `arg`) returns, or the message it
-    /// raised. Runs in a subtransaction (as a PL/pgSQL EXCEPTION block
-    /// would), kept only when it succeeded.
-    fn attempt(sql: &str, arg: &str) -> Result<String, String> {
+    /// An error caught by `attempt`: its SQLSTATE and message.
+    #[derive(Debug, PartialEq)]
+    struct Refused(String, String);
+
+    impl Refused {
+        fn contains(&self, text: &str) -> bool {
+            self.1.contains(text)
+        }
+    }
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.0, self.1)
+        }
+    }
+
+    /// The text `sql` (with `$1` = `arg`) returns, or the error it raised
+    /// (SQLSTATE, message). Runs in a subtransaction (as a PL/pgSQL
+    /// EXCEPTION block would), kept only when it succeeded.
+    fn attempt(sql: &str, arg: &str) -> Result<String, Refused> {
         let run = || Ok(Spi::get_one_with_args::<String>(sql, &[arg.into()]).unwrap());
         match in_subtransaction(Keep::OnSuccess, run) {
             Ok(Ok(value)) => Ok(value.unwrap_or_default()),
-            Ok(Err(report)) => Err(report.message().to_string()),
-            Err(caught) => Err(caught_message(&caught)),
+            Ok(Err(report)) => Err(Refused(String::new(), report.message().to_string())),
+            Err(caught) => Err(Refused(caught.sqlstate, caught.message)),
         }
     }
 
     /// tenant_set_token's result or error, and what app.current_tenant
     /// holds afterwards.
-    fn set(token: &str) -> (Result<String, String>, String) {
+    fn set(token: &str) -> (Result<String, Refused>, String) {
         let outcome = attempt("SELECT tenant_set_token($1)::text", token);
         let current = Spi::get_one::<String>("SELECT current_setting('app.current_tenant', true)")
             .unwrap()
@@ -396,46 +423,53 @@ mod tests {
             "eyJhbGciOiJub25lIiwia2lkIjoiaHMtMSJ9",
             hs(&claims(&acme), "hs-1").split('.').nth(1).unwrap()
         );
-        let cases: Vec<(&str, String, &str)> = vec![
-            ("malformed", "not a token".into(), "is not a JWT"),
-            ("bad base64", "e30.%%%.abc".into(), "is not a JWT"),
-            ("alg none", none_alg, "is not a JWT"),
-            ("wrong key", wrong_key, "signature does not verify"),
+        let cases: Vec<(&str, String, &str, &str)> = vec![
+            ("malformed", "not a token".into(), "is not a JWT", "PT003"),
+            ("bad base64", "e30.%%%.abc".into(), "is not a JWT", "PT003"),
+            ("alg none", none_alg, "is not a JWT", "PT003"),
+            ("wrong key", wrong_key, "signature does not verify", "PT003"),
             (
                 "unknown kid",
                 hs(&claims(&acme), "hs-9"),
                 "key id \"hs-9\" is not in pg_tenant.jwt_keys",
+                "PT003",
             ),
             (
                 "algorithm confusion",
                 confused,
                 "signed with HS256, but key \"ed-1\" is for EdDSA",
+                "PT003",
             ),
             (
                 "expired",
                 hs(&with(json!({"exp": t - 3600})), "hs-1"),
                 "has expired",
+                "PT004",
             ),
             (
                 "not yet valid",
                 hs(&with(json!({"nbf": t + 3600})), "hs-1"),
                 "not valid yet",
+                "PT004",
             ),
-            ("no exp", no_exp, "has no expiry"),
+            ("no exp", no_exp, "has no expiry", "PT003"),
             (
                 "no tenant claim",
                 hs(&json!({"sub": USER, "exp": t + 300}), "hs-1"),
                 "has no claim tenant_id",
+                "PT003",
             ),
             (
                 "tenant not a uuid",
                 hs(&with(json!({"tenant_id": "acme"})), "hs-1"),
                 "claim tenant_id is not a UUID",
+                "PT003",
             ),
             (
                 "sub not a uuid",
                 hs(&with(json!({"sub": "alice"})), "hs-1"),
                 "claim sub is not a UUID",
+                "PT003",
             ),
             (
                 "unknown tenant",
@@ -444,17 +478,20 @@ mod tests {
                     "hs-1",
                 ),
                 "does not exist",
+                "PT011",
             ),
             (
                 "suspended tenant",
                 hs(&with(json!({"tenant_id": suspended})), "hs-1"),
                 "is suspended",
+                "PT012",
             ),
         ];
-        for (case, token, expected) in cases {
+        for (case, token, expected, sqlstate) in cases {
             let (result, current) = set(&token);
-            let message = result.expect_err(case);
-            assert!(message.contains(expected), "{case}: {message}");
+            let refused = result.expect_err(case);
+            assert!(refused.contains(expected), "{case}: {refused}");
+            assert_eq!(refused.0, sqlstate, "{case}: {refused}");
             assert_eq!(current, "", "{case}: something was set");
         }
     }
@@ -478,6 +515,7 @@ mod tests {
             message.contains("is not a member of its tenant"),
             "{message}"
         );
+        assert_eq!(message.0, "PT014");
         Spi::run(&format!("SELECT tenant_member_add('{acme}', '{USER}')")).unwrap();
         assert_eq!(
             set(&hs(&claims(&acme), "hs-1")).0.as_deref(),
@@ -510,6 +548,7 @@ mod tests {
         .unwrap();
         let err = attempt("SELECT current_tenant_id()::text || $1", "").unwrap_err();
         assert!(err.contains("was not set by tenant_set_token"), "{err}");
+        assert_eq!(err.0, "PT002");
         // tenant_set (by slug, as an injected call would), after a token
         // named acme again, is refused the same way.
         assert_eq!(

@@ -5,9 +5,9 @@
 //! rolled back (sequences still advance, as after any rollback).
 
 use super::{Finding, Status};
-use crate::error::{self, Result};
+use crate::error::{self, Refusal, Result};
 use crate::names::TENANT_COLUMN;
-use crate::store::subxact::{caught_code_and_message, caught_message, in_subtransaction, Keep};
+use crate::store::subxact::{in_subtransaction, Keep};
 use crate::store::{identity, spi};
 use crate::tables::state::TableState;
 use pgrx::prelude::*;
@@ -54,7 +54,7 @@ fn probe_table(role_oid: pg_sys::Oid, role: &str, table: &TableState) -> Finding
             "probe",
             object,
             Status::Warn,
-            format!("the probe could not run: {}", caught_message(&e)),
+            format!("the probe could not run: {}", e.message),
         ),
     }
 }
@@ -234,9 +234,12 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
             }
         }
         if let (true, Some(sql)) = (wrote, &insert_into) {
-            // The role may INSERT (the probe row went in), so 42501 here is RLS.
+            // The role may INSERT (the probe row went in), so the fill
+            // trigger's PT021 (or 42501, RLS itself) is the isolation.
             match attempt(|| spi::execute(sql, &[a.into()])) {
-                Err((code, _)) if code == "42501" => report.passed.push("B cannot write into A"),
+                Err((code, _)) if code == Refusal::OtherTenant.sqlstate() || code == "42501" => {
+                    report.passed.push("B cannot write into A")
+                }
                 Ok(()) => report
                     .leaks
                     .push("tenant B wrote a row into tenant A".into()),
@@ -259,9 +262,11 @@ fn probe_steps(role_oid: pg_sys::Oid, table: &TableState) -> Result<Report> {
             }
         }
         if let (true, Some(sql)) = (wrote, &insert_own) {
-            // The fill trigger refuses a row without a tenant (42501).
+            // The fill trigger refuses a row without a tenant (PT001).
             match attempt(|| spi::execute(sql, &[])) {
-                Err((code, _)) if code == "42501" => report.passed.push("no tenant cannot write"),
+                Err((code, _)) if code == Refusal::NoTenant.sqlstate() => {
+                    report.passed.push("no tenant cannot write")
+                }
                 Ok(()) => report
                     .leaks
                     .push("a session without a tenant wrote a row".into()),
@@ -311,6 +316,6 @@ fn attempt<R>(f: impl FnOnce() -> Result<R>) -> std::result::Result<R, (String, 
         Ok(Ok(value)) => Ok(value),
         // pg_tenant's own errors (SPI misuse): no SQLSTATE to match on.
         Ok(Err(report)) => Err((String::new(), report.message().to_string())),
-        Err(caught) => Err(caught_code_and_message(&caught)),
+        Err(caught) => Err((caught.sqlstate, caught.message)),
     }
 }

@@ -1,10 +1,10 @@
 //! The tenant, user and bypass request this transaction acts for, as
 //! enforcement needs them: the session's setting (`session::settings`,
 //! already refused when it outlives the transaction) checked against the
-//! registry, so an unknown, suspended or deleted tenant raises 42501 instead
-//! of silently showing (or hiding) rows.
+//! registry, so an unknown, suspended or deleted tenant raises its own
+//! SQLSTATE (PT011, PT012, PT013) instead of silently showing (or hiding) rows.
 
-use crate::error::{self, Result};
+use crate::error::{self, Refusal, Result};
 use crate::registry::roles;
 use crate::registry::tenants::{self, TenantStatus};
 use crate::session::{settings, token};
@@ -43,8 +43,8 @@ fn refuse_unproven(id: &Uuid) -> Result<()> {
 }
 
 fn unproven(setting: &str) -> pgrx::pg_sys::panic::ErrorReport {
-    error::report(
-        pgrx::PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+    error::refusal(
+        Refusal::NotProven,
         format!("{setting} was not set by tenant_set_token in this transaction, and pg_tenant.require_token is on"),
         "Name the tenant with SELECT tenant_set_token($1) at the start of each transaction, the token passed as a parameter.",
     )
@@ -53,11 +53,16 @@ fn unproven(setting: &str) -> pgrx::pg_sys::panic::ErrorReport {
 /// The tenant exists and is active, or the error that says which it is not.
 pub fn require_active(id: Uuid) -> Result<()> {
     match tenants::record(id)?.as_deref() {
-        None => Err(error::insufficient_privilege(
+        None => Err(error::refusal(
+            Refusal::UnknownTenant,
             format!("tenant {id} named in app.current_tenant does not exist"),
             "Set app.current_tenant to the id of an existing tenant (see tenant_create).",
         )),
-        Some(tenant) if tenant.status != TenantStatus::Active => Err(error::insufficient_privilege(
+        Some(tenant) if tenant.status != TenantStatus::Active => Err(error::refusal(
+            match tenant.status {
+                TenantStatus::Suspended => Refusal::Suspended,
+                _ => Refusal::Deleted,
+            },
             format!(
                 "tenant \"{}\" ({id}) is {}; its data cannot be accessed",
                 tenant.slug,

@@ -5,14 +5,16 @@
 use super::current;
 use crate::error;
 use crate::names::{FILL_TRIGGER, TENANT_COLUMN, TENANT_COLUMN_C};
-use crate::registry::tenants;
+use crate::registry::{roles, tenants};
+use crate::store::spi;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgTupleDesc, Uuid};
 
 // Fills `tenant_id` from `app.current_tenant` when the row leaves it NULL.
-// A row that names its tenant keeps it: the policy's WITH CHECK then decides
-// (only a bypassing session may write into another tenant). A row with no
+// A row that names its tenant keeps it; a row that names another tenant
+// than the one in context is refused (PT021) unless the session bypasses or
+// row-level security does not hold its role back. A row with no
 // tenant and no tenant in context is refused with a message that says how to
 // set one.
 crate::trigger_function!(tenant_set_id, pg_finfo_tenant_set_id, fill_row);
@@ -47,6 +49,7 @@ fn fill_tenant_id<'a>(
     }
     if !unsafe { pg_sys::heap_attisnull(tuple, column, tupdesc) } {
         refuse_unknown_named_tenant(tuple, tupdesc, column, &table)?;
+        refuse_other_tenant(data.tg_relation, tuple, tupdesc, column, &table)?;
         return Ok(row);
     }
     let tenant = current::tenant()?.ok_or_else(|| no_tenant_in_context(&table()))?;
@@ -117,8 +120,74 @@ fn refuse_unknown_named_tenant(
     ))
 }
 
+/// A row that names another tenant than the one in context, written by a
+/// role that row-level security holds back and that is not bypassing, is
+/// refused here with its own SQLSTATE (PT021), before the policy's WITH
+/// CHECK would refuse it with Postgres' generic 42501. The message is the
+/// same whatever tenant the row names (it must not tell which exist).
+fn refuse_other_tenant(
+    relation: pg_sys::Relation,
+    tuple: pg_sys::HeapTuple,
+    tupdesc: pg_sys::TupleDesc,
+    column: i32,
+    table: &dyn Fn() -> String,
+) -> Result<(), ErrorReport> {
+    // SAFETY: the column is a non-NULL uuid of `tuple` (checked by the caller).
+    let named = unsafe {
+        let mut is_null = false;
+        let datum = pg_sys::SPI_getbinval(tuple, tupdesc, column, &mut is_null);
+        Uuid::from_datum(datum, is_null)
+    };
+    let current = current::tenant()?;
+    if named.is_none() || named == current {
+        return Ok(());
+    }
+    if !row_security_holds_back(relation)?
+        || (roles::has_bypass_role() && current::bypass_requested()?)
+    {
+        return Ok(());
+    }
+    Err(match current {
+        None => no_tenant_in_context(&table()),
+        Some(_) => error::refusal(
+            error::Refusal::OtherTenant,
+            format!(
+                "cannot insert into {}: the row names another tenant than the one in context",
+                table()
+            ),
+            "Leave tenant_id out (tenant_set_id fills it from app.current_tenant), or name the tenant of the transaction.",
+        ),
+    })
+}
+
+/// Whether row-level security holds the current role back on the relation
+/// (Postgres' own rules: superuser, BYPASSRLS, owner without FORCE) or, for
+/// a partition, on one of its ancestors: a row routed through a tenant-scoped
+/// parent is checked against the parent's policies, and one written into the
+/// partition directly is held to them too.
+fn row_security_holds_back(relation: pg_sys::Relation) -> Result<bool, ErrorReport> {
+    // SAFETY: the trigger's relation is open.
+    let (relid, is_partition) =
+        unsafe { ((*relation).rd_id, (*(*relation).rd_rel).relispartition) };
+    let enabled = unsafe {
+        pg_sys::check_enable_rls(relid, pg_sys::InvalidOid, true)
+            == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+    };
+    if enabled || !is_partition {
+        return Ok(enabled);
+    }
+    Ok(spi::one::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_partition_ancestors($1) a
+                         WHERE a.relid OPERATOR(pg_catalog.<>) $1
+                           AND pg_catalog.row_security_active(a.relid))",
+        &[relid.into()],
+    )?
+    .unwrap_or(false))
+}
+
 fn no_tenant_in_context(table: &str) -> ErrorReport {
-    error::insufficient_privilege(
+    error::refusal(
+        error::Refusal::NoTenant,
         format!("cannot insert into {table}: no tenant in context (app.current_tenant is not set)"),
         "Set the tenant for the transaction first: SELECT set_config('app.current_tenant', '<tenant uuid>', true);",
     )

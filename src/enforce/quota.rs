@@ -21,10 +21,6 @@
 use crate::error;
 use crate::registry::limits;
 use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::PgSqlErrorCode;
-
-/// The one SQLSTATE of every quota error: 53400 configuration_limit_exceeded.
-pub const QUOTA_EXCEEDED: PgSqlErrorCode = PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED;
 
 /// The quotas pg_tenant enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +84,7 @@ pub struct Exceeded<'a> {
     pub source: &'a str,
 }
 
-/// The quota error: SQLSTATE 53400, naming the tenant, the quota, the limit
+/// The quota error: SQLSTATE PT031-PT034 by quota kind, naming the tenant, the quota, the limit
 /// and the usage, with a hint that says how to get room.
 pub fn exceeded(e: &Exceeded) -> ErrorReport {
     let slug = e.tenant_slug;
@@ -116,8 +112,14 @@ pub fn exceeded(e: &Exceeded) -> ErrorReport {
             format!("The count starts again on the 1st of next month (UTC); or move the tenant to a larger plan, or raise its limit: SELECT tenant_limit_set('{slug}', 'api_requests_per_month', <max>);"),
         ),
     };
-    error::report(
-        QUOTA_EXCEEDED,
+    let refusal = match e.quota {
+        Quota::Rows => error::Refusal::RowQuota,
+        Quota::StorageBytes => error::Refusal::StorageQuota,
+        Quota::Members => error::Refusal::MemberQuota,
+        Quota::ApiRequestsPerMonth => error::Refusal::ApiRequestQuota,
+    };
+    error::refusal(
+        refusal,
         format!(
             "tenant \"{slug}\" is over its {} quota: {what} would be {}, the limit is {}",
             e.quota.as_str(),

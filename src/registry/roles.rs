@@ -80,6 +80,16 @@ pub fn outer_role_is_operator() -> bool {
     is_operator_role(unsafe { pgrx::pg_sys::GetOuterUserId() })
 }
 
+/// Whether the current role has the privileges of tenant_bypass (the role
+/// the tenant_bypass policies apply to).
+pub fn has_bypass_role() -> bool {
+    unsafe {
+        let bypass = pgrx::pg_sys::get_role_oid(c"tenant_bypass".as_ptr(), true);
+        bypass != pgrx::pg_sys::InvalidOid
+            && pgrx::pg_sys::has_privs_of_role(pgrx::pg_sys::GetUserId(), bypass)
+    }
+}
+
 fn is_operator_role(user: pgrx::pg_sys::Oid) -> bool {
     unsafe {
         if pgrx::pg_sys::superuser_arg(user) {

@@ -161,6 +161,11 @@ impl Tenant {
 /// NULL raises 22004 naming the function; an unknown reference raises P0002.
 pub fn find(reference: Option<&str>, function: &str) -> Result<Tenant> {
     let reference = reference.ok_or_else(|| error::null_argument(function, "t"))?;
+    lookup(reference)?.ok_or_else(|| error::unknown_tenant(reference))
+}
+
+/// The tenant a reference (UUID or slug) names, if any, whatever its status.
+pub fn lookup(reference: &str) -> Result<Option<Tenant>> {
     let row = identity::as_registry_owner(|| match parse_uuid(reference) {
         Some(id) => spi::three::<Uuid, String, String>(
             "SELECT id, slug, status FROM tenant.tenants WHERE id = $1",
@@ -172,12 +177,12 @@ pub fn find(reference: Option<&str>, function: &str) -> Result<Tenant> {
         ),
     })?;
     match row {
-        Some((Some(id), Some(slug), Some(status))) => Ok(Tenant {
+        Some((Some(id), Some(slug), Some(status))) => Ok(Some(Tenant {
             id,
             slug,
             status: TenantStatus::parse(&status).unwrap_or(TenantStatus::Deleted),
-        }),
-        _ => Err(error::unknown_tenant(reference)),
+        })),
+        _ => Ok(None),
     }
 }
 

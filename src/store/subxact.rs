@@ -2,7 +2,7 @@
 //! internal subtransaction whose Postgres errors are caught and rolled back
 //! (tenant_check's probe; tests that expect an error).
 
-use crate::error::Result;
+use crate::error::{sqlstate, Result};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use std::panic::AssertUnwindSafe;
@@ -14,21 +14,33 @@ pub enum Keep {
     Never,
 }
 
+/// A Postgres error caught by `in_subtransaction`: its SQLSTATE (pg_tenant's
+/// own when it was one of its refusals) and its message.
+pub struct Caught {
+    pub sqlstate: String,
+    pub message: String,
+}
+
 /// Runs `f` inside an internal subtransaction, the way PL/pgSQL runs a block
 /// with an EXCEPTION clause: a Postgres error inside is caught and the
 /// subtransaction rolled back. With `Keep::Never` it is always rolled back.
 pub fn in_subtransaction<R>(
     keep: Keep,
     f: impl FnOnce() -> Result<R>,
-) -> std::result::Result<Result<R>, CaughtError> {
+) -> std::result::Result<Result<R>, Caught> {
     unsafe {
         let memory_context = pg_sys::CurrentMemoryContext;
         let resource_owner = pg_sys::CurrentResourceOwner;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         let outcome = PgTryBuilder::new(AssertUnwindSafe(|| Ok(f())))
             .catch_others(Err)
-            .execute();
+            .execute()
+            .map_err(|caught| caught_error(&caught));
         let success = matches!(outcome, Ok(Ok(_)));
+        if !success {
+            // A refusal built inside was caught here, not raised.
+            sqlstate::forget();
+        }
         if success && keep == Keep::OnSuccess {
             pg_sys::ReleaseCurrentSubTransaction();
         } else {
@@ -40,46 +52,13 @@ pub fn in_subtransaction<R>(
     }
 }
 
-fn code_of(code: PgSqlErrorCode) -> String {
-    unpack_sqlstate(code as i32)
-}
-
-/// The five-character SQLSTATE of a packed error code.
-fn unpack_sqlstate(mut packed: i32) -> String {
-    let mut state = String::new();
-    for _ in 0..5 {
-        state.push((((packed & 0x3F) as u8) + b'0') as char);
-        packed >>= 6;
-    }
-    state
-}
-
-/// The SQLSTATE and message of a caught error.
-pub fn caught_code_and_message(caught: &CaughtError) -> (String, String) {
+fn caught_error(caught: &CaughtError) -> Caught {
     match caught {
         CaughtError::PostgresError(e)
         | CaughtError::ErrorReport(e)
-        | CaughtError::RustPanic { ereport: e, .. } => {
-            (code_of(e.sql_error_code()), e.message().to_string())
-        }
-    }
-}
-
-/// The message of a caught error.
-pub fn caught_message(caught: &CaughtError) -> String {
-    caught_code_and_message(caught).1
-}
-
-#[cfg(test)]
-mod unit_tests {
-    use super::*;
-
-    #[test]
-    fn sqlstates_unpack() {
-        assert_eq!(
-            code_of(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE),
-            "42501"
-        );
-        assert_eq!(code_of(PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION), "23502");
+        | CaughtError::RustPanic { ereport: e, .. } => Caught {
+            sqlstate: sqlstate::caught_sqlstate(e.sql_error_code(), e.message()),
+            message: e.message().to_string(),
+        },
     }
 }

@@ -2,8 +2,15 @@
 //! a message that starts with `pg_tenant:` and names the object, and a hint that
 //! names the fix.
 //!
+//! The refusals an application maps to a response have pg_tenant's own
+//! SQLSTATEs (class PT, `sqlstate`).
+//!
 //! `#[pg_extern]` functions return `Result<T, ErrorReport>`: pgrx raises an
 //! `ErrorReport` with its own SQLSTATE (any other error type becomes 22000).
+
+pub mod sqlstate;
+
+pub use sqlstate::{refusal, Refusal};
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::spi::SpiError;
@@ -68,10 +75,27 @@ pub fn null_argument(function: &str, argument: &str) -> ErrorReport {
 pub fn unknown_tenant(reference: &str) -> ErrorReport {
     report(
         PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
-        format!("tenant \"{}\" does not exist", shorten(reference)),
-        "Pass the id or the slug of an existing tenant (see tenant.tenants).",
+        unknown_tenant_message(reference),
+        UNKNOWN_TENANT_HINT,
     )
 }
+
+/// PT011: the same, when an application names the tenant to act for
+/// (`tenant_set`): the refusal it answers with 404.
+pub fn unknown_tenant_to_act_for(reference: &str) -> ErrorReport {
+    refusal(
+        Refusal::UnknownTenant,
+        unknown_tenant_message(reference),
+        UNKNOWN_TENANT_HINT,
+    )
+}
+
+fn unknown_tenant_message(reference: &str) -> String {
+    format!("tenant \"{}\" does not exist", shorten(reference))
+}
+
+const UNKNOWN_TENANT_HINT: &str =
+    "Pass the id or the slug of an existing tenant (see tenant.tenants).";
 
 /// XX000 for SPI failures that are pg_tenant's own bugs (a query that did not
 /// return what it must). Errors raised by Postgres itself keep their SQLSTATE.
