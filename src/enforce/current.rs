@@ -7,7 +7,7 @@
 use crate::error::{self, Refusal, Result};
 use crate::registry::roles;
 use crate::registry::tenants::{self, TenantStatus};
-use crate::session::{settings, token};
+use crate::session::{settings, source, token};
 use pgrx::Uuid;
 
 /// The tenant of this transaction, found active. Once found active it is
@@ -15,7 +15,7 @@ use pgrx::Uuid;
 /// transaction's statements and its rows' triggers read it several times.
 #[inline]
 pub fn tenant() -> Result<Option<Uuid>> {
-    let Some((id, verified)) = settings::tenant()? else {
+    let Some((id, verified)) = source::tenant()? else {
         return Ok(None);
     };
     if token::token_required() {
@@ -25,7 +25,7 @@ pub fn tenant() -> Result<Option<Uuid>> {
         if tenants::cached_status(&id) != Some(TenantStatus::Active) {
             require_active(id)?;
         }
-        settings::mark_verified(&id);
+        source::mark_verified(&id);
     }
     Ok(Some(id))
 }
@@ -81,7 +81,7 @@ pub fn require_active(id: Uuid) -> Result<()> {
 /// With `pg_tenant.require_token = on`, it must be the user this
 /// transaction's verified token named (its `sub`), as for the tenant.
 pub fn user() -> Result<Option<Uuid>> {
-    let user = settings::user()?;
+    let user = source::user()?;
     if let Some(id) = &user {
         if token::token_required()
             && token::token_user() != Some(*id.as_bytes())

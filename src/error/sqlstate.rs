@@ -35,6 +35,7 @@ use std::ffi::{c_int, c_void, CStr};
 pub enum Refusal {
     NoTenant,
     NotProven,
+    ContextConflict,
     TokenInvalid,
     TokenExpired,
     UnknownTenant,
@@ -49,9 +50,10 @@ pub enum Refusal {
 }
 
 /// Every refusal, in the order `tenant_error_codes()` lists them.
-pub const ALL: [Refusal; 13] = [
+pub const ALL: [Refusal; 14] = [
     Refusal::NoTenant,
     Refusal::NotProven,
+    Refusal::ContextConflict,
     Refusal::TokenInvalid,
     Refusal::TokenExpired,
     Refusal::UnknownTenant,
@@ -71,6 +73,7 @@ impl Refusal {
         match self {
             Refusal::NoTenant => "PT001",
             Refusal::NotProven => "PT002",
+            Refusal::ContextConflict => "PT005",
             Refusal::TokenInvalid => "PT003",
             Refusal::TokenExpired => "PT004",
             Refusal::UnknownTenant => "PT011",
@@ -90,6 +93,7 @@ impl Refusal {
         match self {
             Refusal::NoTenant => "no_tenant",
             Refusal::NotProven => "tenant_not_proven",
+            Refusal::ContextConflict => "context_conflict",
             Refusal::TokenInvalid => "token_invalid",
             Refusal::TokenExpired => "token_expired",
             Refusal::UnknownTenant => "unknown_tenant",
@@ -109,6 +113,7 @@ impl Refusal {
         match self {
             Refusal::NoTenant
             | Refusal::NotProven
+            | Refusal::ContextConflict
             | Refusal::TokenInvalid
             | Refusal::TokenExpired => 401,
             Refusal::UnknownTenant => 404,
@@ -128,6 +133,7 @@ impl Refusal {
         match self {
             Refusal::NoTenant => "no tenant in context: an insert, a quota or API count, with app.current_tenant unset",
             Refusal::NotProven => "pg_tenant.require_token is on and the tenant or user was not named by tenant_set_token in this transaction",
+            Refusal::ContextConflict => "app.current_tenant (or app.current_user_id) and the claims of pg_tenant.context_source name different tenants (or users)",
             Refusal::TokenInvalid => "tenant_set_token: a malformed, tampered or wrongly signed token, an unknown kid, a wrong audience, a missing or non-UUID claim",
             Refusal::TokenExpired => "tenant_set_token: the token has expired (exp) or is not valid yet (nbf)",
             Refusal::UnknownTenant => "the tenant in context (or in a token) does not exist",
@@ -145,9 +151,10 @@ impl Refusal {
     /// The standard code the report is built with (see the module comment).
     pub fn carrier(self) -> PgSqlErrorCode {
         match self {
-            Refusal::NotProven | Refusal::TokenInvalid | Refusal::TokenExpired => {
-                PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
-            }
+            Refusal::NotProven
+            | Refusal::ContextConflict
+            | Refusal::TokenInvalid
+            | Refusal::TokenExpired => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
             Refusal::RowQuota
             | Refusal::StorageQuota
             | Refusal::MemberQuota

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod epoch;
 pub mod settings;
+pub mod source;
 pub mod token;
 
 /// Defines the settings and registers the callbacks; called from `_PG_init`.

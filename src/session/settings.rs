@@ -171,6 +171,7 @@ pub fn init() {
         GucFlags::default(),
     );
     super::token::define();
+    super::source::define();
     // No other pg_tenant.* name may be set (a typo is an error, not a silent placeholder).
     #[cfg(not(any(feature = "pg13", feature = "pg14")))]
     unsafe {
@@ -319,11 +320,15 @@ fn refuse_untrusted_context() -> Result<()> {
 /// client handed the same server connection inherits it. The value itself is
 /// not named: it may be another client's tenant.
 fn refuse_long_lived(setting: &AtomicPtr<pg_sys::config_generic>, name: &CStr) -> Result<()> {
+    refuse_long_lived_record(setting.load(Ordering::Relaxed), name)
+}
+
+fn refuse_long_lived_record(setting: *const pg_sys::config_generic, name: &CStr) -> Result<()> {
     if CONTEXT_SCOPE.get() == ContextScope::Session {
         return Ok(());
     }
-    // SAFETY: NULL or the record `find_setting` returned, valid for the backend's life.
-    let Some(how) = (unsafe { LongLived::of(setting.load(Ordering::Relaxed)) }) else {
+    // SAFETY: NULL or a record `find_setting` returned, valid for the backend's life.
+    let Some(how) = (unsafe { LongLived::of(setting) }) else {
         return Ok(());
     };
     let name = name.to_string_lossy();
@@ -350,6 +355,59 @@ fn setting_bytes(name: &CStr) -> Option<&'static [u8]> {
     }
     let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
     (!bytes.is_empty()).then_some(bytes)
+}
+
+/// A setting of a proxy (`request.jwt.claims`, `hasura.user`, ...), read
+/// as context: its text, None when unset or empty; 25000 when it outlives
+/// the transaction, under the same rule as pg_tenant's own settings.
+pub(super) fn read_foreign(name: &CStr) -> Result<Option<&'static [u8]>> {
+    refuse_untrusted_context()?;
+    let Some(bytes) = setting_bytes(name) else {
+        return Ok(None);
+    };
+    refuse_long_lived_record(foreign_record(name), name)?;
+    Ok(Some(bytes))
+}
+
+/// A proxy's setting that holds a UUID (nself's `hasura.user.<key>`).
+pub(super) fn read_foreign_uuid(name: &CStr) -> Result<Option<Uuid>> {
+    let Some(bytes) = read_foreign(name)? else {
+        return Ok(None);
+    };
+    parse_uuid(bytes)
+        .map(Some)
+        .ok_or_else(|| not_a_uuid(name, bytes))
+}
+
+thread_local! {
+    /// Postgres' records of the proxies' settings, found at first use. They
+    /// are placeholders (no library defines them), which Postgres keeps for
+    /// the life of the backend: only a library defining a real setting of the
+    /// same name would replace one, and none does.
+    static FOREIGN_RECORDS: std::cell::RefCell<Vec<(CString, usize)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn foreign_record(name: &CStr) -> *const pg_sys::config_generic {
+    let cached = FOREIGN_RECORDS.with(|records| {
+        records
+            .borrow()
+            .iter()
+            .find(|(known, _)| known.as_c_str() == name)
+            .map(|(_, record)| *record)
+    });
+    if let Some(record) = cached {
+        return record as *const pg_sys::config_generic;
+    }
+    let record = find_setting(name);
+    if !record.is_null() {
+        FOREIGN_RECORDS.with(|records| {
+            records
+                .borrow_mut()
+                .push((name.to_owned(), record as usize))
+        });
+    }
+    record
 }
 
 fn parse_uuid(text: &[u8]) -> Option<Uuid> {
@@ -425,10 +483,14 @@ pub fn tenant() -> Result<Option<(Uuid, bool)>> {
 /// Remembers that `id`, the tenant of the setting, was found active: it is
 /// not looked up again until the setting or the registry epoch changes.
 pub fn mark_verified(id: &Uuid) {
-    CURRENT_TENANT.set(TenantSetting::Tenant {
-        id: *id.as_bytes(),
-        verified_in: epoch::current(),
-    });
+    if let TenantSetting::Tenant { id: current, .. } = CURRENT_TENANT.get() {
+        if current == *id.as_bytes() {
+            CURRENT_TENANT.set(TenantSetting::Tenant {
+                id: current,
+                verified_in: epoch::current(),
+            });
+        }
+    }
 }
 
 /// The acting application user (`app.current_user_id`), or None.

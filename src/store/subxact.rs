@@ -62,3 +62,46 @@ fn caught_error(caught: &CaughtError) -> Caught {
         },
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::{in_subtransaction, Keep};
+    use pgrx::prelude::*;
+
+    fn fails(sql: &str) -> super::Caught {
+        in_subtransaction(Keep::Never, || {
+            Spi::run(sql).unwrap();
+            Ok(())
+        })
+        .err()
+        .unwrap_or_else(|| panic!("{sql} did not fail"))
+    }
+
+    #[pg_test]
+    fn a_refusal_caught_inside_pg_tenant_keeps_its_sqlstate_and_is_then_forgotten() {
+        // The refusal is raised by the fill trigger under our own SPI call,
+        // so pgrx catches it as XX000: the pending refusal gives its code.
+        Spi::run("CREATE TABLE sx (id int, tenant_id uuid)").unwrap();
+        Spi::run("SELECT tenant_enable('sx')").unwrap();
+        let a = Spi::get_one::<String>("SELECT tenant_create('sx-a')::text")
+            .unwrap()
+            .unwrap();
+        let b = Spi::get_one::<String>("SELECT tenant_create('sx-b')::text")
+            .unwrap()
+            .unwrap();
+        Spi::run("CREATE ROLE sx_app").unwrap();
+        Spi::run("GRANT ALL ON sx TO sx_app").unwrap();
+        Spi::run(&format!(
+            "SELECT set_config('app.current_tenant', '{a}', true)"
+        ))
+        .unwrap();
+        Spi::run("SET LOCAL ROLE sx_app").unwrap();
+        let caught = fails(&format!("INSERT INTO sx VALUES (1, '{b}')"));
+        assert_eq!(caught.sqlstate, "PT021", "{}", caught.message);
+        // An ordinary refusal afterwards, with the same standard code PT021
+        // is built with (42501), keeps its own code.
+        let caught = fails("SELECT tenant_suspend('sx-a')");
+        assert_eq!(caught.sqlstate, "42501", "{}", caught.message);
+    }
+}

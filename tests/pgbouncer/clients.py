@@ -17,7 +17,7 @@ Three kinds of client:
               without naming it per transaction -> refused with 25000.
   tenantless  never names a tenant -> refused with 25000 when it lands on a
               connection another client left a tenant on; otherwise 0 rows and
-              an insert refused with 42501. Any row read or written is a leak.
+              an insert refused with PT001. Any row read or written is a leak.
 
 Every transaction first reads pg_backend_pid() and the connection's
 app.current_tenant (current_setting, which pg_tenant does not guard), so the
@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 REFUSED = "25000"  # invalid_transaction_state: the context outlives its transaction
-NO_TENANT = "42501"  # insufficient_privilege: no tenant in context
+NO_TENANT = "PT001"  # pg_tenant: no tenant in context
 PREFIX = "pg_tenant: app.current_tenant"
 
 READ = "SELECT tenant_id::text, count(*) FROM items GROUP BY tenant_id"
@@ -215,7 +215,7 @@ class Client(threading.Thread):
             if o.refused:
                 self.c[f"{what}_refused"] += 1
             elif o.sqlstate == NO_TENANT and what == "insert":
-                self.c["insert_42501"] += 1
+                self.c["insert_no_tenant"] += 1
             elif o.sqlstate is not None:
                 self.errors[f"{what} {o.sqlstate}"] += 1
                 self.sample(f"{what} on a connection set to {setting!r}: {o.describe()}")
@@ -344,7 +344,7 @@ def concurrent(args, tenants):
         ok(f"every session-level misuse refused with 25000 ({rr} reads and {ir} inserts refused; "
            f"{total(session, 'session_sets')} session-level sets, {total(session, 'in_txn_sets')} SET inside a transaction; "
            f"{clean} transactions landed on a connection without any tenant: "
-           f"{total(session, 'empty_reads')} empty reads, {total(session, 'insert_42501')} inserts refused with 42501)")
+           f"{total(session, 'empty_reads')} empty reads, {total(session, 'insert_no_tenant')} inserts refused with PT001)")
     else:
         failed(f"session-level misuse not refused: of {pol} transactions on a connection carrying a tenant, "
                f"{rr} reads and {ir} inserts were refused with 25000; {leaky_r} reads returned "
@@ -356,18 +356,18 @@ def concurrent(args, tenants):
     # (c) tenantless clients.
     t_pol, t_clean = total(tenantless, "polluted"), total(tenantless, "clean")
     tr, ti = total(tenantless, "read_refused"), total(tenantless, "insert_refused")
-    t42 = total(tenantless, "insert_42501")
+    t42 = total(tenantless, "insert_no_tenant")
     empty = total(tenantless, "empty_reads")
     leaky_r, leaky_i = total(tenantless, "leaky_reads"), total(tenantless, "leaky_inserts")
     errs = errors_of(tenantless)
     if leaky_r == 0 and leaky_i == 0 and not errs and c_rows == 0:
         ok(f"tenantless clients saw 0 rows and wrote 0 rows ({tr + ti} refused with 25000 "
-           f"({tr} reads, {ti} inserts), {t42} inserts with 42501, {empty} empty reads)")
+           f"({tr} reads, {ti} inserts), {t42} inserts with PT001, {empty} empty reads)")
     else:
         failed(f"tenantless clients leaked: {leaky_r} of {tr + empty + leaky_r} reads returned "
                f"{total(tenantless, 'leaked_rows')} rows, {leaky_i} inserts succeeded "
                f"({c_rows} rows in the table, by tenant: {c_rows_by_tenant[:4]}); refused with 25000: "
-               f"{tr} reads, {ti} inserts; 42501: {t42}; empty reads: {empty}; other errors {dict(errs)}",
+               f"{tr} reads, {ti} inserts; PT001: {t42}; empty reads: {empty}; other errors {dict(errs)}",
                samples_of(tenantless))
 
     # The test proves something only if tenantless transactions really landed
