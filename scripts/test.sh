@@ -9,7 +9,8 @@
 #      throwaway cluster, acting as ordinary LOGIN roles;
 #   5. backups (tests/dump_restore.sh, tests/backup), upgrades from earlier
 #      releases (tests/upgrade), the PgBouncer pooler test and the isolation
-#      specs.
+#      specs;
+#   6. once (on 15): the examples in Python, Node.js and Rust (examples/run.sh).
 # PG_VERSIONS="17" (any subset) picks the majors for a quick local run.
 # Ends with one line "tests: N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
@@ -115,6 +116,8 @@ update_expected() { # suite-dir output-dir
   done
 }
 
+# The examples run once, on PostgreSQL 15 when it is among the majors.
+examples_major="$(for m in $PG_VERSIONS; do echo "$m"; done | grep -x 15 || echo "${PG_VERSIONS%% *}")"
 timings=()
 for major in $PG_VERSIONS; do
   started=$(date +%s)
@@ -166,6 +169,12 @@ for major in $PG_VERSIONS; do
     say "Upgrades from earlier releases: ALTER EXTENSION pg_tenant UPDATE (tests/upgrade/run.sh)"
     bash tests/upgrade/run.sh | tee "$CLUSTER_DIR/upgrade.txt"; rc=${PIPESTATUS[0]}
     record_script upgrade "$rc" "$CLUSTER_DIR/upgrade.txt"
+
+    if [ "$major" = "$examples_major" ]; then
+      say "Examples: Python (psycopg 3), Node.js (pg), Rust (tokio-postgres) (examples/run.sh)"
+      bash examples/run.sh | tee "$CLUSTER_DIR/examples.txt"; rc=${PIPESTATUS[0]}
+      record_script examples "$rc" "$CLUSTER_DIR/examples.txt"
+    fi
     cluster_stop
   else
     cat "$REPO_ROOT/target/install-pg$major.log"
