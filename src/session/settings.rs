@@ -369,16 +369,6 @@ pub(super) fn read_foreign(name: &CStr) -> Result<Option<&'static [u8]>> {
     Ok(Some(bytes))
 }
 
-/// A proxy's setting that holds a UUID (nself's `hasura.user.<key>`).
-pub(super) fn read_foreign_uuid(name: &CStr) -> Result<Option<Uuid>> {
-    let Some(bytes) = read_foreign(name)? else {
-        return Ok(None);
-    };
-    parse_uuid(bytes)
-        .map(Some)
-        .ok_or_else(|| not_a_uuid(name, bytes))
-}
-
 thread_local! {
     /// Postgres' records of the proxies' settings, found at first use. They
     /// are placeholders (no library defines them), which Postgres keeps for

@@ -8,7 +8,12 @@
 //! | `app` (default) | none | | |
 //! | `postgrest` (PostgREST, Supabase) | `request.jwt.claims` (JSON) | `tenant_id` | `sub` |
 //! | `hasura` | `hasura.user` (JSON) | `x-hasura-tenant-id` | `x-hasura-user-id` |
-//! | `nself` | `hasura.user.<claim>` (one setting each) | `x-hasura-tenant-id` | `x-hasura-user-id` |
+//! | `nself` | `hasura.user` (JSON), as `hasura` | `x-hasura-tenant-id` | `x-hasura-user-id` |
+//!
+//! nself's seed policies read `current_setting('hasura.user.x-hasura-tenant-id')`,
+//! a setting PostgreSQL 14-18 refuse to create (a name part with `-` is not
+//! an identifier: 42602), so they always read NULL; the `nself` source reads
+//! the claim that name means, from the `hasura.user` JSON Hasura sets.
 //!
 //! `pg_tenant.claims_tenant_path` / `pg_tenant.claims_user_path` replace the
 //! default claims (a dotted path inside the JSON, e.g.
@@ -49,7 +54,7 @@ pub fn define() {
     GucRegistry::define_enum_guc(
         c"pg_tenant.context_source",
         c"pg_tenant: where the tenant and user are read from besides app.current_tenant (app, postgrest, hasura, nself).",
-        c"app (default): app.current_tenant and app.current_user_id only. postgrest: also request.jwt.claims (PostgREST, Supabase). hasura: also hasura.user. nself: also the settings hasura.user.x-hasura-tenant-id and hasura.user.x-hasura-user-id. The proxy must have verified the JWT; a role that can run SQL can set these settings itself (README, \"Claims from a proxy\").",
+        c"app (default): app.current_tenant and app.current_user_id only. postgrest: also request.jwt.claims (PostgREST, Supabase). hasura and nself: also hasura.user. The proxy must have verified the JWT; a role that can run SQL can set these settings itself (README, \"Claims from a proxy\").",
         &SOURCE,
         GucContext::Suset,
         GucFlags::default(),
@@ -186,14 +191,8 @@ fn claims() -> Result<Option<Claims>> {
     let (tenant_path, user_path) = paths(source);
     let setting: &CStr = match source {
         ContextSource::App => return Ok(None),
-        ContextSource::Nself => {
-            return Ok(Some(Claims {
-                tenant: nself_setting(&tenant_path),
-                user: nself_setting(&user_path),
-            }))
-        }
         ContextSource::Postgrest => c"request.jwt.claims",
-        ContextSource::Hasura => c"hasura.user",
+        ContextSource::Hasura | ContextSource::Nself => c"hasura.user",
     };
     let Some(text) = settings::read_foreign(setting)? else {
         return Ok(None);
@@ -222,16 +221,6 @@ fn claims() -> Result<Option<Claims>> {
             user: claim_result(&p.user, &name, &user_path, "user"),
         })
     }))
-}
-
-/// nself's one setting per claim, `hasura.user.<claim>`. PostgreSQL 15 and
-/// later refuse such a name (a part with `-` is not an identifier), so
-/// there the setting can never be set and names nothing.
-fn nself_setting(claim: &str) -> Result<Option<Uuid>> {
-    let Ok(name) = CString::new(format!("hasura.user.{claim}")) else {
-        return Ok(None);
-    };
-    settings::read_foreign_uuid(&name)
 }
 
 /// The claim at a dotted path of the JSON.
@@ -277,7 +266,6 @@ fn claim_result(claim: &Claim, setting: &str, path: &str, what: &str) -> Result<
 fn conflict(setting: &str, what: &str) -> pgrx::pg_sys::panic::ErrorReport {
     let source = match SOURCE.get() {
         ContextSource::Postgrest => "request.jwt.claims",
-        ContextSource::Nself => "the hasura.user.* settings",
         _ => "hasura.user",
     };
     error::refusal(
