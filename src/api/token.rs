@@ -60,15 +60,28 @@ fn verify(token: &str) -> Result<(Uuid, Uuid)> {
     let keys = keys()?;
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| refused("the token is not a JWT (three base64url parts, a JSON header)"))?;
-    let kid = header
-        .kid
-        .ok_or_else(|| refused("the token's header names no key (kid)"))?;
-    let key = keys.get(&kid).ok_or_else(|| {
-        refused(&format!(
-            "the token's key id {:?} is not in pg_tenant.jwt_keys",
-            error::shorten(&kid)
-        ))
-    })?;
+    // A token without a kid (PostgREST's and Supabase's HS256 tokens carry
+    // none) is checked against the one key, when the set holds only one.
+    let (kid, key) =
+        match header.kid {
+            Some(kid) => {
+                let key = keys.get(&kid).ok_or_else(|| {
+                    refused(&format!(
+                        "the token's key id {:?} is not in pg_tenant.jwt_keys",
+                        error::shorten(&kid)
+                    ))
+                })?;
+                (kid, key)
+            }
+            None if keys.len() == 1 => keys
+                .iter()
+                .next()
+                .map(|(kid, key)| (kid.clone(), key))
+                .ok_or_else(|| refused("the token's header names no key (kid)"))?,
+            None => return Err(refused(
+                "the token's header names no key (kid), and pg_tenant.jwt_keys holds more than one",
+            )),
+        };
     // The key decides the algorithm, never the token: an HS256 token
     // presented for an RSA or Ed25519 key is refused here.
     if header.alg != key.algorithm {
@@ -454,6 +467,20 @@ mod tests {
             ),
             ("no exp", no_exp, "has no expiry", "PT003"),
             (
+                "no kid, two keys",
+                {
+                    let header = Header::new(Algorithm::HS256);
+                    encode(
+                        &header,
+                        &claims(&acme),
+                        &EncodingKey::from_secret(HS_SECRET),
+                    )
+                    .unwrap()
+                },
+                "names no key (kid), and pg_tenant.jwt_keys holds more than one",
+                "PT003",
+            ),
+            (
                 "no tenant claim",
                 hs(&json!({"sub": USER, "exp": t + 300}), "hs-1"),
                 "has no claim tenant_id",
@@ -588,5 +615,60 @@ mod tests {
         assert!(message.contains("not for this audience"), "{message}");
         c["aud"] = json!("api");
         assert_eq!(set(&hs(&c, "hs-1")).0.as_deref(), Ok(acme.as_str()));
+    }
+
+    #[pg_test]
+    fn a_proxy_source_takes_the_tenant_from_claims_and_a_token_proves_it() {
+        let acme = tenant("acme");
+        let globex = tenant("globex");
+        Spi::run("CREATE ROLE claims_app").unwrap();
+        Spi::run("SET LOCAL pg_tenant.context_source = 'postgrest'").unwrap();
+        Spi::run("SET LOCAL pg_tenant.require_token = on").unwrap();
+        Spi::run("SET LOCAL ROLE claims_app").unwrap();
+        let claims_of = |t: &str| json!({"tenant_id": t, "sub": USER}).to_string();
+        // PostgREST's claims and, in its pre-request step, the same token verified.
+        attempt(
+            "SELECT set_config('request.jwt.claims', $1, true)",
+            &claims_of(&acme),
+        )
+        .unwrap();
+        assert_eq!(
+            set(&hs(&claims(&acme), "hs-1")).0.as_deref(),
+            Ok(acme.as_str())
+        );
+        assert_eq!(
+            attempt("SELECT current_tenant_id()::text || $1", "").as_deref(),
+            Ok(acme.as_str())
+        );
+        // A spoofed claim afterwards disagrees with the verified tenant: PT005.
+        attempt(
+            "SELECT set_config('request.jwt.claims', $1, true)",
+            &claims_of(&globex),
+        )
+        .unwrap();
+        let err = attempt("SELECT current_tenant_id()::text || $1", "").unwrap_err();
+        assert_eq!(err.0, "PT005", "{err}");
+        Spi::run("RESET ROLE").unwrap();
+        Spi::run("SET LOCAL pg_tenant.require_token = off").unwrap();
+        Spi::run("SET LOCAL ROLE claims_app").unwrap();
+        // Without require_token, app.current_tenant alone beside the proxy
+        // source is refused unless a token named it (PT005)...
+        attempt("SELECT set_config('request.jwt.claims', $1, true)", "{}").unwrap();
+        attempt("SELECT set_config('app.current_tenant', $1, true)", &globex).unwrap();
+        let err = attempt("SELECT current_tenant_id()::text || $1", "").unwrap_err();
+        assert_eq!(err.0, "PT005", "{err}");
+        assert!(
+            err.contains("is not accepted beside pg_tenant.context_source"),
+            "{err}"
+        );
+        // ...and accepted when it did.
+        assert_eq!(
+            set(&hs(&claims(&globex), "hs-1")).0.as_deref(),
+            Ok(globex.as_str())
+        );
+        assert_eq!(
+            attempt("SELECT current_tenant_id()::text || $1", "").as_deref(),
+            Ok(globex.as_str())
+        );
     }
 }

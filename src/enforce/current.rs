@@ -15,47 +15,79 @@ use pgrx::Uuid;
 /// transaction's statements and its rows' triggers read it several times.
 #[inline]
 pub fn tenant() -> Result<Option<Uuid>> {
-    let Some((id, verified)) = source::tenant()? else {
+    let Some(named) = source::tenant()? else {
         return Ok(None);
     };
-    if token::token_required() {
-        refuse_unproven(&id)?;
+    let id = named.id;
+    if token::token_required() || (source::proxy_setting().is_some() && !named.from_claims) {
+        refuse_unproven(&named, token::token_tenant())?;
     }
-    if !verified {
+    if !named.verified {
         if tenants::cached_status(&id) != Some(TenantStatus::Active) {
-            require_active(id)?;
+            require_active_in(id, named.setting)?;
         }
         source::mark_verified(&id);
     }
     Ok(Some(id))
 }
 
-/// With `pg_tenant.require_token = on`, the tenant must be the one this
-/// transaction's verified token named (`tenant_set_token`), unless the role
-/// is an operator: a tenant named with set_config or tenant_set (perhaps by
-/// an injected statement) is refused. The operator is the session's role,
-/// not the owner of a SECURITY DEFINER function running meanwhile.
-fn refuse_unproven(id: &Uuid) -> Result<()> {
-    if token::token_tenant() == Some(*id.as_bytes()) || roles::outer_role_is_operator() {
+/// With `pg_tenant.require_token = on`, the tenant (or user) must be the one
+/// this transaction's verified token named (`tenant_set_token`), unless the
+/// role is an operator: one named with set_config or tenant_set (perhaps by
+/// an injected statement) is refused (PT002). The operator is the session's
+/// role, not the owner of a SECURITY DEFINER function running meanwhile.
+///
+/// Beside a proxy source (`pg_tenant.context_source`) the proxy's claims name
+/// the tenant: `app.current_tenant` alone is accepted only when a token named
+/// it, or for an operator (PT005 otherwise). A tenant stored for the role the
+/// proxy switches to (`ALTER ROLE web_user SET app.current_tenant`, which an
+/// injected statement can do and PostgREST re-applies to every request as a
+/// transaction-local value) would otherwise act for every request without a
+/// tenant claim.
+fn refuse_unproven(named: &source::Named, token_named: Option<[u8; 16]>) -> Result<()> {
+    if token_named == Some(*named.id.as_bytes()) || roles::outer_role_is_operator() {
         return Ok(());
     }
-    Err(unproven("app.current_tenant"))
+    if token::token_required() {
+        return Err(unproven(named));
+    }
+    let proxy = source::proxy_setting().unwrap_or("the proxy");
+    Err(error::refusal(
+        Refusal::ContextConflict,
+        format!(
+            "{} is not accepted beside pg_tenant.context_source: the claims in {proxy} name the {}",
+            named.setting,
+            if named.setting == "app.current_user_id" { "user" } else { "tenant" }
+        ),
+        format!("Let the proxy's token carry the claim, or name the tenant with tenant_set_token($1); a value stored for a role (ALTER ROLE ... SET {}) is refused too.", named.setting),
+    ))
 }
 
-fn unproven(setting: &str) -> pgrx::pg_sys::panic::ErrorReport {
+fn unproven(named: &source::Named) -> pgrx::pg_sys::panic::ErrorReport {
+    let message = if named.from_claims {
+        format!("the {} named in {} was not named by tenant_set_token in this transaction, and pg_tenant.require_token is on",
+            if named.setting == "app.current_user_id" { "user" } else { "tenant or user" }, named.setting)
+    } else {
+        format!("{} was not set by tenant_set_token in this transaction, and pg_tenant.require_token is on", named.setting)
+    };
     error::refusal(
         Refusal::NotProven,
-        format!("{setting} was not set by tenant_set_token in this transaction, and pg_tenant.require_token is on"),
+        message,
         "Name the tenant with SELECT tenant_set_token($1) at the start of each transaction, the token passed as a parameter.",
     )
 }
 
 /// The tenant exists and is active, or the error that says which it is not.
 pub fn require_active(id: Uuid) -> Result<()> {
+    require_active_in(id, "app.current_tenant")
+}
+
+/// The same, naming the setting the tenant was read from.
+fn require_active_in(id: Uuid, setting: &str) -> Result<()> {
     match tenants::record(id)?.as_deref() {
         None => Err(error::refusal(
             Refusal::UnknownTenant,
-            format!("tenant {id} named in app.current_tenant does not exist"),
+            format!("tenant {id} named in {setting} does not exist"),
             "Set app.current_tenant to the id of an existing tenant (see tenant_create).",
         )),
         Some(tenant) if tenant.status != TenantStatus::Active => Err(error::refusal(
@@ -77,20 +109,19 @@ pub fn require_active(id: Uuid) -> Result<()> {
     }
 }
 
-/// The acting application user (`app.current_user_id`), or None.
-/// With `pg_tenant.require_token = on`, it must be the user this
-/// transaction's verified token named (its `sub`), as for the tenant.
+/// The acting application user (`app.current_user_id` or the proxy's user
+/// claim), or None. With `pg_tenant.require_token = on` it must be the user
+/// this transaction's verified token named (its `sub`), and beside a proxy
+/// source `app.current_user_id` alone only when a token named it, as for the
+/// tenant.
 pub fn user() -> Result<Option<Uuid>> {
-    let user = source::user()?;
-    if let Some(id) = &user {
-        if token::token_required()
-            && token::token_user() != Some(*id.as_bytes())
-            && !roles::outer_role_is_operator()
-        {
-            return Err(unproven("app.current_user_id"));
-        }
+    let Some(named) = source::user()? else {
+        return Ok(None);
+    };
+    if token::token_required() || (source::proxy_setting().is_some() && !named.from_claims) {
+        refuse_unproven(&named, token::token_user())?;
     }
-    Ok(user)
+    Ok(Some(named.id))
 }
 
 /// Whether the transaction asked for cross-tenant access (`app.bypass_rls`).

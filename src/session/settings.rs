@@ -369,35 +369,45 @@ pub(super) fn read_foreign(name: &CStr) -> Result<Option<&'static [u8]>> {
     Ok(Some(bytes))
 }
 
-thread_local! {
-    /// Postgres' records of the proxies' settings, found at first use. They
-    /// are placeholders (no library defines them), which Postgres keeps for
-    /// the life of the backend: only a library defining a real setting of the
-    /// same name would replace one, and none does.
-    static FOREIGN_RECORDS: std::cell::RefCell<Vec<(CString, usize)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+/// Postgres' record of a proxy's setting, looked up on every read: it is a
+/// placeholder, which Postgres frees and replaces should a library define a
+/// real setting of that name later, so no pointer to it is kept. Names
+/// compare as Postgres compares them (ASCII case-insensitively).
+fn foreign_record(name: &CStr) -> *const pg_sys::config_generic {
+    // SAFETY: Postgres' table of settings, read on the backend's own thread.
+    unsafe {
+        #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+        {
+            pg_sys::find_option(name.as_ptr(), false, true, pg_sys::WARNING as i32)
+        }
+        #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+        {
+            // Up to 15 the settings are an array kept sorted by that comparison.
+            let all = pg_sys::get_guc_variables();
+            let count = usize::try_from(pg_sys::GetNumConfigOptions()).unwrap_or(0);
+            if all.is_null() {
+                return std::ptr::null();
+            }
+            let settings = std::slice::from_raw_parts(all, count);
+            settings
+                .binary_search_by(|setting| {
+                    guc_name_order(CStr::from_ptr((**setting).name).to_bytes(), name.to_bytes())
+                })
+                .map_or(std::ptr::null(), |i| settings[i] as *const _)
+        }
+    }
 }
 
-fn foreign_record(name: &CStr) -> *const pg_sys::config_generic {
-    let cached = FOREIGN_RECORDS.with(|records| {
-        records
-            .borrow()
-            .iter()
-            .find(|(known, _)| known.as_c_str() == name)
-            .map(|(_, record)| *record)
-    });
-    if let Some(record) = cached {
-        return record as *const pg_sys::config_generic;
-    }
-    let record = find_setting(name);
-    if !record.is_null() {
-        FOREIGN_RECORDS.with(|records| {
-            records
-                .borrow_mut()
-                .push((name.to_owned(), record as usize))
-        });
-    }
-    record
+/// Postgres' order of setting names (guc_name_compare): ASCII letters
+/// without case, bytes otherwise.
+#[cfg_attr(
+    not(any(feature = "pg13", feature = "pg14", feature = "pg15")),
+    allow(dead_code)
+)]
+fn guc_name_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.iter()
+        .map(u8::to_ascii_lowercase)
+        .cmp(b.iter().map(u8::to_ascii_lowercase))
 }
 
 fn parse_uuid(text: &[u8]) -> Option<Uuid> {

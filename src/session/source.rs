@@ -20,7 +20,8 @@
 //! `app_metadata.tenant_id`). All three settings are superuser-only.
 //!
 //! When `app.current_tenant` and the proxy both name a tenant they must be
-//! the same (PT005 otherwise). The proxy's setting is guarded like
+//! the same (PT005 otherwise); `enforce::current` accepts `app.current_tenant`
+//! alone beside a proxy source only when `tenant_set_token` named it. The proxy's setting is guarded like
 //! pg_tenant's own (refused when it outlives its transaction), and its JSON
 //! is parsed once per value: later reads compare the text with the cached
 //! one and take the parsed claims.
@@ -77,22 +78,53 @@ pub fn define() {
     );
 }
 
-/// The tenant named for this transaction and whether this session found it
-/// active since the setting or the registry last changed (see
-/// `settings::tenant`), from `app.current_tenant` or the proxy source.
-#[inline]
-pub fn tenant() -> Result<Option<(Uuid, bool)>> {
-    let own = settings::tenant()?;
-    if SOURCE.get() == ContextSource::App {
-        return Ok(own);
+/// A tenant or user named for this transaction, and the setting it was read
+/// from (for messages, and for `enforce::current`, which accepts
+/// `app.current_tenant` beside a proxy source only when a token named it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Named {
+    pub id: Uuid,
+    /// For a tenant: whether this session found it active since the setting
+    /// or the registry last changed (see `settings::tenant`).
+    pub verified: bool,
+    pub setting: &'static str,
+    /// Whether it came from the proxy's claims (else from pg_tenant's own setting).
+    pub from_claims: bool,
+}
+
+/// The setting the configured proxy source reads, or None for `app`.
+pub fn proxy_setting() -> Option<&'static str> {
+    match SOURCE.get() {
+        ContextSource::App => None,
+        ContextSource::Postgrest => Some("request.jwt.claims"),
+        ContextSource::Hasura | ContextSource::Nself => Some("hasura.user"),
     }
+}
+
+/// The tenant named for this transaction, from `app.current_tenant` or the
+/// proxy source; PT005 when both name one and they differ.
+#[inline]
+pub fn tenant() -> Result<Option<Named>> {
+    let own = settings::tenant()?.map(|(id, verified)| Named {
+        id,
+        verified,
+        setting: "app.current_tenant",
+        from_claims: false,
+    });
+    let Some(setting) = proxy_setting() else {
+        return Ok(own);
+    };
     let Some(claimed) = claims()?.map(|c| c.tenant).transpose()?.flatten() else {
         return Ok(own);
     };
     match own {
-        Some((id, verified)) if id == claimed => Ok(Some((id, verified))),
-        Some(_) => Err(conflict("app.current_tenant", "tenants")),
-        None => Ok(Some((claimed, claimed_verified(&claimed)))),
+        Some(named) if named.id != claimed => Err(conflict("app.current_tenant", "tenants")),
+        _ => Ok(Some(Named {
+            id: claimed,
+            verified: own.is_some_and(|n| n.verified) || claimed_verified(&claimed),
+            setting,
+            from_claims: true,
+        })),
     }
 }
 
@@ -108,18 +140,29 @@ pub fn mark_verified(id: &Uuid) {
     });
 }
 
-/// The acting user, from `app.current_user_id` or the proxy source.
-pub fn user() -> Result<Option<Uuid>> {
-    let own = settings::user()?;
-    if SOURCE.get() == ContextSource::App {
+/// The acting user, from `app.current_user_id` or the proxy source; PT005
+/// when both name one and they differ.
+pub fn user() -> Result<Option<Named>> {
+    let own = settings::user()?.map(|id| Named {
+        id,
+        verified: false,
+        setting: "app.current_user_id",
+        from_claims: false,
+    });
+    let Some(setting) = proxy_setting() else {
         return Ok(own);
-    }
+    };
     let Some(claimed) = claims()?.map(|c| c.user).transpose()?.flatten() else {
         return Ok(own);
     };
     match own {
-        Some(id) if id != claimed => Err(conflict("app.current_user_id", "users")),
-        _ => Ok(Some(claimed)),
+        Some(named) if named.id != claimed => Err(conflict("app.current_user_id", "users")),
+        _ => Ok(Some(Named {
+            id: claimed,
+            verified: false,
+            setting,
+            from_claims: true,
+        })),
     }
 }
 
@@ -131,7 +174,7 @@ enum Claim {
     Id(Uuid),
     /// Not a UUID: the value as given.
     NotUuid(String),
-    /// The setting is not JSON.
+    /// The setting is not a JSON object.
     NotJson,
 }
 
@@ -225,7 +268,7 @@ fn claims() -> Result<Option<Claims>> {
 
 /// The claim at a dotted path of the JSON.
 fn claim_at(json: Option<&serde_json::Value>, path: &str) -> Claim {
-    let Some(json) = json else {
+    let Some(json) = json.filter(|j| j.is_object()) else {
         return Claim::NotJson;
     };
     let Some(value) = path.split('.').try_fold(json, |v, part| v.get(part)) else {
@@ -255,7 +298,7 @@ fn claim_result(claim: &Claim, setting: &str, path: &str, what: &str) -> Result<
             ),
         )),
         Claim::NotJson => Err(error::invalid_parameter(
-            format!("{setting} is not JSON"),
+            format!("{setting} is not a JSON object"),
             format!("pg_tenant.context_source reads the {what} from {setting}: the proxy sets it to the token's claims as a JSON object."),
         )),
     }
@@ -264,10 +307,7 @@ fn claim_result(claim: &Claim, setting: &str, path: &str, what: &str) -> Result<
 /// PT005: `app.current_tenant` (or `app.current_user_id`) and the proxy's
 /// claims name different tenants (or users). Neither value is repeated.
 fn conflict(setting: &str, what: &str) -> pgrx::pg_sys::panic::ErrorReport {
-    let source = match SOURCE.get() {
-        ContextSource::Postgrest => "request.jwt.claims",
-        _ => "hasura.user",
-    };
+    let source = proxy_setting().unwrap_or("the proxy's claims");
     error::refusal(
         Refusal::ContextConflict,
         format!("{setting} and {source} name different {what}"),

@@ -71,15 +71,46 @@ SELECT count(*) FROM claim_notes;
 SELECT set_config('request.jwt.claims', 'not json', true) IS NOT NULL AS claims;
 SELECT count(*) FROM claim_notes;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT set_config('request.jwt.claims', '["aaaaaaaa-0000-4000-8000-000000000001"]', true) IS NOT NULL AS claims;
+SELECT count(*) FROM claim_notes;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
--- app.current_tenant still works; when both name a tenant they must agree (PT005).
+-- A savepoint rolled back takes its claims with it.
+BEGIN;
+SET LOCAL ROLE web_user;
+SELECT set_config('request.jwt.claims', '{"app_metadata": {"tenant_id": "bbbbbbbb-0000-4000-8000-000000000002"}}', true) IS NOT NULL AS claims;
+SAVEPOINT s;
+SELECT set_config('request.jwt.claims', '{"app_metadata": {"tenant_id": "aaaaaaaa-0000-4000-8000-000000000001"}}', true) IS NOT NULL AS claims;
+SELECT current_tenant_id();
+ROLLBACK TO SAVEPOINT s;
+SELECT current_tenant_id();
+ROLLBACK;
+-- Beside a proxy source the claims name the tenant: app.current_tenant alone
+-- is refused unless tenant_set_token named it (PT005) -- a value stored for
+-- the role, which PostgREST re-applies to every request, included -- and
+-- when both name a tenant they must agree (PT005).
 BEGIN;
 SET LOCAL ROLE web_user;
 SELECT set_config('app.current_tenant', 'bbbbbbbb-0000-4000-8000-000000000002', true) IS NOT NULL AS named;
 SELECT body FROM claim_notes ORDER BY body;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE web_user;
+SELECT set_config('app.current_tenant', 'bbbbbbbb-0000-4000-8000-000000000002', true) IS NOT NULL AS named;
 SELECT set_config('request.jwt.claims', '{"app_metadata": {"tenant_id": "aaaaaaaa-0000-4000-8000-000000000001"}}', true) IS NOT NULL AS claims;
 SELECT count(*) FROM claim_notes;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- The same claims under a name in other letter case are the same setting,
+-- also in a new session where that spelling came first.
+\c - authenticator
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+BEGIN;
+SET LOCAL ROLE web_user;
+SELECT set_config('Request.JWT.Claims', '{"app_metadata": {"tenant_id": "bbbbbbbb-0000-4000-8000-000000000002"}}', true) IS NOT NULL AS claims;
+SELECT current_tenant_id();
 ROLLBACK;
 -- Claims set for the whole session are refused, as app.current_tenant is (25000).
 SELECT set_config('request.jwt.claims', '{"app_metadata": {"tenant_id": "aaaaaaaa-0000-4000-8000-000000000001"}}', false) IS NOT NULL AS claims;
@@ -120,8 +151,9 @@ BEGIN;
 SELECT count(*) AS rows_without_claims FROM claim_notes;
 COMMIT;
 
--- nself: one setting per claim, hasura.user.x-hasura-tenant-id. PostgreSQL
--- 15 and later refuse that name (42602), so the source names nothing there.
+-- nself: its seed policies read current_setting('hasura.user.x-hasura-tenant-id'),
+-- a setting PostgreSQL refuses to create (42602), so they read NULL; the nself
+-- source reads that claim from hasura.user, which Hasura sets.
 \c - postgres
 \set SHOW_CONTEXT never
 \set ON_ERROR_ROLLBACK on
@@ -132,7 +164,12 @@ ALTER ROLE hasura_app SET pg_tenant.context_source = 'nself';
 BEGIN;
 SELECT set_config('hasura.user.x-hasura-tenant-id', 'aaaaaaaa-0000-4000-8000-000000000001', true) IS NOT NULL AS named;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-SELECT count(*) AS rows_seen FROM claim_notes;
+COMMIT;
+BEGIN;
+SELECT current_setting('hasura.user.x-hasura-tenant-id', true) IS NULL AS what_nself_policies_read;
+SET LOCAL "hasura.user" = '{"x-hasura-role": "user", "x-hasura-tenant-id": "aaaaaaaa-0000-4000-8000-000000000001"}';
+SELECT current_tenant_id();
+SELECT body FROM claim_notes ORDER BY body;
 COMMIT;
 
 \c - postgres
