@@ -20,7 +20,15 @@
 //! 3. when the refusal was raised under another pg_tenant function (our code
 //!    running SQL that reaches our code again), pgrx catches it on the way
 //!    out and, not knowing the code, raises it again as XX000 with the same
-//!    message: the `emit_log_hook` gives it back its code before it is sent.
+//!    message: the `emit_log_hook` gives it back its code before it is
+//!    logged and sent (when the server logs errors at all: log_min_messages
+//!    below FATAL). A PL/pgSQL handler around that outer function sees
+//!    XX000. No application path does this today: the one pg_tenant code
+//!    that runs such SQL, tenant_check's probe, catches the error itself
+//!    (`store::subxact`, which reads the code the same way).
+//!
+//! The pending refusal is forgotten at the end of every transaction
+//! (`session::epoch`), after the error was reported.
 //!
 //! A refusal built and then caught inside pg_tenant's own Rust code (a
 //! subtransaction, `store::subxact`) must call `forget()`.
@@ -195,6 +203,9 @@ struct Pending {
     carrier: c_int,
     code: c_int,
     message: String,
+    /// Set once errfinish() gave the error its code: a later error with the
+    /// same carrier is not ours.
+    applied: bool,
 }
 
 thread_local! {
@@ -205,7 +216,7 @@ thread_local! {
 /// thread of one process, and only its main thread raises errors.
 static mut CALLBACK: pg_sys::ErrorContextCallback = pg_sys::ErrorContextCallback {
     previous: std::ptr::null_mut(),
-    callback: Some(apply_code),
+    callback: Some(apply_code_entry),
     arg: std::ptr::null_mut(),
 };
 
@@ -213,9 +224,15 @@ static mut PREVIOUS_EMIT_LOG_HOOK: pg_sys::emit_log_hook_type = None;
 
 // Not in pgrx's bindings (it keeps errcode() to itself); called only from
 // inside errfinish(), where an error is being built.
+#[cfg_attr(target_os = "windows", link(name = "postgres"))]
 unsafe extern "C-unwind" {
     fn errcode(sqlerrcode: c_int) -> c_int;
     fn geterrcode() -> c_int;
+}
+
+/// `error_context_stack` holds `extern "C-unwind"` functions.
+unsafe extern "C-unwind" fn apply_code_entry(arg: *mut c_void) {
+    apply_code(arg)
 }
 
 /// Installs the emit_log_hook (from _PG_init).
@@ -223,7 +240,7 @@ pub fn init() {
     // SAFETY: _PG_init runs once per backend, on its main thread.
     unsafe {
         PREVIOUS_EMIT_LOG_HOOK = pg_sys::emit_log_hook;
-        pg_sys::emit_log_hook = Some(restore_code);
+        pg_sys::emit_log_hook = Some(restore_code_entry);
     }
 }
 
@@ -239,6 +256,7 @@ pub fn refusal(
         carrier: refusal.carrier() as c_int,
         code: refusal.packed(),
         message: report.message().to_string(),
+        applied: false,
     };
     PENDING.with(|cell| *cell.borrow_mut() = Some(pending));
     // SAFETY: main thread; links our static entry once (a walk of the
@@ -270,6 +288,12 @@ pub fn forget() {
     }
 }
 
+/// `emit_log_hook` holds an `extern "C-unwind"` function.
+unsafe extern "C-unwind" fn restore_code_entry(edata: *mut pg_sys::ErrorData) {
+    // SAFETY: as restore_code.
+    unsafe { restore_code(edata) }
+}
+
 /// The SQLSTATE of an error pg_tenant caught itself (pgrx reports our codes
 /// as XX000): the pending refusal's, when it is that error.
 pub fn caught_sqlstate(code: PgSqlErrorCode, message: &str) -> String {
@@ -277,7 +301,7 @@ pub fn caught_sqlstate(code: PgSqlErrorCode, message: &str) -> String {
     PENDING
         .with(|cell| {
             cell.borrow().as_ref().and_then(|p| {
-                let ours = packed == p.carrier
+                let ours = (packed == p.carrier && !p.applied)
                     || packed == PgSqlErrorCode::ERRCODE_INTERNAL_ERROR as c_int;
                 (ours && p.message == message).then_some(p.code)
             })
@@ -285,26 +309,37 @@ pub fn caught_sqlstate(code: PgSqlErrorCode, message: &str) -> String {
         .map_or_else(|| unpack(packed), unpack)
 }
 
-/// The context callback: called by errfinish() for every error raised while
-/// our entry is linked; sets the real code of the pending refusal.
-unsafe extern "C-unwind" fn apply_code(_arg: *mut c_void) {
+/// The context callback: called by errfinish() for every message reported
+/// while our entry is linked; gives the pending refusal its code, then
+/// unlinks itself when on top (errfinish reads our `previous` after the
+/// call, which stays as it was). `extern "C"`: a panic here aborts instead of
+/// unwinding through errfinish.
+extern "C" fn apply_code(_arg: *mut c_void) {
     // SAFETY: errfinish() is building an error: errcode()/geterrcode() act on it.
     let current = unsafe { geterrcode() };
     let code = PENDING.with(|cell| {
         let mut pending = cell.borrow_mut();
-        let p = pending.as_mut().filter(|p| p.carrier == current)?;
-        // Applied once: a later error with the same carrier is not ours.
-        p.carrier = 0;
+        let p = pending
+            .as_mut()
+            .filter(|p| !p.applied && p.carrier == current)?;
+        p.applied = true;
         Some(p.code)
     });
     if let Some(code) = code {
-        unsafe { errcode(code) };
+        // SAFETY: as above; our entry is static, its `previous` untouched.
+        unsafe {
+            errcode(code);
+            let ours = &raw mut CALLBACK;
+            if pg_sys::error_context_stack == ours {
+                pg_sys::error_context_stack = (*ours).previous;
+            }
+        }
     }
 }
 
 /// The emit_log_hook: a pending refusal that pgrx raised again as XX000
 /// (same message) gets its code back before it is logged and sent.
-unsafe extern "C-unwind" fn restore_code(edata: *mut pg_sys::ErrorData) {
+unsafe extern "C" fn restore_code(edata: *mut pg_sys::ErrorData) {
     // SAFETY: Postgres passes the error being emitted.
     unsafe {
         if let Some(data) = edata.as_mut() {

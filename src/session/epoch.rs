@@ -141,6 +141,9 @@ unsafe extern "C-unwind" fn on_xact_end(event: pgrx::pg_sys::XactEvent::Type, _a
     if ended {
         CHANGED_REGISTRY.store(false, Ordering::Relaxed);
         super::settings::transaction_ended();
+        // A refusal of this transaction was reported (or never raised): no
+        // later error may take its code.
+        crate::error::sqlstate::forget();
     }
 }
 
