@@ -73,6 +73,13 @@ def main():
             bodies = [r[0] for r in conn.execute("SELECT body FROM notes ORDER BY id")]
             assert (named, user) == (acme, OWNER) and "from python" in bodies and "globex, from python" not in bodies
 
+        # A token without kid (PostgREST's and Supabase's HS256 tokens carry none)
+        # is checked against the one key when the key set holds only one.
+        with conn.transaction():
+            kidless = jwt.encode({"tenant_id": str(acme), "sub": str(OWNER), "exp": int(time.time()) + 300},
+                                 SECRET, algorithm="HS256")
+            assert conn.execute("SELECT tenant_set_token(%s)", [kidless]).fetchone()[0] == acme
+
         # 4. Every refusal, answered by SQLSTATE alone.
         cases = [
             ("no tenant in context", 401, [("INSERT INTO notes (body) VALUES ('x')", [])]),
