@@ -362,10 +362,28 @@ fn setting_bytes(name: &CStr) -> Option<&'static [u8]> {
 /// the transaction, under the same rule as pg_tenant's own settings.
 pub(super) fn read_foreign(name: &CStr) -> Result<Option<&'static [u8]>> {
     refuse_untrusted_context()?;
-    let Some(bytes) = setting_bytes(name) else {
+    let record = foreign_record(name);
+    if record.is_null() {
+        // Never set in this session.
         return Ok(None);
+    }
+    // SAFETY: the record Postgres returned just now; a placeholder is a
+    // string setting whose value lives in its own storage.
+    let value = unsafe {
+        if (*record).vartype == pg_sys::config_type::PGC_STRING {
+            *(*record.cast::<pg_sys::config_string>()).variable
+        } else {
+            pg_sys::GetConfigOption(name.as_ptr(), true, false) as *mut c_char
+        }
     };
-    refuse_long_lived_record(foreign_record(name), name)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    refuse_long_lived_record(record, name)?;
     Ok(Some(bytes))
 }
 

@@ -30,6 +30,7 @@ use super::{epoch, settings};
 use crate::error::{self, Refusal, Result};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum, Uuid};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::ffi::{CStr, CString};
 
 /// `pg_tenant.context_source`.
@@ -49,6 +50,16 @@ static SOURCE: GucSetting<ContextSource> = GucSetting::<ContextSource>::new(Cont
 static TENANT_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static USER_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// Moves on whenever a claim path changes (its assign hook), so a read
+/// compares a number instead of the paths' text.
+static PATHS_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Postgres' assign hook of the claim paths; must not fail.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn paths_changed(_value: *const std::ffi::c_char, _extra: *mut std::ffi::c_void) {
+    PATHS_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Defines the settings (called by `settings::init`, before the prefix is
 /// reserved).
 pub fn define() {
@@ -60,22 +71,31 @@ pub fn define() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"pg_tenant.claims_tenant_path",
-        c"pg_tenant: the claim of pg_tenant.context_source that names the tenant.",
-        c"Empty (default): tenant_id (postgrest), x-hasura-tenant-id (hasura, nself). A dotted path inside the JSON, e.g. app_metadata.tenant_id.",
-        &TENANT_PATH,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"pg_tenant.claims_user_path",
-        c"pg_tenant: the claim of pg_tenant.context_source that names the user.",
-        c"Empty (default): sub (postgrest), x-hasura-user-id (hasura, nself). A dotted path inside the JSON.",
-        &USER_PATH,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
+    // SAFETY: the assign hook is #[pg_guard]ed and cannot fail.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pg_tenant.claims_tenant_path",
+            c"pg_tenant: the claim of pg_tenant.context_source that names the tenant.",
+            c"Empty (default): tenant_id (postgrest), x-hasura-tenant-id (hasura, nself). A dotted path inside the JSON, e.g. app_metadata.tenant_id.",
+            &TENANT_PATH,
+            GucContext::Suset,
+            GucFlags::default(),
+            None,
+            Some(paths_changed),
+            None,
+        );
+        GucRegistry::define_string_guc_with_hooks(
+            c"pg_tenant.claims_user_path",
+            c"pg_tenant: the claim of pg_tenant.context_source that names the user.",
+            c"Empty (default): sub (postgrest), x-hasura-user-id (hasura, nself). A dotted path inside the JSON.",
+            &USER_PATH,
+            GucContext::Suset,
+            GucFlags::default(),
+            None,
+            Some(paths_changed),
+            None,
+        );
+    }
 }
 
 /// A tenant or user named for this transaction, and the setting it was read
@@ -180,8 +200,11 @@ enum Claim {
 
 /// The claims of the proxy source, parsed once per value of its setting.
 struct Parsed {
-    /// The setting's text and the claim paths it was read with.
+    /// The setting's text, and the source and claim paths it was read with
+    /// (the paths by generation).
     text: Vec<u8>,
+    source: ContextSource,
+    paths_generation: u64,
     paths: (String, String),
     tenant: Claim,
     user: Claim,
@@ -231,37 +254,40 @@ fn paths(source: ContextSource) -> (String, String) {
 /// unset. 25000 when the setting outlives its transaction.
 fn claims() -> Result<Option<Claims>> {
     let source = SOURCE.get();
-    let (tenant_path, user_path) = paths(source);
+    let Some(name) = proxy_setting() else {
+        return Ok(None);
+    };
     let setting: &CStr = match source {
-        ContextSource::App => return Ok(None),
         ContextSource::Postgrest => c"request.jwt.claims",
-        ContextSource::Hasura | ContextSource::Nself => c"hasura.user",
+        _ => c"hasura.user",
     };
     let Some(text) = settings::read_foreign(setting)? else {
         return Ok(None);
     };
+    let generation = PATHS_GENERATION.load(Ordering::Relaxed);
     let fresh = PARSED.with(|cell| {
-        !cell
-            .borrow()
-            .as_ref()
-            .is_some_and(|p| p.text == text && p.paths.0 == tenant_path && p.paths.1 == user_path)
+        !cell.borrow().as_ref().is_some_and(|p| {
+            p.text == text && p.source == source && p.paths_generation == generation
+        })
     });
     if fresh {
+        let (tenant_path, user_path) = paths(source);
         let json: Option<serde_json::Value> = serde_json::from_slice(text).ok();
         let parsed = Parsed {
             tenant: claim_at(json.as_ref(), &tenant_path),
             user: claim_at(json.as_ref(), &user_path),
             text: text.to_vec(),
-            paths: (tenant_path.clone(), user_path.clone()),
+            source,
+            paths_generation: generation,
+            paths: (tenant_path, user_path),
             verified_in: 0,
         };
         PARSED.with(|cell| *cell.borrow_mut() = Some(parsed));
     }
-    let name = setting.to_string_lossy();
     Ok(PARSED.with(|cell| {
         cell.borrow().as_ref().map(|p| Claims {
-            tenant: claim_result(&p.tenant, &name, &tenant_path, "tenant"),
-            user: claim_result(&p.user, &name, &user_path, "user"),
+            tenant: claim_result(&p.tenant, name, &p.paths.0, "tenant"),
+            user: claim_result(&p.user, name, &p.paths.1, "user"),
         })
     }))
 }
