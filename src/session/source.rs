@@ -30,8 +30,8 @@ use super::{epoch, settings};
 use crate::error::{self, Refusal, Result};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum, Uuid};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `pg_tenant.context_source`.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -56,7 +56,10 @@ static PATHS_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// Postgres' assign hook of the claim paths; must not fail.
 #[pgrx::pg_guard]
-unsafe extern "C-unwind" fn paths_changed(_value: *const std::ffi::c_char, _extra: *mut std::ffi::c_void) {
+unsafe extern "C-unwind" fn paths_changed(
+    _value: *const std::ffi::c_char,
+    _extra: *mut std::ffi::c_void,
+) {
     PATHS_GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
