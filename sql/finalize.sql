@@ -177,6 +177,22 @@ CREATE EVENT TRIGGER tenant_registry_guard ON ddl_command_start
 COMMENT ON EVENT TRIGGER tenant_registry_guard IS
     'pg_tenant: refuses ALTER TABLE ... DISABLE TRIGGER (or ENABLE REPLICA TRIGGER) on pg_tenant''s registry tables.';
 
+-- The DDL guard (src/api/ddl_guard.rs, pg_tenant.ddl_guard).
+CREATE EVENT TRIGGER tenant_ddl_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER POLICY', 'CREATE POLICY', 'DROP POLICY', 'ALTER TRIGGER', 'DROP TRIGGER')
+    EXECUTE FUNCTION @extschema@._tenant_ddl_guard();
+COMMENT ON EVENT TRIGGER tenant_ddl_guard IS
+    'pg_tenant: refuses (pg_tenant.ddl_guard) DDL that weakens a tenant-scoped table unless tenant_disable runs it; warns about a new permissive policy on one.';
+CREATE EVENT TRIGGER tenant_ddl_dropped ON sql_drop
+    EXECUTE FUNCTION @extschema@._tenant_ddl_dropped();
+COMMENT ON EVENT TRIGGER tenant_ddl_dropped IS
+    'pg_tenant: takes a dropped tenant-scoped table out of the registry (tenant.tables, its counters and limits).';
+CREATE EVENT TRIGGER tenant_ddl_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@._tenant_ddl_partitions();
+COMMENT ON EVENT TRIGGER tenant_ddl_partitions IS
+    'pg_tenant: makes a partition created under (or attached to) a tenant-scoped parent tenant-scoped in the same statement.';
+
 -- Usage and quotas for every tenant, one row per tenant and quota, for
 -- dashboards and alerts (ratio >= 0.9). A plain view runs with its owner's
 -- rights, so it filters itself like the registry's policies do: operators
@@ -314,6 +330,9 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@._tenant_plans_restore(),
     @extschema@._tenant_registry_references(),
     @extschema@._tenant_registry_guard(),
+    @extschema@._tenant_ddl_guard(),
+    @extschema@._tenant_ddl_dropped(),
+    @extschema@._tenant_ddl_partitions(),
     @extschema@.tenant_check(name),
     @extschema@._tenant_check(text),
     @extschema@.tenant_assert_check(text)
@@ -464,5 +483,11 @@ COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
     'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
 COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS
     'pg_tenant internal: event trigger function of tenant_registry_guard; refuses to disable the triggers of registry tables.';
+COMMENT ON FUNCTION @extschema@._tenant_ddl_guard() IS
+    'pg_tenant internal: event trigger function of tenant_ddl_guard; refuses or warns about DDL that weakens a tenant-scoped table.';
+COMMENT ON FUNCTION @extschema@._tenant_ddl_dropped() IS
+    'pg_tenant internal: event trigger function of tenant_ddl_dropped; removes dropped tables from the registry.';
+COMMENT ON FUNCTION @extschema@._tenant_ddl_partitions() IS
+    'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables tenant-scoped.';
 COMMENT ON FUNCTION @extschema@._tenant_plans_restore() IS
     'pg_tenant internal: BEFORE INSERT trigger on tenant.plans that lets a restored dump replace a default plan still as installed.';

@@ -3,7 +3,9 @@
 -- that name a tenant, plan or table, and an event trigger that keeps the
 -- registry's triggers enabled; tenant_set_token, a tenant context proven by
 -- a signed token; tenant_set(uuid) and tenant_error_codes() (SQLSTATEs of
--- class PT). tests/upgrade/run.sh checks that an updated
+-- class PT); the DDL guard's event triggers tenant_ddl_guard and
+-- tenant_ddl_dropped (rows of tables dropped before it: tenant_check reports
+-- them with the fix). tests/upgrade/run.sh checks that an updated
 -- database equals a fresh install of 0.2.0.
 \echo Use "ALTER EXTENSION pg_tenant UPDATE" to load this file. \quit
 
@@ -28,10 +30,39 @@ CREATE FUNCTION @extschema@._tenant_registry_references() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_references';
 CREATE FUNCTION @extschema@._tenant_registry_guard() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_guard';
+CREATE FUNCTION @extschema@._tenant_ddl_guard() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_ddl_guard';
+CREATE FUNCTION @extschema@._tenant_ddl_dropped() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_ddl_dropped';
+CREATE FUNCTION @extschema@._tenant_ddl_partitions() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_ddl_partitions';
 REVOKE EXECUTE ON FUNCTION
     @extschema@._tenant_registry_references(),
-    @extschema@._tenant_registry_guard()
+    @extschema@._tenant_registry_guard(),
+    @extschema@._tenant_ddl_guard(),
+    @extschema@._tenant_ddl_dropped(),
+    @extschema@._tenant_ddl_partitions()
 FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._tenant_ddl_guard() IS
+    'pg_tenant internal: event trigger function of tenant_ddl_guard; refuses or warns about DDL that weakens a tenant-scoped table.';
+COMMENT ON FUNCTION @extschema@._tenant_ddl_dropped() IS
+    'pg_tenant internal: event trigger function of tenant_ddl_dropped; removes dropped tables from the registry.';
+COMMENT ON FUNCTION @extschema@._tenant_ddl_partitions() IS
+    'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables tenant-scoped.';
+CREATE EVENT TRIGGER tenant_ddl_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE', 'ALTER POLICY', 'CREATE POLICY', 'DROP POLICY', 'ALTER TRIGGER', 'DROP TRIGGER')
+    EXECUTE FUNCTION @extschema@._tenant_ddl_guard();
+COMMENT ON EVENT TRIGGER tenant_ddl_guard IS
+    'pg_tenant: refuses (pg_tenant.ddl_guard) DDL that weakens a tenant-scoped table unless tenant_disable runs it; warns about a new permissive policy on one.';
+CREATE EVENT TRIGGER tenant_ddl_dropped ON sql_drop
+    EXECUTE FUNCTION @extschema@._tenant_ddl_dropped();
+COMMENT ON EVENT TRIGGER tenant_ddl_dropped IS
+    'pg_tenant: takes a dropped tenant-scoped table out of the registry (tenant.tables, its counters and limits).';
+CREATE EVENT TRIGGER tenant_ddl_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@._tenant_ddl_partitions();
+COMMENT ON EVENT TRIGGER tenant_ddl_partitions IS
+    'pg_tenant: makes a partition created under (or attached to) a tenant-scoped parent tenant-scoped in the same statement.';
 COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
     'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
 COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS

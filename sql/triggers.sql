@@ -15,3 +15,9 @@ CREATE FUNCTION @extschema@._tenant_registry_references() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_references';
 CREATE FUNCTION @extschema@._tenant_registry_guard() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_guard';
+CREATE FUNCTION @extschema@._tenant_ddl_guard() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_ddl_guard';
+CREATE FUNCTION @extschema@._tenant_ddl_dropped() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_ddl_dropped';
+CREATE FUNCTION @extschema@._tenant_ddl_partitions() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_ddl_partitions';

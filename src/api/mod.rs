@@ -4,6 +4,7 @@
 
 pub mod api_requests;
 pub mod context;
+pub mod ddl_guard;
 pub mod domains;
 pub mod errors;
 pub mod lifecycle;

@@ -6,6 +6,7 @@
 use crate::enforce::usage;
 use crate::error::{self, Result};
 use crate::registry::tenants;
+use crate::session::ddl;
 use crate::store::{identity, spi};
 use crate::tables::plan::{plan_disable, plan_enable, render, EnableOptions};
 use crate::tables::state::TableState;
@@ -64,9 +65,27 @@ fn tenant_enable(
     let options = options(add_column, backfill_tenant, create_index, track_usage)?;
     let (text, has_work) = enable_text(oid, options)?;
     if has_work {
-        spi::execute(&text, &[])?;
+        ddl::own(|| spi::execute(&text, &[]))?;
     }
     Ok(text)
+}
+
+/// Makes a partition tenant-scoped as its tenant-scoped parent is (the DDL
+/// guard's `ddl_command_end` trigger calls it when a partition is created
+/// under such a parent or attached to one): tenant_enable's defaults, and
+/// usage counted when the parent's is.
+pub fn enable_partition(oid: pg_sys::Oid, track_usage: bool) -> Result<()> {
+    let options = EnableOptions {
+        add_column: false,
+        backfill_tenant: None,
+        create_index: true,
+        track_usage,
+    };
+    let (text, has_work) = enable_text(oid, options)?;
+    if has_work {
+        ddl::own(|| spi::execute(&text, &[]))?;
+    }
+    Ok(())
 }
 
 /// The SQL `tenant_enable` would run with the same arguments.
@@ -92,7 +111,7 @@ fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
     let statements = plan_disable(&table)?;
     let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
     if !statements.is_empty() {
-        spi::execute(&text, &[])?;
+        ddl::own(|| spi::execute(&text, &[]))?;
     }
     Ok(text)
 }

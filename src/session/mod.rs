@@ -4,6 +4,7 @@
 //! imports nothing but `error` and `names`.
 
 pub mod cache;
+pub mod ddl;
 pub mod epoch;
 pub mod settings;
 pub mod source;

@@ -172,6 +172,7 @@ pub fn init() {
     );
     super::token::define();
     super::source::define();
+    super::ddl::define();
     // No other pg_tenant.* name may be set (a typo is an error, not a silent placeholder).
     #[cfg(not(any(feature = "pg13", feature = "pg14")))]
     unsafe {
@@ -550,6 +551,7 @@ pub fn bypass_requested() -> Result<bool> {
 
 /// The end of a transaction (called by `epoch`'s callback).
 pub fn transaction_ended() {
+    super::ddl::transaction_ended();
     LOST_AT_LOAD.store(false, Ordering::Relaxed);
     super::token::transaction_ended();
 }

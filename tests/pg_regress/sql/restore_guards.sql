@@ -63,7 +63,8 @@ INSERT INTO pnotes (tenant_id, body) VALUES ('00000000-0000-4000-8000-0000000000
 \set ON_ERROR_ROLLBACK on
 
 -- 3. The registry's triggers cannot be disabled (pg_restore --disable-triggers
---    issues exactly this); a tenant-scoped table's can (tenant_check reports it).
+--    issues exactly this); nor can a tenant-scoped table's (the DDL guard,
+--    ddl_guard.sql).
 ALTER TABLE tenant.plans DISABLE TRIGGER ALL;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ALTER TABLE tenant.members DISABLE TRIGGER tenant_references;

@@ -1,0 +1,509 @@
+//! The DDL guard: event triggers that keep a tenant-scoped table isolated
+//! through every migration.
+//!
+//! - `_tenant_ddl_guard()` (`ddl_command_start`, sql/finalize.sql) reads the
+//!   statement before anything changed and, on a table registered in
+//!   `tenant.tables`, refuses (`pg_tenant.ddl_guard = 'error'`, the default)
+//!   or warns about (`'warn'`) what would weaken it: dropping, altering or
+//!   renaming the `tenant_isolation`/`tenant_bypass` policies, DISABLE or NO
+//!   FORCE ROW LEVEL SECURITY, dropping, disabling or renaming `tenant_set_id`
+//!   or the usage triggers, dropping NOT NULL or the foreign key of
+//!   `tenant_id`, changing its type, renaming or dropping it. A new PERMISSIVE
+//!   policy, which widens what the table shows, always gets a WARNING.
+//!   `tenant_enable` and `tenant_disable` pass (`session::ddl::own`).
+//! - `_tenant_ddl_partitions()` (`ddl_command_end`) makes a partition created
+//!   under (or attached to) a tenant-scoped parent tenant-scoped at once.
+//! - `_tenant_ddl_dropped()` (`sql_drop`) takes a dropped table out of the
+//!   registry, with its counters and limits, so `tenant.tables` stays true.
+//!   A renamed table, or one moved to another schema, keeps its OID and stays
+//!   registered.
+
+use crate::enforce::usage;
+use crate::error::{self, Result};
+use crate::names::{BYPASS_POLICY, FILL_TRIGGER, ISOLATION_POLICY, TENANT_COLUMN};
+use crate::session::ddl::{self, DdlGuard};
+use crate::store::{identity, spi};
+use pgrx::prelude::*;
+use pgrx::PgList;
+use std::ffi::{c_char, CStr};
+
+/// The triggers tenant_enable attaches.
+const OUR_TRIGGERS: [&str; 5] = [
+    FILL_TRIGGER,
+    "tenant_usage_insert",
+    "tenant_usage_update",
+    "tenant_usage_delete",
+    "tenant_usage_truncate",
+];
+
+/// What a statement would do to a tenant-scoped table.
+struct Weakening {
+    /// The table, qualified and quoted.
+    table: String,
+    what: String,
+}
+
+/// `_tenant_ddl_guard()`: the `ddl_command_start` event trigger function.
+#[pg_guard]
+#[no_mangle]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn _tenant_ddl_guard(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: Postgres passes a valid fcinfo; it is checked to be an event
+    // trigger's before its context is read as one.
+    let parsetree = match unsafe { event_parsetree(fcinfo, "_tenant_ddl_guard") } {
+        Ok(tree) => tree,
+        Err(e) => error::raise(e),
+    };
+    if ddl::is_own() || ddl::mode() == DdlGuard::Off {
+        return pg_sys::Datum::from(0);
+    }
+    // SAFETY: the statement's parse tree, valid for the whole event.
+    let (weakenings, widenings) = match unsafe { inspect(parsetree) } {
+        Ok(found) => found,
+        Err(e) => error::raise(e),
+    };
+    for widening in &widenings {
+        pgrx::warning!(
+            "pg_tenant: {} adds a permissive policy to tenant-scoped table {}: rows it admits are visible beside the tenant's own (tenant_check reports it as widening_policy)",
+            widening.what,
+            widening.table
+        );
+    }
+    if let Some(first) = weakenings.first() {
+        let message = format!(
+            "{} would weaken tenant-scoped table {}",
+            first.what, first.table
+        );
+        let hint = format!(
+            "Its isolation depends on it. To stop isolating the table, run SELECT tenant_disable('{}') first (and tenant_enable afterwards); a superuser can SET pg_tenant.ddl_guard = 'warn' or 'off' for the session.",
+            first.table.replace('\'', "''")
+        );
+        match ddl::mode() {
+            DdlGuard::Error => error::raise(error::report(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                message,
+                hint,
+            )),
+            _ => pgrx::warning!("pg_tenant: {message} (pg_tenant.ddl_guard = 'warn' lets it run)"),
+        }
+    }
+    pg_sys::Datum::from(0)
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo__tenant_ddl_guard() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `_tenant_ddl_dropped()`: the `sql_drop` event trigger function.
+#[pg_guard]
+#[no_mangle]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn _tenant_ddl_dropped(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: as above.
+    if let Err(e) = unsafe { event_parsetree(fcinfo, "_tenant_ddl_dropped") } {
+        error::raise(e);
+    }
+    if let Err(e) = forget_dropped_tables() {
+        error::raise(e);
+    }
+    pg_sys::Datum::from(0)
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo__tenant_ddl_dropped() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `_tenant_ddl_partitions()`: the `ddl_command_end` event trigger function
+/// on CREATE TABLE and ALTER TABLE: a partition created under a tenant-scoped
+/// parent, or attached to one, is made tenant-scoped in the same statement
+/// (reached directly, it would otherwise have no policies of its own).
+#[pg_guard]
+#[no_mangle]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn _tenant_ddl_partitions(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: as above.
+    if let Err(e) = unsafe { event_parsetree(fcinfo, "_tenant_ddl_partitions") } {
+        error::raise(e);
+    }
+    if !ddl::is_own() {
+        if let Err(e) = scope_new_partitions() {
+            error::raise(e);
+        }
+    }
+    pg_sys::Datum::from(0)
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo__tenant_ddl_partitions() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// Makes every partition the statement created or attached under a
+/// tenant-scoped parent tenant-scoped, as the role that ran the statement
+/// (the partition's owner).
+fn scope_new_partitions() -> Result<()> {
+    let partitions = identity::as_registry_owner(|| {
+        spi::pairs::<pg_sys::Oid, bool>(
+            "SELECT DISTINCT i.inhrelid, t.track_usage
+               FROM pg_catalog.pg_event_trigger_ddl_commands() d
+               JOIN pg_catalog.pg_inherits i
+                 ON i.inhparent OPERATOR(pg_catalog.=) d.objid OR i.inhrelid OPERATOR(pg_catalog.=) d.objid
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) i.inhparent
+              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND c.relispartition
+                AND NOT EXISTS (SELECT FROM tenant.tables p WHERE p.relid OPERATOR(pg_catalog.=) i.inhrelid)",
+            &[],
+        )
+    })?;
+    for (partition, track_usage) in partitions {
+        // As tenant_enable runs: with the search_path its pg_extern sets, so
+        // the catalog's expressions read back schema-qualified.
+        with_catalog_search_path(|| super::tables::enable_partition(partition, track_usage))?;
+    }
+    Ok(())
+}
+
+/// Runs `f` with `search_path = pg_catalog, pg_temp`, put back afterwards as
+/// a function's SET clause is (an error rolls it back with the transaction).
+fn with_catalog_search_path<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: the same calls fmgr makes for a function's SET clause.
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let result = f();
+        pg_sys::AtEOXact_GUC(true, level);
+        result
+    }
+}
+
+/// Removes the registry rows of the tables this statement dropped.
+fn forget_dropped_tables() -> Result<()> {
+    let dropped = spi::column::<pg_sys::Oid>(
+        "SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()
+          WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+            AND objsubid OPERATOR(pg_catalog.=) 0",
+        &[],
+    )?;
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    identity::as_registry_owner(|| {
+        for relid in dropped {
+            let registered = spi::one::<bool>(
+                "SELECT true FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+                &[relid.into()],
+            )?;
+            if registered.is_some() {
+                usage::forget_table(relid)?;
+                spi::execute(
+                    "DELETE FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+                    &[relid.into()],
+                )?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The parse tree of the statement an event trigger fires for; 39P01 when
+/// the function was called some other way.
+///
+/// # Safety
+/// `fcinfo` is the call's info as Postgres passed it.
+unsafe fn event_parsetree(
+    fcinfo: pg_sys::FunctionCallInfo,
+    function: &str,
+) -> Result<*mut pg_sys::Node> {
+    unsafe {
+        let context = fcinfo.as_ref().map_or(std::ptr::null_mut(), |f| f.context);
+        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_EventTriggerData {
+            return Err(error::report(
+                PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                format!("{function}() is an event trigger function and can only be called as one"),
+                "pg_tenant's event triggers call it; do not call it directly.",
+            ));
+        }
+        Ok((*(context as *mut pg_sys::EventTriggerData)).parsetree)
+    }
+}
+
+/// What the statement would weaken, and the permissive policies it adds.
+///
+/// # Safety
+/// `tree` is NULL or a valid parse tree.
+unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weakening>)> {
+    let (mut weak, mut wide) = (Vec::new(), Vec::new());
+    if tree.is_null() {
+        return Ok((weak, wide));
+    }
+    unsafe {
+        match (*tree).type_ {
+            pg_sys::NodeTag::T_AlterTableStmt => {
+                let stmt = tree as *mut pg_sys::AlterTableStmt;
+                let Some(table) = scoped_table((*stmt).relation)? else {
+                    return Ok((weak, wide));
+                };
+                let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
+                for cmd in commands.iter_ptr() {
+                    if let Some(what) = weakening_command(&table, cmd)? {
+                        weak.push(Weakening {
+                            table: table.name.clone(),
+                            what,
+                        });
+                    }
+                }
+            }
+            pg_sys::NodeTag::T_DropStmt => {
+                let stmt = tree as *mut pg_sys::DropStmt;
+                let kind = match (*stmt).removeType {
+                    pg_sys::ObjectType::OBJECT_POLICY => "DROP POLICY",
+                    pg_sys::ObjectType::OBJECT_TRIGGER => "DROP TRIGGER",
+                    _ => return Ok((weak, wide)),
+                };
+                let objects = PgList::<pg_sys::List>::from_pg((*stmt).objects);
+                for names in objects.iter_ptr() {
+                    // [schema.]table.name: the last name is the policy or trigger.
+                    let length = (*names).length;
+                    if length < 2 {
+                        continue;
+                    }
+                    let list = PgList::<pg_sys::Node>::from_pg(names);
+                    let Some(name) = list.get_ptr(length as usize - 1).and_then(|n| string_of(n))
+                    else {
+                        continue;
+                    };
+                    if !is_ours(kind, &name) {
+                        continue;
+                    }
+                    let table_names = pg_sys::list_truncate(pg_sys::list_copy(names), length - 1);
+                    if let Some(table) =
+                        scoped_table(pg_sys::makeRangeVarFromNameList(table_names))?
+                    {
+                        weak.push(Weakening {
+                            table: table.name,
+                            what: format!("{kind} {name}"),
+                        });
+                    }
+                }
+            }
+            pg_sys::NodeTag::T_AlterPolicyStmt => {
+                let stmt = tree as *mut pg_sys::AlterPolicyStmt;
+                let name = cstr((*stmt).policy_name);
+                if is_ours("ALTER POLICY", &name) {
+                    if let Some(table) = scoped_table((*stmt).table)? {
+                        weak.push(Weakening {
+                            table: table.name,
+                            what: format!("ALTER POLICY {name}"),
+                        });
+                    }
+                }
+            }
+            pg_sys::NodeTag::T_RenameStmt => {
+                let stmt = tree as *mut pg_sys::RenameStmt;
+                let subname = cstr((*stmt).subname);
+                let what = match (*stmt).renameType {
+                    pg_sys::ObjectType::OBJECT_POLICY if is_ours("ALTER POLICY", &subname) => {
+                        format!("renaming policy {subname}")
+                    }
+                    pg_sys::ObjectType::OBJECT_TRIGGER if is_ours("DROP TRIGGER", &subname) => {
+                        format!("renaming trigger {subname}")
+                    }
+                    pg_sys::ObjectType::OBJECT_COLUMN if subname == TENANT_COLUMN => {
+                        format!("renaming column {TENANT_COLUMN}")
+                    }
+                    _ => return Ok((weak, wide)),
+                };
+                if let Some(table) = scoped_table((*stmt).relation)? {
+                    weak.push(Weakening {
+                        table: table.name,
+                        what,
+                    });
+                }
+            }
+            pg_sys::NodeTag::T_CreatePolicyStmt => {
+                let stmt = tree as *mut pg_sys::CreatePolicyStmt;
+                let name = cstr((*stmt).policy_name);
+                if (*stmt).permissive && !is_ours("ALTER POLICY", &name) {
+                    if let Some(table) = scoped_table((*stmt).table)? {
+                        wide.push(Weakening {
+                            table: table.name,
+                            what: format!("CREATE POLICY {name}"),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((weak, wide))
+}
+
+/// A tenant-scoped table named by a statement.
+struct Scoped {
+    relid: pg_sys::Oid,
+    /// Qualified and quoted.
+    name: String,
+}
+
+/// The table a RangeVar names, when it is registered in tenant.tables.
+/// Resolved without a lock (the statement takes its own next); a table that
+/// does not exist is the statement's business.
+///
+/// # Safety
+/// `relation` is NULL or a valid RangeVar.
+unsafe fn scoped_table(relation: *mut pg_sys::RangeVar) -> Result<Option<Scoped>> {
+    if relation.is_null() {
+        return Ok(None);
+    }
+    let relid = unsafe {
+        pg_sys::RangeVarGetRelidExtended(
+            relation,
+            pg_sys::NoLock as pg_sys::LOCKMODE,
+            pg_sys::RVROption::RVR_MISSING_OK,
+            None,
+            std::ptr::null_mut(),
+        )
+    };
+    if relid == pg_sys::InvalidOid {
+        return Ok(None);
+    }
+    let name = identity::as_registry_owner(|| {
+        spi::one::<String>(
+            "SELECT relid::pg_catalog.text FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+            &[relid.into()],
+        )
+    })?;
+    Ok(name.map(|_| Scoped {
+        relid,
+        name: qualified(relid),
+    }))
+}
+
+/// `"schema"."table"`, quoted by Postgres.
+fn qualified(relid: pg_sys::Oid) -> String {
+    // SAFETY: catalog lookups of an existing relation; NULLs are handled.
+    unsafe {
+        let (schema, name) = (
+            pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid)),
+            pg_sys::get_rel_name(relid),
+        );
+        if schema.is_null() || name.is_null() {
+            return format!("relation {relid:?}");
+        }
+        let quoted = pg_sys::quote_qualified_identifier(schema, name);
+        CStr::from_ptr(quoted).to_string_lossy().into_owned()
+    }
+}
+
+/// What one ALTER TABLE subcommand would weaken, if anything.
+///
+/// # Safety
+/// `cmd` is a valid AlterTableCmd.
+#[allow(non_upper_case_globals)] // bindgen's names of AlterTableType
+unsafe fn weakening_command(
+    table: &Scoped,
+    cmd: *mut pg_sys::AlterTableCmd,
+) -> Result<Option<String>> {
+    use pg_sys::AlterTableType::*;
+    let (subtype, name) = unsafe { ((*cmd).subtype, cstr((*cmd).name)) };
+    let on_column = name == TENANT_COLUMN;
+    Ok(match subtype {
+        AT_DisableRowSecurity => Some("DISABLE ROW LEVEL SECURITY".into()),
+        AT_NoForceRowSecurity => Some("NO FORCE ROW LEVEL SECURITY".into()),
+        AT_DropNotNull if on_column => Some(format!("DROP NOT NULL on {TENANT_COLUMN}")),
+        AT_AlterColumnType if on_column => Some(format!("changing the type of {TENANT_COLUMN}")),
+        AT_DropColumn if on_column => Some(format!("DROP COLUMN {TENANT_COLUMN}")),
+        AT_DropConstraint if is_tenant_foreign_key(table.relid, &name)? => Some(format!(
+            "dropping the foreign key {name} of {TENANT_COLUMN}"
+        )),
+        AT_DisableTrig | AT_EnableReplicaTrig if is_ours("DROP TRIGGER", &name) => {
+            Some(format!("disabling trigger {name}"))
+        }
+        AT_DisableTrigAll | AT_DisableTrigUser => Some(format!(
+            "DISABLE TRIGGER {} (which includes {FILL_TRIGGER})",
+            if subtype == AT_DisableTrigAll {
+                "ALL"
+            } else {
+                "USER"
+            }
+        )),
+        _ => None,
+    })
+}
+
+/// Whether `name` is a foreign key of the table from tenant_id to tenant.tenants.
+fn is_tenant_foreign_key(relid: pg_sys::Oid, name: &str) -> Result<bool> {
+    Ok(spi::one::<bool>(
+        "SELECT true FROM pg_catalog.pg_constraint c
+           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid
+                                        AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)
+          WHERE c.conrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+            AND c.conname OPERATOR(pg_catalog.=) $2
+            AND c.contype OPERATOR(pg_catalog.=) 'f'
+            AND c.confrelid OPERATOR(pg_catalog.=) 'tenant.tenants'::pg_catalog.regclass
+            AND a.attname OPERATOR(pg_catalog.=) $3",
+        &[relid.into(), name.into(), TENANT_COLUMN.into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// Whether a policy (for `ALTER POLICY`/`DROP POLICY`) or trigger (for
+/// `DROP TRIGGER`) name is one of tenant_enable's.
+fn is_ours(kind: &str, name: &str) -> bool {
+    if kind.ends_with("POLICY") {
+        name == ISOLATION_POLICY || name == BYPASS_POLICY
+    } else {
+        OUR_TRIGGERS.contains(&name)
+    }
+}
+
+fn cstr(text: *const c_char) -> std::string::String {
+    if text.is_null() {
+        return std::string::String::new();
+    }
+    // SAFETY: a NUL-terminated string of the parse tree.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The text of a String node of a name list (`Value` up to PostgreSQL 14).
+///
+/// # Safety
+/// `node` is NULL or a valid node.
+unsafe fn string_of(node: *mut pg_sys::Node) -> Option<std::string::String> {
+    unsafe {
+        if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_String {
+            return None;
+        }
+        #[cfg(any(feature = "pg13", feature = "pg14"))]
+        let text = (*(node as *mut pg_sys::Value)).val.str_;
+        #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+        let text = (*(node as *mut pg_sys::String)).sval;
+        Some(cstr(text))
+    }
+}
