@@ -134,11 +134,13 @@ pub unsafe extern "C-unwind" fn _tenant_ddl_partitions(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     // SAFETY: as above.
-    if let Err(e) = unsafe { event_parsetree(fcinfo, "_tenant_ddl_partitions") } {
-        error::raise(e);
-    }
+    let parsetree = match unsafe { event_parsetree(fcinfo, "_tenant_ddl_partitions") } {
+        Ok(tree) => tree,
+        Err(e) => error::raise(e),
+    };
     if !ddl::is_own() {
-        if let Err(e) = scope_new_partitions() {
+        // SAFETY: the statement's parse tree, valid for the whole event.
+        if let Err(e) = unsafe { scope_new_partitions(parsetree) } {
             error::raise(e);
         }
     }
@@ -152,30 +154,100 @@ pub extern "C" fn pg_finfo__tenant_ddl_partitions() -> &'static pg_sys::Pg_finfo
     &V1
 }
 
-/// Makes every partition the statement created or attached under a
-/// tenant-scoped parent tenant-scoped, as the role that ran the statement
-/// (the partition's owner).
-fn scope_new_partitions() -> Result<()> {
-    let partitions = identity::as_registry_owner(|| {
-        spi::pairs::<pg_sys::Oid, bool>(
-            "SELECT DISTINCT i.inhrelid, t.track_usage
-               FROM pg_catalog.pg_event_trigger_ddl_commands() d
-               JOIN pg_catalog.pg_inherits i
-                 ON i.inhparent OPERATOR(pg_catalog.=) d.objid OR i.inhrelid OPERATOR(pg_catalog.=) d.objid
-               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
-               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) i.inhparent
-              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                AND c.relispartition
-                AND NOT EXISTS (SELECT FROM tenant.tables p WHERE p.relid OPERATOR(pg_catalog.=) i.inhrelid)",
-            &[],
-        )
-    })?;
-    for (partition, track_usage) in partitions {
+/// Makes the partition a `CREATE TABLE ... PARTITION OF` created, or an
+/// `ALTER TABLE ... ATTACH PARTITION` attached, tenant-scoped when its parent
+/// is, as the role that ran the statement (the partition's owner). Only
+/// those two statements: any other DDL on a parent leaves its partitions as
+/// they are (a restore puts back what the dump held).
+///
+/// # Safety
+/// `tree` is NULL or a valid parse tree.
+unsafe fn scope_new_partitions(tree: *mut pg_sys::Node) -> Result<()> {
+    let mut pairs = Vec::new();
+    unsafe {
+        if tree.is_null() {
+            return Ok(());
+        }
+        match (*tree).type_ {
+            pg_sys::NodeTag::T_CreateStmt => {
+                let stmt = tree as *mut pg_sys::CreateStmt;
+                let parents = PgList::<pg_sys::RangeVar>::from_pg((*stmt).inhRelations);
+                if !(*stmt).partbound.is_null() {
+                    if let Some(parent) = parents.get_ptr(0) {
+                        pairs.push(((*stmt).relation, parent));
+                    }
+                }
+            }
+            pg_sys::NodeTag::T_AlterTableStmt => {
+                let stmt = tree as *mut pg_sys::AlterTableStmt;
+                let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
+                for cmd in commands.iter_ptr() {
+                    if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition
+                        && !(*cmd).def.is_null()
+                    {
+                        let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
+                        pairs.push((partition, (*stmt).relation));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (partition, parent) in pairs {
+        // SAFETY: RangeVars of the parse tree.
+        let (Some(parent), partition) = (unsafe { scoped_table(parent)? }, unsafe {
+            relid_of(partition)
+        }) else {
+            continue;
+        };
+        if partition == pg_sys::InvalidOid || unsafe { scoped_table_oid(partition)? } {
+            continue;
+        }
+        let track_usage = identity::as_registry_owner(|| {
+            spi::one::<bool>(
+                "SELECT track_usage FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+                &[parent.relid.into()],
+            )
+        })?
+        .unwrap_or(true);
         // As tenant_enable runs: with the search_path its pg_extern sets, so
         // the catalog's expressions read back schema-qualified.
         with_catalog_search_path(|| super::tables::enable_partition(partition, track_usage))?;
     }
     Ok(())
+}
+
+/// The OID a RangeVar names (InvalidOid when none).
+///
+/// # Safety
+/// `relation` is NULL or a valid RangeVar.
+unsafe fn relid_of(relation: *mut pg_sys::RangeVar) -> pg_sys::Oid {
+    if relation.is_null() {
+        return pg_sys::InvalidOid;
+    }
+    unsafe {
+        pg_sys::RangeVarGetRelidExtended(
+            relation,
+            pg_sys::NoLock as pg_sys::LOCKMODE,
+            pg_sys::RVROption::RVR_MISSING_OK,
+            None,
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// Whether the table is registered in tenant.tables.
+///
+/// # Safety
+/// Plain registry read.
+unsafe fn scoped_table_oid(relid: pg_sys::Oid) -> Result<bool> {
+    Ok(identity::as_registry_owner(|| {
+        spi::one::<bool>(
+            "SELECT true FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+            &[relid.into()],
+        )
+    })?
+    .is_some())
 }
 
 /// Runs `f` with `search_path = pg_catalog, pg_temp`, put back afterwards as
@@ -376,28 +448,11 @@ struct Scoped {
 /// # Safety
 /// `relation` is NULL or a valid RangeVar.
 unsafe fn scoped_table(relation: *mut pg_sys::RangeVar) -> Result<Option<Scoped>> {
-    if relation.is_null() {
+    let relid = unsafe { relid_of(relation) };
+    if relid == pg_sys::InvalidOid || !unsafe { scoped_table_oid(relid)? } {
         return Ok(None);
     }
-    let relid = unsafe {
-        pg_sys::RangeVarGetRelidExtended(
-            relation,
-            pg_sys::NoLock as pg_sys::LOCKMODE,
-            pg_sys::RVROption::RVR_MISSING_OK,
-            None,
-            std::ptr::null_mut(),
-        )
-    };
-    if relid == pg_sys::InvalidOid {
-        return Ok(None);
-    }
-    let name = identity::as_registry_owner(|| {
-        spi::one::<String>(
-            "SELECT relid::pg_catalog.text FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-            &[relid.into()],
-        )
-    })?;
-    Ok(name.map(|_| Scoped {
+    Ok(Some(Scoped {
         relid,
         name: qualified(relid),
     }))
