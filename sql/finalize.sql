@@ -179,7 +179,8 @@ COMMENT ON EVENT TRIGGER tenant_registry_guard IS
 
 -- The DDL guard (src/api/ddl_guard.rs, pg_tenant.ddl_guard).
 CREATE EVENT TRIGGER tenant_ddl_guard ON ddl_command_start
-    WHEN TAG IN ('ALTER TABLE', 'ALTER POLICY', 'CREATE POLICY', 'DROP POLICY', 'ALTER TRIGGER', 'DROP TRIGGER')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER POLICY', 'CREATE POLICY', 'DROP POLICY', 'CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER',
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE')
     EXECUTE FUNCTION @extschema@._tenant_ddl_guard();
 COMMENT ON EVENT TRIGGER tenant_ddl_guard IS
     'pg_tenant: refuses (pg_tenant.ddl_guard) DDL that weakens a tenant-scoped table unless tenant_disable runs it; warns about a new permissive policy on one.';
@@ -188,7 +189,7 @@ CREATE EVENT TRIGGER tenant_ddl_dropped ON sql_drop
 COMMENT ON EVENT TRIGGER tenant_ddl_dropped IS
     'pg_tenant: takes a dropped tenant-scoped table out of the registry (tenant.tables, its counters and limits).';
 CREATE EVENT TRIGGER tenant_ddl_partitions ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@._tenant_ddl_partitions();
 COMMENT ON EVENT TRIGGER tenant_ddl_partitions IS
     'pg_tenant: makes a partition created under (or attached to) a tenant-scoped parent tenant-scoped in the same statement.';

@@ -71,24 +71,7 @@ pub unsafe extern "C-unwind" fn _tenant_ddl_guard(
             widening.table
         );
     }
-    if let Some(first) = weakenings.first() {
-        let message = format!(
-            "{} would weaken tenant-scoped table {}",
-            first.what, first.table
-        );
-        let hint = format!(
-            "Its isolation depends on it. To stop isolating the table, run SELECT tenant_disable('{}') first (and tenant_enable afterwards); a superuser can SET pg_tenant.ddl_guard = 'warn' or 'off' for the session.",
-            first.table.replace('\'', "''")
-        );
-        match ddl::mode() {
-            DdlGuard::Error => error::raise(error::report(
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                message,
-                hint,
-            )),
-            _ => pgrx::warning!("pg_tenant: {message} (pg_tenant.ddl_guard = 'warn' lets it run)"),
-        }
-    }
+    report(&weakenings);
     pg_sys::Datum::from(0)
 }
 
@@ -107,10 +90,26 @@ pub unsafe extern "C-unwind" fn _tenant_ddl_dropped(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pg_sys::Datum {
     // SAFETY: as above.
-    if let Err(e) = unsafe { event_parsetree(fcinfo, "_tenant_ddl_dropped") } {
-        error::raise(e);
-    }
-    if let Err(e) = forget_dropped_tables() {
+    let parsetree = match unsafe { event_parsetree(fcinfo, "_tenant_ddl_dropped") } {
+        Ok(tree) => tree,
+        Err(e) => error::raise(e),
+    };
+    // A DROP POLICY or DROP TRIGGER was judged at ddl_command_start.
+    // SAFETY: the statement's parse tree, valid for the whole event.
+    let judged = unsafe {
+        !parsetree.is_null()
+            && (*parsetree).type_ == pg_sys::NodeTag::T_DropStmt
+            && matches!(
+                (*(parsetree as *mut pg_sys::DropStmt)).removeType,
+                pg_sys::ObjectType::OBJECT_POLICY | pg_sys::ObjectType::OBJECT_TRIGGER
+            )
+    };
+    let checked = if judged {
+        Ok(())
+    } else {
+        refuse_indirect_drops()
+    };
+    if let Err(e) = checked.and_then(|_| forget_dropped_tables()) {
         error::raise(e);
     }
     pg_sys::Datum::from(0)
@@ -169,7 +168,8 @@ unsafe fn scope_new_partitions(tree: *mut pg_sys::Node) -> Result<()> {
             return Ok(());
         }
         match (*tree).type_ {
-            pg_sys::NodeTag::T_CreateStmt => {
+            pg_sys::NodeTag::T_CreateStmt | pg_sys::NodeTag::T_CreateForeignTableStmt => {
+                // A CreateForeignTableStmt begins with its CreateStmt.
                 let stmt = tree as *mut pg_sys::CreateStmt;
                 let parents = PgList::<pg_sys::RangeVar>::from_pg((*stmt).inhRelations);
                 if !(*stmt).partbound.is_null() {
@@ -213,6 +213,19 @@ unsafe fn scope_new_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         // As tenant_enable runs: with the search_path its pg_extern sets, so
         // the catalog's expressions read back schema-qualified.
         with_catalog_search_path(|| super::tables::enable_partition(partition, track_usage))?;
+        // An attached partitioned table brings its own partitions.
+        let below = identity::as_registry_owner(|| {
+            spi::column::<pg_sys::Oid>(
+                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
+                  WHERE p.relid OPERATOR(pg_catalog.<>) $1::pg_catalog.oid
+                    AND NOT EXISTS (SELECT FROM tenant.tables t WHERE t.relid OPERATOR(pg_catalog.=) p.relid)
+                  ORDER BY p.level",
+                &[partition.into()],
+            )
+        })?;
+        for relid in below {
+            with_catalog_search_path(|| super::tables::enable_partition(relid, track_usage))?;
+        }
     }
     Ok(())
 }
@@ -269,6 +282,76 @@ fn with_catalog_search_path<R>(f: impl FnOnce() -> R) -> R {
         let result = f();
         pg_sys::AtEOXact_GUC(true, level);
         result
+    }
+}
+
+/// A policy or trigger of tenant_enable's dropped by a statement other than
+/// DROP POLICY/DROP TRIGGER (DROP ... CASCADE of something it depends on,
+/// DROP OWNED BY tenant_bypass, which drops the policies that role alone is
+/// named in, DROP EXTENSION of an extension it was made to depend on) while
+/// its table stays: refused (or warned about) like a DROP that names it.
+fn refuse_indirect_drops() -> Result<()> {
+    if ddl::is_own() || ddl::mode() == DdlGuard::Off {
+        return Ok(());
+    }
+    let dropped = identity::as_registry_owner(|| {
+        spi::pairs::<String, String>(
+            "SELECT d.object_type OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) d.address_names[3],
+                    pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)
+               FROM pg_catalog.pg_event_trigger_dropped_objects() d
+               JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) d.address_names[1]
+               JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+                                         AND c.relname OPERATOR(pg_catalog.=) d.address_names[2]
+               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) c.oid
+              WHERE d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['policy', 'trigger'])",
+            &[],
+        )
+    })?;
+    let weakenings: Vec<Weakening> = dropped
+        .into_iter()
+        .filter(|(what, _)| {
+            let (kind, name) = what.split_once(' ').unwrap_or((what.as_str(), ""));
+            is_ours(
+                if kind == "policy" {
+                    "DROP POLICY"
+                } else {
+                    "DROP TRIGGER"
+                },
+                name,
+            )
+        })
+        .map(|(what, table)| Weakening {
+            table,
+            what: format!("dropping {what} as a side effect of the statement"),
+        })
+        .collect();
+    report(&weakenings);
+    Ok(())
+}
+
+/// Raises (error) or warns about (warn) the first weakening.
+fn report(weakenings: &[Weakening]) {
+    let Some(first) = weakenings.first() else {
+        return;
+    };
+    let message = format!(
+        "{} would weaken tenant-scoped table {}",
+        first.what, first.table
+    );
+    let hint = format!(
+        "Its isolation depends on it. To stop isolating the table, run SELECT tenant_disable('{}') first (and tenant_enable afterwards); a superuser can SET pg_tenant.ddl_guard = 'warn' or 'off' for the session.",
+        first.table.replace('\'', "''")
+    );
+    match ddl::mode() {
+        DdlGuard::Error => error::raise(error::report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            message,
+            hint,
+        )),
+        DdlGuard::Warn => {
+            pgrx::warning!("pg_tenant: {message} (pg_tenant.ddl_guard = 'warn' lets it run)")
+        }
+        DdlGuard::Off => {}
     }
 }
 
@@ -336,16 +419,91 @@ unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weaken
         match (*tree).type_ {
             pg_sys::NodeTag::T_AlterTableStmt => {
                 let stmt = tree as *mut pg_sys::AlterTableStmt;
-                let Some(table) = scoped_table((*stmt).relation)? else {
-                    return Ok((weak, wide));
-                };
+                let named = scoped_table((*stmt).relation)?;
                 let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
+                if let Some(table) = &named {
+                    for cmd in commands.iter_ptr() {
+                        if let Some(what) = weakening_command(table, cmd)? {
+                            weak.push(Weakening {
+                                table: table.name.clone(),
+                                what,
+                            });
+                        }
+                    }
+                }
+                // Without ONLY, column and trigger changes recurse into the
+                // children, which may be tenant-scoped when the parent is not.
+                if named.is_none() && !(*stmt).relation.is_null() && (*(*stmt).relation).inh {
+                    for child in scoped_descendants(relid_of((*stmt).relation))? {
+                        for cmd in commands.iter_ptr() {
+                            if recurses((*cmd).subtype) {
+                                if let Some(what) = weakening_command(&child, cmd)? {
+                                    weak.push(Weakening {
+                                        table: child.name.clone(),
+                                        what: format!("{what} (through its parent)"),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                // Under a parent that is not tenant-scoped, a tenant-scoped
+                // table's rows show through the parent's (missing) policies.
                 for cmd in commands.iter_ptr() {
-                    if let Some(what) = weakening_command(&table, cmd)? {
+                    match (*cmd).subtype {
+                        pg_sys::AlterTableType::AT_AddInherit => {
+                            if let Some(table) = &named {
+                                if scoped_table((*cmd).def as *mut pg_sys::RangeVar)?.is_none() {
+                                    weak.push(Weakening {
+                                        table: table.name.clone(),
+                                        what: "INHERIT from a table that is not tenant-scoped"
+                                            .into(),
+                                    });
+                                }
+                            }
+                        }
+                        pg_sys::AlterTableType::AT_AttachPartition if named.is_none() => {
+                            let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
+                            if let Some(table) = scoped_table(partition)? {
+                                weak.push(Weakening {
+                                    table: table.name,
+                                    what: "ATTACH PARTITION to a table that is not tenant-scoped"
+                                        .into(),
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            pg_sys::NodeTag::T_CreateTrigStmt => {
+                let stmt = tree as *mut pg_sys::CreateTrigStmt;
+                let name = cstr((*stmt).trigname);
+                if (*stmt).replace && is_ours("DROP TRIGGER", &name) {
+                    if let Some(table) = scoped_table((*stmt).relation)? {
                         weak.push(Weakening {
-                            table: table.name.clone(),
-                            what,
+                            table: table.name,
+                            what: format!("CREATE OR REPLACE TRIGGER {name}"),
                         });
+                    }
+                }
+            }
+            pg_sys::NodeTag::T_AlterObjectDependsStmt => {
+                let stmt = tree as *mut pg_sys::AlterObjectDependsStmt;
+                if (*stmt).objectType == pg_sys::ObjectType::OBJECT_TRIGGER && !(*stmt).remove {
+                    let names =
+                        PgList::<pg_sys::Node>::from_pg((*stmt).object as *mut pg_sys::List);
+                    let name = names
+                        .get_ptr(names.len().saturating_sub(1))
+                        .and_then(|n| string_of(n))
+                        .unwrap_or_default();
+                    if is_ours("DROP TRIGGER", &name) {
+                        if let Some(table) = scoped_table((*stmt).relation)? {
+                            weak.push(Weakening {
+                                table: table.name,
+                                what: format!("ALTER TRIGGER {name} DEPENDS ON EXTENSION (dropping the extension would drop it)"),
+                            });
+                        }
                     }
                 }
             }
@@ -404,7 +562,9 @@ unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weaken
                     pg_sys::ObjectType::OBJECT_TRIGGER if is_ours("DROP TRIGGER", &subname) => {
                         format!("renaming trigger {subname}")
                     }
-                    pg_sys::ObjectType::OBJECT_COLUMN if subname == TENANT_COLUMN => {
+                    pg_sys::ObjectType::OBJECT_COLUMN | pg_sys::ObjectType::OBJECT_ATTRIBUTE
+                        if subname == TENANT_COLUMN =>
+                    {
                         format!("renaming column {TENANT_COLUMN}")
                     }
                     _ => return Ok((weak, wide)),
@@ -414,6 +574,16 @@ unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weaken
                         table: table.name,
                         what,
                     });
+                } else if (*stmt).renameType == pg_sys::ObjectType::OBJECT_COLUMN
+                    && !(*stmt).relation.is_null()
+                    && (*(*stmt).relation).inh
+                {
+                    for child in scoped_descendants(relid_of((*stmt).relation))? {
+                        weak.push(Weakening {
+                            table: child.name,
+                            what: format!("{what} (through its parent)"),
+                        });
+                    }
                 }
             }
             pg_sys::NodeTag::T_CreatePolicyStmt => {
@@ -508,6 +678,47 @@ unsafe fn weakening_command(
         )),
         _ => None,
     })
+}
+
+/// The ALTER TABLE subcommands that, without ONLY, also change the children.
+#[allow(non_upper_case_globals)] // bindgen's names of AlterTableType
+fn recurses(subtype: pg_sys::AlterTableType::Type) -> bool {
+    use pg_sys::AlterTableType::*;
+    matches!(
+        subtype,
+        AT_DropNotNull
+            | AT_AlterColumnType
+            | AT_DropColumn
+            | AT_DisableTrig
+            | AT_DisableTrigAll
+            | AT_DisableTrigUser
+            | AT_EnableReplicaTrig
+    )
+}
+
+/// The tenant-scoped tables among a table's descendants (inheritance and
+/// partitions, all levels).
+fn scoped_descendants(relid: pg_sys::Oid) -> Result<Vec<Scoped>> {
+    if relid == pg_sys::InvalidOid {
+        return Ok(Vec::new());
+    }
+    let children = identity::as_registry_owner(|| {
+        spi::column::<pg_sys::Oid>(
+            "WITH RECURSIVE tree(relid) AS (
+                 SELECT inhrelid FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+                 UNION
+                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid)
+             SELECT tree.relid FROM tree JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) tree.relid",
+            &[relid.into()],
+        )
+    })?;
+    Ok(children
+        .into_iter()
+        .map(|relid| Scoped {
+            relid,
+            name: qualified(relid),
+        })
+        .collect())
 }
 
 /// Whether `name` is a foreign key of the table from tenant_id to tenant.tenants.

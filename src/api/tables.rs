@@ -29,7 +29,7 @@ fn options(
     })
 }
 
-fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, bool)> {
+fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, Vec<String>)> {
     let table = TableState::read(oid)?;
     let statements = plan_enable(&table, &options)?;
     Ok((
@@ -38,8 +38,23 @@ fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, bool
             &statements,
             "is already tenant-scoped; nothing to do",
         ),
-        !statements.is_empty(),
+        statements,
     ))
+}
+
+/// Runs the statements of a plan one by one. The DDL guard lets the
+/// definitions through (`session::ddl::own`), and only them: the backfill
+/// UPDATE and the registry calls fire the table's own triggers and
+/// functions, whose DDL the guard judges as anyone's.
+fn run(statements: &[String]) -> Result<()> {
+    for statement in statements {
+        if statement.starts_with("UPDATE ") || statement.starts_with("SELECT ") {
+            spi::execute(statement, &[])?;
+        } else {
+            ddl::own(|| spi::execute(statement, &[]))?;
+        }
+    }
+    Ok(())
 }
 
 /// The table's OID, with the relation closed again: ALTER TABLE refuses a
@@ -63,10 +78,8 @@ fn tenant_enable(
 ) -> Result<String> {
     let oid = release(tbl, "tenant_enable")?;
     let options = options(add_column, backfill_tenant, create_index, track_usage)?;
-    let (text, has_work) = enable_text(oid, options)?;
-    if has_work {
-        ddl::own(|| spi::execute(&text, &[]))?;
-    }
+    let (text, statements) = enable_text(oid, options)?;
+    run(&statements)?;
     Ok(text)
 }
 
@@ -81,11 +94,7 @@ pub fn enable_partition(oid: pg_sys::Oid, track_usage: bool) -> Result<()> {
         create_index: true,
         track_usage,
     };
-    let (text, has_work) = enable_text(oid, options)?;
-    if has_work {
-        ddl::own(|| spi::execute(&text, &[]))?;
-    }
-    Ok(())
+    run(&enable_text(oid, options)?.1)
 }
 
 /// The SQL `tenant_enable` would run with the same arguments.
@@ -110,9 +119,7 @@ fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
     let table = TableState::read(release(tbl, "tenant_disable")?)?;
     let statements = plan_disable(&table)?;
     let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
-    if !statements.is_empty() {
-        ddl::own(|| spi::execute(&text, &[]))?;
-    }
+    run(&statements)?;
     Ok(text)
 }
 

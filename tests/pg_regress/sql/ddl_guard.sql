@@ -35,6 +35,16 @@ ALTER TABLE guarded ALTER COLUMN tenant_id TYPE text;
 ALTER TABLE guarded DROP COLUMN tenant_id;
 ALTER TABLE guarded RENAME COLUMN tenant_id TO owner_id;
 ALTER TABLE guarded DROP CONSTRAINT guarded_tenant_id_fkey;
+-- Replacing or tying a trigger to an extension, renaming tenant_id through
+-- another object kind, putting the table under one that is not tenant-scoped.
+CREATE OR REPLACE TRIGGER tenant_usage_insert AFTER INSERT ON guarded REFERENCING NEW TABLE AS tenant_new_rows
+    FOR EACH STATEMENT WHEN (false) EXECUTE FUNCTION tenant_count_usage();
+ALTER TRIGGER tenant_usage_insert ON guarded DEPENDS ON EXTENSION plpgsql;
+ALTER VIEW guarded RENAME COLUMN tenant_id TO owner_id;
+ALTER TABLE guarded INHERIT unguarded;
+CREATE TABLE unscoped_parent (id int, tenant_id uuid NOT NULL, body text) PARTITION BY LIST (body);
+ALTER TABLE unscoped_parent ATTACH PARTITION guarded DEFAULT;
+DROP TABLE unscoped_parent;
 -- One weakening subcommand refuses the whole statement.
 ALTER TABLE guarded ADD COLUMN extra int, DISABLE ROW LEVEL SECURITY;
 \set VERBOSITY default
@@ -65,6 +75,34 @@ DROP POLICY own_only ON guarded;
 CREATE POLICY everyone_reads ON guarded FOR SELECT USING (true);
 DROP POLICY everyone_reads ON guarded;
 RESET ROLE;
+
+-- Through a parent that is not tenant-scoped: its changes recurse into a
+-- tenant-scoped child (with ONLY they do not).
+SET ROLE migrator;
+CREATE TABLE plain_parent (id int, tenant_id uuid NOT NULL);
+CREATE TABLE scoped_child () INHERITS (plain_parent);
+SELECT tenant_enable('scoped_child') IS NOT NULL AS enabled;
+ALTER TABLE plain_parent ALTER COLUMN tenant_id DROP NOT NULL;
+ALTER TABLE plain_parent RENAME COLUMN tenant_id TO owner_id;
+ALTER TABLE ONLY plain_parent ALTER COLUMN tenant_id SET DEFAULT NULL;
+-- The table's own triggers run outside tenant_enable's pass: a backfill
+-- that fires one which weakens another table is refused.
+CREATE TABLE bait (id int, tenant_id uuid);
+INSERT INTO bait VALUES (1, NULL);
+CREATE FUNCTION weaken() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'ALTER TABLE public.guarded DISABLE ROW LEVEL SECURITY'; RETURN NEW; END $$;
+CREATE TRIGGER weaken BEFORE UPDATE ON bait FOR EACH ROW EXECUTE FUNCTION weaken();
+SELECT tenant_enable('bait', backfill_tenant => 'acme-corp') IS NOT NULL AS enabled;
+SELECT relrowsecurity FROM pg_class WHERE relname = 'guarded';
+DROP TABLE bait;
+DROP FUNCTION weaken();
+RESET ROLE;
+-- A policy dropped without being named: DROP OWNED BY tenant_bypass would
+-- drop every tenant_bypass policy (the role is their only one).
+DROP OWNED BY tenant_bypass;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS bypass_policies_left FROM pg_policy WHERE polname = 'tenant_bypass' AND polrelid = 'guarded'::regclass;
+SET ROLE migrator;
 
 -- The setting is superuser-only.
 SET ROLE migrator;
@@ -107,6 +145,8 @@ DROP SCHEMA moved CASCADE;
 SELECT count(*) AS registry_rows_left FROM tenant.tables WHERE NOT EXISTS (SELECT FROM pg_class WHERE oid = relid);
 SET ROLE migrator;
 DROP TABLE unguarded;
+SELECT tenant_disable('scoped_child') IS NOT NULL AS disabled;
+DROP TABLE plain_parent CASCADE;
 
 -- A partition created under a tenant-scoped parent, or attached to one, is
 -- tenant-scoped at once: reached directly it isolates too.
