@@ -363,6 +363,17 @@ GRANT EXECUTE ON FUNCTION
     @extschema@._tenant_check(text),
     @extschema@.tenant_assert_check(text)
 TO tenant_admin;
+-- A table's owner may make its own table tenant-scoped (and undo it); the
+-- functions check ownership themselves (operators may do it for any table).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean),
+    @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean),
+    @extschema@.tenant_disable(regclass),
+    @extschema@._tenant_register_table(regclass, boolean, boolean),
+    @extschema@._tenant_unregister_table(regclass),
+    @extschema@._tenant_usage_start(regclass),
+    @extschema@._tenant_usage_stop(regclass)
+TO PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.current_tenant_id() IS
     'pg_tenant: the tenant of this session (app.current_tenant) as uuid, or NULL when unset. '
@@ -430,6 +441,8 @@ COMMENT ON FUNCTION @extschema@.tenant_enable(regclass, boolean, text, boolean, 
     'Idempotent; returns the SQL it ran.';
 COMMENT ON FUNCTION @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean) IS
     'pg_tenant: the exact SQL that tenant_enable would run with the same arguments, without running it (for migration files and review).';
+COMMENT ON FUNCTION @extschema@.tenant_enable_script(regclass, boolean, text, boolean, boolean) IS
+    'pg_tenant: a complete, idempotent script for a migration file (the tenant_enable call with every option), correct whatever state the table is in where it runs.';
 COMMENT ON FUNCTION @extschema@.tenant_disable(regclass) IS
     'pg_tenant: undoes tenant_enable: drops its policies and trigger, turns RLS off when no other policy remains, unregisters the table. '
     'Keeps the tenant_id column, its foreign key, its index and the data. Returns the SQL it ran.';

@@ -109,3 +109,23 @@ CREATE EVENT TRIGGER tenant_registry_guard ON ddl_command_start
     EXECUTE FUNCTION @extschema@._tenant_registry_guard();
 COMMENT ON EVENT TRIGGER tenant_registry_guard IS
     'pg_tenant: refuses ALTER TABLE ... DISABLE TRIGGER (or ENABLE REPLICA TRIGGER) on pg_tenant''s registry tables.';
+
+-- A table's owner may make its own table tenant-scoped (and undo it); the
+-- functions check ownership themselves (operators may do it for any table).
+GRANT EXECUTE ON FUNCTION
+    @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean),
+    @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean),
+    @extschema@.tenant_disable(regclass),
+    @extschema@._tenant_register_table(regclass, boolean, boolean),
+    @extschema@._tenant_unregister_table(regclass),
+    @extschema@._tenant_usage_start(regclass),
+    @extschema@._tenant_usage_stop(regclass)
+TO PUBLIC;
+
+CREATE FUNCTION @extschema@.tenant_enable_script("tbl" regclass, "add_column" bool DEFAULT false,
+        "backfill_tenant" text DEFAULT NULL, "create_index" bool DEFAULT true, "track_usage" bool DEFAULT true)
+    RETURNS text STABLE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_enable_script_wrapper';
+COMMENT ON FUNCTION @extschema@.tenant_enable_script(regclass, boolean, text, boolean, boolean) IS
+    'pg_tenant: a complete, idempotent script for a migration file (the tenant_enable call with every option), correct whatever state the table is in where it runs.';

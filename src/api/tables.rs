@@ -5,7 +5,7 @@
 
 use crate::enforce::usage;
 use crate::error::{self, Result};
-use crate::registry::tenants;
+use crate::registry::{roles, tenants};
 use crate::session::ddl;
 use crate::store::{identity, spi};
 use crate::tables::plan::{plan_disable, plan_enable, render, EnableOptions};
@@ -46,15 +46,67 @@ fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, Vec<
 /// definitions through (`session::ddl::own`), and only them: the backfill
 /// UPDATE and the registry calls fire the table's own triggers and
 /// functions, whose DDL the guard judges as anyone's.
+///
+/// The foreign key to tenant.tenants needs REFERENCES on it, which only
+/// operators (tenant_admin) hold: for a table's owner that is not one, that
+/// one statement runs as the registry's owner. It runs no code of the
+/// table's (its validation reads tenant_id, a uuid, with Postgres' own
+/// operator).
 fn run(statements: &[String]) -> Result<()> {
     for statement in statements {
         if statement.starts_with("UPDATE ") || statement.starts_with("SELECT ") {
             spi::execute(statement, &[])?;
+        } else if statement.contains(REGISTRY_FOREIGN_KEY) && !may_reference_tenants()? {
+            ddl::own(|| identity::as_registry_owner(|| spi::execute(statement, &[])))?;
         } else {
             ddl::own(|| spi::execute(statement, &[]))?;
         }
     }
     Ok(())
+}
+
+/// The end of the statement that adds the foreign key (`tables::plan`).
+const REGISTRY_FOREIGN_KEY: &str = "REFERENCES tenant.tenants (id)";
+
+fn may_reference_tenants() -> Result<bool> {
+    Ok(spi::one::<bool>(
+        "SELECT pg_catalog.has_column_privilege('tenant.tenants', 'id', 'REFERENCES')",
+        &[],
+    )?
+    .unwrap_or(false))
+}
+
+/// tenant_enable, tenant_enable_sql and tenant_disable are for the table's
+/// owner (a member of the owning role) and for operators; anyone else gets
+/// one clear 42501 before anything is read.
+fn require_owner_or_operator(oid: pg_sys::Oid, function: &str) -> Result<()> {
+    // SAFETY: catalog lookups of the relation tenant_enable just opened.
+    let owner = unsafe {
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(oid),
+        );
+        if tuple.is_null() {
+            return Ok(());
+        }
+        let form = pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class;
+        let owner = (*form).relowner;
+        pg_sys::ReleaseSysCache(tuple);
+        owner
+    };
+    if unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) } || roles::is_operator() {
+        return Ok(());
+    }
+    Err(error::insufficient_privilege(
+        format!("{function}: only the owner of table {} (or an operator) may do this", qualified_name(oid)),
+        "Run it as the role that owns the table, e.g. in the migration that created it; operators are members of tenant_admin.",
+    ))
+}
+
+fn qualified_name(oid: pg_sys::Oid) -> String {
+    TableState::read(oid)
+        .map(|t| t.qualified_name)
+        .unwrap_or_else(|_| format!("{oid:?}"))
 }
 
 /// The table's OID, with the relation closed again: ALTER TABLE refuses a
@@ -77,6 +129,7 @@ fn tenant_enable(
     track_usage: default!(Option<bool>, true),
 ) -> Result<String> {
     let oid = release(tbl, "tenant_enable")?;
+    require_owner_or_operator(oid, "tenant_enable")?;
     let options = options(add_column, backfill_tenant, create_index, track_usage)?;
     let (text, statements) = enable_text(oid, options)?;
     run(&statements)?;
@@ -108,15 +161,53 @@ fn tenant_enable_sql(
     track_usage: default!(Option<bool>, true),
 ) -> Result<String> {
     let oid = release(tbl, "tenant_enable_sql")?;
+    require_owner_or_operator(oid, "tenant_enable_sql")?;
     let options = options(add_column, backfill_tenant, create_index, track_usage)?;
     Ok(enable_text(oid, options)?.0)
+}
+
+/// `tenant_enable_script(tbl, ...)`: a complete, idempotent script for a
+/// migration file: the `tenant_enable` call with every option spelled out.
+/// Unlike `tenant_enable_sql`, whose statements are what this database
+/// lacks (nothing at all once the table is tenant-scoped), it is correct on
+/// a database in any state: tenant_enable plans from the table's state when
+/// the migration runs.
+#[pg_extern(stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_enable_script(
+    tbl: Option<PgRelation>,
+    add_column: default!(Option<bool>, false),
+    backfill_tenant: default!(Option<&str>, "NULL"),
+    create_index: default!(Option<bool>, true),
+    track_usage: default!(Option<bool>, true),
+) -> Result<String> {
+    let oid = release(tbl, "tenant_enable_script")?;
+    require_owner_or_operator(oid, "tenant_enable_script")?;
+    // Refuses what tenant_enable would refuse, before a migration carries it.
+    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
+    enable_text(oid, options)?;
+    let table = TableState::read(oid)?.qualified_name;
+    let schema = spi::extension_schema()?;
+    let literal = |value: Option<&str>| value.map_or("NULL".to_string(), pgrx::spi::quote_literal);
+    Ok(format!(
+        "-- pg_tenant: makes {table} tenant-scoped. Idempotent: correct where the table is not,\n\
+         -- partly or already tenant-scoped (tenant_enable plans from its state when this runs).\n\
+         SELECT {schema}.tenant_enable({}::regclass, add_column => {}, backfill_tenant => {}, create_index => {}, track_usage => {});\n",
+        pgrx::spi::quote_literal(&table),
+        add_column.unwrap_or(false),
+        literal(backfill_tenant),
+        create_index.unwrap_or(true),
+        track_usage.unwrap_or(true),
+    ))
 }
 
 /// Undoes `tenant_enable` and returns the SQL it ran.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
-    let table = TableState::read(release(tbl, "tenant_disable")?)?;
+    let oid = release(tbl, "tenant_disable")?;
+    require_owner_or_operator(oid, "tenant_disable")?;
+    let table = TableState::read(oid)?;
     let statements = plan_disable(&table)?;
     let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
     run(&statements)?;
