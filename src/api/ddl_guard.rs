@@ -200,7 +200,7 @@ unsafe fn scope_new_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         }) else {
             continue;
         };
-        if partition == pg_sys::InvalidOid || unsafe { scoped_table_oid(partition)? } {
+        if partition == pg_sys::InvalidOid || scoped_table_oid(partition)? {
             continue;
         }
         let track_usage = identity::as_registry_owner(|| {
@@ -212,7 +212,9 @@ unsafe fn scope_new_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         .unwrap_or(true);
         // As tenant_enable runs: with the search_path its pg_extern sets, so
         // the catalog's expressions read back schema-qualified.
-        with_catalog_search_path(|| super::tables::enable_partition(partition, track_usage))?;
+        identity::with_pinned_search_path(|| {
+            super::tables::enable_partition(partition, track_usage)
+        })?;
         // An attached partitioned table brings its own partitions.
         let below = identity::as_registry_owner(|| {
             spi::column::<pg_sys::Oid>(
@@ -224,7 +226,9 @@ unsafe fn scope_new_partitions(tree: *mut pg_sys::Node) -> Result<()> {
             )
         })?;
         for relid in below {
-            with_catalog_search_path(|| super::tables::enable_partition(relid, track_usage))?;
+            identity::with_pinned_search_path(|| {
+                super::tables::enable_partition(relid, track_usage)
+            })?;
         }
     }
     Ok(())
@@ -249,40 +253,19 @@ unsafe fn relid_of(relation: *mut pg_sys::RangeVar) -> pg_sys::Oid {
     }
 }
 
-/// Whether the table is registered in tenant.tables.
-///
-/// # Safety
-/// Plain registry read.
-unsafe fn scoped_table_oid(relid: pg_sys::Oid) -> Result<bool> {
-    Ok(identity::as_registry_owner(|| {
-        spi::one::<bool>(
-            "SELECT true FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-            &[relid.into()],
-        )
-    })?
+/// Whether the table is registered in tenant.tables (call as the registry
+/// owner, or through `scoped_table_oid`).
+fn is_registered(relid: pg_sys::Oid) -> Result<bool> {
+    Ok(spi::one::<bool>(
+        "SELECT true FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+        &[relid.into()],
+    )?
     .is_some())
 }
 
-/// Runs `f` with `search_path = pg_catalog, pg_temp`, put back afterwards as
-/// a function's SET clause is (an error rolls it back with the transaction).
-fn with_catalog_search_path<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: the same calls fmgr makes for a function's SET clause.
-    unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        let result = f();
-        pg_sys::AtEOXact_GUC(true, level);
-        result
-    }
+/// Whether the table is registered in tenant.tables.
+fn scoped_table_oid(relid: pg_sys::Oid) -> Result<bool> {
+    identity::as_registry_owner(|| is_registered(relid))
 }
 
 /// A policy or trigger of tenant_enable's dropped by a statement other than
@@ -368,11 +351,7 @@ fn forget_dropped_tables() -> Result<()> {
     }
     identity::as_registry_owner(|| {
         for relid in dropped {
-            let registered = spi::one::<bool>(
-                "SELECT true FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-                &[relid.into()],
-            )?;
-            if registered.is_some() {
+            if is_registered(relid)? {
                 usage::forget_table(relid)?;
                 spi::execute(
                     "DELETE FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
@@ -619,7 +598,7 @@ struct Scoped {
 /// `relation` is NULL or a valid RangeVar.
 unsafe fn scoped_table(relation: *mut pg_sys::RangeVar) -> Result<Option<Scoped>> {
     let relid = unsafe { relid_of(relation) };
-    if relid == pg_sys::InvalidOid || !unsafe { scoped_table_oid(relid)? } {
+    if relid == pg_sys::InvalidOid || !scoped_table_oid(relid)? {
         return Ok(None);
     }
     Ok(Some(Scoped {

@@ -76,46 +76,43 @@ fn may_reference_tenants() -> Result<bool> {
     .unwrap_or(false))
 }
 
-/// tenant_enable, tenant_enable_sql and tenant_disable are for the table's
-/// owner (a member of the owning role) and for operators; anyone else gets
-/// one clear 42501 before anything is read.
-fn require_owner_or_operator(oid: pg_sys::Oid, function: &str) -> Result<()> {
-    // SAFETY: catalog lookups of the relation tenant_enable just opened.
-    let owner = unsafe {
-        let tuple = pg_sys::SearchSysCache1(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(oid),
-        );
-        if tuple.is_null() {
-            return Ok(());
-        }
-        let form = pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_class;
-        let owner = (*form).relowner;
-        pg_sys::ReleaseSysCache(tuple);
-        owner
-    };
-    if unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) } || roles::is_operator() {
-        return Ok(());
-    }
-    Err(error::insufficient_privilege(
-        format!("{function}: only the owner of table {} (or an operator) may do this", qualified_name(oid)),
-        "Run it as the role that owns the table, e.g. in the migration that created it; operators are members of tenant_admin.",
-    ))
-}
-
-fn qualified_name(oid: pg_sys::Oid) -> String {
-    TableState::read(oid)
-        .map(|t| t.qualified_name)
-        .unwrap_or_else(|_| format!("{oid:?}"))
-}
-
 /// The table's OID, with the relation closed again: ALTER TABLE refuses a
 /// table that this session still holds open ("used by active queries").
+/// tenant_enable, tenant_enable_sql, tenant_enable_script and tenant_disable
+/// are for the table's owner (a member of the owning role) and for
+/// operators; anyone else gets one clear 42501 before anything is read.
 fn release(tbl: Option<PgRelation>, function: &str) -> Result<pg_sys::Oid> {
     let tbl = tbl.ok_or_else(|| error::null_argument(function, "tbl"))?;
+    // SAFETY: an open relation always has its pg_class row in rd_rel.
+    let owner = unsafe { (*tbl.rd_rel).relowner };
+    if !unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) } && !roles::is_operator() {
+        return Err(error::insufficient_privilege(
+            format!(
+                "{function}: only the owner of table {} (or an operator) may do this",
+                pgrx::spi::quote_qualified_identifier(tbl.namespace(), tbl.name())
+            ),
+            "Run it as the role that owns the table, e.g. in the migration that created it; operators are members of tenant_admin.",
+        ));
+    }
     let oid = tbl.oid();
     drop(tbl);
     Ok(oid)
+}
+
+/// The table and tenant_enable's options, checked.
+fn prepare(
+    tbl: Option<PgRelation>,
+    function: &str,
+    add_column: Option<bool>,
+    backfill_tenant: Option<&str>,
+    create_index: Option<bool>,
+    track_usage: Option<bool>,
+) -> Result<(pg_sys::Oid, EnableOptions)> {
+    let oid = release(tbl, function)?;
+    Ok((
+        oid,
+        options(add_column, backfill_tenant, create_index, track_usage)?,
+    ))
 }
 
 /// Makes a table tenant-scoped and returns the SQL it ran.
@@ -128,9 +125,14 @@ fn tenant_enable(
     create_index: default!(Option<bool>, true),
     track_usage: default!(Option<bool>, true),
 ) -> Result<String> {
-    let oid = release(tbl, "tenant_enable")?;
-    require_owner_or_operator(oid, "tenant_enable")?;
-    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
+    let (oid, options) = prepare(
+        tbl,
+        "tenant_enable",
+        add_column,
+        backfill_tenant,
+        create_index,
+        track_usage,
+    )?;
     let (text, statements) = enable_text(oid, options)?;
     run(&statements)?;
     Ok(text)
@@ -160,9 +162,14 @@ fn tenant_enable_sql(
     create_index: default!(Option<bool>, true),
     track_usage: default!(Option<bool>, true),
 ) -> Result<String> {
-    let oid = release(tbl, "tenant_enable_sql")?;
-    require_owner_or_operator(oid, "tenant_enable_sql")?;
-    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
+    let (oid, options) = prepare(
+        tbl,
+        "tenant_enable_sql",
+        add_column,
+        backfill_tenant,
+        create_index,
+        track_usage,
+    )?;
     Ok(enable_text(oid, options)?.0)
 }
 
@@ -181,10 +188,15 @@ fn tenant_enable_script(
     create_index: default!(Option<bool>, true),
     track_usage: default!(Option<bool>, true),
 ) -> Result<String> {
-    let oid = release(tbl, "tenant_enable_script")?;
-    require_owner_or_operator(oid, "tenant_enable_script")?;
+    let (oid, options) = prepare(
+        tbl,
+        "tenant_enable_script",
+        add_column,
+        backfill_tenant,
+        create_index,
+        track_usage,
+    )?;
     // Refuses what tenant_enable would refuse, before a migration carries it.
-    let options = options(add_column, backfill_tenant, create_index, track_usage)?;
     enable_text(oid, options)?;
     let table = TableState::read(oid)?.qualified_name;
     let schema = spi::extension_schema()?;
@@ -206,7 +218,6 @@ fn tenant_enable_script(
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
     let oid = release(tbl, "tenant_disable")?;
-    require_owner_or_operator(oid, "tenant_disable")?;
     let table = TableState::read(oid)?;
     let statements = plan_disable(&table)?;
     let text = render(&table, &statements, "is not tenant-scoped; nothing to do");

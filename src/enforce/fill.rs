@@ -48,8 +48,24 @@ fn fill_tenant_id<'a>(
         return Err(missing_column(&table()));
     }
     if !unsafe { pg_sys::heap_attisnull(tuple, column, tupdesc) } {
-        refuse_unknown_named_tenant(tuple, tupdesc, column, &table)?;
-        refuse_other_tenant(data.tg_relation, tuple, tupdesc, column, &table)?;
+        // SAFETY: the column is a non-NULL uuid of `tuple` (checked above).
+        let named = unsafe {
+            let mut is_null = false;
+            let datum = pg_sys::SPI_getbinval(tuple, tupdesc, column, &mut is_null);
+            Uuid::from_datum(datum, is_null)
+        };
+        let current = current::tenant()?;
+        if let (Some(named), false) = (named, named == current) {
+            // SAFETY: plain catalog checks of the current role.
+            let unfiltered = unsafe {
+                pg_sys::superuser() || pg_sys::has_bypassrls_privilege(pg_sys::GetUserId())
+            };
+            if unfiltered {
+                refuse_unknown_named_tenant(named, current, &table)?;
+            } else {
+                refuse_other_tenant(data.tg_relation, current, &table)?;
+            }
+        }
         return Ok(row);
     }
     let tenant = current::tenant()?.ok_or_else(|| no_tenant_in_context(&table()))?;
@@ -78,35 +94,16 @@ fn fill_tenant_id<'a>(
 /// role that row-level security never holds back (a superuser, a BYPASSRLS
 /// role: a restore, a bulk load), must name a tenant of the registry. The
 /// foreign key would refuse it too, but without saying that a dump is being
-/// restored out of order. Any other role is left to the policy, whatever the
+/// restored out of order. Any other role is left to `refuse_other_tenant`, whatever the
 /// relation: telling it a tenant does not exist would tell it which others
 /// do (the row's relation may be a partition without policies of its own,
 /// reached through its parent, so the role decides, not the relation).
 fn refuse_unknown_named_tenant(
-    tuple: pg_sys::HeapTuple,
-    tupdesc: pg_sys::TupleDesc,
-    column: i32,
+    tenant: Uuid,
+    current: Option<Uuid>,
     table: &dyn Fn() -> String,
 ) -> Result<(), ErrorReport> {
-    if current::tenant()?.is_some() {
-        return Ok(());
-    }
-    // SAFETY: plain catalog checks of the current role.
-    let unfiltered =
-        unsafe { pg_sys::superuser() || pg_sys::has_bypassrls_privilege(pg_sys::GetUserId()) };
-    if !unfiltered {
-        return Ok(());
-    }
-    // SAFETY: the column is a non-NULL uuid of `tuple` (checked by the caller).
-    let tenant = unsafe {
-        let mut is_null = false;
-        let datum = pg_sys::SPI_getbinval(tuple, tupdesc, column, &mut is_null);
-        Uuid::from_datum(datum, is_null)
-    };
-    let Some(tenant) = tenant else {
-        return Ok(());
-    };
-    if tenants::record(tenant)?.is_some() {
+    if current.is_some() || tenants::record(tenant)?.is_some() {
         return Ok(());
     }
     Err(error::report(
@@ -127,26 +124,10 @@ fn refuse_unknown_named_tenant(
 /// same whatever tenant the row names (it must not tell which exist).
 fn refuse_other_tenant(
     relation: pg_sys::Relation,
-    tuple: pg_sys::HeapTuple,
-    tupdesc: pg_sys::TupleDesc,
-    column: i32,
+    current: Option<Uuid>,
     table: &dyn Fn() -> String,
 ) -> Result<(), ErrorReport> {
-    // SAFETY: the column is a non-NULL uuid of `tuple` (checked by the caller).
-    let named = unsafe {
-        let mut is_null = false;
-        let datum = pg_sys::SPI_getbinval(tuple, tupdesc, column, &mut is_null);
-        Uuid::from_datum(datum, is_null)
-    };
-    let current = current::tenant()?;
-    if named.is_none() || named == current {
-        return Ok(());
-    }
-    // SAFETY: plain catalog checks of the current role.
-    let unfiltered =
-        unsafe { pg_sys::superuser() || pg_sys::has_bypassrls_privilege(pg_sys::GetUserId()) };
-    if unfiltered
-        || (roles::has_bypass_role() && current::bypass_requested()?)
+    if (roles::has_bypass_role() && current::bypass_requested()?)
         || !row_security_holds_back(relation)?
     {
         return Ok(());

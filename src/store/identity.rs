@@ -37,7 +37,7 @@ pub fn as_registry_owner<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
 /// code inside (a table's trigger during `tenant_purge`) would otherwise
 /// outlive the identity switch and decide which operators pg_tenant's next
 /// statements run, with the registry owner's rights.
-fn with_pinned_search_path<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+pub fn with_pinned_search_path<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     let guc_level = unsafe { pin_search_path() };
     let result = f();
     unsafe { pg_sys::AtEOXact_GUC(false, guc_level) };
