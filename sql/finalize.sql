@@ -189,10 +189,10 @@ CREATE EVENT TRIGGER tenant_ddl_dropped ON sql_drop
 COMMENT ON EVENT TRIGGER tenant_ddl_dropped IS
     'pg_tenant: takes a dropped tenant-scoped table out of the registry (tenant.tables, its counters and limits).';
 CREATE EVENT TRIGGER tenant_ddl_partitions ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TABLE')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@._tenant_ddl_partitions();
 COMMENT ON EVENT TRIGGER tenant_ddl_partitions IS
-    'pg_tenant: makes a partition created under (or attached to) a tenant-scoped parent tenant-scoped in the same statement.';
+    'pg_tenant: makes a partition created under (or attached to) a tenant-scoped parent tenant-scoped in the same statement, and, with pg_tenant.auto_enable, a new table with a tenant_id uuid column in pg_tenant.auto_enable_schemas.';
 
 -- Usage and quotas for every tenant, one row per tenant and quota, for
 -- dashboards and alerts (ratio >= 0.9). A plain view runs with its owner's
@@ -502,6 +502,6 @@ COMMENT ON FUNCTION @extschema@._tenant_ddl_guard() IS
 COMMENT ON FUNCTION @extschema@._tenant_ddl_dropped() IS
     'pg_tenant internal: event trigger function of tenant_ddl_dropped; removes dropped tables from the registry.';
 COMMENT ON FUNCTION @extschema@._tenant_ddl_partitions() IS
-    'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables tenant-scoped.';
+    'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables, and tables pg_tenant.auto_enable applies to, tenant-scoped.';
 COMMENT ON FUNCTION @extschema@._tenant_plans_restore() IS
     'pg_tenant internal: BEFORE INSERT trigger on tenant.plans that lets a restored dump replace a default plan still as installed.';

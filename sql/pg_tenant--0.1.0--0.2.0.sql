@@ -48,7 +48,7 @@ COMMENT ON FUNCTION @extschema@._tenant_ddl_guard() IS
 COMMENT ON FUNCTION @extschema@._tenant_ddl_dropped() IS
     'pg_tenant internal: event trigger function of tenant_ddl_dropped; removes dropped tables from the registry.';
 COMMENT ON FUNCTION @extschema@._tenant_ddl_partitions() IS
-    'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables tenant-scoped.';
+    'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables, and tables pg_tenant.auto_enable applies to, tenant-scoped.';
 CREATE EVENT TRIGGER tenant_ddl_guard ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'ALTER POLICY', 'CREATE POLICY', 'DROP POLICY', 'CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER',
                  'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE')
@@ -60,10 +60,10 @@ CREATE EVENT TRIGGER tenant_ddl_dropped ON sql_drop
 COMMENT ON EVENT TRIGGER tenant_ddl_dropped IS
     'pg_tenant: takes a dropped tenant-scoped table out of the registry (tenant.tables, its counters and limits).';
 CREATE EVENT TRIGGER tenant_ddl_partitions ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TABLE')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE FOREIGN TABLE', 'CREATE SCHEMA', 'ALTER TABLE')
     EXECUTE FUNCTION @extschema@._tenant_ddl_partitions();
 COMMENT ON EVENT TRIGGER tenant_ddl_partitions IS
-    'pg_tenant: makes a partition created under (or attached to) a tenant-scoped parent tenant-scoped in the same statement.';
+    'pg_tenant: makes a partition created under (or attached to) a tenant-scoped parent tenant-scoped in the same statement, and, with pg_tenant.auto_enable, a new table with a tenant_id uuid column in pg_tenant.auto_enable_schemas.';
 COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
     'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
 COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS

@@ -11,8 +11,9 @@
 //!   `tenant_id`, changing its type, renaming or dropping it. A new PERMISSIVE
 //!   policy, which widens what the table shows, always gets a WARNING.
 //!   `tenant_enable` and `tenant_disable` pass (`session::ddl::own`).
-//! - `_tenant_ddl_partitions()` (`ddl_command_end`) makes a partition created
-//!   under (or attached to) a tenant-scoped parent tenant-scoped at once.
+//! - `_tenant_ddl_partitions()` (`ddl_command_end`, `api::ddl_scope`) makes
+//!   new tables tenant-scoped: partitions of tenant-scoped parents, and with
+//!   `pg_tenant.auto_enable` tables created with a `tenant_id uuid` column.
 //! - `_tenant_ddl_dropped()` (`sql_drop`) takes a dropped table out of the
 //!   registry, with its counters and limits, so `tenant.tables` stays true.
 //!   A renamed table, or one moved to another schema, keeps its OID and stays
@@ -122,123 +123,11 @@ pub extern "C" fn pg_finfo__tenant_ddl_dropped() -> &'static pg_sys::Pg_finfo_re
     &V1
 }
 
-/// `_tenant_ddl_partitions()`: the `ddl_command_end` event trigger function
-/// on CREATE TABLE and ALTER TABLE: a partition created under a tenant-scoped
-/// parent, or attached to one, is made tenant-scoped in the same statement
-/// (reached directly, it would otherwise have no policies of its own).
-#[pg_guard]
-#[no_mangle]
-#[doc(hidden)]
-pub unsafe extern "C-unwind" fn _tenant_ddl_partitions(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: as above.
-    let parsetree = match unsafe { event_parsetree(fcinfo, "_tenant_ddl_partitions") } {
-        Ok(tree) => tree,
-        Err(e) => error::raise(e),
-    };
-    if !ddl::is_own() {
-        // SAFETY: the statement's parse tree, valid for the whole event.
-        if let Err(e) = unsafe { scope_new_partitions(parsetree) } {
-            error::raise(e);
-        }
-    }
-    pg_sys::Datum::from(0)
-}
-
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo__tenant_ddl_partitions() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
-/// Makes the partition a `CREATE TABLE ... PARTITION OF` created, or an
-/// `ALTER TABLE ... ATTACH PARTITION` attached, tenant-scoped when its parent
-/// is, as the role that ran the statement (the partition's owner). Only
-/// those two statements: any other DDL on a parent leaves its partitions as
-/// they are (a restore puts back what the dump held).
-///
-/// # Safety
-/// `tree` is NULL or a valid parse tree.
-unsafe fn scope_new_partitions(tree: *mut pg_sys::Node) -> Result<()> {
-    let mut pairs = Vec::new();
-    unsafe {
-        if tree.is_null() {
-            return Ok(());
-        }
-        match (*tree).type_ {
-            pg_sys::NodeTag::T_CreateStmt | pg_sys::NodeTag::T_CreateForeignTableStmt => {
-                // A CreateForeignTableStmt begins with its CreateStmt.
-                let stmt = tree as *mut pg_sys::CreateStmt;
-                let parents = PgList::<pg_sys::RangeVar>::from_pg((*stmt).inhRelations);
-                if !(*stmt).partbound.is_null() {
-                    if let Some(parent) = parents.get_ptr(0) {
-                        pairs.push(((*stmt).relation, parent));
-                    }
-                }
-            }
-            pg_sys::NodeTag::T_AlterTableStmt => {
-                let stmt = tree as *mut pg_sys::AlterTableStmt;
-                let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
-                for cmd in commands.iter_ptr() {
-                    if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition
-                        && !(*cmd).def.is_null()
-                    {
-                        let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
-                        pairs.push((partition, (*stmt).relation));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for (partition, parent) in pairs {
-        // SAFETY: RangeVars of the parse tree.
-        let (Some(parent), partition) = (unsafe { scoped_table(parent)? }, unsafe {
-            relid_of(partition)
-        }) else {
-            continue;
-        };
-        if partition == pg_sys::InvalidOid || scoped_table_oid(partition)? {
-            continue;
-        }
-        let track_usage = identity::as_registry_owner(|| {
-            spi::one::<bool>(
-                "SELECT track_usage FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-                &[parent.relid.into()],
-            )
-        })?
-        .unwrap_or(true);
-        // As tenant_enable runs: with the search_path its pg_extern sets, so
-        // the catalog's expressions read back schema-qualified.
-        identity::with_pinned_search_path(|| {
-            super::tables::enable_partition(partition, track_usage)
-        })?;
-        // An attached partitioned table brings its own partitions.
-        let below = identity::as_registry_owner(|| {
-            spi::column::<pg_sys::Oid>(
-                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
-                  WHERE p.relid OPERATOR(pg_catalog.<>) $1::pg_catalog.oid
-                    AND NOT EXISTS (SELECT FROM tenant.tables t WHERE t.relid OPERATOR(pg_catalog.=) p.relid)
-                  ORDER BY p.level",
-                &[partition.into()],
-            )
-        })?;
-        for relid in below {
-            identity::with_pinned_search_path(|| {
-                super::tables::enable_partition(relid, track_usage)
-            })?;
-        }
-    }
-    Ok(())
-}
-
 /// The OID a RangeVar names (InvalidOid when none).
 ///
 /// # Safety
 /// `relation` is NULL or a valid RangeVar.
-unsafe fn relid_of(relation: *mut pg_sys::RangeVar) -> pg_sys::Oid {
+pub(super) unsafe fn relid_of(relation: *mut pg_sys::RangeVar) -> pg_sys::Oid {
     if relation.is_null() {
         return pg_sys::InvalidOid;
     }
@@ -264,7 +153,7 @@ fn is_registered(relid: pg_sys::Oid) -> Result<bool> {
 }
 
 /// Whether the table is registered in tenant.tables.
-fn scoped_table_oid(relid: pg_sys::Oid) -> Result<bool> {
+pub(super) fn scoped_table_oid(relid: pg_sys::Oid) -> Result<bool> {
     identity::as_registry_owner(|| is_registered(relid))
 }
 
@@ -368,7 +257,7 @@ fn forget_dropped_tables() -> Result<()> {
 ///
 /// # Safety
 /// `fcinfo` is the call's info as Postgres passed it.
-unsafe fn event_parsetree(
+pub(super) unsafe fn event_parsetree(
     fcinfo: pg_sys::FunctionCallInfo,
     function: &str,
 ) -> Result<*mut pg_sys::Node> {
@@ -584,10 +473,10 @@ unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weaken
 }
 
 /// A tenant-scoped table named by a statement.
-struct Scoped {
-    relid: pg_sys::Oid,
+pub(super) struct Scoped {
+    pub(super) relid: pg_sys::Oid,
     /// Qualified and quoted.
-    name: String,
+    pub(super) name: String,
 }
 
 /// The table a RangeVar names, when it is registered in tenant.tables.
@@ -596,7 +485,7 @@ struct Scoped {
 ///
 /// # Safety
 /// `relation` is NULL or a valid RangeVar.
-unsafe fn scoped_table(relation: *mut pg_sys::RangeVar) -> Result<Option<Scoped>> {
+pub(super) unsafe fn scoped_table(relation: *mut pg_sys::RangeVar) -> Result<Option<Scoped>> {
     let relid = unsafe { relid_of(relation) };
     if relid == pg_sys::InvalidOid || !scoped_table_oid(relid)? {
         return Ok(None);
@@ -608,7 +497,7 @@ unsafe fn scoped_table(relation: *mut pg_sys::RangeVar) -> Result<Option<Scoped>
 }
 
 /// `"schema"."table"`, quoted by Postgres.
-fn qualified(relid: pg_sys::Oid) -> String {
+pub(super) fn qualified(relid: pg_sys::Oid) -> String {
     // SAFETY: catalog lookups of an existing relation; NULLs are handled.
     unsafe {
         let (schema, name) = (

@@ -138,11 +138,11 @@ fn tenant_enable(
     Ok(text)
 }
 
-/// Makes a partition tenant-scoped as its tenant-scoped parent is (the DDL
-/// guard's `ddl_command_end` trigger calls it when a partition is created
-/// under such a parent or attached to one): tenant_enable's defaults, and
-/// usage counted when the parent's is.
-pub fn enable_partition(oid: pg_sys::Oid, track_usage: bool) -> Result<()> {
+/// Makes a new table tenant-scoped with tenant_enable's defaults and the
+/// given `track_usage` (`api::ddl_scope`: a partition created under or
+/// attached to a tenant-scoped parent, counted when the parent is; a table
+/// `pg_tenant.auto_enable` applies to).
+pub fn enable_with_defaults(oid: pg_sys::Oid, track_usage: bool) -> Result<()> {
     let options = EnableOptions {
         add_column: false,
         backfill_tenant: None,

@@ -1,10 +1,14 @@
 //! The DDL guard's setting, `pg_tenant.ddl_guard` (superuser-only: `error`,
-//! the default, `warn` or `off`), and whether the DDL running now is
-//! pg_tenant's own (`tenant_enable`, `tenant_disable`), which the guard lets
-//! through.
+//! the default, `warn` or `off`), auto-enable's (`pg_tenant.auto_enable`,
+//! off by default, and `pg_tenant.auto_enable_schemas`, both
+//! superuser-only), and whether the DDL running now is pg_tenant's own
+//! (`tenant_enable`, `tenant_disable`), which the guard lets through.
 
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+use crate::error::{self, Result};
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgList, PostgresGucEnum};
 use std::cell::Cell;
+use std::ffi::{CStr, CString};
 
 /// `pg_tenant.ddl_guard`.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,6 +25,9 @@ pub enum DdlGuard {
 }
 
 static DDL_GUARD: GucSetting<DdlGuard> = GucSetting::<DdlGuard>::new(DdlGuard::Error);
+static AUTO_ENABLE: GucSetting<bool> = GucSetting::<bool>::new(false);
+static AUTO_ENABLE_SCHEMAS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"public"));
 
 thread_local! {
     /// How deep pg_tenant's own DDL is nested right now.
@@ -38,6 +45,57 @@ pub fn define() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"pg_tenant.auto_enable",
+        c"pg_tenant: make every new table with a tenant_id uuid column tenant-scoped (in pg_tenant.auto_enable_schemas).",
+        c"off (default). on: a table created (CREATE TABLE, CREATE TABLE AS, SELECT INTO, CREATE SCHEMA ... CREATE TABLE) in one of the schemas of pg_tenant.auto_enable_schemas with a tenant_id column of type uuid is made tenant-scoped in the same statement, with tenant_enable's defaults, as the role that created it. Nothing happens under row_security = off (pg_dump's scripts, which carry the table's policies themselves).",
+        &AUTO_ENABLE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pg_tenant.auto_enable_schemas",
+        c"pg_tenant: the schemas pg_tenant.auto_enable applies to (a list, as search_path is written).",
+        c"Default public. Names are compared as search_path compares them: unquoted ones folded to lower case.",
+        &AUTO_ENABLE_SCHEMAS,
+        GucContext::Suset,
+        GucFlags::from_bits_retain(pg_sys::GUC_LIST_INPUT as i32),
+    );
+}
+
+/// Whether `pg_tenant.auto_enable` is on.
+pub fn auto_enable() -> bool {
+    AUTO_ENABLE.get()
+}
+
+/// The schema names of `pg_tenant.auto_enable_schemas`, parsed as
+/// search_path is (22023 when the value is not such a list).
+pub fn auto_enable_schemas() -> Result<Vec<String>> {
+    let Some(raw) = AUTO_ENABLE_SCHEMAS.get() else {
+        return Ok(Vec::new());
+    };
+    // SAFETY: SplitIdentifierString scribbles on a palloc'd copy, and the
+    // list's cells point into that copy, read before the call returns.
+    unsafe {
+        let copy = pg_sys::pstrdup(raw.as_ptr());
+        let mut list: *mut pg_sys::List = std::ptr::null_mut();
+        if !pg_sys::SplitIdentifierString(copy, b',' as std::ffi::c_char, &mut list) {
+            return Err(error::report(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!(
+                    "pg_tenant.auto_enable_schemas is not a list of schema names: {}",
+                    raw.to_string_lossy()
+                ),
+                "Write it as search_path is written, e.g. SET pg_tenant.auto_enable_schemas = 'public, app'.",
+            ));
+        }
+        let names = PgList::<std::ffi::c_char>::from_pg(list)
+            .iter_ptr()
+            .map(|name| CStr::from_ptr(name).to_string_lossy().into_owned())
+            .collect();
+        pg_sys::pfree(copy.cast());
+        Ok(names)
+    }
 }
 
 /// The configured mode.

@@ -1,0 +1,303 @@
+//! New tables made tenant-scoped in the statement that creates them: the
+//! `ddl_command_end` event trigger `tenant_ddl_partitions` (sql/finalize.sql).
+//!
+//! - A partition created under a tenant-scoped parent (`CREATE TABLE ...
+//!   PARTITION OF`, also as an element of `CREATE SCHEMA`), or attached to
+//!   one (`ALTER TABLE ... ATTACH PARTITION`, with the partitions below it),
+//!   is made tenant-scoped at once: reached directly, it would otherwise have
+//!   no policies of its own.
+//! - With `pg_tenant.auto_enable = on`, a table created in one of the
+//!   schemas of `pg_tenant.auto_enable_schemas` with a `tenant_id uuid`
+//!   column is made tenant-scoped with tenant_enable's defaults, as the role
+//!   that created it (its owner), for ORMs that know nothing of pg_tenant. A
+//!   `tenant_id` of another type gets a WARNING and is left alone
+//!   (tenant_check keeps reporting it as a forgotten table).
+//!
+//! Both run tenant_enable's plan, so a table they cannot make tenant-scoped
+//! makes the statement fail: nothing is left half-isolated.
+
+use super::ddl_guard::{event_parsetree, qualified, relid_of, scoped_table, scoped_table_oid};
+use crate::error::{self, Result};
+use crate::names::TENANT_COLUMN;
+use crate::session::ddl;
+use crate::store::{identity, spi};
+use pgrx::prelude::*;
+use pgrx::PgList;
+
+/// `_tenant_ddl_partitions()`: the `ddl_command_end` event trigger function
+/// on CREATE TABLE, CREATE TABLE AS, SELECT INTO, CREATE FOREIGN TABLE,
+/// CREATE SCHEMA and ALTER TABLE.
+#[pg_guard]
+#[no_mangle]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn _tenant_ddl_partitions(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: Postgres passes a valid fcinfo; it is checked to be an event
+    // trigger's before its context is read as one.
+    let parsetree = match unsafe { event_parsetree(fcinfo, "_tenant_ddl_partitions") } {
+        Ok(tree) => tree,
+        Err(e) => error::raise(e),
+    };
+    // pg_upgrade recreates what the old cluster had, registry included.
+    if ddl::is_own() || unsafe { pg_sys::IsBinaryUpgrade } {
+        return pg_sys::Datum::from(0);
+    }
+    // SAFETY: the statement's parse tree, valid for the whole event.
+    let scoped = unsafe { scope_attached_partitions(parsetree) }
+        .and_then(|_| scope_created())
+        .and_then(|_| unsafe { warn_added_tenant_column(parsetree) });
+    if let Err(e) = scoped {
+        error::raise(e);
+    }
+    pg_sys::Datum::from(0)
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo__tenant_ddl_partitions() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// A table the statement created, as `pg_event_trigger_ddl_commands()` lists it.
+struct Created {
+    relid: pg_sys::Oid,
+    /// Its parent when it is a partition.
+    parent: Option<pg_sys::Oid>,
+    /// `r`, `p` or `f`.
+    kind: String,
+    temporary: bool,
+    in_extension: bool,
+    schema: String,
+    /// `format_type` of its tenant_id column, when it has one.
+    tenant_type: Option<String>,
+    tenant_is_uuid: bool,
+}
+
+/// The tables (and foreign tables) this statement created, in the order it
+/// created them: a CREATE SCHEMA's elements, parents before partitions.
+fn created_tables() -> Result<Vec<Created>> {
+    Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT c.oid, i.inhparent, c.relkind::pg_catalog.text, c.relpersistence OPERATOR(pg_catalog.=) 't',
+                    d.in_extension, n.nspname::pg_catalog.text,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod),
+                    a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype
+               FROM pg_catalog.pg_event_trigger_ddl_commands() WITH ORDINALITY AS d
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+               LEFT JOIN pg_catalog.pg_inherits i ON c.relispartition AND i.inhrelid OPERATOR(pg_catalog.=) c.oid
+               LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+                    AND a.attname OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.objsubid OPERATOR(pg_catalog.=) 0
+                AND d.command_tag OPERATOR(pg_catalog.<>) 'ALTER TABLE'
+                AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,f}'::pg_catalog.\"char\"[])
+              ORDER BY d.ordinality",
+            None,
+            &[TENANT_COLUMN.into()],
+        )?;
+        let mut out: Vec<Created> = Vec::new();
+        for row in rows {
+            let relid = row.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid);
+            if out.iter().any(|c| c.relid == relid) {
+                continue;
+            }
+            out.push(Created {
+                relid,
+                parent: row.get::<pg_sys::Oid>(2)?,
+                kind: row.get::<String>(3)?.unwrap_or_default(),
+                temporary: row.get::<bool>(4)?.unwrap_or(false),
+                in_extension: row.get::<bool>(5)?.unwrap_or(false),
+                schema: row.get::<String>(6)?.unwrap_or_default(),
+                tenant_type: row.get::<String>(7)?,
+                tenant_is_uuid: row.get::<bool>(8)?.unwrap_or(false),
+            });
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)
+}
+
+/// Scopes what the statement created: partitions of tenant-scoped parents
+/// always, other tables as `pg_tenant.auto_enable` says.
+fn scope_created() -> Result<()> {
+    let created = created_tables()?;
+    if created.is_empty() {
+        return Ok(());
+    }
+    let auto = auto_enable_policy()?;
+    for table in created {
+        if scoped_table_oid(table.relid)? {
+            continue;
+        }
+        if let Some(parent) = table.parent {
+            if scoped_table_oid(parent)? {
+                let track_usage = parent_tracks_usage(parent)?;
+                identity::with_pinned_search_path(|| {
+                    super::tables::enable_with_defaults(table.relid, track_usage)
+                })?;
+            }
+            // A partition of a table that is not tenant-scoped follows its
+            // parent: tenant_check reports the parent if it should be.
+            continue;
+        }
+        let Some(schemas) = &auto else { continue };
+        if table.kind == "f" || table.temporary || table.in_extension {
+            continue;
+        }
+        if !schemas.iter().any(|s| *s == table.schema) {
+            continue;
+        }
+        match (&table.tenant_type, table.tenant_is_uuid) {
+            (None, _) => {}
+            (Some(_), true) => {
+                identity::with_pinned_search_path(|| {
+                    super::tables::enable_with_defaults(table.relid, true)
+                })?;
+                pgrx::notice!(
+                    "pg_tenant: made new table {} tenant-scoped (pg_tenant.auto_enable)",
+                    qualified(table.relid)
+                );
+            }
+            (Some(type_name), false) => pgrx::warning!(
+                "pg_tenant: new table {} was not made tenant-scoped: its {TENANT_COLUMN} column has type {type_name}, not uuid (pg_tenant.auto_enable); every tenant's rows are visible to every session until it is converted and tenant_enable runs",
+                qualified(table.relid)
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The schemas auto-enable applies to now, or None when it is off. It is
+/// off under `row_security = off`: pg_dump's scripts set that, and a
+/// restored table gets its policies and registry row from the dump.
+fn auto_enable_policy() -> Result<Option<Vec<String>>> {
+    if !ddl::auto_enable() {
+        return Ok(None);
+    }
+    // SAFETY: reading a boolean setting.
+    if !unsafe { pg_sys::row_security } {
+        return Ok(None);
+    }
+    Ok(Some(ddl::auto_enable_schemas()?))
+}
+
+/// `ALTER TABLE ... ADD COLUMN tenant_id` on a table auto-enable applies
+/// to that is not tenant-scoped: its existing rows have no tenant yet, so
+/// it is not enabled here; a WARNING says what to do.
+///
+/// # Safety
+/// `tree` is NULL or a valid parse tree.
+unsafe fn warn_added_tenant_column(tree: *mut pg_sys::Node) -> Result<()> {
+    let relation = unsafe {
+        if tree.is_null() || (*tree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
+            return Ok(());
+        }
+        let stmt = tree as *mut pg_sys::AlterTableStmt;
+        let adds_tenant = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds)
+            .iter_ptr()
+            .any(|cmd| {
+                (*cmd).subtype == pg_sys::AlterTableType::AT_AddColumn
+                    && !(*cmd).def.is_null()
+                    && (*(*cmd).def).type_ == pg_sys::NodeTag::T_ColumnDef
+                    && {
+                        let name = (*((*cmd).def as *mut pg_sys::ColumnDef)).colname;
+                        !name.is_null()
+                            && std::ffi::CStr::from_ptr(name).to_bytes() == TENANT_COLUMN.as_bytes()
+                    }
+            });
+        if !adds_tenant {
+            return Ok(());
+        }
+        relid_of((*stmt).relation)
+    };
+    let Some(schemas) = auto_enable_policy()? else {
+        return Ok(());
+    };
+    if relation == pg_sys::InvalidOid || scoped_table_oid(relation)? {
+        return Ok(());
+    }
+    // SAFETY: catalog lookup of an existing relation.
+    let schema = unsafe {
+        let name = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relation));
+        if name.is_null() {
+            return Ok(());
+        }
+        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    };
+    if schemas.iter().any(|s| *s == schema) {
+        let table = qualified(relation);
+        pgrx::warning!(
+            "pg_tenant: {TENANT_COLUMN} was added to {table}, which is not tenant-scoped: pg_tenant.auto_enable only scopes new tables; fill {TENANT_COLUMN} in, then run SELECT tenant_enable('{}') (or tenant_enable(..., backfill_tenant => ...))",
+            table.replace('\'', "''")
+        );
+    }
+    Ok(())
+}
+
+fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
+    Ok(identity::as_registry_owner(|| {
+        spi::one::<bool>(
+            "SELECT track_usage FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+            &[parent.into()],
+        )
+    })?
+    .unwrap_or(true))
+}
+
+/// Makes the partition an `ALTER TABLE ... ATTACH PARTITION` attached to a
+/// tenant-scoped parent tenant-scoped, with the partitions below it (an
+/// attached partitioned table brings its own), as the role that ran the
+/// statement (the partition's owner). Any other ALTER TABLE on a parent
+/// leaves its partitions as they are (a restore puts back what the dump held).
+///
+/// # Safety
+/// `tree` is NULL or a valid parse tree.
+unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
+    let mut pairs = Vec::new();
+    unsafe {
+        if tree.is_null() || (*tree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
+            return Ok(());
+        }
+        let stmt = tree as *mut pg_sys::AlterTableStmt;
+        let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
+        for cmd in commands.iter_ptr() {
+            if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition
+                && !(*cmd).def.is_null()
+            {
+                let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
+                pairs.push((partition, (*stmt).relation));
+            }
+        }
+    }
+    for (partition, parent) in pairs {
+        // SAFETY: RangeVars of the parse tree.
+        let (Some(parent), partition) = (unsafe { scoped_table(parent)? }, unsafe {
+            relid_of(partition)
+        }) else {
+            continue;
+        };
+        if partition == pg_sys::InvalidOid {
+            continue;
+        }
+        let track_usage = parent_tracks_usage(parent.relid)?;
+        let below = identity::as_registry_owner(|| {
+            spi::column::<pg_sys::Oid>(
+                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
+                  WHERE NOT EXISTS (SELECT FROM tenant.tables t WHERE t.relid OPERATOR(pg_catalog.=) p.relid)
+                  ORDER BY p.level",
+                &[partition.into()],
+            )
+        })?;
+        // As tenant_enable runs: with the search_path its pg_extern sets, so
+        // the catalog's expressions read back schema-qualified.
+        for relid in below {
+            identity::with_pinned_search_path(|| {
+                super::tables::enable_with_defaults(relid, track_usage)
+            })?;
+        }
+    }
+    Ok(())
+}
