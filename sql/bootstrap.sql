@@ -196,6 +196,24 @@ COMMENT ON TABLE tenant.usage IS
     'pg_tenant: API requests per tenant and calendar month (UTC), counted by tenant_record_api_request.';
 COMMENT ON COLUMN tenant.usage.month IS 'First day of the calendar month (UTC).';
 
+-- Findings of tenant_check an operator accepted (tenant_check_accept), so
+-- that tenant_assert_check fails on new ones only.
+CREATE TABLE tenant.check_acceptances (
+    check_name  text        NOT NULL,
+    object      text        NOT NULL,
+    reason      text        NOT NULL CONSTRAINT check_acceptances_reason CHECK (btrim(reason) <> ''),
+    accepted_by name        NOT NULL DEFAULT current_user,
+    accepted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (check_name, object)
+);
+COMMENT ON TABLE tenant.check_acceptances IS
+    'pg_tenant: tenant_check findings an operator accepted with a reason (tenant_check_accept); tenant_assert_check does not fail on them.';
+COMMENT ON COLUMN tenant.check_acceptances.check_name IS 'The finding''s check, as tenant_check names it.';
+COMMENT ON COLUMN tenant.check_acceptances.object IS 'The finding''s object, exactly as tenant_check reports it.';
+COMMENT ON COLUMN tenant.check_acceptances.reason IS 'Why the finding is accepted.';
+COMMENT ON COLUMN tenant.check_acceptances.accepted_by IS 'The operator who accepted it.';
+COMMENT ON COLUMN tenant.check_acceptances.accepted_at IS 'When it was accepted (or its reason last replaced).';
+
 -- Keep the rows in pg_dump output (extension configuration tables).
 SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.tables', '');
@@ -208,6 +226,7 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.row_limits', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.usage_totals', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.usage_by_table', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.usage', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.check_acceptances', '');
 
 -- Row-Level Security on the registry itself; the policies are in sql/finalize.sql.
 ALTER TABLE tenant.tenants ENABLE ROW LEVEL SECURITY;
@@ -232,6 +251,8 @@ ALTER TABLE tenant.usage_by_table ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.usage_by_table FORCE ROW LEVEL SECURITY;
 ALTER TABLE tenant.usage ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.usage FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.check_acceptances ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.check_acceptances FORCE ROW LEVEL SECURITY;
 
 -- Writes go through pg_tenant's functions only; reads are filtered by RLS.
 REVOKE ALL ON ALL TABLES IN SCHEMA tenant FROM PUBLIC;
@@ -247,5 +268,7 @@ GRANT INSERT, UPDATE, DELETE ON tenant.plans, tenant.plan_row_limits TO tenant_a
 -- Verification tokens are secrets: applications read domains without them.
 GRANT SELECT (domain, tenant_id, verified_at, is_primary, created_at) ON tenant.domains TO PUBLIC;
 GRANT SELECT ON tenant.domains TO tenant_admin;
+-- Accepted findings are the operators' (tenant_check_accept writes them).
+GRANT SELECT ON tenant.check_acceptances TO tenant_admin;
 -- tenant_enable adds a foreign key to tenant.tenants (id), which needs REFERENCES.
 GRANT REFERENCES (id) ON tenant.tenants TO tenant_admin;

@@ -23,6 +23,14 @@ CREATE POLICY tenant_tables_read ON tenant.tables
 COMMENT ON POLICY tenant_tables_read ON tenant.tables IS
     'pg_tenant: which tables are tenant-scoped is not secret; writes go through tenant_enable/tenant_disable.';
 
+-- tenant.check_acceptances: operators read it; tenant_check_accept and
+-- tenant_check_unaccept write it.
+CREATE POLICY tenant_admin_read ON tenant.check_acceptances
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.check_acceptances IS
+    'pg_tenant: members of tenant_admin see the accepted tenant_check findings.';
+
 -- members, domains, settings: an application role sees its current tenant's
 -- rows; tenant_admin members see every tenant's. No write policies: writes go
 -- through pg_tenant's functions, which check who is asking.
@@ -298,7 +306,7 @@ COMMENT ON TRIGGER tenant_cache_invalidate ON tenant.row_limits IS
 -- gives them the documented signature: a result column named "check" (a
 -- reserved word that pgrx does not quote) and a probe_role of type name.
 CREATE FUNCTION @extschema@.tenant_check(probe_role name DEFAULT NULL)
-RETURNS TABLE ("check" text, object text, status text, detail text, fix text)
+RETURNS TABLE ("check" text, object text, status text, detail text, fix text, accepted text)
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $check$ SELECT * FROM @extschema@._tenant_check(probe_role::text) $check$;
@@ -336,7 +344,10 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@._tenant_ddl_partitions(),
     @extschema@.tenant_check(name),
     @extschema@._tenant_check(text),
-    @extschema@.tenant_assert_check(text)
+    @extschema@.tenant_assert_check(text),
+    @extschema@.tenant_check_json(text),
+    @extschema@.tenant_check_accept(text, text, text),
+    @extschema@.tenant_check_unaccept(text, text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     @extschema@.tenant_create(text, text, text, uuid),
@@ -361,7 +372,10 @@ GRANT EXECUTE ON FUNCTION
     @extschema@._tenant_usage_stop(regclass),
     @extschema@.tenant_check(name),
     @extschema@._tenant_check(text),
-    @extschema@.tenant_assert_check(text)
+    @extschema@.tenant_assert_check(text),
+    @extschema@.tenant_check_json(text),
+    @extschema@.tenant_check_accept(text, text, text),
+    @extschema@.tenant_check_unaccept(text, text)
 TO tenant_admin;
 -- A table's owner may make its own table tenant-scoped (and undo it); the
 -- functions check ownership themselves (operators may do it for any table).
@@ -447,12 +461,18 @@ COMMENT ON FUNCTION @extschema@.tenant_disable(regclass) IS
     'pg_tenant: undoes tenant_enable: drops its policies and trigger, turns RLS off when no other policy remains, unregisters the table. '
     'Keeps the tenant_id column, its foreign key, its index and the data. Returns the SQL it ran.';
 COMMENT ON FUNCTION @extschema@.tenant_check(name) IS
-    'pg_tenant: finds known ways RLS multi-tenancy leaks; one row per finding (check, object, status ok/warn/fail, detail, fix SQL). '
+    'pg_tenant: finds known ways RLS multi-tenancy leaks; one row per finding (check, object, status ok/warn/fail, detail, fix SQL, accepted: the reason when an operator accepted it). '
     'With probe_role, also writes and reads as that role in a subtransaction that is always rolled back.';
 COMMENT ON FUNCTION @extschema@._tenant_check(text) IS
     'pg_tenant internal: the rows of tenant_check (its column check_name is tenant_check''s "check").';
 COMMENT ON FUNCTION @extschema@.tenant_assert_check(text) IS
-    'pg_tenant: raises 23514 listing every failing tenant_check finding; otherwise returns a summary. For CI and migrations.';
+    'pg_tenant: raises 23514 listing every failing tenant_check finding that is not accepted; otherwise returns a summary. For CI and migrations.';
+COMMENT ON FUNCTION @extschema@.tenant_check_json(text) IS
+    'pg_tenant: the tenant_check report as one jsonb document for CI: server, summary (counts, accepted, new_failures, passed) and every finding with its acceptance.';
+COMMENT ON FUNCTION @extschema@.tenant_check_accept(text, text, text) IS
+    'pg_tenant: accepts, with a reason, a warn or fail finding tenant_check reports now, so tenant_assert_check no longer fails on it. Operators only.';
+COMMENT ON FUNCTION @extschema@.tenant_check_unaccept(text, text) IS
+    'pg_tenant: removes the acceptance of a tenant_check finding; returns whether there was one. Operators only.';
 COMMENT ON FUNCTION @extschema@.tenant_set_id() IS
     'pg_tenant: BEFORE INSERT trigger that fills tenant_id from app.current_tenant and refuses a row when no tenant is in context.';
 COMMENT ON FUNCTION @extschema@._tenant_register_table(regclass, boolean, boolean) IS

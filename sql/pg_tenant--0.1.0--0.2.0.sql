@@ -129,3 +129,83 @@ CREATE FUNCTION @extschema@.tenant_enable_script("tbl" regclass, "add_column" bo
     LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_enable_script_wrapper';
 COMMENT ON FUNCTION @extschema@.tenant_enable_script(regclass, boolean, text, boolean, boolean) IS
     'pg_tenant: a complete, idempotent script for a migration file (the tenant_enable call with every option), correct whatever state the table is in where it runs.';
+
+-- tenant_check: accepted findings (tenant.check_acceptances, tenant_check_accept,
+-- tenant_check_unaccept; the new column "accepted"), and the JSON report.
+CREATE TABLE tenant.check_acceptances (
+    check_name  text        NOT NULL,
+    object      text        NOT NULL,
+    reason      text        NOT NULL CONSTRAINT check_acceptances_reason CHECK (btrim(reason) <> ''),
+    accepted_by name        NOT NULL DEFAULT current_user,
+    accepted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (check_name, object)
+);
+COMMENT ON TABLE tenant.check_acceptances IS
+    'pg_tenant: tenant_check findings an operator accepted with a reason (tenant_check_accept); tenant_assert_check does not fail on them.';
+COMMENT ON COLUMN tenant.check_acceptances.check_name IS 'The finding''s check, as tenant_check names it.';
+COMMENT ON COLUMN tenant.check_acceptances.object IS 'The finding''s object, exactly as tenant_check reports it.';
+COMMENT ON COLUMN tenant.check_acceptances.reason IS 'Why the finding is accepted.';
+COMMENT ON COLUMN tenant.check_acceptances.accepted_by IS 'The operator who accepted it.';
+COMMENT ON COLUMN tenant.check_acceptances.accepted_at IS 'When it was accepted (or its reason last replaced).';
+SELECT pg_catalog.pg_extension_config_dump('tenant.check_acceptances', '');
+ALTER TABLE tenant.check_acceptances ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.check_acceptances FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON tenant.check_acceptances FROM PUBLIC;
+GRANT SELECT ON tenant.check_acceptances TO tenant_admin;
+CREATE POLICY tenant_admin_read ON tenant.check_acceptances
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.check_acceptances IS
+    'pg_tenant: members of tenant_admin see the accepted tenant_check findings.';
+
+DROP FUNCTION @extschema@.tenant_check(name);
+DROP FUNCTION @extschema@._tenant_check(text);
+CREATE FUNCTION @extschema@._tenant_check("probe_role" text DEFAULT NULL)
+    RETURNS TABLE ("check_name" text, "object" text, "status" text, "detail" text, "fix" text, "accepted" text)
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_check_wrapper';
+CREATE FUNCTION @extschema@.tenant_check(probe_role name DEFAULT NULL)
+RETURNS TABLE ("check" text, object text, status text, detail text, fix text, accepted text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $check$ SELECT * FROM @extschema@._tenant_check(probe_role::text) $check$;
+CREATE FUNCTION @extschema@.tenant_check_json("probe_role" text DEFAULT NULL) RETURNS jsonb
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_check_json_wrapper';
+CREATE FUNCTION @extschema@.tenant_check_accept("check_name" text, "object" text, "reason" text) RETURNS text
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_check_accept_wrapper';
+CREATE FUNCTION @extschema@.tenant_check_unaccept("check_name" text, "object" text) RETURNS bool
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_check_unaccept_wrapper';
+REVOKE EXECUTE ON FUNCTION
+    @extschema@.tenant_check(name),
+    @extschema@._tenant_check(text),
+    @extschema@.tenant_check_json(text),
+    @extschema@.tenant_check_accept(text, text, text),
+    @extschema@.tenant_check_unaccept(text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.tenant_check(name),
+    @extschema@._tenant_check(text),
+    @extschema@.tenant_check_json(text),
+    @extschema@.tenant_check_accept(text, text, text),
+    @extschema@.tenant_check_unaccept(text, text)
+TO tenant_admin;
+COMMENT ON FUNCTION @extschema@.tenant_check(name) IS
+    'pg_tenant: finds known ways RLS multi-tenancy leaks; one row per finding (check, object, status ok/warn/fail, detail, fix SQL, accepted: the reason when an operator accepted it). '
+    'With probe_role, also writes and reads as that role in a subtransaction that is always rolled back.';
+COMMENT ON FUNCTION @extschema@._tenant_check(text) IS
+    'pg_tenant internal: the rows of tenant_check (its column check_name is tenant_check''s "check").';
+COMMENT ON FUNCTION @extschema@.tenant_assert_check(text) IS
+    'pg_tenant: raises 23514 listing every failing tenant_check finding that is not accepted; otherwise returns a summary. For CI and migrations.';
+COMMENT ON FUNCTION @extschema@.tenant_check_json(text) IS
+    'pg_tenant: the tenant_check report as one jsonb document for CI: server, summary (counts, accepted, new_failures, passed) and every finding with its acceptance.';
+COMMENT ON FUNCTION @extschema@.tenant_check_accept(text, text, text) IS
+    'pg_tenant: accepts, with a reason, a warn or fail finding tenant_check reports now, so tenant_assert_check no longer fails on it. Operators only.';
+COMMENT ON FUNCTION @extschema@.tenant_check_unaccept(text, text) IS
+    'pg_tenant: removes the acceptance of a tenant_check finding; returns whether there was one. Operators only.';

@@ -3,13 +3,12 @@
 //! tables.
 
 use super::node_tree;
-use super::{ok_when_empty, Finding, Status};
-use crate::error::{self, Result};
+use super::{flag, ok_when_empty, rows, rows_with, text, Finding, Status};
+use crate::error::Result;
 use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
 use crate::store::spi;
 use crate::tables::plan::Expressions;
 use crate::tables::state::TableState;
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
 
@@ -58,41 +57,6 @@ pub fn check_all(states: &[TableState]) -> Result<Vec<Finding>> {
     findings.extend(risky_grants()?);
     findings.extend(serial_columns()?);
     Ok(findings)
-}
-
-/// Runs a query whose $1 is the tenant column's name and maps every row (all
-/// text columns) with `f`.
-fn rows<F>(sql: &str, columns: usize, f: F) -> Result<Vec<Finding>>
-where
-    F: FnMut(&[Option<String>]) -> Finding,
-{
-    rows_with(sql, &[TENANT_COLUMN.into()], columns, f)
-}
-
-/// `rows` with any parameters.
-fn rows_with<F>(sql: &str, args: &[DatumWithOid], columns: usize, mut f: F) -> Result<Vec<Finding>>
-where
-    F: FnMut(&[Option<String>]) -> Finding,
-{
-    Spi::connect(|client| {
-        let mut out = Vec::new();
-        for row in client.select(sql, None, args)? {
-            let values: Vec<Option<String>> = (1..=columns)
-                .map(|i| row.get::<String>(i))
-                .collect::<std::result::Result<_, _>>()?;
-            out.push(f(&values));
-        }
-        Ok(out)
-    })
-    .map_err(error::internal)
-}
-
-fn text(values: &[Option<String>], i: usize) -> String {
-    values.get(i).cloned().flatten().unwrap_or_default()
-}
-
-fn flag(values: &[Option<String>], i: usize) -> bool {
-    values.get(i).cloned().flatten().as_deref() == Some("true")
 }
 
 /// Check 3: tables with a tenant_id column that tenant_enable never saw
@@ -223,20 +187,21 @@ fn widening_policies(states: &[TableState]) -> Vec<Finding> {
 }
 
 /// Check 5: a STABLE function called on no column, outside a sub-select,
-/// runs once per row; `(SELECT f())` runs it once per statement.
+/// runs once per row; `(SELECT f())` runs it once per statement. One finding
+/// per policy and function, whichever clauses call it and however often,
+/// with one ALTER POLICY that wraps every such call.
 fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     for table in states {
         for policy in &table.policies {
-            let exprs = [
+            let clauses = [
                 ("USING", &policy.using, &policy.using_tree),
                 ("WITH CHECK", &policy.with_check, &policy.with_check_tree),
             ];
-            for (clause, expr, tree) in exprs {
-                let (Some(expr), Some(tree)) = (expr, tree) else {
-                    continue;
-                };
-                let Some(parsed) = node_tree::parse(tree) else {
+            // (function, the clauses that call it), in order of appearance.
+            let mut calls: Vec<(String, Vec<&str>)> = Vec::new();
+            for (clause, _, tree) in &clauses {
+                let Some(parsed) = tree.as_ref().and_then(|t| node_tree::parse(t)) else {
                     continue;
                 };
                 for (name, volatility) in
@@ -245,25 +210,44 @@ fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
                     if volatility != "s" {
                         continue; // immutable calls are folded at plan time; volatile ones must run per row
                     }
-                    let object = format!("{} policy {}", table.qualified_name, policy.name);
-                    let detail = format!("{clause} calls {name}() once per row; wrap it as (SELECT {name}(...)) to call it once per statement");
-                    let fix = node_tree::wrap_call(expr, &name).map(|wrapped| {
-                        let keyword = if clause == "USING" {
-                            "USING"
-                        } else {
-                            "WITH CHECK"
-                        };
-                        format!(
-                            "ALTER POLICY {} ON {} {keyword} ({wrapped})",
-                            quote_identifier(&policy.name),
-                            table.qualified_name
-                        )
-                    });
-                    findings.push(
-                        Finding::new("per_row_function", object, Status::Warn, detail)
-                            .fix(&fix.into_iter().collect::<Vec<_>>()),
-                    );
+                    match calls.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, found)) if !found.contains(clause) => found.push(clause),
+                        Some(_) => {}
+                        None => calls.push((name, vec![clause])),
+                    }
                 }
+            }
+            for (name, in_clauses) in calls {
+                let object = format!("{} policy {}", table.qualified_name, policy.name);
+                let (verb, subject) = if in_clauses.len() == 1 {
+                    ("calls", in_clauses[0].to_string())
+                } else {
+                    ("call", in_clauses.join(" and "))
+                };
+                let detail = format!("{subject} {verb} {name}() once per row; wrap it as (SELECT {name}(...)) to call it once per statement");
+                let mut alter = Vec::new();
+                for (clause, expr, _) in &clauses {
+                    if !in_clauses.contains(clause) {
+                        continue;
+                    }
+                    if let Some(wrapped) = expr.as_deref().and_then(|e| node_tree::wrap_calls(e, &name)) {
+                        alter.push(format!("{clause} ({wrapped})"));
+                    }
+                }
+                let fix: Vec<String> = (!alter.is_empty())
+                    .then(|| {
+                        format!(
+                            "ALTER POLICY {} ON {} {}",
+                            quote_identifier(&policy.name),
+                            table.qualified_name,
+                            alter.join(" ")
+                        )
+                    })
+                    .into_iter()
+                    .collect();
+                findings.push(
+                    Finding::new("per_row_function", object, Status::Warn, detail).fix(&fix),
+                );
             }
         }
     }

@@ -14,13 +14,19 @@
 //!   tenant-scoped tables (references, tenants of rows, usage counters);
 //! - `probe`: an active test as a given role, always rolled back.
 
+mod accept;
 mod data;
+mod hygiene;
 mod leaks;
 mod node_tree;
 mod probe;
+mod server;
 mod tables;
 
 use crate::error::{self, Result};
+use crate::store::spi;
+use crate::names::TENANT_COLUMN;
+use pgrx::datum::DatumWithOid;
 use crate::tables::state::TableState;
 use pgrx::prelude::*;
 
@@ -94,6 +100,41 @@ pub fn ok_when_empty(check: &'static str, findings: &mut Vec<Finding>, detail: &
     }
 }
 
+/// Runs a query whose $1 is the tenant column's name and maps every row (all
+/// text columns) with `f`.
+pub fn rows<F>(sql: &str, columns: usize, f: F) -> Result<Vec<Finding>>
+where
+    F: FnMut(&[Option<String>]) -> Finding,
+{
+    rows_with(sql, &[TENANT_COLUMN.into()], columns, f)
+}
+
+/// `rows` with any parameters.
+pub fn rows_with<F>(sql: &str, args: &[DatumWithOid], columns: usize, mut f: F) -> Result<Vec<Finding>>
+where
+    F: FnMut(&[Option<String>]) -> Finding,
+{
+    Spi::connect(|client| {
+        let mut out = Vec::new();
+        for row in client.select(sql, None, args)? {
+            let values: Vec<Option<String>> = (1..=columns)
+                .map(|i| row.get::<String>(i))
+                .collect::<std::result::Result<_, _>>()?;
+            out.push(f(&values));
+        }
+        Ok(out)
+    })
+    .map_err(error::internal)
+}
+
+pub fn text(values: &[Option<String>], i: usize) -> String {
+    values.get(i).cloned().flatten().unwrap_or_default()
+}
+
+pub fn flag(values: &[Option<String>], i: usize) -> bool {
+    values.get(i).cloned().flatten().as_deref() == Some("true")
+}
+
 /// Runs every check; with `probe_role`, also the active probe.
 pub fn run(probe_role: Option<&str>) -> Result<Vec<Finding>> {
     let registered = tables::registered_tables()?;
@@ -101,11 +142,48 @@ pub fn run(probe_role: Option<&str>) -> Result<Vec<Finding>> {
     let mut findings = tables::check_registry()?;
     findings.extend(tables::check_tenant_tables(&registered, &states)?);
     findings.extend(leaks::check_all(&states)?);
+    findings.extend(hygiene::check_all()?);
+    findings.extend(server::check_all()?);
     findings.extend(data::check_all(&registered)?);
     if let Some(role) = probe_role {
         findings.extend(probe::run(role, &states)?);
     }
     Ok(findings)
+}
+
+/// Every finding, the acceptances' warnings among them, with the
+/// acceptance of each (by index into the acceptances).
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub acceptances: Vec<accept::Acceptance>,
+}
+
+impl Report {
+    pub fn build(probe_role: Option<&str>) -> Result<Self> {
+        let mut findings = run(probe_role)?;
+        let acceptances = accept::all()?;
+        findings.extend(accept::stale(&findings, &acceptances)?);
+        Ok(Report {
+            findings,
+            acceptances,
+        })
+    }
+
+    pub fn accepted(&self, finding: &Finding) -> Option<&accept::Acceptance> {
+        accept::of(finding, &self.acceptances)
+    }
+
+    /// Failing findings that are not accepted.
+    pub fn new_failures(&self) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.status == Status::Fail && self.accepted(f).is_none())
+            .collect()
+    }
+
+    fn count(&self, status: Status) -> usize {
+        self.findings.iter().filter(|f| f.status == status).count()
+    }
 }
 
 /// The rows of `tenant_check()`. The SQL function `tenant_check(probe_role
@@ -125,37 +203,111 @@ fn _tenant_check(
             name!(status, Option<String>),
             name!(detail, Option<String>),
             name!(fix, Option<String>),
+            name!(accepted, Option<String>),
         ),
     >,
 > {
-    let rows = run(probe_role)?.into_iter().map(|f| {
-        (
-            Some(f.check.to_string()),
-            Some(f.object),
-            Some(f.status.as_str().to_string()),
-            Some(f.detail),
-            f.fix,
-        )
+    let report = Report::build(probe_role)?;
+    let rows: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                Some(f.check.to_string()),
+                Some(f.object.clone()),
+                Some(f.status.as_str().to_string()),
+                Some(f.detail.clone()),
+                f.fix.clone(),
+                report.accepted(f).map(|a| a.reason.clone()),
+            )
+        })
+        .collect();
+    Ok(TableIterator::new(rows))
+}
+
+/// `tenant_check_json(probe_role)`: the whole report as one jsonb document
+/// for CI: the server, a summary (counts by status, accepted findings, new
+/// failures, `passed`) and every finding with its acceptance.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn tenant_check_json(probe_role: default!(Option<&str>, "NULL")) -> Result<pgrx::JsonB> {
+    let report = Report::build(probe_role)?;
+    let about = spi::one::<pgrx::JsonB>(
+        "SELECT pg_catalog.jsonb_build_object(
+                  'database', pg_catalog.current_database(),
+                  'server_version', pg_catalog.current_setting('server_version'),
+                  'pg_tenant', (SELECT extversion FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_tenant'),
+                  'checked_at', pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
+        &[],
+    )?
+    .map(|j| j.0)
+    .unwrap_or_default();
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "check": f.check,
+                "object": f.object,
+                "status": f.status.as_str(),
+                "detail": f.detail,
+                "fix": f.fix,
+                "accepted": report.accepted(f).map(|a| serde_json::json!({
+                    "reason": a.reason, "by": a.by, "at": a.at
+                })),
+            })
+        })
+        .collect();
+    let new_failures = report.new_failures().len();
+    let accepted = report
+        .findings
+        .iter()
+        .filter(|f| report.accepted(f).is_some())
+        .count();
+    let mut document = serde_json::json!({
+        "passed": new_failures == 0,
+        "summary": {
+            "findings": report.findings.len(),
+            "ok": report.count(Status::Ok),
+            "warn": report.count(Status::Warn),
+            "fail": report.count(Status::Fail),
+            "accepted": accepted,
+            "new_failures": new_failures,
+        },
+        "findings": findings,
     });
-    Ok(TableIterator::new(rows.collect::<Vec<_>>()))
+    if let (Some(doc), serde_json::Value::Object(about)) = (document.as_object_mut(), about) {
+        for (key, value) in about {
+            doc.insert(key, value);
+        }
+    }
+    Ok(pgrx::JsonB(document))
 }
 
 /// `tenant_assert_check(probe_role)`: raises 23514 listing every failing
-/// finding; otherwise returns a one-line summary. For CI and migrations.
+/// finding that is not accepted; otherwise returns a one-line summary. For
+/// CI and migrations.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_assert_check(probe_role: default!(Option<&str>, "NULL")) -> Result<String> {
-    let findings = run(probe_role)?;
-    let failing: Vec<&Finding> = findings
+    let report = Report::build(probe_role)?;
+    let failing = report.new_failures();
+    let warnings = report.count(Status::Warn);
+    let accepted = report
+        .findings
         .iter()
-        .filter(|f| f.status == Status::Fail)
-        .collect();
-    let warnings = findings.iter().filter(|f| f.status == Status::Warn).count();
+        .filter(|f| f.status == Status::Fail && report.accepted(f).is_some())
+        .count();
     if failing.is_empty() {
         return Ok(format!(
-            "pg_tenant: {} checks passed, {} warnings, 0 failures",
-            findings.len() - warnings,
-            warnings
+            "pg_tenant: {} checks passed, {} warnings, 0 failures{}",
+            report.count(Status::Ok),
+            warnings,
+            if accepted > 0 {
+                format!(" ({accepted} accepted)")
+            } else {
+                String::new()
+            }
         ));
     }
     let detail: Vec<String> = failing
@@ -165,7 +317,7 @@ fn tenant_assert_check(probe_role: default!(Option<&str>, "NULL")) -> Result<Str
     Err(error::report(
         PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
         format!("tenant_check found {} failing check(s)", failing.len()),
-        "Run SELECT * FROM tenant_check() WHERE status = 'fail' to see the fix for each.",
+        "Run SELECT * FROM tenant_check() WHERE status = 'fail' to see the fix for each; an operator may accept a known one with tenant_check_accept(check, object, reason).",
     )
     .set_detail(detail.join("\n")))
 }

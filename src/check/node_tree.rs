@@ -147,11 +147,35 @@ fn field<'a>(fields: &'a [(String, Value)], key: &str) -> Option<&'a str> {
         })
 }
 
-/// Wraps the first call of `function` in `expression` (deparsed SQL) in
-/// `(SELECT ...)`. None when the call cannot be found.
-pub fn wrap_call(expression: &str, function: &str) -> Option<String> {
+/// Wraps every call of `function` in `expression` (deparsed SQL) that is not
+/// wrapped yet in `(SELECT ...)`. None when no such call can be found.
+pub fn wrap_calls(expression: &str, function: &str) -> Option<String> {
+    let mut text = expression.to_string();
+    let mut from = 0;
+    let mut wrapped_any = false;
+    while let Some((wrapped, resume)) = wrap_call_from(&text, function, from) {
+        text = wrapped;
+        from = resume;
+        wrapped_any = true;
+    }
+    wrapped_any.then_some(text)
+}
+
+/// Wraps the first call at or after byte `from` that is not
+/// already `(SELECT f(...))`; also returns where the wrapped call ends.
+fn wrap_call_from(expression: &str, function: &str, from: usize) -> Option<(String, usize)> {
     let needle = format!("{function}(");
-    let mut start = expression.find(&needle)?;
+    let mut search = from;
+    let mut start = loop {
+        let at = expression[search..].find(&needle)? + search;
+        // A name that merely ends in `function` (my_current_setting) is not a call of it.
+        let prev = expression[..at].chars().last();
+        let part_of_name = prev.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if !part_of_name && !expression[..at].trim_end_matches(|c: char| c == '.' || c.is_alphanumeric() || c == '_' || c == '"').ends_with("(SELECT ") {
+            break at;
+        }
+        search = at + needle.len();
+    };
     // Include a schema qualification such as `public.`.
     while start > 0 {
         let before = expression[..start].chars().last()?;
@@ -180,11 +204,14 @@ pub fn wrap_call(expression: &str, function: &str) -> Option<String> {
         }
     }
     let end = end?;
-    Some(format!(
-        "{}(SELECT {}){}",
-        &expression[..start],
-        &expression[start..end],
-        &expression[end..]
+    Some((
+        format!(
+            "{}(SELECT {}){}",
+            &expression[..start],
+            &expression[start..end],
+            &expression[end..]
+        ),
+        end + "(SELECT )".len(),
     ))
 }
 
@@ -231,7 +258,7 @@ mod unit_tests {
     #[test]
     fn wraps_the_call_in_a_sub_select() {
         assert_eq!(
-            wrap_call(
+            wrap_calls(
                 "(tenant_id = (current_setting('app.current_tenant'::text))::uuid)",
                 "current_setting"
             )
@@ -239,13 +266,22 @@ mod unit_tests {
             Some("(tenant_id = ((SELECT current_setting('app.current_tenant'::text)))::uuid)")
         );
         assert_eq!(
-            wrap_call(
+            wrap_calls(
                 "(tenant_id = public.current_tenant_id())",
                 "current_tenant_id"
             )
             .as_deref(),
             Some("(tenant_id = (SELECT public.current_tenant_id()))")
         );
-        assert_eq!(wrap_call("(a = b)", "missing"), None);
+        assert_eq!(wrap_calls("(a = b)", "missing"), None);
+        assert_eq!(
+            wrap_calls(
+                "((a = (current_setting('x'::text))::uuid) AND (b = ((SELECT current_setting('y'::text)))::uuid) AND (c = my_current_setting()) AND (d = (current_setting('z'::text))::uuid))",
+                "current_setting"
+            )
+            .as_deref(),
+            Some("((a = ((SELECT current_setting('x'::text)))::uuid) AND (b = ((SELECT current_setting('y'::text)))::uuid) AND (c = my_current_setting()) AND (d = ((SELECT current_setting('z'::text)))::uuid))")
+        );
+        assert_eq!(wrap_calls("(b = (SELECT current_setting('y'::text)))", "current_setting"), None);
     }
 }

@@ -86,6 +86,10 @@ pub fn check_registry() -> Result<Vec<Finding>> {
         ("tenant.usage_totals", tenant_scoped(TENANT_COLUMN)),
         ("tenant.usage_by_table", tenant_scoped(TENANT_COLUMN)),
         ("tenant.usage", tenant_scoped(TENANT_COLUMN)),
+        (
+            "tenant.check_acceptances",
+            vec![RegistryPolicy::read("tenant_admin_read", "tenant_admin", "true")],
+        ),
     ];
     let mut findings = Vec::new();
     for (name, policies) in expected {

@@ -1,0 +1,201 @@
+//! Checks of what surrounds the tenant-scoped tables: functions the planner
+//! may run before the policies filter (LEAKPROOF), login roles one
+//! `set_config` away from every tenant (members of tenant_bypass), default
+//! privileges that expose a table before `tenant_enable` runs, and column
+//! defaults that turn pg_tenant's clear refusal into a cast error.
+
+use super::{flag, ok_when_empty, rows, text, Finding, Status};
+use crate::error::Result;
+use crate::names::TENANT_COLUMN;
+use crate::session::ddl;
+use crate::store::spi;
+use pgrx::spi::quote_identifier;
+
+const LEAKPROOF_FUNCTIONS_SQL: &str =
+    include_str!("../../sql/queries/check/leakproof_functions.sql");
+const BYPASS_MEMBERS_SQL: &str = include_str!("../../sql/queries/check/bypass_members.sql");
+const DEFAULT_PRIVILEGES_SQL: &str =
+    include_str!("../../sql/queries/check/default_privileges.sql");
+const CASTING_DEFAULTS_SQL: &str = include_str!("../../sql/queries/check/casting_defaults.sql");
+
+pub fn check_all() -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
+    findings.extend(leakproof_functions()?);
+    findings.extend(bypass_members()?);
+    findings.extend(default_privileges()?);
+    findings.extend(casting_defaults()?);
+    Ok(findings)
+}
+
+/// Check 13: a LEAKPROOF function may run on rows before the policies have
+/// filtered them (the planner orders leakproof quals first). One that can
+/// raise an error or log its argument then shows other tenants' values.
+/// Fails for a user's function; an extension's only warns (its authors
+/// vouch for it, and a superuser installed it).
+fn leakproof_functions() -> Result<Vec<Finding>> {
+    let mut findings = rows(LEAKPROOF_FUNCTIONS_SQL, 3, |v| {
+        let (function, owner, extension) = (text(v, 0), text(v, 1), text(v, 2));
+        let fix = [format!("ALTER FUNCTION {function} NOT LEAKPROOF")];
+        if extension.is_empty() {
+            Finding::new(
+                "leakproof_function",
+                &function,
+                Status::Fail,
+                format!("marked LEAKPROOF (owner {owner}): the planner may call it on other tenants' rows before the policies filter them, and an error or notice it raises shows their values"),
+            )
+            .fix(&fix)
+        } else {
+            Finding::new(
+                "leakproof_function",
+                &function,
+                Status::Warn,
+                format!("marked LEAKPROOF by extension {extension}: the planner may call it on other tenants' rows before the policies filter them; keep it only if it can raise no error that shows its argument"),
+            )
+            .fix(&fix)
+        }
+    })?;
+    ok_when_empty(
+        "leakproof_function",
+        &mut findings,
+        "no function outside pg_catalog is marked LEAKPROOF",
+    );
+    Ok(findings)
+}
+
+/// Check 14: a LOGIN role in tenant_bypass reads and writes every tenant
+/// after one `set_config('app.bypass_rls', 'on', true)`, in any of its
+/// sessions: an application's login role must not be one.
+fn bypass_members() -> Result<Vec<Finding>> {
+    let mut findings = rows(BYPASS_MEMBERS_SQL, 2, |v| {
+        let (role, via) = (text(v, 0), text(v, 1));
+        let quoted = quote_identifier(&role);
+        let through = if via == "tenant_bypass" {
+            String::new()
+        } else {
+            format!(" (through {via})")
+        };
+        let fix = if via == "tenant_bypass" {
+            vec![
+                "-- if applications connect as it, give the job its own login role".to_string(),
+                format!("REVOKE tenant_bypass FROM {quoted}"),
+            ]
+        } else {
+            vec![format!(
+                "-- if applications connect as it, revoke {via} from {quoted} and give the job its own login role"
+            )]
+        };
+        Finding::new(
+            "bypass_member",
+            &role,
+            Status::Warn,
+            format!("LOGIN role is a member of tenant_bypass{through}: one set_config('app.bypass_rls', 'on', true) in any of its sessions reads and writes every tenant's rows; only background jobs and admin tools should connect as it"),
+        )
+        .fix(&fix)
+    })?;
+    ok_when_empty(
+        "bypass_member",
+        &mut findings,
+        "no login role is a member of tenant_bypass",
+    );
+    Ok(findings)
+}
+
+/// Check 15: default privileges that grant roles access to every new table
+/// at creation. Until `tenant_enable` runs on it (in a later migration, or
+/// never) such a table shows every tenant's rows to them. Ok where
+/// `pg_tenant.auto_enable` (as this session has it) scopes new tables in
+/// the schema anyway.
+fn default_privileges() -> Result<Vec<Finding>> {
+    let auto_schemas = if ddl::auto_enable() {
+        ddl::auto_enable_schemas()?
+    } else {
+        Vec::new()
+    };
+    let schema = spi::extension_schema()?;
+    let mut findings = rows(DEFAULT_PRIVILEGES_SQL, 5, |v| {
+        let (creator, in_schema, grantee, privileges, schema_name) =
+            (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+        let where_ = if in_schema.is_empty() {
+            String::new()
+        } else {
+            format!(" in schema {in_schema}")
+        };
+        let object = format!("tables of {creator}{where_} to {grantee}");
+        if !schema_name.is_empty() && auto_schemas.iter().any(|s| *s == schema_name) {
+            return Finding::new(
+                "default_privileges",
+                object,
+                Status::Ok,
+                format!("new tables{where_} are granted {privileges} to {grantee} at creation, and pg_tenant.auto_enable makes those with a tenant_id uuid column tenant-scoped in the same statement"),
+            );
+        }
+        let for_schema = if in_schema.is_empty() {
+            String::new()
+        } else {
+            format!(" IN SCHEMA {in_schema}")
+        };
+        Finding::new(
+            "default_privileges",
+            object,
+            Status::Warn,
+            format!("every table {creator} creates{where_} is granted {privileges} to {grantee} at once: until tenant_enable runs on it (in a later migration, or never) {grantee} reads every tenant's rows in it"),
+        )
+        .fix(&[
+            format!("-- call {schema}.tenant_enable in the transaction that creates each table, or have a superuser turn on pg_tenant.auto_enable{}; or grant per table after tenant_enable:", if in_schema.is_empty() { String::new() } else { format!(" for {in_schema}") }),
+            format!("ALTER DEFAULT PRIVILEGES FOR ROLE {creator}{for_schema} REVOKE {privileges} ON TABLES FROM {grantee}"),
+        ])
+    })?;
+    ok_when_empty(
+        "default_privileges",
+        &mut findings,
+        "no default privileges grant new tables to application roles",
+    );
+    Ok(findings)
+}
+
+/// Check 16: a column default such as
+/// `current_setting('app.current_tenant', true)::uuid` (Better Tenant's
+/// `tenantId` helper) casts the empty string of an unset context, so a
+/// tenantless insert fails with 22P02 `invalid input syntax for type uuid`
+/// instead of pg_tenant's PT001. On a tenant-scoped table the fill trigger
+/// sets tenant_id from the context: the default is not needed.
+fn casting_defaults() -> Result<Vec<Finding>> {
+    let schema = spi::extension_schema()?;
+    let mut findings = rows(CASTING_DEFAULTS_SQL, 5, |v| {
+        let (table, column, default) = (text(v, 0), text(v, 1), text(v, 2));
+        let (scoped, is_tenant_column) = (flag(v, 3), flag(v, 4));
+        let fix = if scoped && is_tenant_column {
+            vec![format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT")]
+        } else if is_tenant_column {
+            vec![format!(
+                "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {schema}.current_tenant_id()"
+            )]
+        } else if default.contains("app.current_user_id") {
+            vec![format!(
+                "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {schema}.current_tenant_user_id()"
+            )]
+        } else {
+            vec![format!(
+                "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {schema}.current_tenant_id()"
+            )]
+        };
+        let why = if scoped && is_tenant_column {
+            format!(": the fill trigger sets {TENANT_COLUMN} from the context, the default is not needed")
+        } else {
+            String::new()
+        };
+        Finding::new(
+            "casting_default",
+            format!("{table}.{column}"),
+            Status::Warn,
+            format!("default {default} casts the context setting: without a tenant the insert fails with 22P02 (invalid input syntax) instead of pg_tenant's PT001{why}"),
+        )
+        .fix(&fix)
+    })?;
+    ok_when_empty(
+        "casting_default",
+        &mut findings,
+        "no column default casts app.current_tenant or app.current_user_id",
+    );
+    Ok(findings)
+}
