@@ -10,7 +10,8 @@
 #   5. backups (tests/dump_restore.sh, tests/backup), upgrades from earlier
 #      releases (tests/upgrade), the PgBouncer pooler test and the isolation
 #      specs;
-#   6. once (on 15): the examples in Python, Node.js and Rust (examples/run.sh).
+#   6. once (on 15): the examples in Python, Node.js and Rust (examples/run.sh)
+#      and drizzle-kit push/migrate against tenant-scoped tables (tests/drizzle).
 # PG_VERSIONS="17" (any subset) picks the majors for a quick local run.
 # Ends with one line "tests: N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
@@ -174,6 +175,9 @@ for major in $PG_VERSIONS; do
       say "Examples: Python (psycopg 3), Node.js (pg), Rust (tokio-postgres) (examples/run.sh)"
       bash examples/run.sh | tee "$CLUSTER_DIR/examples.txt"; rc=${PIPESTATUS[0]}
       record_script examples "$rc" "$CLUSTER_DIR/examples.txt"
+      say "drizzle-kit push and migrate against tenant-scoped tables (tests/drizzle/run.sh)"
+      bash tests/drizzle/run.sh | tee "$CLUSTER_DIR/drizzle.txt"; rc=${PIPESTATUS[0]}
+      record_script drizzle "$rc" "$CLUSTER_DIR/drizzle.txt"
     fi
     cluster_stop
   else
