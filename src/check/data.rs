@@ -15,7 +15,7 @@
 use super::{Finding, Status};
 use crate::error::Result;
 use crate::names::TENANT_COLUMN;
-use crate::store::{identity, spi};
+use crate::store::{identity, spi, subxact};
 use pgrx::prelude::*;
 use pgrx::spi::quote_literal;
 use std::collections::HashMap;
@@ -156,6 +156,112 @@ fn registry_references() -> Result<Vec<Finding>> {
     })
 }
 
+/// Whether `relid` is a heap table with no block in its main fork: no
+/// tuple at all, committed or not (a transaction that inserted one extended
+/// the file first). Exact, unlike `pg_class.relpages`. The lock taken to
+/// read the size is released at once, so checking thousands of tables holds
+/// no lock for any of them.
+fn heap_is_empty(relid: pg_sys::Oid) -> bool {
+    // SAFETY: try_relation_open returns NULL for a relation that is gone;
+    // an open relation has its pg_class row in rd_rel.
+    unsafe {
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let rel = pg_sys::try_relation_open(relid, lock);
+        if rel.is_null() {
+            return false;
+        }
+        let form = (*rel).rd_rel;
+        let empty = (*form).relkind as u8 == pg_sys::RELKIND_RELATION
+            && (*form).relam == pg_sys::HEAP_TABLE_AM_OID
+            && pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) == 0;
+        pg_sys::relation_close(rel, lock);
+        empty
+    }
+}
+
+/// How many tables one scanning statement reads (a UNION ALL of grouped
+/// counts): fewer statements to plan, and the locks they take released
+/// after each (see `count_rows_per_tenant`).
+const TABLES_PER_SCAN: usize = 200;
+
+/// Rows per tenant (`tenant_id::text`, count) of each table, in order. Each
+/// table is read as its owner (`identity::as_table_owner`), tables of one
+/// owner `TABLES_PER_SCAN` at a time, each batch in a subtransaction that is
+/// then rolled back: the counts are kept in memory, and the locks the scans
+/// took (tables and their indexes) are released with it, so a database with
+/// tens of thousands of tables stays within `max_locks_per_transaction`.
+fn count_rows_per_tenant(
+    scans: &[(pg_sys::Oid, &String)],
+    owners: &HashMap<pg_sys::Oid, u32>,
+) -> Result<Vec<Vec<(Option<String>, i64)>>> {
+    let mut results: Vec<Vec<(Option<String>, i64)>> = vec![Vec::new(); scans.len()];
+    let mut by_owner: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut order = Vec::new();
+    for (i, (relid, _)) in scans.iter().enumerate() {
+        let owner = owners.get(relid).copied().unwrap_or(0);
+        by_owner
+            .entry(owner)
+            .or_insert_with(|| {
+                order.push(owner);
+                Vec::new()
+            })
+            .push(i);
+    }
+    for owner in order {
+        for chunk in by_owner[&owner].chunks(TABLES_PER_SCAN) {
+            let sql = chunk
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    format!(
+                        "SELECT {k}::pg_catalog.int4, {TENANT_COLUMN}::pg_catalog.text, pg_catalog.count(*) FROM {} AS counted_rows GROUP BY 2",
+                        scans[i].1
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            let first = scans[chunk[0]].0;
+            let scanned = subxact::in_subtransaction(subxact::Keep::Never, || {
+                identity::as_table_owner(first, || {
+                    Spi::connect(|client| {
+                        let mut out = Vec::new();
+                        for row in client.select(&sql, None, &[])? {
+                            out.push((
+                                row.get::<i32>(1)?.unwrap_or(0),
+                                row.get::<String>(2)?,
+                                row.get::<i64>(3)?.unwrap_or(0),
+                            ));
+                        }
+                        Ok(out)
+                    })
+                    .map_err(crate::error::internal)
+                })
+            });
+            let rows = match scanned {
+                Ok(rows) => rows?,
+                Err(caught) => {
+                    return Err(crate::error::report(
+                        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        format!(
+                            "tenant_check could not count the rows of {}: {} (SQLSTATE {})",
+                            chunk.iter().map(|&i| scans[i].1.as_str()).collect::<Vec<_>>().join(", "),
+                            caught.message,
+                            caught.sqlstate
+                        ),
+                        "Run it again; if it fails again, check the tables named.",
+                    ))
+                }
+            };
+            for (k, tenant, n) in rows {
+                if let Some(&i) = chunk.get(k as usize) {
+                    results[i].push((tenant, n));
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
 /// Each tenant-scoped table's rows per tenant against the registry and the
 /// counters.
 fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Result<Vec<Finding>> {
@@ -187,7 +293,8 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
                  SELECT up.relid, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.ancestor)
              SELECT t.relid::oid, jsonb_build_array(t.track_usage,
                       EXISTS (SELECT FROM up JOIN tenant.tables a ON a.relid::oid = up.ancestor
-                               WHERE up.relid = t.relid::oid))
+                               WHERE up.relid = t.relid::oid),
+                      (SELECT c.relowner::int8 FROM pg_catalog.pg_class c WHERE c.oid = t.relid::oid))
                FROM tenant.tables t",
             &[],
         )?;
@@ -203,6 +310,10 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
             );
         }
     }
+    let owners: HashMap<pg_sys::Oid, u32> = tables
+        .iter()
+        .map(|(relid, flags)| (*relid, flags.0[2].as_u64().unwrap_or(0) as u32))
+        .collect();
     let tables: HashMap<pg_sys::Oid, (bool, bool)> = tables
         .into_iter()
         .map(|(relid, flags)| {
@@ -210,7 +321,8 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
             (relid, (flag(0), flag(1)))
         })
         .collect();
-    let mut findings = Vec::new();
+    // The tables to scan, grouped by owner (each is read as its owner).
+    let mut scans: Vec<(pg_sys::Oid, &String)> = Vec::new();
     for (relid, name) in registered {
         let Some(name) = name else { continue };
         let (tracked, under_registered) = tables.get(relid).copied().unwrap_or_default();
@@ -219,19 +331,18 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
         if !tracked && under_registered {
             continue;
         }
-        let sql = format!(
-            "SELECT {TENANT_COLUMN}::text, count(*) FROM {name} AS counted_rows GROUP BY 1"
-        );
-        let actual: Vec<(Option<String>, i64)> = identity::as_table_owner(*relid, || {
-            Spi::connect(|client| {
-                let mut out = Vec::new();
-                for row in client.select(&sql, None, &[])? {
-                    out.push((row.get::<String>(1)?, row.get::<i64>(2)?.unwrap_or(0)));
-                }
-                Ok(out)
-            })
-            .map_err(crate::error::internal)
-        })?;
+        scans.push((*relid, name));
+    }
+    // A heap table without a single block has no row at all: nothing to
+    // scan (its counters must still be zero, checked below).
+    let (empty, scans): (Vec<_>, Vec<_>) = scans.into_iter().partition(|(relid, _)| heap_is_empty(*relid));
+    let counted_rows = count_rows_per_tenant(&scans, &owners)?;
+    let scans: Vec<(pg_sys::Oid, &String)> = scans.into_iter().chain(empty).collect();
+    let counted_rows = counted_rows.into_iter().chain(std::iter::repeat_with(Vec::new)).take(scans.len());
+    let mut findings = Vec::new();
+    for ((relid, name), actual) in scans.iter().zip(counted_rows) {
+        let (relid, name) = (*relid, *name);
+        let (tracked, _) = tables.get(&relid).copied().unwrap_or_default();
         let orphans: i64 = actual
             .iter()
             .filter(|(t, _)| t.as_ref().is_some_and(|t| !slug_of.contains_key(t)))

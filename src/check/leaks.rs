@@ -7,7 +7,7 @@ use super::{flag, ok_when_empty, rows, rows_with, text, Finding, Status};
 use crate::error::Result;
 use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
 use crate::store::spi;
-use crate::tables::plan::Expressions;
+use crate::tables::plan::{is_expected_bypass_policy, is_expected_isolation_policy, Expressions};
 use crate::tables::state::TableState;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
@@ -191,12 +191,44 @@ fn widening_policies(states: &[TableState]) -> Vec<Finding> {
 /// per policy and function, whichever clauses call it and however often,
 /// with one ALTER POLICY that wraps every such call.
 fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
+    let exprs = Expressions::for_extension()?;
+    // pg_tenant's own policies, as installed, call functions in sub-selects
+    // only: their trees are not read at all (thousands of tables stay cheap).
+    let examined: Vec<i64> = states
+        .iter()
+        .flat_map(|t| t.policies.iter())
+        .filter(|p| !is_expected_isolation_policy(p, &exprs) && !is_expected_bypass_policy(p, &exprs))
+        .map(|p| p.oid)
+        .collect();
+    let trees: std::collections::HashMap<i64, (Option<String>, Option<String>)> = if examined.is_empty() {
+        Default::default()
+    } else {
+        Spi::connect(|client| {
+            let mut out = std::collections::HashMap::new();
+            for row in client.select(
+                "SELECT p.oid::pg_catalog.int8, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text
+                   FROM pg_catalog.pg_policy p WHERE p.oid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1)",
+                None,
+                &[examined.clone().into()],
+            )? {
+                out.insert(
+                    row.get::<i64>(1)?.unwrap_or_default(),
+                    (row.get::<String>(2)?, row.get::<String>(3)?),
+                );
+            }
+            Ok::<_, pgrx::spi::SpiError>(out)
+        })
+        .map_err(crate::error::internal)?
+    };
     let mut findings = Vec::new();
     for table in states {
         for policy in &table.policies {
+            let Some((using_tree, with_check_tree)) = trees.get(&policy.oid) else {
+                continue;
+            };
             let clauses = [
-                ("USING", &policy.using, &policy.using_tree),
-                ("WITH CHECK", &policy.with_check, &policy.with_check_tree),
+                ("USING", &policy.using, using_tree),
+                ("WITH CHECK", &policy.with_check, with_check_tree),
             ];
             // (function, the clauses that call it), in order of appearance.
             let mut calls: Vec<(String, Vec<&str>)> = Vec::new();

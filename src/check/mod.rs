@@ -24,7 +24,7 @@ mod server;
 mod tables;
 
 use crate::error::{self, Result};
-use crate::store::spi;
+use crate::store::{identity, spi};
 use crate::names::TENANT_COLUMN;
 use pgrx::datum::DatumWithOid;
 use crate::tables::state::TableState;
@@ -137,6 +137,10 @@ pub fn flag(values: &[Option<String>], i: usize) -> bool {
 
 /// Runs every check; with `probe_role`, also the active probe.
 pub fn run(probe_role: Option<&str>) -> Result<Vec<Finding>> {
+    identity::without_jit(|| run_checks(probe_role))
+}
+
+fn run_checks(probe_role: Option<&str>) -> Result<Vec<Finding>> {
     let registered = tables::registered_tables()?;
     let states = TableState::read_many(&registered.iter().map(|r| r.0).collect::<Vec<_>>())?;
     let mut findings = tables::check_registry()?;

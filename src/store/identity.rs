@@ -44,6 +44,31 @@ pub fn with_pinned_search_path<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     result
 }
 
+/// Runs `f` with `jit = off` in a GUC nest level of its own (restored
+/// afterwards, also on error): for tenant_check's catalog queries and
+/// table scans, whose estimated costs reach `jit_above_cost` on large
+/// schemas while their work is index lookups, where compiling costs more
+/// than it saves.
+pub fn without_jit<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let guc_level = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"jit".as_ptr(),
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    };
+    let result = f();
+    unsafe { pg_sys::AtEOXact_GUC(false, guc_level) };
+    result
+}
+
 /// Runs `f` as `role` (tenant_check's probe role, an application role), with
 /// `search_path` pinned and every setting changed meanwhile restored
 /// afterwards (`with_pinned_search_path`): what the role's statements run

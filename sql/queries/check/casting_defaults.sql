@@ -9,5 +9,8 @@ SELECT c.oid::regclass::text, quote_ident(a.attname), pg_get_expr(d.adbin, d.adr
   JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum AND NOT a.attisdropped
   JOIN pg_class c ON c.oid = d.adrelid AND c.relkind IN ('r', 'p')
  WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+   -- only defaults that call current_setting are deparsed
+   AND d.adbin::text LIKE ANY (ARRAY['%:funcid ' || 'pg_catalog.current_setting(text)'::regprocedure::oid || ' %',
+                                     '%:funcid ' || 'pg_catalog.current_setting(text, boolean)'::regprocedure::oid || ' %'])
    AND pg_get_expr(d.adbin, d.adrelid) ~ '\(current_setting\(''app\.current_(tenant|user_id)''::text(, (true|false))?\)\)::'
  ORDER BY 1, 2
