@@ -201,6 +201,8 @@ COMMENT ON COLUMN tenant.usage.month IS 'First day of the calendar month (UTC).'
 CREATE TABLE tenant.check_acceptances (
     check_name  text        NOT NULL,
     object      text        NOT NULL,
+    status      text        NOT NULL CONSTRAINT check_acceptances_status CHECK (status IN ('warn', 'fail')),
+    detail      text        NOT NULL,
     reason      text        NOT NULL CONSTRAINT check_acceptances_reason CHECK (btrim(reason) <> ''),
     accepted_by name        NOT NULL DEFAULT current_user,
     accepted_at timestamptz NOT NULL DEFAULT now(),
@@ -210,6 +212,8 @@ COMMENT ON TABLE tenant.check_acceptances IS
     'pg_tenant: tenant_check findings an operator accepted with a reason (tenant_check_accept); tenant_assert_check does not fail on them.';
 COMMENT ON COLUMN tenant.check_acceptances.check_name IS 'The finding''s check, as tenant_check names it.';
 COMMENT ON COLUMN tenant.check_acceptances.object IS 'The finding''s object, exactly as tenant_check reports it.';
+COMMENT ON COLUMN tenant.check_acceptances.status IS 'The finding''s status when it was accepted; a finding whose status or detail changed since is not accepted.';
+COMMENT ON COLUMN tenant.check_acceptances.detail IS 'The finding''s detail when it was accepted.';
 COMMENT ON COLUMN tenant.check_acceptances.reason IS 'Why the finding is accepted.';
 COMMENT ON COLUMN tenant.check_acceptances.accepted_by IS 'The operator who accepted it.';
 COMMENT ON COLUMN tenant.check_acceptances.accepted_at IS 'When it was accepted (or its reason last replaced).';

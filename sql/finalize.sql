@@ -188,7 +188,7 @@ COMMENT ON EVENT TRIGGER tenant_registry_guard IS
 -- The DDL guard (src/api/ddl_guard.rs, pg_tenant.ddl_guard).
 CREATE EVENT TRIGGER tenant_ddl_guard ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'ALTER POLICY', 'CREATE POLICY', 'DROP POLICY', 'CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER',
-                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE')
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE', 'CREATE RULE')
     EXECUTE FUNCTION @extschema@._tenant_ddl_guard();
 COMMENT ON EVENT TRIGGER tenant_ddl_guard IS
     'pg_tenant: refuses (pg_tenant.ddl_guard) DDL that weakens a tenant-scoped table unless tenant_disable runs it; warns about a new permissive policy on one.';

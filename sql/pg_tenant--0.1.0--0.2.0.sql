@@ -51,7 +51,7 @@ COMMENT ON FUNCTION @extschema@._tenant_ddl_partitions() IS
     'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables, and tables pg_tenant.auto_enable applies to, tenant-scoped.';
 CREATE EVENT TRIGGER tenant_ddl_guard ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'ALTER POLICY', 'CREATE POLICY', 'DROP POLICY', 'CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER',
-                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE')
+                 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER TYPE', 'CREATE RULE')
     EXECUTE FUNCTION @extschema@._tenant_ddl_guard();
 COMMENT ON EVENT TRIGGER tenant_ddl_guard IS
     'pg_tenant: refuses (pg_tenant.ddl_guard) DDL that weakens a tenant-scoped table unless tenant_disable runs it; warns about a new permissive policy on one.';
@@ -135,6 +135,8 @@ COMMENT ON FUNCTION @extschema@.tenant_enable_script(regclass, boolean, text, bo
 CREATE TABLE tenant.check_acceptances (
     check_name  text        NOT NULL,
     object      text        NOT NULL,
+    status      text        NOT NULL CONSTRAINT check_acceptances_status CHECK (status IN ('warn', 'fail')),
+    detail      text        NOT NULL,
     reason      text        NOT NULL CONSTRAINT check_acceptances_reason CHECK (btrim(reason) <> ''),
     accepted_by name        NOT NULL DEFAULT current_user,
     accepted_at timestamptz NOT NULL DEFAULT now(),
@@ -144,9 +146,19 @@ COMMENT ON TABLE tenant.check_acceptances IS
     'pg_tenant: tenant_check findings an operator accepted with a reason (tenant_check_accept); tenant_assert_check does not fail on them.';
 COMMENT ON COLUMN tenant.check_acceptances.check_name IS 'The finding''s check, as tenant_check names it.';
 COMMENT ON COLUMN tenant.check_acceptances.object IS 'The finding''s object, exactly as tenant_check reports it.';
+COMMENT ON COLUMN tenant.check_acceptances.status IS 'The finding''s status when it was accepted; a finding whose status or detail changed since is not accepted.';
+COMMENT ON COLUMN tenant.check_acceptances.detail IS 'The finding''s detail when it was accepted.';
 COMMENT ON COLUMN tenant.check_acceptances.reason IS 'Why the finding is accepted.';
 COMMENT ON COLUMN tenant.check_acceptances.accepted_by IS 'The operator who accepted it.';
 COMMENT ON COLUMN tenant.check_acceptances.accepted_at IS 'When it was accepted (or its reason last replaced).';
+-- Owned like the rest of the registry (tenant_check_accept writes it as that owner).
+DO $owner$
+BEGIN
+    EXECUTE pg_catalog.format('ALTER TABLE tenant.check_acceptances OWNER TO %I',
+        (SELECT pg_catalog.pg_get_userbyid(c.relowner) FROM pg_catalog.pg_class c
+          WHERE c.oid = 'tenant.tenants'::pg_catalog.regclass));
+END
+$owner$;
 SELECT pg_catalog.pg_extension_config_dump('tenant.check_acceptances', '');
 ALTER TABLE tenant.check_acceptances ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.check_acceptances FORCE ROW LEVEL SECURITY;

@@ -25,6 +25,7 @@ use crate::names::{BYPASS_POLICY, FILL_TRIGGER, ISOLATION_POLICY, TENANT_COLUMN}
 use crate::session::ddl::{self, DdlGuard};
 use crate::store::{identity, spi};
 use pgrx::prelude::*;
+use pgrx::spi::quote_identifier;
 use pgrx::PgList;
 use std::ffi::{c_char, CStr};
 
@@ -175,7 +176,8 @@ fn refuse_indirect_drops() -> Result<()> {
                JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
                                          AND c.relname OPERATOR(pg_catalog.=) d.address_names[2]
                JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) c.oid
-              WHERE d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['policy', 'trigger'])",
+              WHERE d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['policy', 'trigger'])
+              ORDER BY 2, 1",
             &[],
         )
     })?;
@@ -342,6 +344,20 @@ unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weaken
                         }
                         _ => {}
                     }
+                }
+            }
+            pg_sys::NodeTag::T_RuleStmt => {
+                // A rule's actions run with the rights of the table's owner,
+                // and DO INSTEAD sends a tenant's writes (or reads) elsewhere.
+                let stmt = tree as *mut pg_sys::RuleStmt;
+                if let Some(table) = scoped_table((*stmt).relation)? {
+                    weak.push(Weakening {
+                        table: table.name,
+                        what: format!(
+                            "CREATE RULE {} (its actions run with the table owner's rights)",
+                            quote_identifier(&cstr((*stmt).rulename))
+                        ),
+                    });
                 }
             }
             pg_sys::NodeTag::T_CreateTrigStmt => {
@@ -533,6 +549,20 @@ unsafe fn weakening_command(
         AT_DropConstraint if is_tenant_foreign_key(table.relid, &name)? => Some(format!(
             "dropping the foreign key {name} of {TENANT_COLUMN}"
         )),
+        // PostgreSQL 18 keeps NOT NULL as a constraint that can be dropped by name.
+        AT_DropConstraint if is_tenant_not_null(table.relid, &name)? => Some(format!(
+            "dropping the NOT NULL constraint {name} of {TENANT_COLUMN}"
+        )),
+        AT_AlterConstraint => {
+            let constraint = unsafe { altered_constraint_name(cmd) };
+            if is_tenant_foreign_key(table.relid, &constraint)? {
+                Some(format!(
+                    "ALTER CONSTRAINT {constraint} (the foreign key of {TENANT_COLUMN})"
+                ))
+            } else {
+                None
+            }
+        }
         AT_DisableTrig | AT_EnableReplicaTrig if is_ours("DROP TRIGGER", &name) => {
             Some(format!("disabling trigger {name}"))
         }
@@ -587,6 +617,43 @@ fn scoped_descendants(relid: pg_sys::Oid) -> Result<Vec<Scoped>> {
             name: qualified(relid),
         })
         .collect())
+}
+
+/// The constraint an `ALTER CONSTRAINT` subcommand names ('' when none).
+///
+/// # Safety
+/// `cmd` is a valid AT_AlterConstraint command.
+unsafe fn altered_constraint_name(cmd: *mut pg_sys::AlterTableCmd) -> String {
+    unsafe {
+        let def = (*cmd).def;
+        if def.is_null() {
+            return String::new();
+        }
+        #[cfg(feature = "pg18")]
+        if (*def).type_ == pg_sys::NodeTag::T_ATAlterConstraint {
+            return cstr((*(def as *mut pg_sys::ATAlterConstraint)).conname);
+        }
+        if (*def).type_ == pg_sys::NodeTag::T_Constraint {
+            return cstr((*(def as *mut pg_sys::Constraint)).conname);
+        }
+        String::new()
+    }
+}
+
+/// Whether `name` is the NOT NULL constraint of tenant_id (PostgreSQL 18
+/// stores them in pg_constraint, contype 'n'; earlier majors have none).
+fn is_tenant_not_null(relid: pg_sys::Oid, name: &str) -> Result<bool> {
+    Ok(spi::one::<bool>(
+        "SELECT true FROM pg_catalog.pg_constraint c
+           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid
+                                        AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)
+          WHERE c.conrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+            AND c.conname OPERATOR(pg_catalog.=) $2
+            AND c.contype OPERATOR(pg_catalog.=) 'n'
+            AND a.attname OPERATOR(pg_catalog.=) $3",
+        &[relid.into(), name.into(), TENANT_COLUMN.into()],
+    )?
+    .unwrap_or(false))
 }
 
 /// Whether `name` is a foreign key of the table from tenant_id to tenant.tenants.

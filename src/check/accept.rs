@@ -1,7 +1,10 @@
 //! Accepted findings: an operator records, with a reason, that a known
 //! `warn` or `fail` finding of `tenant_check` is accepted
 //! (`tenant_check_accept`), so that `tenant_assert_check` fails on new
-//! findings only. The acceptances live in `tenant.check_acceptances`
+//! findings only. An acceptance is of one finding exactly: its check,
+//! object, status and detail; if any of them changes, it is a new finding.
+//! The probe's findings (`tenant_check(probe_role)`) cannot be accepted:
+//! `tenant_check_accept` runs the static checks only. The acceptances live in `tenant.check_acceptances`
 //! (dumped with the database, readable by operators); an acceptance whose
 //! finding is gone is reported (`check_acceptance`) until it is removed
 //! (`tenant_check_unaccept`).
@@ -17,6 +20,9 @@ use pgrx::spi::quote_literal;
 pub struct Acceptance {
     pub check: String,
     pub object: String,
+    /// The finding's status and detail when it was accepted.
+    pub status: String,
+    pub detail: String,
     pub reason: String,
     pub by: String,
     /// ISO 8601, UTC.
@@ -30,7 +36,7 @@ pub fn all() -> Result<Vec<Acceptance>> {
         Spi::connect(|client| {
             let mut out = Vec::new();
             for row in client.select(
-                "SELECT check_name, object, reason, accepted_by::text,
+                "SELECT check_name, object, status, detail, reason, accepted_by::text,
                         to_char(accepted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
                    FROM tenant.check_acceptances ORDER BY check_name, object",
                 None,
@@ -39,9 +45,11 @@ pub fn all() -> Result<Vec<Acceptance>> {
                 out.push(Acceptance {
                     check: row.get::<String>(1)?.unwrap_or_default(),
                     object: row.get::<String>(2)?.unwrap_or_default(),
-                    reason: row.get::<String>(3)?.unwrap_or_default(),
-                    by: row.get::<String>(4)?.unwrap_or_default(),
-                    at: row.get::<String>(5)?.unwrap_or_default(),
+                    status: row.get::<String>(3)?.unwrap_or_default(),
+                    detail: row.get::<String>(4)?.unwrap_or_default(),
+                    reason: row.get::<String>(5)?.unwrap_or_default(),
+                    by: row.get::<String>(6)?.unwrap_or_default(),
+                    at: row.get::<String>(7)?.unwrap_or_default(),
                 });
             }
             Ok(out)
@@ -50,14 +58,20 @@ pub fn all() -> Result<Vec<Acceptance>> {
     })
 }
 
+/// Whether the acceptance is of exactly this finding: same check and
+/// object, and the same status and detail as when it was accepted (a warning
+/// that became a failure, or another problem of the same object, is new).
+fn accepts(a: &Acceptance, finding: &Finding) -> bool {
+    finding.status != Status::Ok
+        && a.check == finding.check
+        && a.object == finding.object
+        && a.status == finding.status.as_str()
+        && a.detail == finding.detail
+}
+
 /// The acceptance of a finding, if any (ok findings are never accepted).
 pub fn of<'a>(finding: &Finding, acceptances: &'a [Acceptance]) -> Option<&'a Acceptance> {
-    if finding.status == Status::Ok {
-        return None;
-    }
-    acceptances
-        .iter()
-        .find(|a| a.check == finding.check && a.object == finding.object)
+    acceptances.iter().find(|a| accepts(a, finding))
 }
 
 /// A `check_acceptance` warning for every acceptance whose finding is not
@@ -67,18 +81,22 @@ pub fn stale(findings: &[Finding], acceptances: &[Acceptance]) -> Result<Vec<Fin
     let schema = spi::extension_schema()?;
     Ok(acceptances
         .iter()
-        .filter(|a| {
-            !findings.iter().any(|f| {
-                f.status != Status::Ok && f.check == a.check && f.object == a.object
-            })
-        })
+        .filter(|a| !findings.iter().any(|f| accepts(a, f)))
         .map(|a| {
+            let changed = findings.iter().any(|f| {
+                f.status != Status::Ok && f.check == a.check && f.object == a.object
+            });
+            let now = if changed {
+                "but the finding changed since (its status or detail): it is not accepted any more; accept it again or remove the acceptance"
+            } else {
+                "but tenant_check no longer reports this finding: remove the acceptance"
+            };
             Finding::new(
                 "check_acceptance",
                 format!("{} {}", a.check, a.object),
                 Status::Warn,
                 format!(
-                    "accepted by {} at {} (\"{}\"), but tenant_check no longer reports this finding: remove the acceptance",
+                    "accepted by {} at {} (\"{}\"), {now}",
                     a.by, a.at, a.reason
                 ),
             )
@@ -145,13 +163,16 @@ fn tenant_check_accept(
     let by = current_role_name()?;
     identity::as_registry_owner(|| {
         spi::execute(
-            "INSERT INTO tenant.check_acceptances (check_name, object, reason, accepted_by)
-             VALUES ($1, $2, $3, $4::pg_catalog.name)
+            "INSERT INTO tenant.check_acceptances (check_name, object, status, detail, reason, accepted_by)
+             VALUES ($1, $2, $3, $4, $5, $6::pg_catalog.name)
              ON CONFLICT (check_name, object) DO UPDATE
-                SET reason = excluded.reason, accepted_by = excluded.accepted_by, accepted_at = pg_catalog.now()",
+                SET status = excluded.status, detail = excluded.detail, reason = excluded.reason,
+                    accepted_by = excluded.accepted_by, accepted_at = pg_catalog.now()",
             &[
                 check.into(),
                 object.into(),
+                finding.status.as_str().into(),
+                finding.detail.as_str().into(),
                 reason.into(),
                 by.as_str().into(),
             ],

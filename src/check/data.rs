@@ -156,8 +156,8 @@ fn registry_references() -> Result<Vec<Finding>> {
     })
 }
 
-/// Whether `relid` is a heap table with no block in its main fork: no
-/// tuple at all, committed or not (a transaction that inserted one extended
+/// Whether `relid` is a heap table without inheritance children and with
+/// no block in its main fork: no tuple at all, committed or not (a transaction that inserted one extended
 /// the file first). Exact, unlike `pg_class.relpages`. The lock taken to
 /// read the size is released at once, so checking thousands of tables holds
 /// no lock for any of them.
@@ -171,7 +171,9 @@ fn heap_is_empty(relid: pg_sys::Oid) -> bool {
             return false;
         }
         let form = (*rel).rd_rel;
+        // An inheritance parent's count includes its children's rows.
         let empty = (*form).relkind as u8 == pg_sys::RELKIND_RELATION
+            && !(*form).relhassubclass
             && (*form).relam == pg_sys::HEAP_TABLE_AM_OID
             && pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) == 0;
         pg_sys::relation_close(rel, lock);
@@ -221,7 +223,7 @@ fn count_rows_per_tenant(
                 .collect::<Vec<_>>()
                 .join(" UNION ALL ");
             let first = scans[chunk[0]].0;
-            let scanned = subxact::in_subtransaction(subxact::Keep::Never, || {
+            let read = || {
                 identity::as_table_owner(first, || {
                     Spi::connect(|client| {
                         let mut out = Vec::new();
@@ -236,21 +238,12 @@ fn count_rows_per_tenant(
                     })
                     .map_err(crate::error::internal)
                 })
-            });
-            let rows = match scanned {
+            };
+            let rows = match subxact::in_subtransaction(subxact::Keep::Never, read) {
                 Ok(rows) => rows?,
-                Err(caught) => {
-                    return Err(crate::error::report(
-                        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                        format!(
-                            "tenant_check could not count the rows of {}: {} (SQLSTATE {})",
-                            chunk.iter().map(|&i| scans[i].1.as_str()).collect::<Vec<_>>().join(", "),
-                            caught.message,
-                            caught.sqlstate
-                        ),
-                        "Run it again; if it fails again, check the tables named.",
-                    ))
-                }
+                // Read again outside the subtransaction: the error is raised
+                // as it is, with its own SQLSTATE.
+                Err(_) => read()?,
             };
             for (k, tenant, n) in rows {
                 if let Some(&i) = chunk.get(k as usize) {

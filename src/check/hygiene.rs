@@ -7,7 +7,6 @@
 use super::{flag, ok_when_empty, rows, text, Finding, Status};
 use crate::error::Result;
 use crate::names::TENANT_COLUMN;
-use crate::session::ddl;
 use crate::store::spi;
 use pgrx::spi::quote_identifier;
 
@@ -102,33 +101,19 @@ fn bypass_members() -> Result<Vec<Finding>> {
 
 /// Check 15: default privileges that grant roles access to every new table
 /// at creation. Until `tenant_enable` runs on it (in a later migration, or
-/// never) such a table shows every tenant's rows to them. Ok where
-/// `pg_tenant.auto_enable` (as this session has it) scopes new tables in
-/// the schema anyway.
+/// never) such a table shows every tenant's rows to them. Always a
+/// warning: `pg_tenant.auto_enable` covers new tables with a `tenant_id
+/// uuid` column only, and only in the sessions that have it on, which this
+/// check cannot see.
 fn default_privileges() -> Result<Vec<Finding>> {
-    let auto_schemas = if ddl::auto_enable() {
-        ddl::auto_enable_schemas()?
-    } else {
-        Vec::new()
-    };
     let schema = spi::extension_schema()?;
-    let mut findings = rows(DEFAULT_PRIVILEGES_SQL, 5, |v| {
-        let (creator, in_schema, grantee, privileges, schema_name) =
-            (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
+    let mut findings = rows(DEFAULT_PRIVILEGES_SQL, 4, |v| {
+        let (creator, in_schema, grantee, privileges) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
         let where_ = if in_schema.is_empty() {
             String::new()
         } else {
             format!(" in schema {in_schema}")
         };
-        let object = format!("tables of {creator}{where_} to {grantee}");
-        if !schema_name.is_empty() && auto_schemas.iter().any(|s| *s == schema_name) {
-            return Finding::new(
-                "default_privileges",
-                object,
-                Status::Ok,
-                format!("new tables{where_} are granted {privileges} to {grantee} at creation, and pg_tenant.auto_enable makes those with a tenant_id uuid column tenant-scoped in the same statement"),
-            );
-        }
         let for_schema = if in_schema.is_empty() {
             String::new()
         } else {
@@ -136,12 +121,12 @@ fn default_privileges() -> Result<Vec<Finding>> {
         };
         Finding::new(
             "default_privileges",
-            object,
+            format!("tables of {creator}{where_} to {grantee}"),
             Status::Warn,
             format!("every table {creator} creates{where_} is granted {privileges} to {grantee} at once: until tenant_enable runs on it (in a later migration, or never) {grantee} reads every tenant's rows in it"),
         )
         .fix(&[
-            format!("-- call {schema}.tenant_enable in the transaction that creates each table, or have a superuser turn on pg_tenant.auto_enable{}; or grant per table after tenant_enable:", if in_schema.is_empty() { String::new() } else { format!(" for {in_schema}") }),
+            format!("-- call {schema}.tenant_enable in the transaction that creates each table (or turn on pg_tenant.auto_enable for {creator}), or grant per table after tenant_enable:"),
             format!("ALTER DEFAULT PRIVILEGES FOR ROLE {creator}{for_schema} REVOKE {privileges} ON TABLES FROM {grantee}"),
         ])
     })?;

@@ -580,15 +580,16 @@ fn bypassing_login_roles() -> Result<Vec<Finding>> {
     Ok(findings)
 }
 
-/// Check 11: TRUNCATE (which ignores RLS) and REFERENCES granted on
-/// tenant-scoped tables to roles that are not administrators.
+/// Check 11: TRUNCATE (which ignores RLS), REFERENCES and TRIGGER (a
+/// trigger sees every writer's rows) granted on tenant-scoped tables to
+/// roles that are not administrators.
 fn risky_grants() -> Result<Vec<Finding>> {
     let mut findings = rows(RISKY_GRANTS_SQL, 3, |v| {
         let (table, grantee, privilege) = (text(v, 0), text(v, 1), text(v, 2));
-        let detail = if privilege == "TRUNCATE" {
-            format!("{grantee} may TRUNCATE it, which ignores RLS and empties every tenant")
-        } else {
-            format!("{grantee} may create foreign keys to it, which check rows across tenants")
+        let detail = match privilege.as_str() {
+            "TRUNCATE" => format!("{grantee} may TRUNCATE it, which ignores RLS and empties every tenant"),
+            "TRIGGER" => format!("{grantee} may create triggers on it, which see every tenant's rows as they are written and can copy them out"),
+            _ => format!("{grantee} may create foreign keys to it, which check rows across tenants"),
         };
         Finding::new(
             "risky_grant",
@@ -601,7 +602,7 @@ fn risky_grants() -> Result<Vec<Finding>> {
     ok_when_empty(
         "risky_grant",
         &mut findings,
-        "no TRUNCATE or REFERENCES granted to non-administrators",
+        "no TRUNCATE, REFERENCES or TRIGGER granted to non-administrators",
     );
     Ok(findings)
 }

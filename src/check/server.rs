@@ -1,6 +1,7 @@
 //! Checks of the server itself: a minor release older than the fixes of
-//! known row-level security bugs, and extended statistics whose views show
-//! other tenants' values (CVE-2024-4317: the fix needs a script in every
+//! known row-level security bugs, and extended statistics on tenant-scoped
+//! tables with the views that show them (`pg_stats_ext`,
+//! `pg_stats_ext_exprs`; the fix of CVE-2024-4317 needs a script in every
 //! database of a cluster created before it).
 
 use super::{ok_when_empty, rows, text, Finding, Status};
@@ -26,7 +27,7 @@ pub const SECURITY_FIXES: &[SecurityFix] = &[
     SecurityFix {
         cve: "CVE-2023-2455",
         what: "row security policies disregard user ID changes after inlining: a policy planned for one role applies to another",
-        fixed_in: &[(14, 8), (15, 3)],
+        fixed_in: &[(13, 11), (14, 8), (15, 3)],
     },
     SecurityFix {
         cve: "CVE-2023-39418",
@@ -35,18 +36,18 @@ pub const SECURITY_FIXES: &[SecurityFix] = &[
     },
     SecurityFix {
         cve: "CVE-2024-4317",
-        what: "pg_stats_ext and pg_stats_ext_exprs show extended statistics of tables with row security to their owners",
+        what: "pg_stats_ext and pg_stats_ext_exprs show the statistics objects of other roles' tables, expression statistics included, to roles without privileges on them",
         fixed_in: &[(14, 12), (15, 7), (16, 3)],
     },
     SecurityFix {
         cve: "CVE-2024-10976",
         what: "row security below subqueries and in cached plans disregards user ID changes (SET ROLE, SECURITY DEFINER)",
-        fixed_in: &[(14, 14), (15, 9), (16, 5), (17, 1)],
+        fixed_in: &[(13, 17), (14, 14), (15, 9), (16, 5), (17, 1)],
     },
     SecurityFix {
         cve: "CVE-2025-8713",
         what: "optimizer statistics expose sampled values of tables with row security through views, partitions and inheritance children",
-        fixed_in: &[(14, 19), (15, 14), (16, 10), (17, 6)],
+        fixed_in: &[(13, 22), (14, 19), (15, 14), (16, 10), (17, 6)],
     },
 ];
 
@@ -87,6 +88,15 @@ fn server_version() -> Result<Vec<Finding>> {
     .unwrap_or(0) as u32;
     let (major, minor) = (number / 10000, number % 10000);
     let (missing, target) = missing_fixes(major, minor);
+    if major < 14 {
+        return Ok(vec![Finding::new(
+            "server_version",
+            format!("PostgreSQL {major}"),
+            Status::Warn,
+            format!("PostgreSQL {major}.{minor} is past its end of life: it gets no fixes of row security bugs any more"),
+        )
+        .fix(&["-- upgrade to a supported major release (pg_upgrade)".to_string()])]);
+    }
     let mut findings: Vec<Finding> = missing
         .iter()
         .map(|fix| {
@@ -113,58 +123,48 @@ fn server_version() -> Result<Vec<Finding>> {
 }
 
 /// Check 18: extended statistics (`CREATE STATISTICS`) on tenant-scoped
-/// tables hold values of every tenant (most common values). The views
-/// `pg_stats_ext` and `pg_stats_ext_exprs` hide them from sessions that row
-/// security applies to only since the fix of CVE-2024-4317, and only in
-/// databases created after it or where its script ran.
+/// tables hold values of every tenant (most common values, per column
+/// combination or expression). `pg_stats_ext` and `pg_stats_ext_exprs`
+/// hide the statistics of tables with row security from every session it
+/// applies to, before and after the fix of CVE-2024-4317, so they are
+/// reported ok; the fix (the views also require the table's owner) is
+/// checked for the database as a whole: without it, any role reads the
+/// statistics objects of tables without row security it may not read.
 fn extended_statistics() -> Result<Vec<Finding>> {
     let unfixed = spi::column::<String>(
         "SELECT v FROM pg_catalog.unnest(ARRAY['pg_catalog.pg_stats_ext', 'pg_catalog.pg_stats_ext_exprs']) v
           WHERE pg_catalog.to_regclass(v) IS NOT NULL
-            AND pg_catalog.strpos(pg_catalog.pg_get_viewdef(pg_catalog.to_regclass(v)), 'row_security_active') OPERATOR(pg_catalog.=) 0",
+            AND pg_catalog.strpos(pg_catalog.pg_get_viewdef(pg_catalog.to_regclass(v)), 'pg_has_role(c.relowner') OPERATOR(pg_catalog.=) 0",
         &[],
     )?;
-    let views = unfixed.join(" and ");
-    let script_fix = || {
-        vec![
-            "-- as a superuser, in every database of the cluster (template0 and template1 included):".to_string(),
-            "-- psql -d <database> -f \"$(pg_config --sharedir)/fix-CVE-2024-4317.sql\"".to_string(),
-        ]
-    };
     let mut findings = rows(EXTENDED_STATISTICS_SQL, 2, |v| {
         let (statistics, table) = (text(v, 0), text(v, 1));
-        if unfixed.is_empty() {
-            Finding::new(
-                "extended_statistics",
-                &statistics,
-                Status::Ok,
-                format!("statistics on {table} hold every tenant's most common values; pg_stats_ext and pg_stats_ext_exprs hide them from sessions row security applies to"),
-            )
-        } else {
-            Finding::new(
-                "extended_statistics",
-                &statistics,
-                Status::Fail,
-                format!("statistics on {table} hold every tenant's most common values, and {views} show them to the table's owner and its members without row security (CVE-2024-4317: this database predates the fix, or its script never ran here)"),
-            )
-            .fix(&script_fix())
-        }
+        Finding::new(
+            "extended_statistics",
+            &statistics,
+            Status::Ok,
+            format!("statistics on {table} hold every tenant's most common values; pg_stats_ext and pg_stats_ext_exprs hide them from every session row security applies to (the owner's included, as the table forces it)"),
+        )
     })?;
-    if !unfixed.is_empty() && findings.is_empty() {
+    if !unfixed.is_empty() {
+        let views = unfixed.join(" and ");
         findings.push(
             Finding::new(
                 "extended_statistics",
                 views.clone(),
                 Status::Warn,
-                format!("{views} predate the fix of CVE-2024-4317: once CREATE STATISTICS runs on a tenant-scoped table they show every tenant's most common values to its owner"),
+                format!("{views} predate the fix of CVE-2024-4317 in this database: any role reads the statistics objects (most common values) of tables without row security it may not read; tenant-scoped tables stay hidden by their row security"),
             )
-            .fix(&script_fix()),
+            .fix(&[
+                "-- as a superuser, in every database of the cluster (template0 and template1 included):".to_string(),
+                "-- psql -d <database> -f \"$(pg_config --sharedir)/fix-CVE-2024-4317.sql\"".to_string(),
+            ]),
         );
     }
     ok_when_empty(
         "extended_statistics",
         &mut findings,
-        "no extended statistics on tenant-scoped tables, and pg_stats_ext hides those of tables with row security",
+        "no extended statistics on tenant-scoped tables, and pg_stats_ext has the fix of CVE-2024-4317",
     );
     Ok(findings)
 }

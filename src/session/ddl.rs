@@ -53,14 +53,46 @@ pub fn define() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
-        c"pg_tenant.auto_enable_schemas",
-        c"pg_tenant: the schemas pg_tenant.auto_enable applies to (a list, as search_path is written).",
-        c"Default public. Names are compared as search_path compares them: unquoted ones folded to lower case.",
-        &AUTO_ENABLE_SCHEMAS,
-        GucContext::Suset,
-        GucFlags::from_bits_retain(pg_sys::GUC_LIST_INPUT as i32),
-    );
+    // SAFETY: the check hook is #[pg_guard]ed and raises no error.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"pg_tenant.auto_enable_schemas",
+            c"pg_tenant: the schemas pg_tenant.auto_enable applies to (a list, as search_path is written).",
+            c"Default public. Names are compared as search_path compares them: unquoted ones folded to lower case.",
+            &AUTO_ENABLE_SCHEMAS,
+            GucContext::Suset,
+            GucFlags::from_bits_retain(pg_sys::GUC_LIST_INPUT as i32),
+            Some(check_schema_list),
+            None,
+            None,
+        );
+    }
+}
+
+/// Refuses, when it is set, a value of `pg_tenant.auto_enable_schemas` that
+/// is not a list of names (an unterminated quote): it would otherwise fail
+/// every CREATE TABLE of the sessions that have it.
+#[pg_guard]
+unsafe extern "C-unwind" fn check_schema_list(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    unsafe {
+        if newval.is_null() || (*newval).is_null() {
+            return true;
+        }
+        let copy = pg_sys::pstrdup(*newval);
+        let mut list: *mut pg_sys::List = std::ptr::null_mut();
+        let ok = pg_sys::SplitIdentifierString(copy, b',' as std::ffi::c_char, &mut list);
+        pg_sys::list_free(list);
+        pg_sys::pfree(copy.cast());
+        if !ok {
+            pg_sys::GUC_check_errdetail_string =
+                pg_sys::pstrdup(c"It is not a list of schema names; write it as search_path is written, e.g. 'public, app'.".as_ptr());
+        }
+        ok
+    }
 }
 
 /// Whether `pg_tenant.auto_enable` is on.

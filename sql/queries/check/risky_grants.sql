@@ -3,7 +3,7 @@ SELECT c.oid::regclass::text, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_i
         a.privilege_type
    FROM pg_class c, aclexplode(c.relacl) a
   WHERE c.oid IN (SELECT relid FROM tenant.tables)
-    AND a.privilege_type IN ('TRUNCATE', 'REFERENCES')
+    AND a.privilege_type IN ('TRUNCATE', 'REFERENCES', 'TRIGGER')
     AND a.grantee <> c.relowner
     AND NOT (a.grantee <> 0 AND (
              (SELECT rolsuper FROM pg_roles WHERE oid = a.grantee)
