@@ -355,7 +355,7 @@ unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weaken
                         table: table.name,
                         what: format!(
                             "CREATE RULE {} (its actions run with the table owner's rights)",
-                            quote_identifier(&cstr((*stmt).rulename))
+                            quote_identifier(cstr((*stmt).rulename))
                         ),
                     });
                 }

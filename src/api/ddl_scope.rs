@@ -147,7 +147,7 @@ fn scope_created() -> Result<()> {
         if table.kind == "f" || table.temporary || table.in_extension {
             continue;
         }
-        if !schemas.iter().any(|s| *s == table.schema) {
+        if !schemas.contains(&table.schema) {
             continue;
         }
         match (&table.tenant_type, table.tenant_is_uuid) {
@@ -225,9 +225,11 @@ unsafe fn warn_added_tenant_column(tree: *mut pg_sys::Node) -> Result<()> {
         if name.is_null() {
             return Ok(());
         }
-        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
     };
-    if schemas.iter().any(|s| *s == schema) {
+    if schemas.contains(&schema) {
         let table = qualified(relation);
         pgrx::warning!(
             "pg_tenant: {TENANT_COLUMN} was added to {table}, which is not tenant-scoped: pg_tenant.auto_enable only scopes new tables; fill {TENANT_COLUMN} in, then run SELECT tenant_enable('{}') (or tenant_enable(..., backfill_tenant => ...))",
@@ -264,8 +266,7 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         let stmt = tree as *mut pg_sys::AlterTableStmt;
         let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
         for cmd in commands.iter_ptr() {
-            if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition
-                && !(*cmd).def.is_null()
+            if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition && !(*cmd).def.is_null()
             {
                 let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
                 pairs.push((partition, (*stmt).relation));

@@ -150,9 +150,9 @@ fn tenant_check_accept(
     let object = required(object, F, "object")?;
     let reason = required(reason, F, "reason")?;
     operator_only(F)?;
-    let reported = super::run(None)?.into_iter().find(|f| {
-        f.status != Status::Ok && f.check == check && f.object == object
-    });
+    let reported = super::run(None)?
+        .into_iter()
+        .find(|f| f.status != Status::Ok && f.check == check && f.object == object);
     let Some(finding) = reported else {
         return Err(error::report(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -208,6 +208,8 @@ fn current_role_name() -> Result<String> {
     // SAFETY: a catalog lookup of the session's current user id.
     unsafe {
         let name = pg_sys::GetUserNameFromId(pg_sys::GetUserId(), false);
-        Ok(std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned())
+        Ok(std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned())
     }
 }

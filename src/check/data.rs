@@ -181,6 +181,9 @@ fn heap_is_empty(relid: pg_sys::Oid) -> bool {
     }
 }
 
+/// A table's rows per tenant: (`tenant_id::text`, count).
+type RowsPerTenant = Vec<(Option<String>, i64)>;
+
 /// How many tables one scanning statement reads (a UNION ALL of grouped
 /// counts): fewer statements to plan, and the locks they take released
 /// after each (see `count_rows_per_tenant`).
@@ -195,8 +198,8 @@ const TABLES_PER_SCAN: usize = 200;
 fn count_rows_per_tenant(
     scans: &[(pg_sys::Oid, &String)],
     owners: &HashMap<pg_sys::Oid, u32>,
-) -> Result<Vec<Vec<(Option<String>, i64)>>> {
-    let mut results: Vec<Vec<(Option<String>, i64)>> = vec![Vec::new(); scans.len()];
+) -> Result<Vec<RowsPerTenant>> {
+    let mut results: Vec<RowsPerTenant> = vec![Vec::new(); scans.len()];
     let mut by_owner: HashMap<u32, Vec<usize>> = HashMap::new();
     let mut order = Vec::new();
     for (i, (relid, _)) in scans.iter().enumerate() {
@@ -328,10 +331,15 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
     }
     // A heap table without a single block has no row at all: nothing to
     // scan (its counters must still be zero, checked below).
-    let (empty, scans): (Vec<_>, Vec<_>) = scans.into_iter().partition(|(relid, _)| heap_is_empty(*relid));
+    let (empty, scans): (Vec<_>, Vec<_>) = scans
+        .into_iter()
+        .partition(|(relid, _)| heap_is_empty(*relid));
     let counted_rows = count_rows_per_tenant(&scans, &owners)?;
     let scans: Vec<(pg_sys::Oid, &String)> = scans.into_iter().chain(empty).collect();
-    let counted_rows = counted_rows.into_iter().chain(std::iter::repeat_with(Vec::new)).take(scans.len());
+    let counted_rows = counted_rows
+        .into_iter()
+        .chain(std::iter::repeat_with(Vec::new))
+        .take(scans.len());
     let mut findings = Vec::new();
     for ((relid, name), actual) in scans.iter().zip(counted_rows) {
         let (relid, name) = (*relid, *name);

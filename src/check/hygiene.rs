@@ -13,8 +13,7 @@ use pgrx::spi::quote_identifier;
 const LEAKPROOF_FUNCTIONS_SQL: &str =
     include_str!("../../sql/queries/check/leakproof_functions.sql");
 const BYPASS_MEMBERS_SQL: &str = include_str!("../../sql/queries/check/bypass_members.sql");
-const DEFAULT_PRIVILEGES_SQL: &str =
-    include_str!("../../sql/queries/check/default_privileges.sql");
+const DEFAULT_PRIVILEGES_SQL: &str = include_str!("../../sql/queries/check/default_privileges.sql");
 const CASTING_DEFAULTS_SQL: &str = include_str!("../../sql/queries/check/casting_defaults.sql");
 
 pub fn check_all() -> Result<Vec<Finding>> {
@@ -108,7 +107,8 @@ fn bypass_members() -> Result<Vec<Finding>> {
 fn default_privileges() -> Result<Vec<Finding>> {
     let schema = spi::extension_schema()?;
     let mut findings = rows(DEFAULT_PRIVILEGES_SQL, 4, |v| {
-        let (creator, in_schema, grantee, privileges) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
+        let (creator, in_schema, grantee, privileges) =
+            (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
         let where_ = if in_schema.is_empty() {
             String::new()
         } else {
@@ -150,7 +150,9 @@ fn casting_defaults() -> Result<Vec<Finding>> {
         let (table, column, default) = (text(v, 0), text(v, 1), text(v, 2));
         let (scoped, is_tenant_column) = (flag(v, 3), flag(v, 4));
         let fix = if scoped && is_tenant_column {
-            vec![format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT")]
+            vec![format!(
+                "ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"
+            )]
         } else if is_tenant_column {
             vec![format!(
                 "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {schema}.current_tenant_id()"

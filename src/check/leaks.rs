@@ -197,10 +197,14 @@ fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
     let examined: Vec<i64> = states
         .iter()
         .flat_map(|t| t.policies.iter())
-        .filter(|p| !is_expected_isolation_policy(p, &exprs) && !is_expected_bypass_policy(p, &exprs))
+        .filter(|p| {
+            !is_expected_isolation_policy(p, &exprs) && !is_expected_bypass_policy(p, &exprs)
+        })
         .map(|p| p.oid)
         .collect();
-    let trees: std::collections::HashMap<i64, (Option<String>, Option<String>)> = if examined.is_empty() {
+    let trees: std::collections::HashMap<i64, (Option<String>, Option<String>)> = if examined
+        .is_empty()
+    {
         Default::default()
     } else {
         Spi::connect(|client| {
@@ -262,7 +266,10 @@ fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
                     if !in_clauses.contains(clause) {
                         continue;
                     }
-                    if let Some(wrapped) = expr.as_deref().and_then(|e| node_tree::wrap_calls(e, &name)) {
+                    if let Some(wrapped) = expr
+                        .as_deref()
+                        .and_then(|e| node_tree::wrap_calls(e, &name))
+                    {
                         alter.push(format!("{clause} ({wrapped})"));
                     }
                 }
@@ -277,9 +284,8 @@ fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
                     })
                     .into_iter()
                     .collect();
-                findings.push(
-                    Finding::new("per_row_function", object, Status::Warn, detail).fix(&fix),
-                );
+                findings
+                    .push(Finding::new("per_row_function", object, Status::Warn, detail).fix(&fix));
             }
         }
     }

@@ -24,10 +24,10 @@ mod server;
 mod tables;
 
 use crate::error::{self, Result};
-use crate::store::{identity, spi};
 use crate::names::TENANT_COLUMN;
-use pgrx::datum::DatumWithOid;
+use crate::store::{identity, spi};
 use crate::tables::state::TableState;
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,12 @@ where
 }
 
 /// `rows` with any parameters.
-pub fn rows_with<F>(sql: &str, args: &[DatumWithOid], columns: usize, mut f: F) -> Result<Vec<Finding>>
+pub fn rows_with<F>(
+    sql: &str,
+    args: &[DatumWithOid],
+    columns: usize,
+    mut f: F,
+) -> Result<Vec<Finding>>
 where
     F: FnMut(&[Option<String>]) -> Finding,
 {

@@ -171,7 +171,11 @@ fn wrap_call_from(expression: &str, function: &str, from: usize) -> Option<(Stri
         // A name that merely ends in `function` (my_current_setting) is not a call of it.
         let prev = expression[..at].chars().last();
         let part_of_name = prev.is_some_and(|c| c.is_alphanumeric() || c == '_');
-        if !part_of_name && !expression[..at].trim_end_matches(|c: char| c == '.' || c.is_alphanumeric() || c == '_' || c == '"').ends_with("(SELECT ") {
+        if !part_of_name
+            && !expression[..at]
+                .trim_end_matches(|c: char| c == '.' || c.is_alphanumeric() || c == '_' || c == '"')
+                .ends_with("(SELECT ")
+        {
             break at;
         }
         search = at + needle.len();
@@ -282,6 +286,12 @@ mod unit_tests {
             .as_deref(),
             Some("((a = ((SELECT current_setting('x'::text)))::uuid) AND (b = ((SELECT current_setting('y'::text)))::uuid) AND (c = my_current_setting()) AND (d = ((SELECT current_setting('z'::text)))::uuid))")
         );
-        assert_eq!(wrap_calls("(b = (SELECT current_setting('y'::text)))", "current_setting"), None);
+        assert_eq!(
+            wrap_calls(
+                "(b = (SELECT current_setting('y'::text)))",
+                "current_setting"
+            ),
+            None
+        );
     }
 }

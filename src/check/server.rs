@@ -117,7 +117,9 @@ fn server_version() -> Result<Vec<Finding>> {
     ok_when_empty(
         "server_version",
         &mut findings,
-        &format!("PostgreSQL {major}.{minor} has the fixes of the row security bugs pg_tenant knows of"),
+        &format!(
+            "PostgreSQL {major}.{minor} has the fixes of the row security bugs pg_tenant knows of"
+        ),
     );
     Ok(findings)
 }
@@ -174,7 +176,11 @@ mod unit_tests {
     use super::missing_fixes;
 
     fn cves(major: u32, minor: u32) -> Vec<&'static str> {
-        missing_fixes(major, minor).0.iter().map(|f| f.cve).collect()
+        missing_fixes(major, minor)
+            .0
+            .iter()
+            .map(|f| f.cve)
+            .collect()
     }
 
     #[test]
@@ -189,9 +195,15 @@ mod unit_tests {
                 "CVE-2025-8713"
             ]
         );
-        assert_eq!(cves(15, 4), ["CVE-2024-4317", "CVE-2024-10976", "CVE-2025-8713"]);
+        assert_eq!(
+            cves(15, 4),
+            ["CVE-2024-4317", "CVE-2024-10976", "CVE-2025-8713"]
+        );
         assert_eq!(cves(14, 13), ["CVE-2024-10976", "CVE-2025-8713"]);
-        assert_eq!(cves(16, 0), ["CVE-2024-4317", "CVE-2024-10976", "CVE-2025-8713"]);
+        assert_eq!(
+            cves(16, 0),
+            ["CVE-2024-4317", "CVE-2024-10976", "CVE-2025-8713"]
+        );
         assert_eq!(cves(17, 0), ["CVE-2024-10976", "CVE-2025-8713"]);
         assert_eq!(missing_fixes(15, 2).1, 14);
         assert_eq!(missing_fixes(17, 5).1, 6);

@@ -88,7 +88,11 @@ pub fn check_registry() -> Result<Vec<Finding>> {
         ("tenant.usage", tenant_scoped(TENANT_COLUMN)),
         (
             "tenant.check_acceptances",
-            vec![RegistryPolicy::read("tenant_admin_read", "tenant_admin", "true")],
+            vec![RegistryPolicy::read(
+                "tenant_admin_read",
+                "tenant_admin",
+                "true",
+            )],
         ),
     ];
     let mut findings = Vec::new();

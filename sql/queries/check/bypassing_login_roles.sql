@@ -10,7 +10,12 @@ WITH RECURSIVE member_of (member, role) AS (
      SELECT c.oid, a.grantee FROM pg_class c, aclexplode(c.relacl) a
       WHERE c.oid IN (SELECT relid FROM tenant.tables) AND a.grantee <> 0
  )
- SELECT l.rolname::text, string_agg(DISTINCT r.relid::regclass::text, ', '),
+ -- The tables it reaches: five (the oldest, listed by name), then how many more
+ -- (thousands of names would make the finding unreadable, and slow).
+ SELECT l.rolname::text,
+        (SELECT string_agg(x, ', ' ORDER BY x)
+           FROM (SELECT o::regclass::text AS x FROM unnest(array_agg(DISTINCT r.relid)) o ORDER BY o LIMIT 5) first)
+          || CASE WHEN count(DISTINCT r.relid) > 5 THEN ' and ' || (count(DISTINCT r.relid) - 5) || ' more' ELSE '' END,
         l.rolsuper::text, l.rolbypassrls::text,
         (SELECT string_agg(b.rolname, ', ') FROM pg_roles b JOIN member_of mb ON mb.role = b.oid AND mb.member = l.oid
           WHERE b.oid <> l.oid AND (b.rolsuper OR b.rolbypassrls))::text,
