@@ -95,10 +95,17 @@ pub fn check_registry() -> Result<Vec<Finding>> {
             )],
         ),
     ];
+    // One state query for all of them.
+    let names: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();
+    let oids = spi::column::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass(n)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) n
+          WHERE pg_catalog.to_regclass(n) IS NOT NULL",
+        &[names.into()],
+    )?;
+    let states = TableState::read_many(&oids)?;
     let mut findings = Vec::new();
     for (name, policies) in expected {
-        let oid = spi::one::<pg_sys::Oid>("SELECT to_regclass($1)::oid", &[name.into()])?;
-        let Some(state) = oid.map(TableState::read).transpose()? else {
+        let Some(state) = states.iter().find(|s| s.qualified_name == name) else {
             findings.push(
                 Finding::new("registry", name, Status::Fail, "registry table is missing").fix(&[
                     "DROP EXTENSION pg_tenant CASCADE".into(),
@@ -107,7 +114,7 @@ pub fn check_registry() -> Result<Vec<Finding>> {
             );
             continue;
         };
-        findings.push(registry_table_finding(&state, &policies));
+        findings.push(registry_table_finding(state, &policies));
     }
     Ok(findings)
 }
