@@ -468,6 +468,15 @@ unsafe fn inspect(tree: *mut pg_sys::Node) -> Result<(Vec<Weakening>, Vec<Weaken
                             what: format!("{what} (through its parent)"),
                         });
                     }
+                } else if (*stmt).renameType == pg_sys::ObjectType::OBJECT_ATTRIBUTE {
+                    // ALTER TYPE ... RENAME ATTRIBUTE ... CASCADE renames the
+                    // column of the tables of that type (CREATE TABLE ... OF).
+                    for table in scoped_typed_tables(relid_of((*stmt).relation))? {
+                        weak.push(Weakening {
+                            table: table.name,
+                            what: format!("{what} (through its composite type)"),
+                        });
+                    }
                 }
             }
             pg_sys::NodeTag::T_CreatePolicyStmt => {
@@ -611,6 +620,30 @@ fn scoped_descendants(relid: pg_sys::Oid) -> Result<Vec<Scoped>> {
         )
     })?;
     Ok(children
+        .into_iter()
+        .map(|relid| Scoped {
+            relid,
+            name: qualified(relid),
+        })
+        .collect())
+}
+
+/// The tenant-scoped tables whose row type is the composite type
+/// `type_relid` names (`CREATE TABLE ... OF type`).
+fn scoped_typed_tables(type_relid: pg_sys::Oid) -> Result<Vec<Scoped>> {
+    if type_relid == pg_sys::InvalidOid {
+        return Ok(Vec::new());
+    }
+    let tables = identity::as_registry_owner(|| {
+        spi::column::<pg_sys::Oid>(
+            "SELECT c.oid FROM pg_catalog.pg_class c
+               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) c.oid
+              WHERE c.reloftype OPERATOR(pg_catalog.=) (SELECT ct.reltype FROM pg_catalog.pg_class ct WHERE ct.oid OPERATOR(pg_catalog.=) $1)
+              ORDER BY 1",
+            &[type_relid.into()],
+        )
+    })?;
+    Ok(tables
         .into_iter()
         .map(|relid| Scoped {
             relid,

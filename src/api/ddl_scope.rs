@@ -13,6 +13,10 @@
 //!   `tenant_id` of another type gets a WARNING and is left alone
 //!   (tenant_check keeps reporting it as a forgotten table).
 //!
+//! - An inheritance child of a tenant-scoped table (`CREATE TABLE ...
+//!   INHERITS`, `ALTER TABLE ... INHERIT`) is made tenant-scoped too, usage
+//!   counted on the parent (whose scans include the child's rows).
+//!
 //! Both run tenant_enable's plan, so a table they cannot make tenant-scoped
 //! makes the statement fail: nothing is left half-isolated.
 
@@ -65,6 +69,8 @@ struct Created {
     relid: pg_sys::Oid,
     /// Its parent when it is a partition.
     parent: Option<pg_sys::Oid>,
+    /// Its inheritance parents (`INHERITS`) when it is not a partition.
+    inherits: Vec<pg_sys::Oid>,
     /// `r`, `p` or `f`.
     kind: String,
     temporary: bool,
@@ -83,7 +89,9 @@ fn created_tables() -> Result<Vec<Created>> {
             "SELECT c.oid, i.inhparent, c.relkind::pg_catalog.text, c.relpersistence OPERATOR(pg_catalog.=) 't',
                     d.in_extension, n.nspname::pg_catalog.text,
                     pg_catalog.format_type(a.atttypid, a.atttypmod),
-                    a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype
+                    a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.uuid'::pg_catalog.regtype,
+                    ARRAY(SELECT h.inhparent FROM pg_catalog.pg_inherits h
+                           WHERE h.inhrelid OPERATOR(pg_catalog.=) c.oid AND NOT c.relispartition ORDER BY h.inhseqno)
                FROM pg_catalog.pg_event_trigger_ddl_commands() WITH ORDINALITY AS d
                JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
                JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -113,6 +121,7 @@ fn created_tables() -> Result<Vec<Created>> {
                 schema: row.get::<String>(6)?.unwrap_or_default(),
                 tenant_type: row.get::<String>(7)?,
                 tenant_is_uuid: row.get::<bool>(8)?.unwrap_or(false),
+                inherits: row.get::<Vec<pg_sys::Oid>>(9)?.unwrap_or_default(),
             });
         }
         Ok(out)
@@ -143,7 +152,23 @@ fn scope_created() -> Result<()> {
             // parent: tenant_check reports the parent if it should be.
             continue;
         }
-        let Some(schemas) = &auto else { continue };
+        if let Some(parent) = first_scoped(&table.inherits)? {
+            scope_inheritance_child(table.relid, parent)?;
+            continue;
+        }
+        let Some(schemas) = &auto else {
+            if ddl::auto_enable()
+                && restoring()
+                && table.tenant_is_uuid
+                && !table.temporary
+                && !table.in_extension
+                && table.kind != "f"
+                && ddl::auto_enable_schemas()?.contains(&table.schema)
+            {
+                warn_not_scoped_under_row_security_off(table.relid);
+            }
+            continue;
+        };
         if table.kind == "f" || table.temporary || table.in_extension {
             continue;
         }
@@ -174,14 +199,56 @@ fn scope_created() -> Result<()> {
 /// off under `row_security = off`: pg_dump's scripts set that, and a
 /// restored table gets its policies and registry row from the dump.
 fn auto_enable_policy() -> Result<Option<Vec<String>>> {
-    if !ddl::auto_enable() {
-        return Ok(None);
-    }
-    // SAFETY: reading a boolean setting.
-    if !unsafe { pg_sys::row_security } {
+    if !ddl::auto_enable() || restoring() {
         return Ok(None);
     }
     Ok(Some(ddl::auto_enable_schemas()?))
+}
+
+/// `row_security = off`, as pg_dump's scripts set it.
+fn restoring() -> bool {
+    // SAFETY: reading a boolean setting.
+    !unsafe { pg_sys::row_security }
+}
+
+/// A WARNING for a table auto-enable would have scoped but for
+/// `row_security = off`, unless the session looks like a pg_dump script
+/// (which also sets `check_function_bodies = off`): a lingering `SET
+/// row_security = off` of a baseline script must not turn it off unseen.
+fn warn_not_scoped_under_row_security_off(relid: pg_sys::Oid) {
+    // SAFETY: reading a boolean setting.
+    if !unsafe { pg_sys::check_function_bodies } {
+        return;
+    }
+    let table = qualified(relid);
+    pgrx::warning!(
+        "pg_tenant: new table {table} was not made tenant-scoped: pg_tenant.auto_enable does nothing under row_security = off (as pg_dump's scripts run); RESET row_security, or run SELECT tenant_enable('{}')",
+        table.replace('\'', "''")
+    );
+}
+
+/// The first of `parents` that is tenant-scoped.
+fn first_scoped(parents: &[pg_sys::Oid]) -> Result<Option<pg_sys::Oid>> {
+    for parent in parents {
+        if scoped_table_oid(*parent)? {
+            return Ok(Some(*parent));
+        }
+    }
+    Ok(None)
+}
+
+/// Makes an inheritance child of a tenant-scoped table tenant-scoped (as
+/// `tenant_check` advises: usage stays counted on the parent, whose scans
+/// include the child's rows): queried by name, it would otherwise show every
+/// tenant's rows.
+fn scope_inheritance_child(child: pg_sys::Oid, parent: pg_sys::Oid) -> Result<()> {
+    identity::with_pinned_search_path(|| super::tables::enable_with_defaults(child, false))?;
+    pgrx::notice!(
+        "pg_tenant: made {} tenant-scoped: it inherits from tenant-scoped {}",
+        qualified(child),
+        qualified(parent)
+    );
+    Ok(())
 }
 
 /// `ALTER TABLE ... ADD COLUMN tenant_id` on a table auto-enable applies
@@ -259,6 +326,7 @@ fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
 /// `tree` is NULL or a valid parse tree.
 unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
     let mut pairs = Vec::new();
+    let mut inherits = Vec::new();
     unsafe {
         if tree.is_null() || (*tree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
             return Ok(());
@@ -271,6 +339,20 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
                 let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
                 pairs.push((partition, (*stmt).relation));
             }
+            if (*cmd).subtype == pg_sys::AlterTableType::AT_AddInherit && !(*cmd).def.is_null() {
+                inherits.push(((*stmt).relation, (*cmd).def as *mut pg_sys::RangeVar));
+            }
+        }
+    }
+    // ALTER TABLE child INHERIT parent: as for CREATE TABLE ... INHERITS.
+    for (child, parent) in inherits {
+        // SAFETY: RangeVars of the parse tree.
+        let (Some(parent), child) = (unsafe { scoped_table(parent)? }, unsafe { relid_of(child) })
+        else {
+            continue;
+        };
+        if child != pg_sys::InvalidOid && !scoped_table_oid(child)? {
+            scope_inheritance_child(child, parent.relid)?;
         }
     }
     for (partition, parent) in pairs {

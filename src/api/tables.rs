@@ -56,7 +56,7 @@ fn run(statements: &[String]) -> Result<()> {
     for statement in statements {
         if statement.starts_with("UPDATE ") || statement.starts_with("SELECT ") {
             spi::execute(statement, &[])?;
-        } else if statement.contains(REGISTRY_FOREIGN_KEY) && !may_reference_tenants()? {
+        } else if is_registry_foreign_key(statement) && !may_reference_tenants()? {
             ddl::own(|| identity::as_registry_owner(|| spi::execute(statement, &[])))?;
         } else {
             ddl::own(|| spi::execute(statement, &[]))?;
@@ -66,7 +66,14 @@ fn run(statements: &[String]) -> Result<()> {
 }
 
 /// The end of the statement that adds the foreign key (`tables::plan`).
-const REGISTRY_FOREIGN_KEY: &str = "REFERENCES tenant.tenants (id)";
+const REGISTRY_FOREIGN_KEY: &str = " ADD FOREIGN KEY (tenant_id) REFERENCES tenant.tenants (id)";
+
+/// Whether the plan's statement is the one that adds the foreign key to
+/// tenant.tenants: by its whole shape, never by a substring a table's name
+/// could carry (it decides which statement runs as the registry owner).
+fn is_registry_foreign_key(statement: &str) -> bool {
+    statement.starts_with("ALTER TABLE ") && statement.ends_with(REGISTRY_FOREIGN_KEY)
+}
 
 fn may_reference_tenants() -> Result<bool> {
     Ok(spi::one::<bool>(

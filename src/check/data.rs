@@ -244,6 +244,15 @@ fn count_rows_per_tenant(
             };
             let rows = match subxact::in_subtransaction(subxact::Keep::Never, read) {
                 Ok(rows) => rows?,
+                // A cancel (statement_timeout, pg_cancel_backend) fires once:
+                // reading again would run on without it.
+                Err(caught) if caught.sqlstate.starts_with("57") => {
+                    return Err(crate::error::report(
+                        PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+                        caught.message,
+                        "tenant_check was canceled while counting rows; run it again with more time.",
+                    ))
+                }
                 // Read again outside the subtransaction: the error is raised
                 // as it is, with its own SQLSTATE.
                 Err(_) => read()?,

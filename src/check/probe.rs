@@ -34,29 +34,41 @@ pub fn run(role: &str, tables: &[TableState]) -> Result<Vec<Finding>> {
         )
         .fix(&[format!("ALTER ROLE {} NOSUPERUSER NOBYPASSRLS", pgrx::spi::quote_identifier(role))])]);
     }
-    Ok(tables
+    tables
         .iter()
         .map(|table| probe_table(role_oid, role, table))
-        .collect())
+        .collect()
 }
 
-fn probe_table(role_oid: pg_sys::Oid, role: &str, table: &TableState) -> Finding {
+fn probe_table(role_oid: pg_sys::Oid, role: &str, table: &TableState) -> Result<Finding> {
     let object = format!("{} as {role}", table.qualified_name);
-    match in_subtransaction(Keep::Never, || probe_steps(role_oid, table)) {
-        Ok(Ok(report)) => report.into_finding(object),
-        Ok(Err(e)) => Finding::new(
-            "probe",
-            object,
-            Status::Warn,
-            format!("the probe could not run: {}", e.message()),
-        ),
-        Err(e) => Finding::new(
-            "probe",
-            object,
-            Status::Warn,
-            format!("the probe could not run: {}", e.message),
-        ),
-    }
+    Ok(
+        match in_subtransaction(Keep::Never, || probe_steps(role_oid, table)) {
+            Ok(Ok(report)) => report.into_finding(object),
+            Ok(Err(e)) => Finding::new(
+                "probe",
+                object,
+                Status::Warn,
+                format!("the probe could not run: {}", e.message()),
+            ),
+            // A cancel (statement_timeout, pg_cancel_backend) is the caller's:
+            // swallowed, the rest would run on without it, and the report would
+            // pass with a warning where nothing was probed.
+            Err(e) if e.sqlstate.starts_with("57") => {
+                return Err(crate::error::report(
+                    PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+                    e.message,
+                    "tenant_check was canceled during the probe; run it again with more time.",
+                ))
+            }
+            Err(e) => Finding::new(
+                "probe",
+                object,
+                Status::Warn,
+                format!("the probe could not run: {}", e.message),
+            ),
+        },
+    )
 }
 
 /// What the probe observed; a leak is any of `leaks`.

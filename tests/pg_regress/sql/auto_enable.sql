@@ -87,18 +87,31 @@ SELECT c.relnamespace::regnamespace AS schema, c.relname, c.relowner::regrole AS
   FROM tenant.tables t JOIN pg_class c ON c.oid = t.relid
  WHERE c.relnamespace IN ('"AeApp"'::regnamespace, 'ae_other'::regnamespace, 'ae_bundle'::regnamespace, 'ae_parts'::regnamespace)
  ORDER BY 1, 2;
+-- Inheritance children of a tenant-scoped table, created or attached, with or
+-- without auto_enable: scoped too (usage counted on the parent).
+SET ROLE migrator;
+CREATE TABLE ae_projects_old () INHERITS (ae_projects);
+CREATE TABLE ae_loose (id uuid NOT NULL, tenant_id uuid NOT NULL, name text);
+ALTER TABLE ae_loose INHERIT ae_projects;
+SELECT relid::regclass, track_usage FROM tenant.tables WHERE relid IN ('ae_projects_old'::regclass, 'ae_loose'::regclass) ORDER BY 1;
+RESET ROLE;
 SET pg_tenant.auto_enable = on;
 -- A list that does not parse is refused when it is set.
 SET pg_tenant.auto_enable_schemas = '"unterminated';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SHOW pg_tenant.auto_enable_schemas;
 RESET pg_tenant.auto_enable_schemas;
--- pg_dump's scripts run with row_security = off and bring their own policies.
+-- pg_dump's scripts run with row_security = off (and check_function_bodies =
+-- off) and bring their own policies: nothing is said. A lingering
+-- row_security = off alone gets a WARNING.
 SET row_security = off;
+SET check_function_bodies = off;
 CREATE TABLE ae_restored (tenant_id uuid);
-SELECT count(*) AS restored_registered FROM tenant.tables WHERE relid = 'ae_restored'::regclass;
+RESET check_function_bodies;
+CREATE TABLE ae_lingering (tenant_id uuid);
+SELECT count(*) AS restored_registered FROM tenant.tables WHERE relid IN ('ae_restored'::regclass, 'ae_lingering'::regclass);
 RESET row_security;
-DROP TABLE ae_restored;
+DROP TABLE ae_restored, ae_lingering;
 
 -- The app role sees only its tenant's rows of a table it never heard of.
 SET ROLE app_user;
@@ -111,6 +124,6 @@ ROLLBACK;
 RESET ROLE;
 
 DROP SCHEMA "AeApp", ae_other, ae_bundle, ae_parts CASCADE;
-DROP TABLE ae_projects, ae_lookup, ae_ctas, ae_into, ae_like, ae_events;
+DROP TABLE ae_projects_old, ae_loose, ae_projects, ae_lookup, ae_ctas, ae_into, ae_like, ae_events;
 SELECT count(*) AS registry_rows_left FROM tenant.tables WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = relid);
 RESET pg_tenant.auto_enable;

@@ -116,8 +116,10 @@ CREATE TABLE ledger_2025 PARTITION OF ledger FOR VALUES FROM ('2025-01-01') TO (
 SELECT tenant_enable('ledger') IS NOT NULL AS enabled;
 GRANT SELECT, INSERT ON ledger TO app_user;
 GRANT SELECT ON ledger_2025 TO app_user;
--- an inheritance child that only its owner may read so far
+-- an inheritance child that only its owner may read so far (made tenant-scoped
+-- when it was created, then undone by its owner)
 CREATE TABLE customers_archive () INHERITS (customers);
+SELECT tenant_disable('customers_archive') IS NOT NULL AS disabled;
 SET LOCAL ROLE app_user;
 SELECT tenant_set('acme') IS NOT NULL AS acme;
 INSERT INTO ledger (booked) VALUES ('2025-03-01');

@@ -63,6 +63,15 @@ BEGIN
     END IF;
 END $$;
 SELECT attnotnull AS tenant_id_not_null FROM pg_attribute WHERE attrelid = 'guarded'::regclass AND attname = 'tenant_id';
+-- Renaming tenant_id through the composite type of a typed table.
+CREATE TYPE guarded_row AS (id int, tenant_id uuid, body text);
+CREATE TABLE typed_guarded OF guarded_row;
+SELECT tenant_enable('typed_guarded') IS NOT NULL AS enabled;
+ALTER TYPE guarded_row RENAME ATTRIBUTE tenant_id TO owner_id CASCADE;
+SELECT attname FROM pg_attribute WHERE attrelid = 'typed_guarded'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT tenant_disable('typed_guarded') IS NOT NULL AS disabled;
+DROP TABLE typed_guarded;
+DROP TYPE guarded_row;
 -- One weakening subcommand refuses the whole statement.
 ALTER TABLE guarded ADD COLUMN extra int, DISABLE ROW LEVEL SECURITY;
 \set VERBOSITY default
