@@ -673,34 +673,30 @@ unsafe fn altered_constraint_name(cmd: *mut pg_sys::AlterTableCmd) -> String {
     }
 }
 
+/// Whether `name` is a foreign key of the table from tenant_id to tenant.tenants.
+fn is_tenant_foreign_key(relid: pg_sys::Oid, name: &str) -> Result<bool> {
+    is_tenant_constraint(relid, name, "f")
+}
+
 /// Whether `name` is the NOT NULL constraint of tenant_id (PostgreSQL 18
 /// stores them in pg_constraint, contype 'n'; earlier majors have none).
 fn is_tenant_not_null(relid: pg_sys::Oid, name: &str) -> Result<bool> {
-    Ok(spi::one::<bool>(
-        "SELECT true FROM pg_catalog.pg_constraint c
-           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid
-                                        AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)
-          WHERE c.conrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
-            AND c.conname OPERATOR(pg_catalog.=) $2
-            AND c.contype OPERATOR(pg_catalog.=) 'n'
-            AND a.attname OPERATOR(pg_catalog.=) $3",
-        &[relid.into(), name.into(), TENANT_COLUMN.into()],
-    )?
-    .unwrap_or(false))
+    is_tenant_constraint(relid, name, "n")
 }
 
-/// Whether `name` is a foreign key of the table from tenant_id to tenant.tenants.
-fn is_tenant_foreign_key(relid: pg_sys::Oid, name: &str) -> Result<bool> {
+/// Whether `name` is a constraint of kind `contype` on the table's tenant_id
+/// (a foreign key: to tenant.tenants).
+fn is_tenant_constraint(relid: pg_sys::Oid, name: &str, contype: &str) -> Result<bool> {
     Ok(spi::one::<bool>(
         "SELECT true FROM pg_catalog.pg_constraint c
            JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.conrelid
                                         AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)
           WHERE c.conrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid
             AND c.conname OPERATOR(pg_catalog.=) $2
-            AND c.contype OPERATOR(pg_catalog.=) 'f'
-            AND c.confrelid OPERATOR(pg_catalog.=) 'tenant.tenants'::pg_catalog.regclass
+            AND c.contype::pg_catalog.text OPERATOR(pg_catalog.=) $4
+            AND (c.contype OPERATOR(pg_catalog.<>) 'f' OR c.confrelid OPERATOR(pg_catalog.=) 'tenant.tenants'::pg_catalog.regclass)
             AND a.attname OPERATOR(pg_catalog.=) $3",
-        &[relid.into(), name.into(), TENANT_COLUMN.into()],
+        &[relid.into(), name.into(), TENANT_COLUMN.into(), contype.into()],
     )?
     .unwrap_or(false))
 }

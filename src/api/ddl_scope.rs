@@ -137,6 +137,12 @@ fn scope_created() -> Result<()> {
         return Ok(());
     }
     let auto = auto_enable_policy()?;
+    // Under row_security = off: the schemas a WARNING is for (read once).
+    let unscoped_schemas = if auto.is_none() && ddl::auto_enable() && restoring() {
+        ddl::auto_enable_schemas()?
+    } else {
+        Vec::new()
+    };
     for table in created {
         if scoped_table_oid(table.relid)? {
             continue;
@@ -157,13 +163,11 @@ fn scope_created() -> Result<()> {
             continue;
         }
         let Some(schemas) = &auto else {
-            if ddl::auto_enable()
-                && restoring()
-                && table.tenant_is_uuid
+            if table.tenant_is_uuid
                 && !table.temporary
                 && !table.in_extension
                 && table.kind != "f"
-                && ddl::auto_enable_schemas()?.contains(&table.schema)
+                && unscoped_schemas.contains(&table.schema)
             {
                 warn_not_scoped_under_row_security_off(table.relid);
             }

@@ -82,14 +82,11 @@ unsafe extern "C-unwind" fn check_schema_list(
         if newval.is_null() || (*newval).is_null() {
             return true;
         }
-        let copy = pg_sys::pstrdup(*newval);
-        let mut list: *mut pg_sys::List = std::ptr::null_mut();
-        let ok = pg_sys::SplitIdentifierString(copy, b',' as std::ffi::c_char, &mut list);
-        pg_sys::list_free(list);
-        pg_sys::pfree(copy.cast());
+        let ok = split_names(*newval).is_some();
         if !ok {
-            pg_sys::GUC_check_errdetail_string =
-                pg_sys::pstrdup(c"It is not a list of schema names; write it as search_path is written, e.g. 'public, app'.".as_ptr());
+            pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(
+                c"It is not a list of schema names; write it as search_path is written, e.g. 'public, app'.".as_ptr(),
+            );
         }
         ok
     }
@@ -101,32 +98,45 @@ pub fn auto_enable() -> bool {
 }
 
 /// The schema names of `pg_tenant.auto_enable_schemas`, parsed as
-/// search_path is (22023 when the value is not such a list).
+/// search_path is (22023 when the value is not such a list; the check hook
+/// refuses such a value when it is set, so this is only a safeguard).
 pub fn auto_enable_schemas() -> Result<Vec<String>> {
     let Some(raw) = AUTO_ENABLE_SCHEMAS.get() else {
         return Ok(Vec::new());
     };
-    // SAFETY: SplitIdentifierString scribbles on a palloc'd copy, and the
-    // list's cells point into that copy, read before the call returns.
+    // SAFETY: a NUL-terminated string.
+    unsafe { split_names(raw.as_ptr()) }.ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "pg_tenant.auto_enable_schemas is not a list of schema names: {}",
+                raw.to_string_lossy()
+            ),
+            "Write it as search_path is written, e.g. SET pg_tenant.auto_enable_schemas = 'public, app'.",
+        )
+    })
+}
+
+/// The names of a list written as search_path is, None when it does not
+/// parse. SplitIdentifierString scribbles on a palloc'd copy; the names are
+/// copied out before it is freed.
+///
+/// # Safety
+/// `raw` is a NUL-terminated string.
+unsafe fn split_names(raw: *const std::ffi::c_char) -> Option<Vec<String>> {
     unsafe {
-        let copy = pg_sys::pstrdup(raw.as_ptr());
+        let copy = pg_sys::pstrdup(raw);
         let mut list: *mut pg_sys::List = std::ptr::null_mut();
-        if !pg_sys::SplitIdentifierString(copy, b',' as std::ffi::c_char, &mut list) {
-            return Err(error::report(
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!(
-                    "pg_tenant.auto_enable_schemas is not a list of schema names: {}",
-                    raw.to_string_lossy()
-                ),
-                "Write it as search_path is written, e.g. SET pg_tenant.auto_enable_schemas = 'public, app'.",
-            ));
-        }
-        let names = PgList::<std::ffi::c_char>::from_pg(list)
-            .iter_ptr()
-            .map(|name| CStr::from_ptr(name).to_string_lossy().into_owned())
-            .collect();
+        let parsed = pg_sys::SplitIdentifierString(copy, b',' as std::ffi::c_char, &mut list);
+        let names = parsed.then(|| {
+            PgList::<std::ffi::c_char>::from_pg(list)
+                .iter_ptr()
+                .map(|name| CStr::from_ptr(name).to_string_lossy().into_owned())
+                .collect()
+        });
+        pg_sys::list_free(list);
         pg_sys::pfree(copy.cast());
-        Ok(names)
+        names
     }
 }
 

@@ -50,20 +50,7 @@ pub fn with_pinned_search_path<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
 /// schemas while their work is index lookups, where compiling costs more
 /// than it saves.
 pub fn without_jit<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
-    let guc_level = unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"jit".as_ptr(),
-            c"off".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        level
-    };
+    let guc_level = unsafe { set_in_new_nest_level(c"jit", c"off") };
     let result = f();
     unsafe { pg_sys::AtEOXact_GUC(false, guc_level) };
     result
@@ -203,11 +190,17 @@ fn as_role<R>(role: pg_sys::Oid, extra_flags: i32, f: impl FnOnce() -> Result<R>
 /// put its own `=` operator in front of pg_catalog and have it executed with
 /// the owner's rights (tests/pg_regress/sql/search_path_attack.sql).
 unsafe fn pin_search_path() -> i32 {
+    unsafe { set_in_new_nest_level(c"search_path", c"pg_catalog, pg_temp") }
+}
+
+/// Sets a setting for this session in a new GUC nest level and returns the
+/// level, for `AtEOXact_GUC` to restore everything set meanwhile.
+unsafe fn set_in_new_nest_level(name: &std::ffi::CStr, value: &std::ffi::CStr) -> i32 {
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
+            name.as_ptr(),
+            value.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_SAVE,
