@@ -36,20 +36,15 @@ SELECT pg_catalog.json_build_object(
   LEFT JOIN tenant.tables reg ON reg.relid = c.oid
   -- One set-based pass over pg_policy and pg_trigger for all the tables
   -- (not a sub-select per table): tenant_check reads thousands at once.
+  -- Policies and triggers as JSON arrays read into the structs in field
+  -- order, with roles and functions as OIDs (tables::state names them once
+  -- each): tens of thousands of JSON objects with names cost more than the
+  -- rest of the query.
   LEFT JOIN (
       SELECT p.polrelid,
-             pg_catalog.json_agg(pg_catalog.json_build_object(
-                 'oid', p.oid::pg_catalog.int8,
-                 'name', p.polname::text,
-                 'command', p.polcmd::text,
-                 'permissive', p.polpermissive,
-                 'roles', CASE WHEN p.polroles = '{0}' THEN '["public"]'::pg_catalog.json ELSE (SELECT pg_catalog.json_agg(
-                                      CASE WHEN r = 0 THEN 'public'
-                                           ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r)::text) END
-                                      ORDER BY 1)
-                             FROM pg_catalog.unnest(p.polroles) AS r) END,
-                 'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                 'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)) ORDER BY p.polname) AS policies
+             pg_catalog.json_agg(pg_catalog.json_build_array(
+                 p.oid::pg_catalog.int8, p.polname::text, p.polcmd::text, p.polpermissive,
+                 p.polroles::pg_catalog.int8[]) ORDER BY p.polname) AS policies
         FROM pg_catalog.pg_policy p
        WHERE p.polrelid = ANY ($1)
        GROUP BY p.polrelid) pol ON pol.polrelid = c.oid
@@ -57,28 +52,16 @@ SELECT pg_catalog.json_build_object(
   -- marked internal up to PostgreSQL 14 (tgparentid names the parent's).
   LEFT JOIN (
       SELECT t.tgrelid,
-             pg_catalog.json_agg(pg_catalog.json_build_object(
-                 'name', t.tgname::text,
-                 'function', pg_catalog.quote_ident(fn.nspname::text) || '.' || pg_catalog.quote_ident(f.proname::text) || '()',
-                 'kind', t.tgtype,
-                 'enabled', t.tgenabled <> 'D',
-                 'old_table', coalesce(t.tgoldtable::text, ''),
-                 'new_table', coalesce(t.tgnewtable::text, '')) ORDER BY t.tgname)
+             pg_catalog.json_agg(pg_catalog.json_build_array(
+                 t.tgname::text, t.tgfoid::pg_catalog.int8, t.tgtype, t.tgenabled <> 'D',
+                 coalesce(t.tgoldtable::text, ''), coalesce(t.tgnewtable::text, '')) ORDER BY t.tgname)
                AS triggers
         FROM pg_catalog.pg_trigger t
-        JOIN pg_catalog.pg_proc f ON f.oid = t.tgfoid
-        JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace
        WHERE t.tgrelid = ANY ($1) AND t.tgname::text LIKE 'tenant\_usage\_%' AND (NOT t.tgisinternal OR t.tgparentid <> 0)
        GROUP BY t.tgrelid) usage ON usage.tgrelid = c.oid
   LEFT JOIN (
-      SELECT t.tgrelid,
-             pg_catalog.json_build_object(
-                 'function', pg_catalog.quote_ident(fn.nspname::text) || '.' || pg_catalog.quote_ident(f.proname::text) || '()',
-                 'kind', t.tgtype,
-                 'enabled', t.tgenabled <> 'D') AS trigger
+      SELECT t.tgrelid, pg_catalog.json_build_array(t.tgfoid::pg_catalog.int8, t.tgtype, t.tgenabled <> 'D') AS trigger
         FROM pg_catalog.pg_trigger t
-        JOIN pg_catalog.pg_proc f ON f.oid = t.tgfoid
-        JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace
        WHERE t.tgrelid = ANY ($1) AND t.tgname = 'tenant_set_id' AND (NOT t.tgisinternal OR t.tgparentid <> 0)) fill
     ON fill.tgrelid = c.oid
  WHERE c.oid = ANY ($1)

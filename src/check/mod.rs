@@ -142,7 +142,7 @@ pub fn flag(values: &[Option<String>], i: usize) -> bool {
 
 /// Runs every check; with `probe_role`, also the active probe.
 pub fn run(probe_role: Option<&str>) -> Result<Vec<Finding>> {
-    identity::without_jit(|| run_checks(probe_role))
+    identity::for_catalog_scans(|| run_checks(probe_role))
 }
 
 fn run_checks(probe_role: Option<&str>) -> Result<Vec<Finding>> {

@@ -44,13 +44,18 @@ pub fn with_pinned_search_path<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     result
 }
 
-/// Runs `f` with `jit = off` in a GUC nest level of its own (restored
-/// afterwards, also on error): for tenant_check's catalog queries and
-/// table scans, whose estimated costs reach `jit_above_cost` on large
-/// schemas while their work is index lookups, where compiling costs more
-/// than it saves.
-pub fn without_jit<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+/// Runs `f` with `jit = off` and `work_mem` at least 64MB, in a GUC nest
+/// level of its own (restored afterwards, also on error): for
+/// tenant_check's catalog queries and table scans. Their estimated costs
+/// reach `jit_above_cost` on large schemas while their work is index
+/// lookups, where compiling costs more than it saves; and with thousands of
+/// tables their sorts of catalog rows spill to disk under the default 4MB.
+pub fn for_catalog_scans<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     let guc_level = unsafe { set_in_new_nest_level(c"jit", c"off") };
+    // SAFETY: work_mem is the setting's C variable, in kilobytes.
+    if unsafe { pg_sys::work_mem } < CATALOG_SCAN_WORK_MEM_KB {
+        unsafe { set_setting(c"work_mem", c"64MB") };
+    }
     let result = f();
     unsafe { pg_sys::AtEOXact_GUC(false, guc_level) };
     result
@@ -193,11 +198,23 @@ unsafe fn pin_search_path() -> i32 {
     unsafe { set_in_new_nest_level(c"search_path", c"pg_catalog, pg_temp") }
 }
 
+/// `for_catalog_scans`' `work_mem`, in kilobytes.
+const CATALOG_SCAN_WORK_MEM_KB: i32 = 64 * 1024;
+
 /// Sets a setting for this session in a new GUC nest level and returns the
 /// level, for `AtEOXact_GUC` to restore everything set meanwhile.
 unsafe fn set_in_new_nest_level(name: &std::ffi::CStr, value: &std::ffi::CStr) -> i32 {
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
+        set_setting(name, value);
+        level
+    }
+}
+
+/// Sets a setting for this session in the current GUC nest level (saved,
+/// so that leaving the level restores it).
+unsafe fn set_setting(name: &std::ffi::CStr, value: &std::ffi::CStr) {
+    unsafe {
         pg_sys::set_config_option(
             name.as_ptr(),
             value.as_ptr(),
@@ -208,6 +225,5 @@ unsafe fn set_in_new_nest_level(name: &std::ffi::CStr, value: &std::ffi::CStr) -
             0,
             false,
         );
-        level
     }
 }

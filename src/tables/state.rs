@@ -8,10 +8,25 @@ use crate::error::{self, Result};
 use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
 use crate::store::spi;
 use pgrx::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
 use serde::Deserialize;
 
 /// One JSON text per table: `sql/queries/table_state.sql`.
 const STATE_QUERY: &str = include_str!("../../sql/queries/table_state.sql");
+
+/// Policies' stored trees and their tables' column names: `sql/queries/policy_trees.sql`.
+const POLICY_TREES_QUERY: &str = include_str!("../../sql/queries/policy_trees.sql");
+
+/// USING and WITH CHECK of the given policies (`pg_policy.oid`) as
+/// `pg_get_expr` prints them.
+const PRINT_POLICIES_QUERY: &str =
+    "SELECT p.oid::pg_catalog.int8, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+   FROM pg_catalog.pg_policy p WHERE p.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])";
+
+/// How many tables one policy-tree query reads: the trees (about a kilobyte
+/// each) are held in memory one batch at a time.
+const TABLES_PER_TREE_QUERY: usize = 1000;
 
 #[derive(Deserialize)]
 pub struct ColumnState {
@@ -20,6 +35,9 @@ pub struct ColumnState {
     pub not_null: bool,
 }
 
+/// Policies and triggers come from the state query as JSON arrays, read
+/// into these structs in field order (`serde(skip)` fields are filled in
+/// afterwards: names of roles and functions, printed expressions).
 #[derive(Deserialize)]
 pub struct PolicyState {
     /// `pg_policy.oid`.
@@ -28,32 +46,43 @@ pub struct PolicyState {
     /// `*` for ALL, `r` SELECT, `a` INSERT, `w` UPDATE, `d` DELETE.
     pub command: String,
     pub permissive: bool,
-    /// Role names; `public` for PUBLIC.
+    /// `pg_policy.polroles`; 0 is PUBLIC.
+    role_oids: Vec<i64>,
+    /// Role names as `quote_ident` prints them, sorted; `public` for PUBLIC.
+    #[serde(skip)]
     pub roles: Vec<String>,
-    /// USING and WITH CHECK as `pg_get_expr` prints them (their stored node
-    /// trees are read only where needed: `check::leaks`' per-row check).
+    /// USING and WITH CHECK as `pg_get_expr` prints them (`print_policies`;
+    /// their stored node trees are read only where needed: `check::leaks`'
+    /// per-row check).
+    #[serde(skip)]
     pub using: Option<String>,
+    #[serde(skip)]
     pub with_check: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct TriggerState {
-    pub function: String,
+    function_oid: i64,
     /// `pg_trigger.tgtype` bits (ROW=1, BEFORE=2, INSERT=4, ...).
     pub kind: i16,
     pub enabled: bool,
+    /// `schema.function()`, quoted as needed.
+    #[serde(skip)]
+    pub function: String,
 }
 
 /// One of the `tenant_usage_*` statement triggers that count usage.
 #[derive(Deserialize)]
 pub struct UsageTriggerState {
     pub name: String,
-    pub function: String,
+    function_oid: i64,
     pub kind: i16,
     pub enabled: bool,
     /// Transition table names ('' when none).
     pub old_table: String,
     pub new_table: String,
+    #[serde(skip)]
+    pub function: String,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +123,8 @@ impl TableState {
         // intermediate serde_json::Value): thousands of tables stay cheap.
         let rows =
             spi::column::<String>(STATE_QUERY, &[oids.to_vec().into(), TENANT_COLUMN.into()])?;
-        rows.into_iter()
+        let mut tables = rows
+            .into_iter()
             .map(|row| {
                 serde_json::from_str(&row).map_err(|e| {
                     error::bug(format!(
@@ -102,7 +132,10 @@ impl TableState {
                     ))
                 })
             })
-            .collect()
+            .collect::<Result<Vec<Self>>>()?;
+        name_roles_and_functions(&mut tables)?;
+        print_policies(&mut tables, oids)?;
+        Ok(tables)
     }
 
     pub fn usage_trigger(&self, name: &str) -> Option<&UsageTriggerState> {
@@ -132,6 +165,161 @@ impl TableState {
         );
         Ok(spi::one::<i64>(&sql, &[])?.unwrap_or(0))
     }
+}
+
+/// Names of the roles of the tables' policies and of their triggers'
+/// functions, one query each for all the tables.
+fn name_roles_and_functions(tables: &mut [TableState]) -> Result<()> {
+    let mut roles: Vec<i64> = tables
+        .iter()
+        .flat_map(|t| t.policies.iter().flat_map(|p| p.role_oids.iter().copied()))
+        .filter(|&r| r != 0)
+        .collect();
+    roles.sort_unstable();
+    roles.dedup();
+    let role_names: HashMap<i64, String> = spi::pairs::<i64, String>(
+        "SELECT r.oid::pg_catalog.int8, pg_catalog.quote_ident(r.rolname::text)
+           FROM pg_catalog.pg_roles r WHERE r.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])",
+        &[roles.into()],
+    )?
+    .into_iter()
+    .collect();
+    let mut functions: Vec<i64> = tables
+        .iter()
+        .flat_map(|t| {
+            t.fill_trigger
+                .iter()
+                .map(|f| f.function_oid)
+                .chain(t.usage_triggers.iter().map(|u| u.function_oid))
+        })
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
+    let function_names: HashMap<i64, String> = spi::pairs::<i64, String>(
+        "SELECT f.oid::pg_catalog.int8,
+                pg_catalog.quote_ident(n.nspname::text) || '.' || pg_catalog.quote_ident(f.proname::text) || '()'
+           FROM pg_catalog.pg_proc f JOIN pg_catalog.pg_namespace n ON n.oid = f.pronamespace
+          WHERE f.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])",
+        &[functions.into()],
+    )?
+    .into_iter()
+    .collect();
+    // An OID without a name (dropped meanwhile) shows as the number.
+    let name = |names: &HashMap<i64, String>, oid: i64| {
+        names.get(&oid).cloned().unwrap_or_else(|| oid.to_string())
+    };
+    for table in tables.iter_mut() {
+        for policy in &mut table.policies {
+            let mut names: Vec<String> = policy
+                .role_oids
+                .iter()
+                .map(|&r| {
+                    if r == 0 {
+                        "public".to_string()
+                    } else {
+                        name(&role_names, r)
+                    }
+                })
+                .collect();
+            names.sort();
+            policy.roles = names;
+        }
+        if let Some(fill) = &mut table.fill_trigger {
+            fill.function = name(&function_names, fill.function_oid);
+        }
+        for usage in &mut table.usage_triggers {
+            usage.function = name(&function_names, usage.function_oid);
+        }
+    }
+    Ok(())
+}
+
+/// What decides how `pg_get_expr` prints a policy's USING and WITH CHECK:
+/// the stored trees, the names of the table's columns and, when a tree holds
+/// a whole-row reference or a sub-select with relations of its own (whose
+/// aliases are chosen not to clash with the table's name), the table itself.
+#[derive(PartialEq, Eq, Hash)]
+struct PrintKey {
+    using: Option<String>,
+    with_check: Option<String>,
+    column_names: String,
+    table: Option<u32>,
+}
+
+impl PrintKey {
+    fn new(
+        using: Option<String>,
+        with_check: Option<String>,
+        column_names: String,
+        relid: u32,
+    ) -> Self {
+        let names_table = |tree: &Option<String>| {
+            tree.as_deref()
+                .is_some_and(|t| t.contains(":varattno 0 ") || t.contains(":rtable ("))
+        };
+        let table = (names_table(&using) || names_table(&with_check)).then_some(relid);
+        PrintKey {
+            using,
+            with_check,
+            column_names,
+            table,
+        }
+    }
+}
+
+/// Fills in the policies' USING and WITH CHECK as `pg_get_expr` prints them,
+/// printing each distinct `PrintKey` once: `pg_get_expr` opens the policy's
+/// table (its relation cache entry, built on first use, and a lock held to
+/// the end of the transaction), which for thousands of tables was most of
+/// the time `tenant_check` took, and one lock per table. Equal keys compare
+/// whole, so two policies share a print only if everything it depends on is
+/// equal.
+fn print_policies(tables: &mut [TableState], oids: &[pg_sys::Oid]) -> Result<()> {
+    if tables.iter().all(|t| t.policies.is_empty()) {
+        return Ok(());
+    }
+    let mut representative: HashMap<PrintKey, i64> = HashMap::default();
+    let mut printed_as: HashMap<i64, i64> = HashMap::default();
+    for batch in oids.chunks(TABLES_PER_TREE_QUERY) {
+        Spi::connect(|client| -> std::result::Result<(), pgrx::spi::Error> {
+            for row in client.select(POLICY_TREES_QUERY, None, &[batch.to_vec().into()])? {
+                let (Some(policy), Some(relid)) = (row.get::<i64>(1)?, row.get::<pg_sys::Oid>(2)?)
+                else {
+                    continue;
+                };
+                let key = PrintKey::new(
+                    row.get::<String>(3)?,
+                    row.get::<String>(4)?,
+                    row.get::<String>(5)?.unwrap_or_default(),
+                    relid.to_u32(),
+                );
+                let shown_by = *representative.entry(key).or_insert(policy);
+                printed_as.insert(policy, shown_by);
+            }
+            Ok(())
+        })
+        .map_err(error::internal)?;
+    }
+    let shown: Vec<i64> = representative.into_values().collect();
+    let mut prints: HashMap<i64, (Option<String>, Option<String>)> = HashMap::default();
+    Spi::connect(|client| -> std::result::Result<(), pgrx::spi::Error> {
+        for row in client.select(PRINT_POLICIES_QUERY, None, &[shown.into()])? {
+            if let Some(policy) = row.get::<i64>(1)? {
+                prints.insert(policy, (row.get::<String>(2)?, row.get::<String>(3)?));
+            }
+        }
+        Ok(())
+    })
+    .map_err(error::internal)?;
+    for policy in tables.iter_mut().flat_map(|t| t.policies.iter_mut()) {
+        // A policy created after the trees were read has no print: it
+        // reads as having no USING, which tenant_check reports.
+        if let Some((using, with_check)) = printed_as.get(&policy.oid).and_then(|r| prints.get(r)) {
+            policy.using = using.clone();
+            policy.with_check = with_check.clone();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -158,6 +158,22 @@ SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'widening
 SELECT object, status, detail FROM tenant_check('app_user') WHERE "check" = 'probe' AND object LIKE '%customers%';
 ROLLBACK;
 
+-- 4b. each policy is printed with its own table's names: the same stored tree
+-- on tables whose columns are named differently prints differently, and so
+-- does a whole-row reference, which names the table (tenant_check prints each
+-- distinct tree once, src/tables/state.rs).
+BEGIN;
+CREATE TABLE notes_a (owner_a text, tenant_id uuid NOT NULL);
+CREATE TABLE notes_b (owner_b text, tenant_id uuid NOT NULL);
+SELECT tenant_enable('notes_a') IS NOT NULL AS a, tenant_enable('notes_b') IS NOT NULL AS b;
+CREATE POLICY mine ON notes_a USING (owner_a = current_user);
+CREATE POLICY mine ON notes_b USING (owner_b = current_user);
+CREATE POLICY whole ON notes_a USING (notes_a IS NOT NULL);
+CREATE POLICY whole ON notes_b USING (notes_b IS NOT NULL);
+SELECT count(DISTINCT polqual::text) AS distinct_trees FROM pg_policy WHERE polname IN ('mine', 'whole');
+SELECT object, detail FROM tenant_check() WHERE "check" = 'widening_policy' AND object LIKE 'public.notes_%' ORDER BY 1, 2;
+ROLLBACK;
+
 -- 5. a function called once per row where once per statement would do.
 BEGIN;
 CREATE POLICY by_setting ON customers AS RESTRICTIVE
