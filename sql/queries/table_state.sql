@@ -2,6 +2,7 @@
 -- into tables::state::TableState by serde; $2 is the tenant column's name.
 -- Runs with search_path = pg_catalog, pg_temp (pg_tenant's functions pin it).
 SELECT pg_catalog.json_build_object(
+           'oid', c.oid::pg_catalog.int8,
            'qualified_name', pg_catalog.quote_ident(n.nspname::text) || '.' || pg_catalog.quote_ident(c.relname::text),
            'schema', n.nspname::text,
            'name', c.relname::text,
@@ -9,6 +10,7 @@ SELECT pg_catalog.json_build_object(
            'rls_enabled', c.relrowsecurity,
            'rls_forced', c.relforcerowsecurity,
            'column', CASE WHEN a.attnum IS NOT NULL THEN pg_catalog.json_build_object(
+               'attnum', a.attnum,
                'type_name', pg_catalog.format_type(a.atttypid, a.atttypmod),
                'is_uuid', a.atttypid = 'pg_catalog.uuid'::pg_catalog.regtype,
                'not_null', a.attnotnull) END,

@@ -157,28 +157,54 @@ fn registry_references() -> Result<Vec<Finding>> {
 }
 
 /// Whether `relid` is a heap table without inheritance children and with
-/// no block in its main fork: no tuple at all, committed or not (a transaction that inserted one extended
-/// the file first). Exact, unlike `pg_class.relpages`. The lock taken to
-/// read the size is released at once, so checking thousands of tables holds
-/// no lock for any of them.
+/// no block in its main fork: no tuple at all, committed or not (a
+/// transaction that inserted one extended the file first). Exact, unlike
+/// `pg_class.relpages`. It reads the catalog row and the size of the file,
+/// under the lock the table would be read with, released at once: checking
+/// thousands of tables holds no lock for any of them, and builds no
+/// relation cache entry (opening the table would, which for thousands of
+/// tables is most of what a first tenant_check in a session costs).
 fn heap_is_empty(relid: pg_sys::Oid) -> bool {
-    // SAFETY: try_relation_open returns NULL for a relation that is gone;
-    // an open relation has its pg_class row in rd_rel.
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    // SAFETY: LockRelationOid waits for the lock and takes in the catalog
+    // changes committed before it; the syscache tuple is a pg_class row,
+    // released before the lock is.
     unsafe {
-        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-        let rel = pg_sys::try_relation_open(relid, lock);
-        if rel.is_null() {
-            return false;
+        pg_sys::LockRelationOid(relid, lock);
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(relid),
+        );
+        let candidate = !tuple.is_null() && {
+            let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple);
+            // An inheritance parent's count includes its children's rows.
+            (*form).relkind as u8 == pg_sys::RELKIND_RELATION
+                && !(*form).relhassubclass
+                && (*form).relam == pg_sys::HEAP_TABLE_AM_OID
+        };
+        if !tuple.is_null() {
+            pg_sys::ReleaseSysCache(tuple);
         }
-        let form = (*rel).rd_rel;
-        // An inheritance parent's count includes its children's rows.
-        let empty = (*form).relkind as u8 == pg_sys::RELKIND_RELATION
-            && !(*form).relhassubclass
-            && (*form).relam == pg_sys::HEAP_TABLE_AM_OID
-            && pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) == 0;
-        pg_sys::relation_close(rel, lock);
+        let empty = candidate && main_fork_is_empty(relid);
+        pg_sys::UnlockRelationOid(relid, lock);
         empty
     }
+}
+
+/// Whether the first segment of the table's main fork is an empty file:
+/// `pg_relation_filepath` (relative to the data directory, the server's
+/// working directory) reads only the catalog row. A file that cannot be
+/// read is not known to be empty, so the table is counted.
+fn main_fork_is_empty(relid: pg_sys::Oid) -> bool {
+    // SAFETY: pg_relation_filepath takes one oid and returns text or NULL.
+    let path: Option<String> = unsafe {
+        pgrx::direct_function_call(
+            pg_sys::pg_relation_filepath,
+            &[Some(pg_sys::Datum::from(relid))],
+        )
+    };
+    path.and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| m.is_file() && m.len() == 0)
 }
 
 /// A table's rows per tenant: (`tenant_id::text`, count).

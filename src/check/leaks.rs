@@ -2,11 +2,11 @@
 //! correct policies. Each runs one set-based query over all tenant-scoped
 //! tables.
 
-use super::node_tree;
 use super::{flag, ok_when_empty, rows, rows_with, text, Finding, Status};
 use crate::error::Result;
 use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
 use crate::store::spi;
+use crate::tables::node_tree;
 use crate::tables::plan::{is_expected_bypass_policy, is_expected_isolation_policy, Expressions};
 use crate::tables::state::TableState;
 use pgrx::prelude::*;

@@ -18,7 +18,6 @@ mod accept;
 mod data;
 mod hygiene;
 mod leaks;
-mod node_tree;
 mod probe;
 mod server;
 mod tables;

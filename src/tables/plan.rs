@@ -5,6 +5,7 @@
 //! cannot drift apart, and a second call finds nothing to do. `tenant_check`
 //! reports each aspect and prints its statements as the fix.
 
+use super::adopt;
 use super::state::{PolicyState, TableState};
 use crate::error::{self, Result};
 use crate::names::{
@@ -140,7 +141,9 @@ pub fn is_expected_bypass_policy(policy: &PolicyState, exprs: &Expressions) -> b
 pub fn plan_enable(table: &TableState, options: &EnableOptions) -> Result<Vec<String>> {
     refuse_unsupported(table)?;
     let exprs = Expressions::for_extension()?;
-    let mut sql = Vec::new();
+    // What other tools left first: their trigger and default would otherwise
+    // still fire for the backfill and in between.
+    let mut sql = adopt::statements(table)?;
     let column_added = plan_column(table, options, &mut sql)?;
     sql.extend(foreign_key_statements(table));
     sql.extend(enable_rls_statements(table));

@@ -83,11 +83,13 @@ BEGIN;
 SET ROLE migrator;
 CREATE TABLE bt_projects (
     id        uuid NOT NULL DEFAULT gen_random_uuid(),
-    tenant_id uuid NOT NULL DEFAULT (current_setting('app.current_tenant', true))::uuid,
+    tenant_id uuid NOT NULL,
     name      text,
     PRIMARY KEY (tenant_id, id)
 );
 SELECT tenant_enable('bt_projects') IS NOT NULL AS enabled;
+-- Added after tenant_enable, which drops such a default (adopt.sql).
+ALTER TABLE bt_projects ALTER COLUMN tenant_id SET DEFAULT (current_setting('app.current_tenant', true))::uuid;
 GRANT SELECT, INSERT ON bt_projects TO app_user;
 RESET ROLE;
 SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'casting_default' AND status <> 'ok';

@@ -1,9 +1,10 @@
 //! Reads Postgres' stored expression trees (`pg_node_tree` text such as
 //! `{OPEXPR :opno 98 :args ({VAR ...} {FUNCEXPR :funcid 2049 ...})}`) just
 //! far enough to find function calls that run once per row although they
-//! depend on no column: calls outside any sub-select whose arguments contain
-//! no column reference. The node names used here (FUNCEXPR, VAR, SUBLINK)
-//! are the same in every supported Postgres version.
+//! depend on no column (calls outside any sub-select whose arguments contain
+//! no column reference, for `tenant_check`), and which functions and columns
+//! an expression uses (for `tables::adopt`). The node names used here
+//! (FUNCEXPR, VAR, SUBLINK) are the same in every supported Postgres version.
 
 /// A parsed node tree value.
 #[derive(Debug, PartialEq)]
@@ -133,6 +134,52 @@ fn walk(value: &Value, found: &mut Vec<u32>) -> bool {
             _ => fields
                 .iter()
                 .fold(false, |any, (_, v)| walk(v, found) | any),
+        },
+    }
+}
+
+/// Whether the expression calls one of `functions` (by `funcid`), anywhere,
+/// sub-selects included.
+pub fn calls_any(tree: &Value, functions: &[u32]) -> bool {
+    match tree {
+        Value::Atom(_) => false,
+        Value::List(items) => items.iter().any(|item| calls_any(item, functions)),
+        Value::Node { kind, fields } => {
+            (kind == "FUNCEXPR"
+                && field(fields, ":funcid")
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .is_some_and(|id| functions.contains(&id)))
+                || fields.iter().any(|(_, v)| calls_any(v, functions))
+        }
+    }
+}
+
+/// Whether the expression reads column `attnum` of the table it belongs to
+/// (a `Var` of level 0 outside sub-selects, of the same level inside them).
+pub fn references_column(tree: &Value, attnum: i16) -> bool {
+    references_column_at(tree, attnum, 0)
+}
+
+fn references_column_at(tree: &Value, attnum: i16, depth: u32) -> bool {
+    match tree {
+        Value::Atom(_) => false,
+        Value::List(items) => items
+            .iter()
+            .any(|item| references_column_at(item, attnum, depth)),
+        Value::Node { kind, fields } => match kind.as_str() {
+            "VAR" => {
+                field(fields, ":varattno").and_then(|v| v.parse::<i16>().ok()) == Some(attnum)
+                    && field(fields, ":varlevelsup").and_then(|v| v.parse::<u32>().ok())
+                        == Some(depth)
+                    && field(fields, ":varno") == Some("1")
+            }
+            // The sub-select's own Vars are one level further from the table.
+            "QUERY" => fields
+                .iter()
+                .any(|(_, v)| references_column_at(v, attnum, depth + 1)),
+            _ => fields
+                .iter()
+                .any(|(_, v)| references_column_at(v, attnum, depth)),
         },
     }
 }
