@@ -314,7 +314,7 @@ AS $check$ SELECT * FROM @extschema@._tenant_check(probe_role::text) $check$;
 -- Who may call what. Context functions are for everyone (they are used inside
 -- policies); management functions are for tenant_admin members.
 REVOKE EXECUTE ON FUNCTION
-    @extschema@.tenant_create(text, text, text, uuid),
+    @extschema@.tenant_create(text, text, text, uuid, uuid),
     @extschema@.tenant_suspend(text),
     @extschema@.tenant_activate(text),
     @extschema@.tenant_delete(text),
@@ -350,7 +350,7 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.tenant_check_unaccept(text, text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.tenant_create(text, text, text, uuid),
+    @extschema@.tenant_create(text, text, text, uuid, uuid),
     @extschema@.tenant_suspend(text),
     @extschema@.tenant_activate(text),
     @extschema@.tenant_delete(text),
@@ -396,8 +396,8 @@ COMMENT ON FUNCTION @extschema@.current_tenant_user_id() IS
     'pg_tenant: the acting user of this session (app.current_user_id) as uuid, or NULL when unset. Raises 22P02 for a value that is not a UUID.';
 COMMENT ON FUNCTION @extschema@.tenant_bypass_requested() IS
     'pg_tenant: true when the session set app.bypass_rls = on. Only grants access inside the tenant_bypass policy, which applies to members of role tenant_bypass.';
-COMMENT ON FUNCTION @extschema@.tenant_create(text, text, text, uuid) IS
-    'pg_tenant: creates an active tenant and returns its id. The slug is derived from the name when NULL (lower-case, "-" separated, made unique).';
+COMMENT ON FUNCTION @extschema@.tenant_create(text, text, text, uuid, uuid) IS
+    'pg_tenant: creates an active tenant and returns its id (the given id, to import a tenant from another system, else a new one). The slug is derived from the name when NULL (lower-case, "-" separated, made unique).';
 COMMENT ON FUNCTION @extschema@.tenant_suspend(text) IS
     'pg_tenant: suspends a tenant (by id or slug): its sessions are refused until tenant_activate; data is kept.';
 COMMENT ON FUNCTION @extschema@.tenant_activate(text) IS

@@ -221,3 +221,16 @@ COMMENT ON FUNCTION @extschema@.tenant_check_accept(text, text, text) IS
     'pg_tenant: accepts, with a reason, a warn or fail finding tenant_check reports now, so tenant_assert_check no longer fails on it. Operators only.';
 COMMENT ON FUNCTION @extschema@.tenant_check_unaccept(text, text) IS
     'pg_tenant: removes the acceptance of a tenant_check finding; returns whether there was one. Operators only.';
+
+-- tenant_create gets a fifth argument, id: a tenant's id kept from another
+-- system (adopting a Better Tenant database whose data already names it).
+DROP FUNCTION @extschema@.tenant_create(text, text, text, uuid);
+CREATE FUNCTION @extschema@.tenant_create("name" text, "slug" text DEFAULT NULL, "plan" text DEFAULT NULL,
+                                         "owner" uuid DEFAULT NULL, "id" uuid DEFAULT NULL) RETURNS uuid
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_create_wrapper';
+REVOKE EXECUTE ON FUNCTION @extschema@.tenant_create(text, text, text, uuid, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.tenant_create(text, text, text, uuid, uuid) TO tenant_admin;
+COMMENT ON FUNCTION @extschema@.tenant_create(text, text, text, uuid, uuid) IS
+    'pg_tenant: creates an active tenant and returns its id (the given id, to import a tenant from another system, else a new one). The slug is derived from the name when NULL (lower-case, "-" separated, made unique).';

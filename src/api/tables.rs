@@ -7,6 +7,7 @@ use crate::enforce::usage;
 use crate::error::{self, Result};
 use crate::registry::{roles, tenants};
 use crate::session::ddl;
+use crate::store::subxact::{in_subtransaction, Keep};
 use crate::store::{identity, spi};
 use crate::tables::plan::{plan_disable, plan_enable, render, EnableOptions};
 use crate::tables::state::TableState;
@@ -56,13 +57,48 @@ fn run(statements: &[String]) -> Result<()> {
     for statement in statements {
         if statement.starts_with("UPDATE ") || statement.starts_with("SELECT ") {
             spi::execute(statement, &[])?;
-        } else if is_registry_foreign_key(statement) && !may_reference_tenants()? {
-            ddl::own(|| identity::as_registry_owner(|| spi::execute(statement, &[])))?;
+        } else if is_registry_foreign_key(statement) {
+            add_registry_foreign_key(statement)?;
         } else {
             ddl::own(|| spi::execute(statement, &[]))?;
         }
     }
     Ok(())
+}
+
+/// Adds the foreign key to tenant.tenants. A row naming a tenant the
+/// registry does not have (data from another system whose tenants were not
+/// imported) fails with 23503 and a hint on importing them with their ids;
+/// any other failure is Postgres' own, raised again as it was.
+fn add_registry_foreign_key(statement: &str) -> Result<()> {
+    let as_owner = !may_reference_tenants()?;
+    let add = || {
+        if as_owner {
+            ddl::own(|| identity::as_registry_owner(|| spi::execute(statement, &[])))
+        } else {
+            ddl::own(|| spi::execute(statement, &[]))
+        }
+    };
+    match in_subtransaction(Keep::OnSuccess, add) {
+        Ok(result) => result,
+        Err(caught) if caught.sqlstate == "23503" => {
+            let table = statement
+                .strip_prefix("ALTER TABLE ")
+                .and_then(|rest| rest.strip_suffix(REGISTRY_FOREIGN_KEY))
+                .unwrap_or_default();
+            Err(error::report(
+                PgSqlErrorCode::ERRCODE_FOREIGN_KEY_VIOLATION,
+                format!("tenant_enable: rows of {table} name a tenant_id that is not a tenant of the registry"),
+                format!(
+                    "Create those tenants first, keeping their ids: SELECT tenant_create(name, slug, id => id) FROM <your tenants table>; \
+                     the ids missing are SELECT DISTINCT tenant_id FROM {table} EXCEPT SELECT id FROM tenant.tenants."
+                ),
+            )
+            .set_detail(caught.message))
+        }
+        // Raised again outside the subtransaction, with its own code and detail.
+        Err(_) => add(),
+    }
 }
 
 /// The end of the statement that adds the foreign key (`tables::plan`).

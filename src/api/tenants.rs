@@ -9,7 +9,9 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 
 /// Creates an active tenant and returns its id. An `owner` also becomes the
-/// tenant's first member, with role owner.
+/// tenant's first member, with role owner. `id` keeps a tenant's id from
+/// another system (a Better Tenant `tenants` table whose ids the data's
+/// `tenant_id` already holds); a new random one when NULL.
 ///
 /// Granted to `tenant_admin` only. It writes the registry as the registry
 /// owner (see `identity::as_registry_owner`), so operators need no table privileges.
@@ -20,6 +22,7 @@ fn tenant_create(
     slug: default!(Option<&str>, "NULL"),
     plan: default!(Option<&str>, "NULL"),
     owner: default!(Option<Uuid>, "NULL"),
+    id: default!(Option<Uuid>, "NULL"),
 ) -> Result<Uuid> {
     let name = name.ok_or_else(|| error::null_argument("tenant_create", "name"))?;
     if name.trim().is_empty() {
@@ -36,9 +39,19 @@ fn tenant_create(
             Some(given) => tenants::checked_new_slug(given)?,
             None => tenants::unique_slug(&tenants::slugify(name))?,
         };
+        if let Some(id) = id {
+            refuse_taken_id(id)?;
+        }
         let id = spi::execute_one::<Uuid>(
-            "INSERT INTO tenant.tenants (name, slug, plan, owner_id) VALUES ($1, $2, $3, $4) RETURNING id",
-            &[name.into(), slug.as_str().into(), plan.into(), owner.into()],
+            "INSERT INTO tenant.tenants (id, name, slug, plan, owner_id)
+             VALUES (coalesce($5, pg_catalog.gen_random_uuid()), $1, $2, $3, $4) RETURNING id",
+            &[
+                name.into(),
+                slug.as_str().into(),
+                plan.into(),
+                owner.into(),
+                id.into(),
+            ],
         )?
         .ok_or_else(|| error::internal(pgrx::spi::SpiError::InvalidPosition))?;
         // The usage counters' row: the lock every writer of the tenant takes.
@@ -55,6 +68,24 @@ fn tenant_create(
         }
         Ok(id)
     })
+}
+
+/// 23505 for an id the registry already has (a deleted tenant's too: its
+/// id stays taken until it is purged, and data may still name it).
+fn refuse_taken_id(id: Uuid) -> Result<()> {
+    let taken = spi::one::<bool>(
+        "SELECT EXISTS (SELECT FROM tenant.tenants WHERE id = $1)",
+        &[id.into()],
+    )?
+    .unwrap_or(false);
+    if taken {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!("tenant_create: a tenant with id {id} already exists"),
+            "Leave id NULL for a new id; to import tenants from another system, create each one once.",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -141,3 +141,42 @@ CREATE FUNCTION adopt_stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.n
 CREATE TRIGGER adopt_stamp BEFORE INSERT ON adopt_plain FOR EACH ROW EXECUTE FUNCTION adopt_stamp();
 SELECT tenant_enable_sql('adopt_plain') NOT LIKE '%adopts%' AS nothing_adopted;
 ROLLBACK;
+
+-- A Better Tenant database: its tenants table (here adopt_bt_tenants, the
+-- docs' public.tenants) and data that names them. Imported into the registry
+-- with their ids, the data's tenant_id needs no change; tenant_enable then adds
+-- the foreign key to tenant.tenants beside Better Tenant's own.
+BEGIN;
+SET LOCAL ROLE migrator;
+CREATE TABLE adopt_bt_tenants (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL,
+    slug text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO adopt_bt_tenants (id, name, slug) VALUES
+    ('dddddddd-0000-4000-8000-000000000004', 'Hooli', 'hooli'),
+    ('eeeeeeee-0000-4000-8000-000000000005', 'Pied Piper', 'pied-piper');
+CREATE TABLE adopt_bt_tasks (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id uuid NOT NULL REFERENCES adopt_bt_tenants (id),
+    title text NOT NULL);
+INSERT INTO adopt_bt_tasks (tenant_id, title) VALUES
+    ('dddddddd-0000-4000-8000-000000000004', 'hooli task'),
+    ('eeeeeeee-0000-4000-8000-000000000005', 'piper task');
+GRANT SELECT ON adopt_bt_tasks TO app_user;
+-- Before the import the registry does not know them: nothing changes.
+SAVEPOINT s;
+SELECT tenant_enable('adopt_bt_tasks');
+ROLLBACK TO s;
+SELECT tenant_create(name, slug, id => id) = id AS kept_id FROM adopt_bt_tenants ORDER BY slug;
+SAVEPOINT s;
+SELECT tenant_create('Hooli again', id => 'dddddddd-0000-4000-8000-000000000004');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT tenant_enable('adopt_bt_tasks') IS NOT NULL AS enabled;
+SELECT conname, confrelid::regclass FROM pg_constraint
+ WHERE conrelid = 'adopt_bt_tasks'::regclass AND contype = 'f' ORDER BY 1;
+RESET ROLE;
+SET LOCAL ROLE app_user;
+SELECT set_config('app.current_tenant', 'eeeeeeee-0000-4000-8000-000000000005', true) IS NOT NULL AS as_pied_piper;
+SELECT title FROM adopt_bt_tasks;
+RESET ROLE;
+ROLLBACK;
