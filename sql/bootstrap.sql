@@ -16,12 +16,17 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tenant_bypass') THEN
         CREATE ROLE tenant_bypass NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tenant_directory') THEN
+        CREATE ROLE tenant_directory NOLOGIN;
+    END IF;
 END
 $roles$;
 COMMENT ON ROLE tenant_admin IS
     'pg_tenant: members may create tenants, list every tenant and run tenant_enable/tenant_disable on tables they own.';
 COMMENT ON ROLE tenant_bypass IS
     'pg_tenant: members that also SET app.bypass_rls = on read and write every tenant''s rows (admin tools, background jobs).';
+COMMENT ON ROLE tenant_directory IS
+    'pg_tenant: members that SET app.bypass_rls = on list tenant.directory (id, name, slug, created_at of every tenant), e.g. to resolve a slug as Better Tenant does; they read no tenant''s data.';
 
 -- Plans come first: tenants name theirs. NULL limits mean unlimited.
 CREATE TABLE tenant.plans (

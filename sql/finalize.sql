@@ -273,6 +273,36 @@ COMMENT ON VIEW tenant.overview IS
 REVOKE ALL ON tenant.overview FROM PUBLIC;
 GRANT SELECT ON tenant.overview TO tenant_admin;
 
+-- tenant.directory: the tenants as Better Tenant's tenants table shows them,
+-- for apps written for it (src/api/directory.rs). A security barrier: the
+-- view reads tenant.tenants with its owner's rights, so no caller's function
+-- sees a row before the view's own condition has filtered it. Every session
+-- sees its current tenant; operators, and members of tenant_bypass or
+-- tenant_directory that set app.bypass_rls, see every tenant not deleted.
+-- Writes are for operators, through tenant_create, a rename and tenant_delete.
+CREATE VIEW tenant.directory WITH (security_barrier = true) AS
+SELECT t.id, t.name, t.slug, t.created_at
+  FROM tenant.tenants t
+ WHERE t.status <> 'deleted'
+   AND (t.id = (SELECT @extschema@.current_tenant_id())
+        OR (SELECT @extschema@._tenant_directory_lists_all()));
+COMMENT ON VIEW tenant.directory IS
+    'pg_tenant: tenants as Better Tenant''s tenants table shows them (id, name, slug, created_at). A session sees its current tenant; operators, and tenant_bypass or tenant_directory members that set app.bypass_rls, see every tenant not deleted. INSERT, UPDATE (name, slug) and DELETE are for operators and go through tenant_create, a rename and tenant_delete.';
+COMMENT ON COLUMN tenant.directory.id IS 'The tenant''s id (tenant.tenants.id); kept when given on INSERT.';
+COMMENT ON COLUMN tenant.directory.name IS 'The tenant''s display name.';
+COMMENT ON COLUMN tenant.directory.slug IS 'The tenant''s slug; derived from the name when NULL on INSERT.';
+COMMENT ON COLUMN tenant.directory.created_at IS 'When the tenant was created (the registry''s; ignored on INSERT).';
+CREATE TRIGGER tenant_directory_write
+    INSTEAD OF INSERT OR UPDATE OR DELETE ON tenant.directory
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_directory_write();
+COMMENT ON TRIGGER tenant_directory_write ON tenant.directory IS
+    'pg_tenant: carries out writes to tenant.directory (operators only): INSERT creates a tenant, UPDATE renames it, DELETE soft-deletes it.';
+REVOKE ALL ON tenant.directory FROM PUBLIC;
+-- Rows are filtered by the view and writes refused by its trigger for
+-- everyone but operators, whoever is granted the view (an alias view such as
+-- public.tenants reaches it with its own owner's grants).
+GRANT SELECT, INSERT, UPDATE, DELETE ON tenant.directory TO PUBLIC;
+
 -- A tenant whose status changes must not stay "verified active" in this
 -- session's per-transaction cache.
 CREATE TRIGGER tenant_cache_invalidate
@@ -479,6 +509,10 @@ COMMENT ON FUNCTION @extschema@._tenant_register_table(regclass, boolean, boolea
     'pg_tenant internal: records a table in tenant.tables (called by the SQL of tenant_enable; the caller must own the table).';
 COMMENT ON FUNCTION @extschema@._tenant_unregister_table(regclass) IS
     'pg_tenant internal: removes a table from tenant.tables (called by the SQL of tenant_disable; the caller must own the table).';
+COMMENT ON FUNCTION @extschema@._tenant_directory_lists_all() IS
+    'pg_tenant internal: whether tenant.directory lists every tenant for this session (an operator, or a tenant_bypass or tenant_directory member that set app.bypass_rls).';
+COMMENT ON FUNCTION @extschema@._tenant_directory_write() IS
+    'pg_tenant internal: the INSTEAD OF trigger of tenant.directory (operators only): INSERT = tenant_create, UPDATE = rename, DELETE = tenant_delete.';
 COMMENT ON FUNCTION @extschema@._tenant_registry_changed() IS
     'pg_tenant internal: statement trigger on tenant.tenants, tenant.members, tenant.plans and the row-limit tables that makes every session forget its cached tenant status, member roles and limits.';
 

@@ -234,3 +234,44 @@ REVOKE EXECUTE ON FUNCTION @extschema@.tenant_create(text, text, text, uuid, uui
 GRANT EXECUTE ON FUNCTION @extschema@.tenant_create(text, text, text, uuid, uuid) TO tenant_admin;
 COMMENT ON FUNCTION @extschema@.tenant_create(text, text, text, uuid, uuid) IS
     'pg_tenant: creates an active tenant and returns its id (the given id, to import a tenant from another system, else a new one). The slug is derived from the name when NULL (lower-case, "-" separated, made unique).';
+
+-- tenant.directory: the tenants as Better Tenant's tenants table shows them,
+-- and role tenant_directory (src/api/directory.rs).
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tenant_directory') THEN
+        CREATE ROLE tenant_directory NOLOGIN;
+    END IF;
+END
+$roles$;
+COMMENT ON ROLE tenant_directory IS
+    'pg_tenant: members that SET app.bypass_rls = on list tenant.directory (id, name, slug, created_at of every tenant), e.g. to resolve a slug as Better Tenant does; they read no tenant''s data.';
+CREATE FUNCTION @extschema@._tenant_directory_lists_all() RETURNS bool
+    STRICT STABLE PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_directory_lists_all_wrapper';
+COMMENT ON FUNCTION @extschema@._tenant_directory_lists_all() IS
+    'pg_tenant internal: whether tenant.directory lists every tenant for this session (an operator, or a tenant_bypass or tenant_directory member that set app.bypass_rls).';
+CREATE FUNCTION @extschema@._tenant_directory_write() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_directory_write';
+COMMENT ON FUNCTION @extschema@._tenant_directory_write() IS
+    'pg_tenant internal: the INSTEAD OF trigger of tenant.directory (operators only): INSERT = tenant_create, UPDATE = rename, DELETE = tenant_delete.';
+CREATE VIEW tenant.directory WITH (security_barrier = true) AS
+SELECT t.id, t.name, t.slug, t.created_at
+  FROM tenant.tenants t
+ WHERE t.status <> 'deleted'
+   AND (t.id = (SELECT @extschema@.current_tenant_id())
+        OR (SELECT @extschema@._tenant_directory_lists_all()));
+COMMENT ON VIEW tenant.directory IS
+    'pg_tenant: tenants as Better Tenant''s tenants table shows them (id, name, slug, created_at). A session sees its current tenant; operators, and tenant_bypass or tenant_directory members that set app.bypass_rls, see every tenant not deleted. INSERT, UPDATE (name, slug) and DELETE are for operators and go through tenant_create, a rename and tenant_delete.';
+COMMENT ON COLUMN tenant.directory.id IS 'The tenant''s id (tenant.tenants.id); kept when given on INSERT.';
+COMMENT ON COLUMN tenant.directory.name IS 'The tenant''s display name.';
+COMMENT ON COLUMN tenant.directory.slug IS 'The tenant''s slug; derived from the name when NULL on INSERT.';
+COMMENT ON COLUMN tenant.directory.created_at IS 'When the tenant was created (the registry''s; ignored on INSERT).';
+CREATE TRIGGER tenant_directory_write
+    INSTEAD OF INSERT OR UPDATE OR DELETE ON tenant.directory
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_directory_write();
+COMMENT ON TRIGGER tenant_directory_write ON tenant.directory IS
+    'pg_tenant: carries out writes to tenant.directory (operators only): INSERT creates a tenant, UPDATE renames it, DELETE soft-deletes it.';
+REVOKE ALL ON tenant.directory FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tenant.directory TO PUBLIC;

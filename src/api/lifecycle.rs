@@ -92,6 +92,12 @@ fn tenant_activate(t: Option<&str>) -> Result<()> {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_delete(t: Option<&str>) -> Result<()> {
+    delete(t)
+}
+
+/// `tenant_delete`'s work, also for `tenant.directory`'s DELETE
+/// (`api::directory`).
+pub fn delete(t: Option<&str>) -> Result<()> {
     let tenant = locked(t, "tenant_delete")?;
     match tenant.status {
         TenantStatus::Deleted => Ok(()),

@@ -6,6 +6,7 @@ pub mod api_requests;
 pub mod context;
 pub mod ddl_guard;
 pub mod ddl_scope;
+pub mod directory;
 pub mod domains;
 pub mod errors;
 pub mod lifecycle;

@@ -24,6 +24,18 @@ fn tenant_create(
     owner: default!(Option<Uuid>, "NULL"),
     id: default!(Option<Uuid>, "NULL"),
 ) -> Result<Uuid> {
+    create(name, slug, plan, owner, id)
+}
+
+/// `tenant_create`'s work, also for `tenant.directory`'s INSERT
+/// (`api::directory`), whose caller has been checked to be an operator.
+pub fn create(
+    name: Option<&str>,
+    slug: Option<&str>,
+    plan: Option<&str>,
+    owner: Option<Uuid>,
+    id: Option<Uuid>,
+) -> Result<Uuid> {
     let name = name.ok_or_else(|| error::null_argument("tenant_create", "name"))?;
     if name.trim().is_empty() {
         return Err(error::invalid_parameter(
