@@ -73,19 +73,19 @@ fn write_row<'a>(
         ));
     }
     if event.fired_by_insert() {
-        let row = trigger.new().ok_or_else(|| misuse())?;
+        let row = trigger.new().ok_or_else(misuse)?;
         let id = create(&row)?;
         returned(trigger, row, id).map(Some)
     } else if event.fired_by_update() {
         let (old, new) = (
-            trigger.old().ok_or_else(|| misuse())?,
-            trigger.new().ok_or_else(|| misuse())?,
+            trigger.old().ok_or_else(misuse)?,
+            trigger.new().ok_or_else(misuse)?,
         );
         let id = rename(&old, &new)?;
         returned(trigger, new, id).map(Some)
     } else {
-        let old = trigger.old().ok_or_else(|| misuse())?;
-        let id = column::<Uuid>(&old, "id")?.ok_or_else(|| misuse())?;
+        let old = trigger.old().ok_or_else(misuse)?;
+        let id = column::<Uuid>(&old, "id")?.ok_or_else(misuse)?;
         crate::api::lifecycle::delete(Some(&id.to_string()))?;
         Ok(Some(old))
     }
@@ -107,7 +107,7 @@ fn rename(
     old: &PgHeapTuple<'_, AllocatedByPostgres>,
     new: &PgHeapTuple<'_, AllocatedByPostgres>,
 ) -> Result<Uuid> {
-    let id = column::<Uuid>(old, "id")?.ok_or_else(|| misuse())?;
+    let id = column::<Uuid>(old, "id")?.ok_or_else(misuse)?;
     if column::<Uuid>(new, "id")? != Some(id) {
         return Err(error::report(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
