@@ -11,7 +11,8 @@
 #      releases (tests/upgrade), the PgBouncer pooler test and the isolation
 #      specs;
 #   6. once (on 15): the examples in Python, Node.js and Rust (examples/run.sh)
-#      and drizzle-kit push/migrate against tenant-scoped tables (tests/drizzle).
+#      and drizzle-kit push/migrate against tenant-scoped tables (tests/drizzle),
+#      and a Better Tenant + Drizzle app against the registry (tests/better_tenant).
 # PG_VERSIONS="17" (any subset) picks the majors for a quick local run.
 # Ends with one line "tests: N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
@@ -178,6 +179,9 @@ for major in $PG_VERSIONS; do
       say "drizzle-kit push and migrate against tenant-scoped tables (tests/drizzle/run.sh)"
       bash tests/drizzle/run.sh | tee "$CLUSTER_DIR/drizzle.txt"; rc=${PIPESTATUS[0]}
       record_script drizzle "$rc" "$CLUSTER_DIR/drizzle.txt"
+      say "A Better Tenant + Drizzle app against pg_tenant's registry (tests/better_tenant/run.sh)"
+      bash tests/better_tenant/run.sh | tee "$CLUSTER_DIR/better_tenant.txt"; rc=${PIPESTATUS[0]}
+      record_script better_tenant "$rc" "$CLUSTER_DIR/better_tenant.txt"
     fi
     cluster_stop
   else

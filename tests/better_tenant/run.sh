@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# A Better Tenant app (npm @usebetterdev/tenant 0.5.4, drizzle-orm 0.45.4,
+# pg 8.23.1, pinned in package.json with a lockfile) against pg_tenant, on a
+# throwaway cluster (scripts/lib/common.sh, PG_MAJOR as scripts/test.sh sets
+# it). One `ok: ` or `FAILED: ` line per check; exits non-zero when one failed.
+#
+#   1. Migrations with drizzle-kit 0.31.11 as the migration role `migrator`
+#      (owns the tables; neither superuser nor tenant_admin): 0000 is
+#      drizzle's CREATE TABLE of schema/app.js, 0001 a custom migration with
+#      `CREATE VIEW public.tenants AS SELECT * FROM tenant.directory` (where
+#      Better Tenant looks for its tenants) and tenant_enable_script's output.
+#   2. app.mjs: Better Tenant's own code with two pools (docs/better-tenant.md):
+#      the request role bt_app (ordinary, granted tenant_directory) for runAs,
+#      resolveTenant, handleRequest and loadTenant; the system role bt_system
+#      (tenant_bypass, tenant_admin) for runAsSystem and tenant.api.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/common.sh"
+cd "$REPO_ROOT"
+[ -n "${PG_MAJOR:-}" ] && use_pg "$PG_MAJOR"
+
+BT="$REPO_ROOT/tests/better_tenant"
+WORK="$BT/work" # generated migrations and drizzle-kit's output (untracked)
+(cd "$BT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+rm -rf "$WORK" && mkdir -p "$WORK"
+cluster_start
+trap cluster_stop EXIT
+
+psql_() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+failed=0
+pass() { echo "ok: $1"; }
+fail() { echo "FAILED: $1"; shift; local l; for l in "$@"; do printf '      %s\n' "$l"; done; failed=1; }
+
+"$PG_BIN/createdb" bt
+psql_ -d bt >/dev/null <<'SQL'
+CREATE EXTENSION pg_tenant;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'migrator') THEN CREATE ROLE migrator LOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bt_app') THEN CREATE ROLE bt_app LOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bt_system') THEN CREATE ROLE bt_system LOGIN; END IF;
+END $$;
+GRANT tenant_directory TO bt_app;
+GRANT tenant_bypass, tenant_admin TO bt_system;
+GRANT CREATE ON DATABASE bt TO migrator;
+GRANT CREATE ON SCHEMA public TO migrator;
+ALTER DEFAULT PRIVILEGES FOR ROLE migrator IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bt_app, bt_system;
+SQL
+
+# kit NAME ARGS...: drizzle-kit as the migrator, migrations in work/migrations.
+kit() {
+  local name=$1
+  shift
+  (cd "$BT" && DATABASE_URL="postgresql://migrator@127.0.0.1:$PGPORT/bt" DRIZZLE_OUT="work/migrations" \
+    timeout 90 node_modules/.bin/drizzle-kit "$@" </dev/null >"$WORK/$name.out" 2>&1) \
+    || { fail "drizzle-kit $*" "$(tail -5 "$WORK/$name.out")"; return 1; }
+}
+kit generate generate --name app && kit migrate migrate && kit custom generate --custom --name pg_tenant || exit 1
+custom=$(ls "$WORK"/migrations/*_pg_tenant.sql)
+{
+  echo "CREATE VIEW public.tenants AS SELECT * FROM tenant.directory;"
+  echo "--> statement-breakpoint"
+  psql_ -U migrator -h 127.0.0.1 -d bt -c "SELECT tenant_enable_script('public.projects')"
+} >"$custom"
+kit migrate2 migrate || exit 1
+scoped=$(psql_ -d bt -c "SELECT EXISTS (SELECT FROM tenant.tables WHERE relid = 'public.projects'::regclass)
+                                 AND (SELECT relkind FROM pg_class WHERE oid = 'public.tenants'::regclass) = 'v'")
+if [ "$scoped" = "t" ]; then pass "drizzle-kit migrate: projects tenant-scoped, public.tenants a view over tenant.directory"
+else fail "drizzle-kit migrate: projects tenant-scoped, public.tenants a view over tenant.directory" "got $scoped"; fi
+
+url() { echo "postgresql://$1@127.0.0.1:$PGPORT/bt"; }
+(cd "$BT" && REQUEST_URL="$(url bt_app)" SYSTEM_URL="$(url bt_system)" ADMIN_URL="$(url postgres)" \
+  timeout 120 node app.mjs) || failed=1
+exit $failed
