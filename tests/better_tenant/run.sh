@@ -13,6 +13,9 @@
 #      the request role bt_app (ordinary, granted tenant_directory) for runAs,
 #      resolveTenant, handleRequest and loadTenant; the system role bt_system
 #      (tenant_bypass, tenant_admin) for runAsSystem and tenant.api.
+#   3. The migration guide docs/better-tenant.md: each of its ```sql blocks
+#      runs, in order, in a fresh database (as the superuser, psql with
+#      ON_ERROR_STOP); each ```js block is a verbatim part of app.mjs, run in 2.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/common.sh"
 cd "$REPO_ROOT"
@@ -70,4 +73,32 @@ else fail "drizzle-kit migrate: projects tenant-scoped, public.tenants a view ov
 url() { echo "postgresql://$1@127.0.0.1:$PGPORT/bt"; }
 (cd "$BT" && REQUEST_URL="$(url bt_app)" SYSTEM_URL="$(url bt_system)" ADMIN_URL="$(url postgres)" \
   timeout 120 node app.mjs) || failed=1
+
+"$PG_BIN/createdb" guide
+python3 - "$REPO_ROOT/docs/better-tenant.md" "$WORK/guide" <<'PY'
+import re, sys, pathlib
+text = pathlib.Path(sys.argv[1]).read_text()
+out = pathlib.Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
+for i, (lang, body) in enumerate(re.findall(r"^```(sql|js)\n(.*?)^```", text, re.S | re.M), 1):
+    (out / f"{i:02d}.{lang}").write_text(body)
+PY
+for block in "$WORK"/guide/*; do
+  n=$(basename "$block")
+  case "$n" in
+    *.sql)
+      if "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d guide -f "$block" >"$block.out" 2>&1; then
+        pass "docs/better-tenant.md SQL block $n runs"
+      else
+        fail "docs/better-tenant.md SQL block $n runs" "$(tail -3 "$block.out")"
+      fi ;;
+    *.js)
+      if python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' "$block" "$BT/app.mjs"; then
+        pass "docs/better-tenant.md JavaScript block $n is part of app.mjs"
+      else
+        fail "docs/better-tenant.md JavaScript block $n is part of app.mjs"
+      fi ;;
+  esac
+done
+count=$(ls "$WORK"/guide/*.sql | wc -l)
+if [ "$count" -ge 8 ]; then pass "docs/better-tenant.md: $count SQL blocks found"; else fail "docs/better-tenant.md: SQL blocks found" "only $count"; fi
 exit $failed
