@@ -298,10 +298,13 @@ CREATE TRIGGER tenant_directory_write
 COMMENT ON TRIGGER tenant_directory_write ON tenant.directory IS
     'pg_tenant: carries out writes to tenant.directory (operators only): INSERT creates a tenant, UPDATE renames it, DELETE soft-deletes it.';
 REVOKE ALL ON tenant.directory FROM PUBLIC;
--- Rows are filtered by the view and writes refused by its trigger for
--- everyone but operators, whoever is granted the view (an alias view such as
--- public.tenants reaches it with its own owner's grants).
-GRANT SELECT, INSERT, UPDATE, DELETE ON tenant.directory TO PUBLIC;
+-- Reading is for everyone (the view filters the rows). Writing, and the row
+-- locks of SELECT ... FOR UPDATE/SHARE, only for operators: a lock on a
+-- tenant's registry row would stall every write naming that tenant. An alias
+-- view (public.tenants) reaches this one with its owner's grants, so an
+-- operator or superuser owns it and grants writes on it to operators only.
+GRANT SELECT ON tenant.directory TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON tenant.directory TO tenant_admin;
 
 -- A tenant whose status changes must not stay "verified active" in this
 -- session's per-transaction cache.

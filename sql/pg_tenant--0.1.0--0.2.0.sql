@@ -253,6 +253,7 @@ CREATE FUNCTION @extschema@._tenant_directory_lists_all() RETURNS bool
 COMMENT ON FUNCTION @extschema@._tenant_directory_lists_all() IS
     'pg_tenant internal: whether tenant.directory lists every tenant for this session (an operator, or a tenant_bypass or tenant_directory member that set app.bypass_rls).';
 CREATE FUNCTION @extschema@._tenant_directory_write() RETURNS trigger
+    SET search_path TO pg_catalog, pg_temp
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_directory_write';
 COMMENT ON FUNCTION @extschema@._tenant_directory_write() IS
     'pg_tenant internal: the INSTEAD OF trigger of tenant.directory (operators only): INSERT = tenant_create, UPDATE = rename, DELETE = tenant_delete.';
@@ -274,4 +275,5 @@ CREATE TRIGGER tenant_directory_write
 COMMENT ON TRIGGER tenant_directory_write ON tenant.directory IS
     'pg_tenant: carries out writes to tenant.directory (operators only): INSERT creates a tenant, UPDATE renames it, DELETE soft-deletes it.';
 REVOKE ALL ON tenant.directory FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON tenant.directory TO PUBLIC;
+GRANT SELECT ON tenant.directory TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON tenant.directory TO tenant_admin;

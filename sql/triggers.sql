@@ -22,4 +22,5 @@ CREATE FUNCTION @extschema@._tenant_ddl_dropped() RETURNS event_trigger
 CREATE FUNCTION @extschema@._tenant_ddl_partitions() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_ddl_partitions';
 CREATE FUNCTION @extschema@._tenant_directory_write() RETURNS trigger
+    SET search_path TO pg_catalog, pg_temp
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_directory_write';

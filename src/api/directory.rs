@@ -115,7 +115,9 @@ fn rename(
             "A tenant's id is what its rows name; create a new tenant instead.",
         ));
     }
-    let tenant = tenants::find(Some(&id.to_string()), "tenant.directory")?;
+    // Locked first, as the lifecycle functions lock it: a concurrent
+    // tenant_delete cannot commit between the check and the rename.
+    let tenant = crate::api::lifecycle::locked(Some(&id.to_string()), "tenant.directory")?;
     tenant.refuse_if_deleted("rename")?;
     let name = column::<String>(new, "name")?
         .ok_or_else(|| error::null_argument("tenant.directory", "name"))?;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The tenant with its registry row locked, so that concurrent transitions
 /// of the same tenant happen one after the other.
-fn locked(t: Option<&str>, function: &str) -> Result<Tenant> {
+pub(crate) fn locked(t: Option<&str>, function: &str) -> Result<Tenant> {
     let mut tenant = tenants::find(t, function)?;
     // The status as it is once the row is ours (a concurrent transition may
     // have changed it while we waited for the lock).

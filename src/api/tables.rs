@@ -69,7 +69,8 @@ fn run(statements: &[String]) -> Result<()> {
 /// Adds the foreign key to tenant.tenants. A row naming a tenant the
 /// registry does not have (data from another system whose tenants were not
 /// imported) fails with 23503 and a hint on importing them with their ids;
-/// any other failure is Postgres' own, raised again as it was.
+/// any other failure (a cancel, a lock timeout) is Postgres' own, raised
+/// again as it was, never retried.
 fn add_registry_foreign_key(statement: &str) -> Result<()> {
     let as_owner = !may_reference_tenants()?;
     let add = || {
@@ -97,7 +98,7 @@ fn add_registry_foreign_key(statement: &str) -> Result<()> {
             .set_detail(caught.message))
         }
         // Raised again outside the subtransaction, with its own code and detail.
-        Err(_) => add(),
+        Err(caught) => caught.rethrow(),
     }
 }
 

@@ -15,10 +15,20 @@ pub enum Keep {
 }
 
 /// A Postgres error caught by `in_subtransaction`: its SQLSTATE (pg_tenant's
-/// own when it was one of its refusals) and its message.
+/// own when it was one of its refusals), its message, and the error itself
+/// (`rethrow` raises it again, detail and hint included).
 pub struct Caught {
     pub sqlstate: String,
     pub message: String,
+    error: CaughtError,
+}
+
+impl Caught {
+    /// Raises the caught error again, as it was (after the subtransaction
+    /// that failed has been rolled back).
+    pub fn rethrow(self) -> ! {
+        self.error.rethrow()
+    }
 }
 
 /// Runs `f` inside an internal subtransaction, the way PL/pgSQL runs a block
@@ -35,7 +45,7 @@ pub fn in_subtransaction<R>(
         let outcome = PgTryBuilder::new(AssertUnwindSafe(|| Ok(f())))
             .catch_others(Err)
             .execute()
-            .map_err(|caught| caught_error(&caught));
+            .map_err(caught_error);
         let success = matches!(outcome, Ok(Ok(_)));
         if !success {
             // A refusal built inside was caught here, not raised.
@@ -52,14 +62,19 @@ pub fn in_subtransaction<R>(
     }
 }
 
-fn caught_error(caught: &CaughtError) -> Caught {
-    match caught {
+fn caught_error(caught: CaughtError) -> Caught {
+    let (sqlstate, message) = match &caught {
         CaughtError::PostgresError(e)
         | CaughtError::ErrorReport(e)
-        | CaughtError::RustPanic { ereport: e, .. } => Caught {
-            sqlstate: sqlstate::caught_sqlstate(e.sql_error_code(), e.message()),
-            message: e.message().to_string(),
-        },
+        | CaughtError::RustPanic { ereport: e, .. } => (
+            sqlstate::caught_sqlstate(e.sql_error_code(), e.message()),
+            e.message().to_string(),
+        ),
+    };
+    Caught {
+        sqlstate,
+        message,
+        error: caught,
     }
 }
 

@@ -111,18 +111,67 @@ pub fn statements(table: &TableState) -> Result<Vec<String>> {
     Ok(sql)
 }
 
-/// Whether a trigger function's source assigns `NEW.tenant_id` and reads a
-/// setting (Better Tenant's `set_tenant_id()` and its hand-written kin).
+/// Whether a trigger function's source does nothing but fill `NEW.tenant_id`
+/// from a setting (Better Tenant's `set_tenant_id()` and its hand-written
+/// kin): statements that assign `NEW.tenant_id` from `current_setting(...)`,
+/// possibly under an `IF`, and `RETURN NEW`. A function that does anything
+/// else as well (validates, raises, stamps another column) is not adopted:
+/// dropping its trigger would drop that too.
 fn fills_tenant_from_setting(source: &str) -> bool {
-    let compact: String = source
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '"')
-        .flat_map(char::to_lowercase)
-        .collect();
-    let assigns = compact.contains(&format!("new.{TENANT_COLUMN}:="))
-        || compact.contains(&format!("new.{TENANT_COLUMN}=current_setting"))
-        || compact.contains(&format!("new.{TENANT_COLUMN}=(current_setting"));
-    assigns && compact.contains("current_setting(")
+    let text = without_comments(source).to_lowercase().replace('"', "");
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let Some(body) = text
+        .strip_prefix("begin ")
+        .and_then(|b| b.trim_end_matches(';').trim_end().strip_suffix(" end"))
+    else {
+        return false;
+    };
+    let assignment = |s: &str| {
+        [":=", "="].iter().any(|op| {
+            s.strip_prefix(&format!("new.{TENANT_COLUMN} {op} "))
+                .or_else(|| s.strip_prefix(&format!("new.{TENANT_COLUMN}{op}")))
+                .is_some_and(|value| {
+                    value.contains("current_setting(") && !value.contains(" into ")
+                })
+        })
+    };
+    let mut assigns = false;
+    for statement in body.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let statement = match statement
+            .strip_prefix("if ")
+            .and_then(|s| s.split_once(" then "))
+        {
+            Some((_condition, rest)) => rest.trim(),
+            None => statement,
+        };
+        if assignment(statement) {
+            assigns = true;
+        } else if statement != "return new" && statement != "end if" {
+            return false;
+        }
+    }
+    assigns
+}
+
+/// PL/pgSQL source without `--` and `/* */` comments (string literals are
+/// not looked into: a comment marker inside one only makes the source look
+/// like more than a fill, and it is then not adopted).
+fn without_comments(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+            out.push(' ');
+        } else {
+            let ch = rest.chars().next().unwrap_or(' ');
+            out.push(ch);
+            rest = &rest[ch.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// Text for a `--` comment: a name may hold a line break, which would end
@@ -184,6 +233,18 @@ mod unit_tests {
         ));
         assert!(!fills_tenant_from_setting(
             "BEGIN NEW.tenant_id := (SELECT id FROM orgs LIMIT 1); RETURN NEW; END"
+        ));
+        // A fill that also enforces or stamps something else is kept.
+        assert!(!fills_tenant_from_setting(
+            "BEGIN IF current_setting('app.read_only', true) = 'on' THEN RAISE 'read only'; END IF; \
+             NEW.tenant_id := current_setting('app.current_tenant')::uuid; RETURN NEW; END"
+        ));
+        assert!(!fills_tenant_from_setting(
+            "BEGIN NEW.tenant_id := current_setting('app.current_tenant')::uuid; NEW.created_by := current_user; RETURN NEW; END"
+        ));
+        // Comments do not count, either way.
+        assert!(fills_tenant_from_setting(
+            "BEGIN -- fill NEW.tenant_id\n NEW.tenant_id := current_setting('app.tenant')::uuid; /* done */ RETURN NEW; END;"
         ));
     }
 

@@ -21,7 +21,10 @@ const POLICY_TREES_QUERY: &str = include_str!("../../sql/queries/policy_trees.sq
 /// `pg_get_expr` prints them.
 const PRINT_POLICIES_QUERY: &str =
     "SELECT p.oid::pg_catalog.int8, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid),
+        p.polrelid, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text,
+        coalesce((SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum)::pg_catalog.text
+                    FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid AND a.attnum > 0), '{}')
    FROM pg_catalog.pg_policy p WHERE p.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])";
 
 /// How many tables one policy-tree query reads: the trees (about a kilobyte
@@ -237,10 +240,45 @@ fn name_roles_and_functions(tables: &mut [TableState]) -> Result<()> {
     Ok(())
 }
 
+/// Prints of policies by OID, read with their trees' keys (the same row,
+/// the same snapshot).
+#[allow(clippy::type_complexity)]
+fn print(
+    policies: &[i64],
+) -> Result<(
+    HashMap<i64, (Option<String>, Option<String>)>,
+    HashMap<i64, PrintKey>,
+)> {
+    let mut prints = HashMap::default();
+    let mut keys = HashMap::default();
+    Spi::connect(|client| -> std::result::Result<(), pgrx::spi::Error> {
+        for row in client.select(PRINT_POLICIES_QUERY, None, &[policies.to_vec().into()])? {
+            let (Some(policy), Some(relid)) = (row.get::<i64>(1)?, row.get::<pg_sys::Oid>(4)?)
+            else {
+                continue;
+            };
+            prints.insert(policy, (row.get::<String>(2)?, row.get::<String>(3)?));
+            keys.insert(
+                policy,
+                PrintKey::new(
+                    row.get::<String>(5)?,
+                    row.get::<String>(6)?,
+                    row.get::<String>(7)?.unwrap_or_default(),
+                    relid.to_u32(),
+                ),
+            );
+        }
+        Ok(())
+    })
+    .map_err(error::internal)?;
+    Ok((prints, keys))
+}
+
 /// What decides how `pg_get_expr` prints a policy's USING and WITH CHECK:
 /// the stored trees, the names of the table's columns and, when a tree holds
-/// a whole-row reference or a sub-select with relations of its own (whose
-/// aliases are chosen not to clash with the table's name), the table itself.
+/// a whole-row reference, a sub-select with relations of its own (whose
+/// aliases are chosen not to clash with the table's name) or a sub-select
+/// reading the table's columns (printed qualified), the table itself.
 #[derive(PartialEq, Eq, Hash)]
 struct PrintKey {
     using: Option<String>,
@@ -257,8 +295,9 @@ impl PrintKey {
         relid: u32,
     ) -> Self {
         let names_table = |tree: &Option<String>| {
-            tree.as_deref()
-                .is_some_and(|t| t.contains(":varattno 0 ") || t.contains(":rtable ("))
+            tree.as_deref().is_some_and(|t| {
+                t.contains(":varattno 0 ") || t.contains(":rtable (") || reads_outer_columns(t)
+            })
         };
         let table = (names_table(&using) || names_table(&with_check)).then_some(relid);
         PrintKey {
@@ -268,6 +307,14 @@ impl PrintKey {
             table,
         }
     }
+}
+
+/// Whether a tree reads the table's columns from inside a sub-select (a Var
+/// of level 1 or more): `pg_get_expr` prints those qualified with the
+/// table's name.
+fn reads_outer_columns(tree: &str) -> bool {
+    tree.match_indices(":varlevelsup ")
+        .any(|(at, field)| !tree[at + field.len()..].starts_with('0'))
 }
 
 /// A tree without its `:location` fields (offsets into the statement that
@@ -325,17 +372,28 @@ fn print_policies(tables: &mut [TableState], oids: &[pg_sys::Oid]) -> Result<()>
         })
         .map_err(error::internal)?;
     }
-    let shown: Vec<i64> = representative.into_values().collect();
-    let mut prints: HashMap<i64, (Option<String>, Option<String>)> = HashMap::default();
-    Spi::connect(|client| -> std::result::Result<(), pgrx::spi::Error> {
-        for row in client.select(PRINT_POLICIES_QUERY, None, &[shown.into()])? {
-            if let Some(policy) = row.get::<i64>(1)? {
-                prints.insert(policy, (row.get::<String>(2)?, row.get::<String>(3)?));
-            }
+    let shown: Vec<i64> = representative.values().copied().collect();
+    let (mut prints, keys_now) = print(&shown)?;
+    // A representative altered between the two reads prints for its new
+    // tree, not for the others' (an ALTER POLICY in between, READ COMMITTED):
+    // the policies it stood for are then printed one by one.
+    let stale: std::collections::HashSet<i64> = representative
+        .iter()
+        .filter(|(key, shown_by)| keys_now.get(*shown_by) != Some(*key))
+        .map(|(_, shown_by)| *shown_by)
+        .collect();
+    if !stale.is_empty() {
+        let alone: Vec<i64> = printed_as
+            .iter()
+            .filter(|(_, shown_by)| stale.contains(*shown_by))
+            .map(|(policy, _)| *policy)
+            .collect();
+        let (own, _) = print(&alone)?;
+        for policy in &alone {
+            printed_as.insert(*policy, *policy);
         }
-        Ok(())
-    })
-    .map_err(error::internal)?;
+        prints.extend(own);
+    }
     for policy in tables.iter_mut().flat_map(|t| t.policies.iter_mut()) {
         // A policy created after the trees were read has no print: it
         // reads as having no USING, which tenant_check reports.

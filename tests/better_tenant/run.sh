@@ -7,8 +7,9 @@
 #   1. Migrations with drizzle-kit 0.31.11 as the migration role `migrator`
 #      (owns the tables; neither superuser nor tenant_admin): 0000 is
 #      drizzle's CREATE TABLE of schema/app.js, 0001 a custom migration with
-#      `CREATE VIEW public.tenants AS SELECT * FROM tenant.directory` (where
-#      Better Tenant looks for its tenants) and tenant_enable_script's output.
+#      tenant_enable_script's output. `public.tenants` (where Better Tenant
+#      looks for its tenants) is a view over tenant.directory that the DBA
+#      created with the extension (an operator must own it).
 #   2. app.mjs: Better Tenant's own code with two pools (docs/better-tenant.md):
 #      the request role bt_app (ordinary, granted tenant_directory) for runAs,
 #      resolveTenant, handleRequest and loadTenant; the system role bt_system
@@ -47,6 +48,12 @@ GRANT CREATE ON DATABASE bt TO migrator;
 GRANT CREATE ON SCHEMA public TO migrator;
 ALTER DEFAULT PRIVILEGES FOR ROLE migrator IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bt_app, bt_system;
+-- Where Better Tenant looks for its tenants, created once by the DBA: the
+-- alias reaches tenant.directory with its owner's grants, so an operator or
+-- the superuser owns it; the request role may read it, the system role write.
+CREATE VIEW public.tenants AS SELECT * FROM tenant.directory;
+GRANT SELECT ON public.tenants TO bt_app, bt_system;
+GRANT INSERT, UPDATE, DELETE ON public.tenants TO bt_system;
 SQL
 
 # kit NAME ARGS...: drizzle-kit as the migrator, migrations in work/migrations.
@@ -59,11 +66,7 @@ kit() {
 }
 kit generate generate --name app && kit migrate migrate && kit custom generate --custom --name pg_tenant || exit 1
 custom=$(ls "$WORK"/migrations/*_pg_tenant.sql)
-{
-  echo "CREATE VIEW public.tenants AS SELECT * FROM tenant.directory;"
-  echo "--> statement-breakpoint"
-  psql_ -U migrator -h 127.0.0.1 -d bt -c "SELECT tenant_enable_script('public.projects')"
-} >"$custom"
+psql_ -U migrator -h 127.0.0.1 -d bt -c "SELECT tenant_enable_script('public.projects')" >"$custom"
 kit migrate2 migrate || exit 1
 scoped=$(psql_ -d bt -c "SELECT EXISTS (SELECT FROM tenant.tables WHERE relid = 'public.projects'::regclass)
                                  AND (SELECT relkind FROM pg_class WHERE oid = 'public.tenants'::regclass) = 'v'")

@@ -170,7 +170,14 @@ CREATE POLICY mine ON notes_a USING (owner_a = current_user);
 CREATE POLICY mine ON notes_b USING (owner_b = current_user);
 CREATE POLICY whole ON notes_a USING (notes_a IS NOT NULL);
 CREATE POLICY whole ON notes_b USING (notes_b IS NOT NULL);
-SELECT count(DISTINCT polqual::text) AS distinct_trees FROM pg_policy WHERE polname IN ('mine', 'whole');
+-- Same columns, same tree: a column read inside a sub-select prints qualified
+-- with its table's name.
+CREATE TABLE notes_c (owner text, tenant_id uuid NOT NULL);
+CREATE TABLE notes_d (owner text, tenant_id uuid NOT NULL);
+SELECT tenant_enable('notes_c') IS NOT NULL AS c, tenant_enable('notes_d') IS NOT NULL AS d;
+CREATE POLICY sub ON notes_c USING (EXISTS (SELECT 1 WHERE owner = current_user));
+CREATE POLICY sub ON notes_d USING (EXISTS (SELECT 1 WHERE owner = current_user));
+SELECT count(DISTINCT polqual::text) AS distinct_trees FROM pg_policy WHERE polname IN ('mine', 'whole', 'sub');
 SELECT object, detail FROM tenant_check() WHERE "check" = 'widening_policy' AND object LIKE 'public.notes_%' ORDER BY 1, 2;
 ROLLBACK;
 

@@ -3,10 +3,16 @@
 -- through Drizzle (tenant.api, resolveTenant, runAs's loadTenant), here
 -- through an alias view public.tenants as an app defines it.
 \set SHOW_CONTEXT never
-CREATE VIEW public.tenants AS SELECT * FROM tenant.directory;
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.tenants TO PUBLIC;
 CREATE ROLE bt_resolver LOGIN;
 GRANT tenant_directory TO bt_resolver;
+-- Granted writes on the alias without being an operator: the trigger refuses.
+CREATE ROLE bt_resolver_writes;
+GRANT bt_resolver_writes TO bt_resolver;
+-- Owned by the superuser (an operator would do): the alias reaches the
+-- directory with its owner's grants. Reading for all, writing for operators.
+CREATE VIEW public.tenants AS SELECT * FROM tenant.directory;
+GRANT SELECT ON public.tenants TO PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON public.tenants TO tenant_admin, bt_resolver_writes;
 
 -- An ordinary role sees its current tenant only, also in Better Tenant's
 -- system scope (app.bypass_rls): what it sees of tenant.tenants today.
@@ -18,6 +24,24 @@ SELECT slug, name FROM tenants;
 SELECT set_config('app.current_tenant', '', true) = '' AS cleared, set_config('app.bypass_rls', 'true', true) AS system_scope;
 SELECT count(*) AS in_system_scope FROM tenants;
 SELECT "id", "name", "slug" from "tenants" where "tenants"."slug" = 'acme-corp' limit 1;
+ROLLBACK;
+-- Nor can it lock its tenant's registry row (which would stall every write
+-- naming that tenant): FOR UPDATE/SHARE need UPDATE, which only operators have.
+BEGIN;
+SET LOCAL ROLE app_user;
+SELECT act_as('globex');
+SAVEPOINT s;
+SELECT slug FROM tenants FOR UPDATE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SAVEPOINT s;
+SELECT slug FROM tenant.directory FOR SHARE;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SAVEPOINT s;
+INSERT INTO tenant.directory (name, slug) VALUES ('Direct', 'direct');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
 ROLLBACK;
 
 -- A tenant_directory member resolves slugs in system scope (Better Tenant's
@@ -104,3 +128,4 @@ DROP FUNCTION leak_slug(text);
 
 DROP VIEW public.tenants;
 DROP ROLE bt_resolver;
+DROP ROLE bt_resolver_writes;
