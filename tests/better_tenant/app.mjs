@@ -4,7 +4,8 @@
 // tenant-scoped tables. Two pools, as docs/better-tenant.md says:
 //   REQUEST_URL  role bt_app: ordinary, granted tenant_directory (slug lookups
 //                in system scope); runAs, resolveTenant, handleRequest, loadTenant;
-//   SYSTEM_URL   role bt_system: granted tenant_bypass and tenant_admin;
+//   SYSTEM_URL   login role bt_system (NOINHERIT), its sessions acting as
+//                bt_system_bypass (granted tenant_bypass and tenant_admin);
 //                runAsSystem and tenant.api.
 //   ADMIN_URL    the superuser, to look at what happened.
 // One `ok: ` or `FAILED: ` line per check; exits 1 when a check failed.
@@ -40,8 +41,8 @@ const raised = async (f) => {
 };
 const codeOf = (text) => text.split(" ")[0];
 
-const instance = (url, resolver) => {
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+const instance = (url, resolver, options = {}) => {
+  const pool = new pg.Pool({ connectionString: url, max: 4, ...options });
   const db = drizzle({ client: pool });
   return {
     pool,
@@ -53,7 +54,11 @@ const instance = (url, resolver) => {
   };
 };
 const request = instance(process.env.REQUEST_URL, { header: "x-tenant-id", subdomain: true });
-const system = instance(process.env.SYSTEM_URL, { header: "x-tenant-id" });
+// The system pool's sessions act as bt_system_bypass: the login role alone
+// (NOINHERIT) gets no bypass from one set_config.
+const system = instance(process.env.SYSTEM_URL, { header: "x-tenant-id" }, {
+  options: "-c role=bt_system_bypass",
+});
 const admin = new pg.Pool({ connectionString: process.env.ADMIN_URL, max: 1 });
 const registry = async (slug) =>
   (await admin.query("SELECT id::text, name, status FROM tenant.tenants WHERE slug = $1", [slug])).rows[0];
@@ -125,6 +130,13 @@ try {
     await request.tenant.runAsSystem(async (db) => (await db.select().from(projects)).length));
   expect("runAsSystem from the system role (tenant_bypass): every tenant's rows", 2,
     await system.tenant.runAsSystem(async (db) => (await db.select().from(projects)).length));
+  const loginOnly = instance(process.env.SYSTEM_URL, { header: "x-tenant-id" });
+  try {
+    expect("runAsSystem as the system login role without its role (one set_config): refused (42501), it holds nothing itself", "42501",
+      codeOf(await raised(() => loginOnly.tenant.runAsSystem((db) => db.select().from(projects)))));
+  } finally {
+    await loginOnly.pool.end();
+  }
   expect("the request role lists only the directory in system scope, no registry row",
     { directory: 3, registry: "0" },
     await request.tenant.runAsSystem(async (db) => ({

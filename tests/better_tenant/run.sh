@@ -12,8 +12,9 @@
 #      created with the extension (an operator must own it).
 #   2. app.mjs: Better Tenant's own code with two pools (docs/better-tenant.md):
 #      the request role bt_app (ordinary, granted tenant_directory) for runAs,
-#      resolveTenant, handleRequest and loadTenant; the system role bt_system
-#      (tenant_bypass, tenant_admin) for runAsSystem and tenant.api.
+#      resolveTenant, handleRequest and loadTenant; the system login role
+#      bt_system (NOINHERIT), whose pool's sessions act as bt_system_bypass
+#      (tenant_bypass, tenant_admin), for runAsSystem and tenant.api.
 #   3. The migration guide docs/better-tenant.md: each of its ```sql blocks
 #      runs, in order, in a fresh database (as the superuser, psql with
 #      ON_ERROR_STOP); each ```js block is a verbatim part of app.mjs, run in 2.
@@ -40,20 +41,24 @@ CREATE EXTENSION pg_tenant;
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'migrator') THEN CREATE ROLE migrator LOGIN; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bt_app') THEN CREATE ROLE bt_app LOGIN; END IF;
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bt_system') THEN CREATE ROLE bt_system LOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bt_system') THEN CREATE ROLE bt_system LOGIN NOINHERIT; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bt_system_bypass') THEN CREATE ROLE bt_system_bypass; END IF;
 END $$;
 GRANT tenant_directory TO bt_app;
-GRANT tenant_bypass, tenant_admin TO bt_system;
+-- The system login role holds the bypass only after SET ROLE bt_system_bypass
+-- (its pool sets the role for every session): one set_config is not enough.
+GRANT tenant_bypass, tenant_admin TO bt_system_bypass;
+GRANT bt_system_bypass TO bt_system;
 GRANT CREATE ON DATABASE bt TO migrator;
 GRANT CREATE ON SCHEMA public TO migrator;
 ALTER DEFAULT PRIVILEGES FOR ROLE migrator IN SCHEMA public
-    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bt_app, bt_system;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bt_app, bt_system_bypass;
 -- Where Better Tenant looks for its tenants, created once by the DBA: the
 -- alias reaches tenant.directory with its owner's grants, so an operator or
 -- the superuser owns it; the request role may read it, the system role write.
 CREATE VIEW public.tenants AS SELECT * FROM tenant.directory;
-GRANT SELECT ON public.tenants TO bt_app, bt_system;
-GRANT INSERT, UPDATE, DELETE ON public.tenants TO bt_system;
+GRANT SELECT ON public.tenants TO bt_app, bt_system_bypass;
+GRANT INSERT, UPDATE, DELETE ON public.tenants TO bt_system_bypass;
 SQL
 
 # kit NAME ARGS...: drizzle-kit as the migrator, migrations in work/migrations.
