@@ -202,28 +202,7 @@ fn per_row_calls(states: &[TableState]) -> Result<Vec<Finding>> {
         })
         .map(|p| p.oid)
         .collect();
-    let trees: std::collections::HashMap<i64, (Option<String>, Option<String>)> = if examined
-        .is_empty()
-    {
-        Default::default()
-    } else {
-        Spi::connect(|client| {
-            let mut out = std::collections::HashMap::new();
-            for row in client.select(
-                "SELECT p.oid::pg_catalog.int8, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text
-                   FROM pg_catalog.pg_policy p WHERE p.oid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1)",
-                None,
-                &[examined.clone().into()],
-            )? {
-                out.insert(
-                    row.get::<i64>(1)?.unwrap_or_default(),
-                    (row.get::<String>(2)?, row.get::<String>(3)?),
-                );
-            }
-            Ok::<_, pgrx::spi::SpiError>(out)
-        })
-        .map_err(crate::error::internal)?
-    };
+    let trees = crate::tables::state::policy_trees(&examined)?;
     let mut findings = Vec::new();
     for table in states {
         for policy in &table.policies {

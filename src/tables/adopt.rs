@@ -16,7 +16,7 @@
 //!   22P02 before `tenant_set_id` can report it.
 
 use super::node_tree;
-use super::state::TableState;
+use super::state::{self, TableState};
 use crate::error::Result;
 use crate::names::{FILL_TRIGGER, TENANT_COLUMN};
 use crate::store::spi;
@@ -30,10 +30,6 @@ const CURRENT_SETTING: [u32; 2] = [2077, 3294];
 /// `tgtype` bits: ROW, BEFORE, INSERT; DELETE, UPDATE, TRUNCATE.
 const ROW_BEFORE_INSERT: i16 = 1 | 2 | 4;
 const OTHER_EVENTS: i16 = 8 | 16 | 32;
-
-const POLICY_TREES: &str =
-    "SELECT p.oid::pg_catalog.int8, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text
-   FROM pg_catalog.pg_policy p WHERE p.polrelid = $1::pg_catalog.int8::pg_catalog.oid";
 
 const TRIGGERS: &str = "SELECT t.tgname::pg_catalog.text, t.tgtype, f.prosrc,
         pg_catalog.quote_ident(n.nspname::pg_catalog.text) || '.' || pg_catalog.quote_ident(f.proname::pg_catalog.text)
@@ -54,10 +50,10 @@ pub fn statements(table: &TableState) -> Result<Vec<String>> {
     };
     let t = &table.qualified_name;
     let mut sql = Vec::new();
-    let trees = spi_rows3(POLICY_TREES, table.oid)?;
-    for policy in table.foreign_policies().filter(|p| p.permissive) {
-        let Some((_, using, with_check)) = trees.iter().find(|(oid, _, _)| *oid == policy.oid)
-        else {
+    let candidates: Vec<_> = table.foreign_policies().filter(|p| p.permissive).collect();
+    let trees = state::policy_trees(&candidates.iter().map(|p| p.oid).collect::<Vec<_>>())?;
+    for policy in candidates {
+        let Some((using, with_check)) = trees.get(&policy.oid) else {
             continue;
         };
         let parsed: Vec<_> = [using, with_check]
@@ -180,21 +176,6 @@ fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
-}
-
-type PolicyTrees = (i64, Option<String>, Option<String>);
-
-fn spi_rows3(sql: &str, relid: i64) -> Result<Vec<PolicyTrees>> {
-    Spi::connect(|client| {
-        let mut out = Vec::new();
-        for row in client.select(sql, None, &[relid.into()])? {
-            if let Some(oid) = row.get::<i64>(1)? {
-                out.push((oid, row.get::<String>(2)?, row.get::<String>(3)?));
-            }
-        }
-        Ok(out)
-    })
-    .map_err(crate::error::internal)
 }
 
 /// (name, tgtype, function source, function name) of the table's triggers.

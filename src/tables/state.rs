@@ -18,13 +18,18 @@ const STATE_QUERY: &str = include_str!("../../sql/queries/table_state.sql");
 const POLICY_TREES_QUERY: &str = include_str!("../../sql/queries/policy_trees.sql");
 
 /// USING and WITH CHECK of the given policies (`pg_policy.oid`) as
-/// `pg_get_expr` prints them.
-const PRINT_POLICIES_QUERY: &str =
-    "SELECT p.oid::pg_catalog.int8, pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-        pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid),
-        p.polrelid, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text,
+/// `pg_get_expr` prints them, after the same five columns as
+/// `POLICY_TREES_QUERY` (their print key, read in the same row).
+const PRINT_POLICIES_QUERY: &str = "SELECT p.oid::pg_catalog.int8, p.polrelid,
+        p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text,
         coalesce((SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum)::pg_catalog.text
-                    FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid AND a.attnum > 0), '{}')
+                    FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid AND a.attnum > 0), '{}'),
+        pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+   FROM pg_catalog.pg_policy p WHERE p.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])";
+
+/// The stored USING and WITH CHECK trees of the given policies.
+const TREES_QUERY: &str =
+    "SELECT p.oid::pg_catalog.int8, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text
    FROM pg_catalog.pg_policy p WHERE p.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])";
 
 /// How many tables one policy-tree query reads: the trees (about a kilobyte
@@ -240,38 +245,61 @@ fn name_roles_and_functions(tables: &mut [TableState]) -> Result<()> {
     Ok(())
 }
 
-/// Prints of policies by OID, read with their trees' keys (the same row,
-/// the same snapshot).
-#[allow(clippy::type_complexity)]
-fn print(
-    policies: &[i64],
-) -> Result<(
-    HashMap<i64, (Option<String>, Option<String>)>,
-    HashMap<i64, PrintKey>,
-)> {
-    let mut prints = HashMap::default();
-    let mut keys = HashMap::default();
-    Spi::connect(|client| -> std::result::Result<(), pgrx::spi::Error> {
-        for row in client.select(PRINT_POLICIES_QUERY, None, &[policies.to_vec().into()])? {
-            let (Some(policy), Some(relid)) = (row.get::<i64>(1)?, row.get::<pg_sys::Oid>(4)?)
-            else {
-                continue;
-            };
-            prints.insert(policy, (row.get::<String>(2)?, row.get::<String>(3)?));
-            keys.insert(
-                policy,
-                PrintKey::new(
-                    row.get::<String>(5)?,
-                    row.get::<String>(6)?,
-                    row.get::<String>(7)?.unwrap_or_default(),
-                    relid.to_u32(),
-                ),
-            );
+/// USING and WITH CHECK of a policy: as stored (`pg_node_tree` text) or as
+/// `pg_get_expr` prints them.
+pub type Clauses = (Option<String>, Option<String>);
+
+/// The stored trees of the given policies (`pg_policy.oid`), for the
+/// readers that look into them (`check::leaks`' per-row check, `adopt`).
+pub fn policy_trees(policies: &[i64]) -> Result<HashMap<i64, Clauses>> {
+    if policies.is_empty() {
+        return Ok(HashMap::default());
+    }
+    Spi::connect(|client| {
+        let mut out = HashMap::default();
+        for row in client.select(TREES_QUERY, None, &[policies.to_vec().into()])? {
+            if let Some(policy) = row.get::<i64>(1)? {
+                out.insert(policy, (row.get::<String>(2)?, row.get::<String>(3)?));
+            }
         }
-        Ok(())
+        Ok::<_, pgrx::spi::Error>(out)
     })
-    .map_err(error::internal)?;
-    Ok((prints, keys))
+    .map_err(error::internal)
+}
+
+/// A policy's OID and print key from the first five columns of a row of
+/// `POLICY_TREES_QUERY` or `PRINT_POLICIES_QUERY`.
+fn keyed(
+    row: &pgrx::spi::SpiHeapTupleData<'_>,
+) -> std::result::Result<Option<(i64, PrintKey)>, pgrx::spi::Error> {
+    let (Some(policy), Some(relid)) = (row.get::<i64>(1)?, row.get::<pg_sys::Oid>(2)?) else {
+        return Ok(None);
+    };
+    let key = PrintKey::new(
+        row.get::<String>(3)?,
+        row.get::<String>(4)?,
+        row.get::<String>(5)?.unwrap_or_default(),
+        relid.to_u32(),
+    );
+    Ok(Some((policy, key)))
+}
+
+/// The prints of the given policies, each with the print key of the tree
+/// it was printed from (the same row, the same snapshot).
+fn print(policies: &[i64]) -> Result<HashMap<i64, (PrintKey, Clauses)>> {
+    Spi::connect(|client| {
+        let mut out = HashMap::default();
+        for row in client.select(PRINT_POLICIES_QUERY, None, &[policies.to_vec().into()])? {
+            if let Some((policy, key)) = keyed(&row)? {
+                out.insert(
+                    policy,
+                    (key, (row.get::<String>(6)?, row.get::<String>(7)?)),
+                );
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .map_err(error::internal)
 }
 
 /// What decides how `pg_get_expr` prints a policy's USING and WITH CHECK:
@@ -353,33 +381,25 @@ fn print_policies(tables: &mut [TableState], oids: &[pg_sys::Oid]) -> Result<()>
     let mut representative: HashMap<PrintKey, i64> = HashMap::default();
     let mut printed_as: HashMap<i64, i64> = HashMap::default();
     for batch in oids.chunks(TABLES_PER_TREE_QUERY) {
-        Spi::connect(|client| -> std::result::Result<(), pgrx::spi::Error> {
+        Spi::connect(|client| {
             for row in client.select(POLICY_TREES_QUERY, None, &[batch.to_vec().into()])? {
-                let (Some(policy), Some(relid)) = (row.get::<i64>(1)?, row.get::<pg_sys::Oid>(2)?)
-                else {
-                    continue;
-                };
-                let key = PrintKey::new(
-                    row.get::<String>(3)?,
-                    row.get::<String>(4)?,
-                    row.get::<String>(5)?.unwrap_or_default(),
-                    relid.to_u32(),
-                );
-                let shown_by = *representative.entry(key).or_insert(policy);
-                printed_as.insert(policy, shown_by);
+                if let Some((policy, key)) = keyed(&row)? {
+                    let shown_by = *representative.entry(key).or_insert(policy);
+                    printed_as.insert(policy, shown_by);
+                }
             }
-            Ok(())
+            Ok::<_, pgrx::spi::Error>(())
         })
         .map_err(error::internal)?;
     }
     let shown: Vec<i64> = representative.values().copied().collect();
-    let (mut prints, keys_now) = print(&shown)?;
+    let mut prints = print(&shown)?;
     // A representative altered between the two reads prints for its new
     // tree, not for the others' (an ALTER POLICY in between, READ COMMITTED):
     // the policies it stood for are then printed one by one.
     let stale: std::collections::HashSet<i64> = representative
         .iter()
-        .filter(|(key, shown_by)| keys_now.get(*shown_by) != Some(*key))
+        .filter(|(key, shown_by)| prints.get(*shown_by).map(|(now, _)| now) != Some(*key))
         .map(|(_, shown_by)| *shown_by)
         .collect();
     if !stale.is_empty() {
@@ -388,16 +408,17 @@ fn print_policies(tables: &mut [TableState], oids: &[pg_sys::Oid]) -> Result<()>
             .filter(|(_, shown_by)| stale.contains(*shown_by))
             .map(|(policy, _)| *policy)
             .collect();
-        let (own, _) = print(&alone)?;
         for policy in &alone {
             printed_as.insert(*policy, *policy);
         }
-        prints.extend(own);
+        prints.extend(print(&alone)?);
     }
     for policy in tables.iter_mut().flat_map(|t| t.policies.iter_mut()) {
         // A policy created after the trees were read has no print: it
         // reads as having no USING, which tenant_check reports.
-        if let Some((using, with_check)) = printed_as.get(&policy.oid).and_then(|r| prints.get(r)) {
+        if let Some((_, (using, with_check))) =
+            printed_as.get(&policy.oid).and_then(|r| prints.get(r))
+        {
             policy.using = using.clone();
             policy.with_check = with_check.clone();
         }
