@@ -4,6 +4,7 @@
 //! and a reader of Postgres' stored expression trees (`node_tree`).
 
 pub mod adopt;
+pub mod catalog;
 pub mod node_tree;
 pub mod plan;
 pub mod state;

@@ -1,18 +1,17 @@
 //! What the catalogs say about tables' tenant isolation: the tenant_id
 //! column, its foreign key, RLS flags, policies, the fill trigger, an index led
 //! by tenant_id and the registry row. `plan` turns the difference between
-//! this state and the expected one into SQL (`tables::plan`); `check` reports it. One query
-//! reads any number of tables, so checking a thousand tables stays cheap.
+//! this state and the expected one into SQL (`tables::plan`); `check` reports it. The
+//! catalogs are read directly (`tables::catalog`), so checking ten thousand
+//! tables stays cheap.
 
+use super::catalog::{self, CatalogTable};
 use crate::error::{self, Result};
-use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANT_COLUMN};
-use crate::store::spi;
+use crate::names::{BYPASS_POLICY, FILL_TRIGGER, ISOLATION_POLICY, TENANTS_TABLE, TENANT_COLUMN};
+use crate::store::{lookup, spi};
 use pgrx::prelude::*;
+use pgrx::spi::quote_identifier;
 use rustc_hash::FxHashMap as HashMap;
-use serde::Deserialize;
-
-/// One JSON text per table: `sql/queries/table_state.sql`.
-const STATE_QUERY: &str = include_str!("../../sql/queries/table_state.sql");
 
 /// Policies' stored trees and their tables' column names: `sql/queries/policy_trees.sql`.
 const POLICY_TREES_QUERY: &str = include_str!("../../sql/queries/policy_trees.sql");
@@ -36,7 +35,6 @@ const TREES_QUERY: &str =
 /// each) are held in memory one batch at a time.
 const TABLES_PER_TREE_QUERY: usize = 1000;
 
-#[derive(Deserialize)]
 pub struct ColumnState {
     pub attnum: i16,
     pub type_name: String,
@@ -44,10 +42,8 @@ pub struct ColumnState {
     pub not_null: bool,
 }
 
-/// Policies and triggers come from the state query as JSON arrays, read
-/// into these structs in field order (`serde(skip)` fields are filled in
-/// afterwards: names of roles and functions, printed expressions).
-#[derive(Deserialize)]
+/// A policy. Names of roles and printed expressions are filled in after
+/// the catalogs are read (`name_roles_and_functions`, `print_policies`).
 pub struct PolicyState {
     /// `pg_policy.oid`.
     pub oid: i64,
@@ -58,30 +54,24 @@ pub struct PolicyState {
     /// `pg_policy.polroles`; 0 is PUBLIC.
     role_oids: Vec<i64>,
     /// Role names as `quote_ident` prints them, sorted; `public` for PUBLIC.
-    #[serde(skip)]
     pub roles: Vec<String>,
     /// USING and WITH CHECK as `pg_get_expr` prints them (`print_policies`;
     /// their stored node trees are read only where needed: `check::leaks`'
     /// per-row check).
-    #[serde(skip)]
     pub using: Option<String>,
-    #[serde(skip)]
     pub with_check: Option<String>,
 }
 
-#[derive(Deserialize)]
 pub struct TriggerState {
     function_oid: i64,
     /// `pg_trigger.tgtype` bits (ROW=1, BEFORE=2, INSERT=4, ...).
     pub kind: i16,
     pub enabled: bool,
     /// `schema.function()`, quoted as needed.
-    #[serde(skip)]
     pub function: String,
 }
 
 /// One of the `tenant_usage_*` statement triggers that count usage.
-#[derive(Deserialize)]
 pub struct UsageTriggerState {
     pub name: String,
     function_oid: i64,
@@ -90,11 +80,9 @@ pub struct UsageTriggerState {
     /// Transition table names ('' when none).
     pub old_table: String,
     pub new_table: String,
-    #[serde(skip)]
     pub function: String,
 }
 
-#[derive(Deserialize)]
 pub struct TableState {
     /// `pg_class.oid`.
     pub oid: i64,
@@ -130,23 +118,92 @@ impl TableState {
 
     /// Every existing relation among `oids`, in the order of their names.
     pub fn read_many(oids: &[pg_sys::Oid]) -> Result<Vec<Self>> {
-        // JSON text, deserialized straight into the structs (no jsonb, no
-        // intermediate serde_json::Value): thousands of tables stay cheap.
-        let rows =
-            spi::column::<String>(STATE_QUERY, &[oids.to_vec().into(), TENANT_COLUMN.into()])?;
-        let mut tables = rows
+        let registry = lookup::registry_table(TENANTS_TABLE)?;
+        let registered: HashMap<pg_sys::Oid, bool> = spi::pairs::<pg_sys::Oid, bool>(
+            "SELECT relid::pg_catalog.oid, track_usage FROM tenant.tables
+              WHERE relid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]::pg_catalog.regclass[])",
+            &[oids.to_vec().into()],
+        )?
+        .into_iter()
+        .collect();
+        let mut tables: Vec<Self> = catalog::read(oids, registry)
             .into_iter()
-            .map(|row| {
-                serde_json::from_str(&row).map_err(|e| {
-                    error::bug(format!(
-                        "the table state query returned an unexpected row: {e}"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<Self>>>()?;
+            .map(|t| Self::from_catalog(t, &registered))
+            .collect();
+        tables.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
         name_roles_and_functions(&mut tables)?;
         print_policies(&mut tables, oids)?;
         Ok(tables)
+    }
+
+    fn from_catalog(t: CatalogTable, registered: &HashMap<pg_sys::Oid, bool>) -> Self {
+        let own = |trigger: &&catalog::CatalogTrigger| !trigger.internal;
+        let fill_trigger = t
+            .triggers
+            .iter()
+            .filter(own)
+            .find(|trigger| trigger.name == FILL_TRIGGER)
+            .map(|trigger| TriggerState {
+                function_oid: i64::from(trigger.function.to_u32()),
+                kind: trigger.kind,
+                enabled: trigger.enabled,
+                function: String::new(),
+            });
+        let usage_triggers = t
+            .triggers
+            .iter()
+            .filter(own)
+            .filter(|trigger| trigger.name.starts_with("tenant_usage_"))
+            .map(|trigger| UsageTriggerState {
+                name: trigger.name.clone(),
+                function_oid: i64::from(trigger.function.to_u32()),
+                kind: trigger.kind,
+                enabled: trigger.enabled,
+                old_table: trigger.old_table.clone().unwrap_or_default(),
+                new_table: trigger.new_table.clone().unwrap_or_default(),
+                function: String::new(),
+            })
+            .collect();
+        let policies = t
+            .policies
+            .into_iter()
+            .map(|p| PolicyState {
+                oid: i64::from(p.oid.to_u32()),
+                name: p.name,
+                command: char::from(p.command).to_string(),
+                permissive: p.permissive,
+                role_oids: p.roles.iter().map(|r| i64::from(r.to_u32())).collect(),
+                roles: Vec::new(),
+                using: None,
+                with_check: None,
+            })
+            .collect();
+        TableState {
+            oid: i64::from(t.oid.to_u32()),
+            qualified_name: format!(
+                "{}.{}",
+                quote_identifier(&t.schema),
+                quote_identifier(&t.name)
+            ),
+            kind: char::from(t.kind).to_string(),
+            column: t.column.map(|c| ColumnState {
+                attnum: c.attnum,
+                type_name: c.type_name,
+                is_uuid: c.type_oid == pg_sys::UUIDOID,
+                not_null: c.not_null,
+            }),
+            has_registry_fk: t.has_registry_fk,
+            rls_enabled: t.rls_enabled,
+            rls_forced: t.rls_forced,
+            policies,
+            fill_trigger,
+            tenant_index: t.tenant_index,
+            registered: registered.contains_key(&t.oid),
+            track_usage: registered.get(&t.oid).copied().unwrap_or(false),
+            usage_triggers,
+            schema: t.schema,
+            name: t.name,
+        }
     }
 
     pub fn usage_trigger(&self, name: &str) -> Option<&UsageTriggerState> {
