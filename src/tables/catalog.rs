@@ -31,6 +31,9 @@ pub struct CatalogTable {
     pub policies: Vec<CatalogPolicy>,
     /// In order of name.
     pub triggers: Vec<CatalogTrigger>,
+    /// The names of the columns, dropped ones included, in order: read only
+    /// for a table with policies (they decide how its policies print).
+    pub column_names: Vec<String>,
 }
 
 pub struct CatalogColumn {
@@ -46,6 +49,9 @@ pub struct CatalogPolicy {
     pub command: u8,
     pub permissive: bool,
     pub roles: Vec<pg_sys::Oid>,
+    /// USING and WITH CHECK as stored (`pg_node_tree` text).
+    pub using_tree: Option<String>,
+    pub with_check_tree: Option<String>,
 }
 
 pub struct CatalogTrigger {
@@ -200,6 +206,17 @@ impl Row<'_> {
         self.datum(column).map(|d| d.value() as i16).unwrap_or(0)
     }
 
+    fn text(&self, column: usize) -> Option<String> {
+        // SAFETY: a text-like column (`pg_node_tree`); text_to_cstring
+        // detoasts it and returns a palloc'd copy.
+        self.datum(column).map(|d| unsafe {
+            let copy = pg_sys::text_to_cstring(d.cast_mut_ptr::<pg_sys::text>());
+            let out = cstring(copy);
+            pg_sys::pfree(copy.cast());
+            out
+        })
+    }
+
     fn name(&self, column: usize) -> Option<String> {
         // SAFETY: a `name` column: a pointer to a NUL-terminated NameData.
         self.datum(column)
@@ -262,6 +279,7 @@ struct Reader {
     indexes: Catalog,
     policies: Catalog,
     triggers: Catalog,
+    attributes: Catalog,
 }
 
 // Column positions in each catalog's list below.
@@ -274,6 +292,10 @@ const POL_NAME: usize = 1;
 const POL_CMD: usize = 2;
 const POL_PERMISSIVE: usize = 3;
 const POL_ROLES: usize = 4;
+const POL_USING: usize = 5;
+const POL_WITH_CHECK: usize = 6;
+const ATT_NUM: usize = 0;
+const ATT_NAME: usize = 1;
 const TG_NAME: usize = 0;
 const TG_FUNCTION: usize = 1;
 const TG_TYPE: usize = 2;
@@ -310,7 +332,15 @@ impl Reader {
                 POLICY_RELATION,
                 POLICY_POLRELID_POLNAME_INDEX,
                 "polrelid",
-                &["oid", "polname", "polcmd", "polpermissive", "polroles"],
+                &[
+                    "oid",
+                    "polname",
+                    "polcmd",
+                    "polpermissive",
+                    "polroles",
+                    "polqual",
+                    "polwithcheck",
+                ],
             ),
             triggers: Catalog::open(
                 pg_sys::TriggerRelationId.to_u32(),
@@ -327,6 +357,12 @@ impl Reader {
                     "tgnewtable",
                 ],
             ),
+            attributes: Catalog::open(
+                pg_sys::AttributeRelationId.to_u32(),
+                pg_sys::AttributeRelidNumIndexId,
+                "attrelid",
+                &["attnum", "attname"],
+            ),
         }
     }
 
@@ -335,6 +371,7 @@ impl Reader {
         self.indexes.close();
         self.policies.close();
         self.triggers.close();
+        self.attributes.close();
     }
 
     fn table(&mut self, oid: pg_sys::Oid) -> Option<CatalogTable> {
@@ -368,9 +405,16 @@ impl Reader {
             .as_ref()
             .and_then(|c| self.tenant_index(oid, c.attnum))
             .map(|index| format!("{}.{}", quote_identifier(&schema), quote_identifier(index)));
+        let policies = self.policies(oid);
+        let column_names = if policies.is_empty() {
+            Vec::new()
+        } else {
+            self.column_names(oid)
+        };
         Some(CatalogTable {
             oid,
-            policies: self.policies(oid),
+            policies,
+            column_names,
             triggers: self.triggers(oid),
             schema,
             name,
@@ -497,7 +541,19 @@ impl Reader {
                 roles: row.array(POL_ROLES, pg_sys::OIDOID, |d| {
                     pg_sys::Oid::from(d.value() as u32)
                 }),
+                using_tree: row.text(POL_USING),
+                with_check_tree: row.text(POL_WITH_CHECK),
             })
+        });
+        out
+    }
+
+    fn column_names(&self, relid: pg_sys::Oid) -> Vec<String> {
+        let mut out = Vec::new();
+        self.attributes.rows_of(relid, |row| {
+            if row.i16(ATT_NUM) > 0 {
+                out.push(row.name(ATT_NAME).unwrap_or_default());
+            }
         });
         out
     }

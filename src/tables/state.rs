@@ -13,15 +13,12 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 use rustc_hash::FxHashMap as HashMap;
 
-/// Policies' stored trees and their tables' column names: `sql/queries/policy_trees.sql`.
-const POLICY_TREES_QUERY: &str = include_str!("../../sql/queries/policy_trees.sql");
-
 /// USING and WITH CHECK of the given policies (`pg_policy.oid`) as
 /// `pg_get_expr` prints them, after the same five columns as
 /// `POLICY_TREES_QUERY` (their print key, read in the same row).
 const PRINT_POLICIES_QUERY: &str = "SELECT p.oid::pg_catalog.int8, p.polrelid,
         p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text,
-        coalesce((SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum)::pg_catalog.text
+        coalesce((SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum)
                     FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid AND a.attnum > 0), '{}'),
         pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
    FROM pg_catalog.pg_policy p WHERE p.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])";
@@ -31,9 +28,10 @@ const TREES_QUERY: &str =
     "SELECT p.oid::pg_catalog.int8, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text
    FROM pg_catalog.pg_policy p WHERE p.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])";
 
-/// How many tables one policy-tree query reads: the trees (about a kilobyte
-/// each) are held in memory one batch at a time.
-const TABLES_PER_TREE_QUERY: usize = 1000;
+/// How many tables are read from the catalogs at a time: their policies'
+/// trees (about a kilobyte each) are held in memory one batch at a time,
+/// until they are reduced to print keys.
+const TABLES_PER_READ: usize = 1000;
 
 pub struct ColumnState {
     pub attnum: i16,
@@ -43,7 +41,7 @@ pub struct ColumnState {
 }
 
 /// A policy. Names of roles and printed expressions are filled in after
-/// the catalogs are read (`name_roles_and_functions`, `print_policies`).
+/// the catalogs are read (`name_roles_and_functions`, `PrintGroups`).
 pub struct PolicyState {
     /// `pg_policy.oid`.
     pub oid: i64,
@@ -55,7 +53,7 @@ pub struct PolicyState {
     role_oids: Vec<i64>,
     /// Role names as `quote_ident` prints them, sorted; `public` for PUBLIC.
     pub roles: Vec<String>,
-    /// USING and WITH CHECK as `pg_get_expr` prints them (`print_policies`;
+    /// USING and WITH CHECK as `pg_get_expr` prints them (`PrintGroups`;
     /// their stored node trees are read only where needed: `check::leaks`'
     /// per-row check).
     pub using: Option<String>,
@@ -126,13 +124,17 @@ impl TableState {
         )?
         .into_iter()
         .collect();
-        let mut tables: Vec<Self> = catalog::read(oids, registry)
-            .into_iter()
-            .map(|t| Self::from_catalog(t, &registered))
-            .collect();
+        let mut prints = PrintGroups::default();
+        let mut tables: Vec<Self> = Vec::with_capacity(oids.len());
+        for batch in oids.chunks(TABLES_PER_READ) {
+            for table in catalog::read(batch, registry) {
+                prints.add(&table);
+                tables.push(Self::from_catalog(table, &registered));
+            }
+        }
         tables.sort_by(|a, b| a.qualified_name.cmp(&b.qualified_name));
         name_roles_and_functions(&mut tables)?;
-        print_policies(&mut tables, oids)?;
+        prints.print(&mut tables)?;
         Ok(tables)
     }
 
@@ -325,7 +327,7 @@ pub fn policy_trees(policies: &[i64]) -> Result<HashMap<i64, Clauses>> {
 }
 
 /// A policy's OID and print key from the first five columns of a row of
-/// `POLICY_TREES_QUERY` or `PRINT_POLICIES_QUERY`.
+/// `PRINT_POLICIES_QUERY`.
 fn keyed(
     row: &pgrx::spi::SpiHeapTupleData<'_>,
 ) -> std::result::Result<Option<(i64, PrintKey)>, pgrx::spi::Error> {
@@ -335,7 +337,7 @@ fn keyed(
     let key = PrintKey::new(
         row.get::<String>(3)?,
         row.get::<String>(4)?,
-        row.get::<String>(5)?.unwrap_or_default(),
+        &row.get::<Vec<String>>(5)?.unwrap_or_default(),
         relid.to_u32(),
     );
     Ok(Some((policy, key)))
@@ -376,7 +378,7 @@ impl PrintKey {
     fn new(
         using: Option<String>,
         with_check: Option<String>,
-        column_names: String,
+        column_names: &[String],
         relid: u32,
     ) -> Self {
         let names_table = |tree: &Option<String>| {
@@ -388,7 +390,8 @@ impl PrintKey {
         PrintKey {
             using: using.map(without_locations),
             with_check: with_check.map(without_locations),
-            column_names,
+            // NUL is in no name.
+            column_names: column_names.join("\0"),
             table,
         }
     }
@@ -431,56 +434,70 @@ fn without_locations(tree: String) -> String {
 /// the time `tenant_check` took, and one lock per table. Equal keys compare
 /// whole, so two policies share a print only if everything it depends on is
 /// equal.
-fn print_policies(tables: &mut [TableState], oids: &[pg_sys::Oid]) -> Result<()> {
-    if tables.iter().all(|t| t.policies.is_empty()) {
-        return Ok(());
+#[derive(Default)]
+struct PrintGroups {
+    /// The policy that prints for each key.
+    representative: HashMap<PrintKey, i64>,
+    /// Each policy's representative.
+    printed_as: HashMap<i64, i64>,
+}
+
+impl PrintGroups {
+    fn add(&mut self, table: &CatalogTable) {
+        for policy in &table.policies {
+            let key = PrintKey::new(
+                policy.using_tree.clone(),
+                policy.with_check_tree.clone(),
+                &table.column_names,
+                table.oid.to_u32(),
+            );
+            let oid = i64::from(policy.oid.to_u32());
+            let shown_by = *self.representative.entry(key).or_insert(oid);
+            self.printed_as.insert(oid, shown_by);
+        }
     }
-    let mut representative: HashMap<PrintKey, i64> = HashMap::default();
-    let mut printed_as: HashMap<i64, i64> = HashMap::default();
-    for batch in oids.chunks(TABLES_PER_TREE_QUERY) {
-        Spi::connect(|client| {
-            for row in client.select(POLICY_TREES_QUERY, None, &[batch.to_vec().into()])? {
-                if let Some((policy, key)) = keyed(&row)? {
-                    let shown_by = *representative.entry(key).or_insert(policy);
-                    printed_as.insert(policy, shown_by);
-                }
-            }
-            Ok::<_, pgrx::spi::Error>(())
-        })
-        .map_err(error::internal)?;
-    }
-    let shown: Vec<i64> = representative.values().copied().collect();
-    let mut prints = print(&shown)?;
-    // A representative altered between the two reads prints for its new
-    // tree, not for the others' (an ALTER POLICY in between, READ COMMITTED):
-    // the policies it stood for are then printed one by one.
-    let stale: std::collections::HashSet<i64> = representative
-        .iter()
-        .filter(|(key, shown_by)| prints.get(*shown_by).map(|(now, _)| now) != Some(*key))
-        .map(|(_, shown_by)| *shown_by)
-        .collect();
-    if !stale.is_empty() {
-        let alone: Vec<i64> = printed_as
+
+    fn print(self, tables: &mut [TableState]) -> Result<()> {
+        let PrintGroups {
+            representative,
+            mut printed_as,
+        } = self;
+        if representative.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<i64> = representative.values().copied().collect();
+        let mut prints = print(&shown)?;
+        // A representative altered between the two reads prints for its new
+        // tree, not for the others' (an ALTER POLICY in between, READ COMMITTED):
+        // the policies it stood for are then printed one by one.
+        let stale: std::collections::HashSet<i64> = representative
             .iter()
-            .filter(|(_, shown_by)| stale.contains(*shown_by))
-            .map(|(policy, _)| *policy)
+            .filter(|(key, shown_by)| prints.get(*shown_by).map(|(now, _)| now) != Some(*key))
+            .map(|(_, shown_by)| *shown_by)
             .collect();
-        for policy in &alone {
-            printed_as.insert(*policy, *policy);
+        if !stale.is_empty() {
+            let alone: Vec<i64> = printed_as
+                .iter()
+                .filter(|(_, shown_by)| stale.contains(*shown_by))
+                .map(|(policy, _)| *policy)
+                .collect();
+            for policy in &alone {
+                printed_as.insert(*policy, *policy);
+            }
+            prints.extend(print(&alone)?);
         }
-        prints.extend(print(&alone)?);
-    }
-    for policy in tables.iter_mut().flat_map(|t| t.policies.iter_mut()) {
-        // A policy created after the trees were read has no print: it
-        // reads as having no USING, which tenant_check reports.
-        if let Some((_, (using, with_check))) =
-            printed_as.get(&policy.oid).and_then(|r| prints.get(r))
-        {
-            policy.using = using.clone();
-            policy.with_check = with_check.clone();
+        for policy in tables.iter_mut().flat_map(|t| t.policies.iter_mut()) {
+            // A policy created after the trees were read has no print: it
+            // reads as having no USING, which tenant_check reports.
+            if let Some((_, (using, with_check))) =
+                printed_as.get(&policy.oid).and_then(|r| prints.get(r))
+            {
+                policy.using = using.clone();
+                policy.with_check = with_check.clone();
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
