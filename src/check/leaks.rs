@@ -11,6 +11,7 @@ use crate::tables::plan::{is_expected_bypass_policy, is_expected_isolation_polic
 use crate::tables::state::TableState;
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 // The check queries, in sql/queries/check/ (read at compile time).
 // `relatives (relid, origin, below)`: every relation that shares rows with a
@@ -34,6 +35,7 @@ const EXCLUSIONS_WITHOUT_TENANT_SQL: &str =
     include_str!("../../sql/queries/check/exclusions_without_tenant.sql");
 const FOREIGN_KEYS_WITHOUT_TENANT_SQL: &str =
     include_str!("../../sql/queries/check/foreign_keys_without_tenant.sql");
+const VIEW_EDGES_SQL: &str = include_str!("../../sql/queries/check/view_edges.sql");
 const VIEWS_WITH_OWNER_RIGHTS_SQL: &str =
     include_str!("../../sql/queries/check/views_with_owner_rights.sql");
 const DEFINER_FUNCTIONS_SQL: &str = include_str!("../../sql/queries/check/definer_functions.sql");
@@ -51,7 +53,7 @@ pub fn check_all(states: &[TableState]) -> Result<Vec<Finding>> {
     findings.extend(unique_without_tenant()?);
     findings.extend(exclusions_without_tenant()?);
     findings.extend(foreign_keys_without_tenant()?);
-    findings.extend(views_with_owner_rights()?);
+    findings.extend(views_with_owner_rights(states)?);
     findings.extend(definer_functions()?);
     findings.extend(bypassing_login_roles()?);
     findings.extend(risky_grants()?);
@@ -422,9 +424,18 @@ fn invoker_fix(view: &str) -> String {
 /// Check 8: views over tenant-scoped tables that run with their owner's
 /// rights where the owner bypasses RLS; materialized views, which store rows
 /// without RLS.
-fn views_with_owner_rights() -> Result<Vec<Finding>> {
-    let mut findings = rows(VIEWS_WITH_OWNER_RIGHTS_SQL, 7, |v| {
-        let (view, kind, bases, owner) = (text(v, 0), text(v, 1), text(v, 2), text(v, 3));
+fn views_with_owner_rights(states: &[TableState]) -> Result<Vec<Finding>> {
+    let bases = views_over(states)?;
+    let views: Vec<pg_sys::Oid> = bases.keys().copied().collect();
+    let mut findings = rows_with(VIEWS_WITH_OWNER_RIGHTS_SQL, &[views.into()], 7, |v| {
+        let view = text(v, 1);
+        let bases = v[0]
+            .as_deref()
+            .and_then(|oid| oid.parse::<u32>().ok())
+            .and_then(|oid| bases.get(&pg_sys::Oid::from(oid)))
+            .map(|names| names.join(", "))
+            .unwrap_or_default();
+        let (kind, owner) = (text(v, 2), text(v, 3));
         let (owner_bypasses, invoker, owner_may_bypass) = (flag(v, 4), flag(v, 5), flag(v, 6));
         if kind == "m" {
             return Finding::new(
@@ -475,12 +486,44 @@ fn views_with_owner_rights() -> Result<Vec<Finding>> {
                 .fix(&[invoker_fix(&view)])
         }
     })?;
+    findings.sort_by(|a, b| a.object.cmp(&b.object));
     ok_when_empty(
         "view_owner_rights",
         &mut findings,
         "no view reads tenant-scoped tables with its owner's rights",
     );
     Ok(findings)
+}
+
+/// Every view and materialized view that reads a tenant-scoped table,
+/// directly or through other views, with the names of those tables, sorted.
+/// The closure is walked here over the pairs of `view_edges.sql`: in SQL,
+/// a recursive query over ten thousand views sized its hash table for
+/// millions of rows.
+fn views_over(states: &[TableState]) -> Result<HashMap<pg_sys::Oid, Vec<String>>> {
+    let mut readers: HashMap<pg_sys::Oid, Vec<pg_sys::Oid>> = HashMap::default();
+    for (view, base) in spi::pairs::<pg_sys::Oid, pg_sys::Oid>(VIEW_EDGES_SQL, &[])? {
+        readers.entry(base).or_default().push(view);
+    }
+    let mut bases: HashMap<pg_sys::Oid, Vec<String>> = HashMap::default();
+    for table in states {
+        let origin = pg_sys::Oid::from(table.oid as u32);
+        let mut seen: HashSet<pg_sys::Oid> = HashSet::default();
+        let mut next: Vec<pg_sys::Oid> = readers.get(&origin).cloned().unwrap_or_default();
+        while let Some(view) = next.pop() {
+            if view == origin || !seen.insert(view) {
+                continue;
+            }
+            bases.entry(view).or_default().push(table.qualified_name.clone());
+            if let Some(more) = readers.get(&view) {
+                next.extend(more);
+            }
+        }
+    }
+    for names in bases.values_mut() {
+        names.sort();
+    }
+    Ok(bases)
 }
 
 /// Check 9: SECURITY DEFINER functions owned by roles that bypass RLS and
