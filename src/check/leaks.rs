@@ -514,7 +514,10 @@ fn views_over(states: &[TableState]) -> Result<HashMap<pg_sys::Oid, Vec<String>>
             if view == origin || !seen.insert(view) {
                 continue;
             }
-            bases.entry(view).or_default().push(table.qualified_name.clone());
+            bases
+                .entry(view)
+                .or_default()
+                .push(table.qualified_name.clone());
             if let Some(more) = readers.get(&view) {
                 next.extend(more);
             }
