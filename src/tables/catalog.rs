@@ -210,10 +210,7 @@ impl Row<'_> {
         // SAFETY: a text-like column (`pg_node_tree`); text_to_cstring
         // detoasts it and returns a palloc'd copy.
         self.datum(column).map(|d| unsafe {
-            let copy = pg_sys::text_to_cstring(d.cast_mut_ptr::<pg_sys::text>());
-            let out = cstring(copy);
-            pg_sys::pfree(copy.cast());
-            out
+            palloced(pg_sys::text_to_cstring(d.cast_mut_ptr::<pg_sys::text>())).unwrap_or_default()
         })
     }
 
@@ -237,7 +234,8 @@ impl Row<'_> {
         // by value); detoasting copies it when it is compressed or stored
         // apart.
         unsafe {
-            let array = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+            let original = datum.cast_mut_ptr::<pg_sys::varlena>();
+            let array = pg_sys::pg_detoast_datum(original) as *mut pg_sys::ArrayType;
             let (len, byval, align) = if elemtype == pg_sys::INT2OID {
                 (2, true, b's')
             } else {
@@ -255,19 +253,45 @@ impl Row<'_> {
                 std::ptr::null_mut(),
                 &mut count,
             );
-            (0..count as usize).map(|i| from(*elems.add(i))).collect()
+            let out = (0..count as usize).map(|i| from(*elems.add(i))).collect();
+            // Thousands of tables are read in one call: free what was copied.
+            if !elems.is_null() {
+                pg_sys::pfree(elems.cast());
+            }
+            if array.cast::<pg_sys::varlena>() != original {
+                pg_sys::pfree(array.cast());
+            }
+            out
         }
     }
 }
 
-/// A NUL-terminated string as an owned String.
+/// A NUL-terminated string as an owned String; an ERROR when it is not
+/// UTF-8 (a name changed on the way would name another object in the SQL
+/// pg_tenant prints).
 ///
 /// # Safety
 /// `ptr` points to a NUL-terminated string.
-unsafe fn cstring(ptr: *const std::ffi::c_char) -> String {
-    unsafe { CStr::from_ptr(ptr) }
-        .to_string_lossy()
-        .into_owned()
+pub unsafe fn cstring(ptr: *const std::ffi::c_char) -> String {
+    match unsafe { CStr::from_ptr(ptr) }.to_str() {
+        Ok(name) => name.to_owned(),
+        Err(_) => pgrx::error!(
+            "pg_tenant: a catalog name is not valid UTF-8; pg_tenant needs a UTF-8 database"
+        ),
+    }
+}
+
+/// A palloc'd NUL-terminated string (or NULL) as an owned String, freed.
+///
+/// # Safety
+/// `ptr` is NULL or a palloc'd NUL-terminated string no one else holds.
+pub unsafe fn palloced(ptr: *mut std::ffi::c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    let out = unsafe { cstring(ptr) };
+    unsafe { pg_sys::pfree(ptr.cast()) };
+    Some(out)
 }
 
 struct Reader {
@@ -432,14 +456,8 @@ impl Reader {
             .entry(oid)
             .or_insert_with(|| {
                 // SAFETY: returns a palloc'd copy of the name, or NULL.
-                unsafe {
-                    let name = pg_sys::get_namespace_name(oid);
-                    if name.is_null() {
-                        oid.to_u32().to_string()
-                    } else {
-                        cstring(name)
-                    }
-                }
+                unsafe { palloced(pg_sys::get_namespace_name(oid)) }
+                    .unwrap_or_else(|| oid.to_u32().to_string())
             })
             .clone()
     }
@@ -472,13 +490,14 @@ impl Reader {
                 // SAFETY: format_type_extended returns a palloc'd string; with
                 // ALLOW_INVALID it prints "???" for a type that is gone.
                 unsafe {
-                    cstring(pg_sys::format_type_extended(
+                    palloced(pg_sys::format_type_extended(
                         type_oid,
                         typmod,
                         (pg_sys::FORMAT_TYPE_TYPEMOD_GIVEN | pg_sys::FORMAT_TYPE_ALLOW_INVALID)
                             as _,
                     ))
                 }
+                .unwrap_or_else(|| "???".into())
             })
             .clone();
         Some(CatalogColumn {
@@ -524,10 +543,7 @@ impl Reader {
             }
         });
         // SAFETY: get_rel_name returns a palloc'd copy of the name, or NULL.
-        best.and_then(|index| unsafe {
-            let name = pg_sys::get_rel_name(index);
-            (!name.is_null()).then(|| cstring(name))
-        })
+        best.and_then(|index| unsafe { palloced(pg_sys::get_rel_name(index)) })
     }
 
     fn policies(&self, relid: pg_sys::Oid) -> Vec<CatalogPolicy> {
@@ -545,17 +561,22 @@ impl Reader {
                 with_check_tree: row.text(POL_WITH_CHECK),
             })
         });
+        // In name order whatever the scan (without system indexes, as under
+        // ignore_system_indexes, it reads the heap in any order).
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 
     fn column_names(&self, relid: pg_sys::Oid) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut columns = Vec::new();
         self.attributes.rows_of(relid, |row| {
-            if row.i16(ATT_NUM) > 0 {
-                out.push(row.name(ATT_NAME).unwrap_or_default());
+            let attnum = row.i16(ATT_NUM);
+            if attnum > 0 {
+                columns.push((attnum, row.name(ATT_NAME).unwrap_or_default()));
             }
         });
-        out
+        columns.sort_by_key(|(attnum, _)| *attnum);
+        columns.into_iter().map(|(_, name)| name).collect()
     }
 
     fn triggers(&self, relid: pg_sys::Oid) -> Vec<CatalogTrigger> {
@@ -571,6 +592,7 @@ impl Reader {
                 new_table: row.name(TG_NEW_TABLE),
             })
         });
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 }
@@ -588,5 +610,40 @@ fn attnum(relid: pg_sys::Oid, column: &str) -> Option<i16> {
             (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_attribute>(tuple)).attnum;
         pg_sys::ReleaseSysCache(tuple);
         Some(attnum)
+    }
+}
+
+/// A role's name, from the syscache (None when there is no such role).
+pub fn role_name(oid: pg_sys::Oid) -> Option<String> {
+    // SAFETY: with noerr, GetUserNameFromId returns a palloc'd name or NULL.
+    unsafe { palloced(pg_sys::GetUserNameFromId(oid, true)) }
+}
+
+/// A function as `schema.name()`, quoted as needed (None when there is no
+/// such function).
+pub fn function_name(oid: pg_sys::Oid) -> Option<String> {
+    // SAFETY: each returns a palloc'd name or NULL (or InvalidOid).
+    unsafe {
+        let name = palloced(pg_sys::get_func_name(oid))?;
+        let schema = palloced(pg_sys::get_namespace_name(pg_sys::get_func_namespace(oid)))?;
+        Some(format!(
+            "{}.{}()",
+            quote_identifier(schema),
+            quote_identifier(name)
+        ))
+    }
+}
+
+/// A stored expression tree of `relid` as `pg_get_expr` prints it (None when
+/// the table is gone).
+pub fn print_expression(tree: &str, relid: pg_sys::Oid) -> Option<String> {
+    use pgrx::IntoDatum;
+    // SAFETY: pg_get_expr takes the tree's text and the relation's OID; the
+    // tree was read from pg_policy, so it is one Postgres wrote.
+    unsafe {
+        pgrx::direct_function_call::<String>(
+            pg_sys::pg_get_expr,
+            &[tree.into_datum(), relid.into_datum()],
+        )
     }
 }

@@ -13,16 +13,6 @@ use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 use rustc_hash::FxHashMap as HashMap;
 
-/// USING and WITH CHECK of the given policies (`pg_policy.oid`) as
-/// `pg_get_expr` prints them, after the same five columns as
-/// `POLICY_TREES_QUERY` (their print key, read in the same row).
-const PRINT_POLICIES_QUERY: &str = "SELECT p.oid::pg_catalog.int8, p.polrelid,
-        p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text,
-        coalesce((SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum)
-                    FROM pg_catalog.pg_attribute a WHERE a.attrelid = p.polrelid AND a.attnum > 0), '{}'),
-        pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-   FROM pg_catalog.pg_policy p WHERE p.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])";
-
 /// The stored USING and WITH CHECK trees of the given policies.
 const TREES_QUERY: &str =
     "SELECT p.oid::pg_catalog.int8, p.polqual::pg_catalog.text, p.polwithcheck::pg_catalog.text
@@ -238,67 +228,46 @@ impl TableState {
 }
 
 /// Names of the roles of the tables' policies and of their triggers'
-/// functions, one query each for all the tables.
+/// functions, from the syscaches (read as the catalogs were), each once.
 fn name_roles_and_functions(tables: &mut [TableState]) -> Result<()> {
-    let mut roles: Vec<i64> = tables
-        .iter()
-        .flat_map(|t| t.policies.iter().flat_map(|p| p.role_oids.iter().copied()))
-        .filter(|&r| r != 0)
-        .collect();
-    roles.sort_unstable();
-    roles.dedup();
-    let role_names: HashMap<i64, String> = spi::pairs::<i64, String>(
-        "SELECT r.oid::pg_catalog.int8, pg_catalog.quote_ident(r.rolname::text)
-           FROM pg_catalog.pg_roles r WHERE r.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])",
-        &[roles.into()],
-    )?
-    .into_iter()
-    .collect();
-    let mut functions: Vec<i64> = tables
-        .iter()
-        .flat_map(|t| {
-            t.fill_trigger
-                .iter()
-                .map(|f| f.function_oid)
-                .chain(t.usage_triggers.iter().map(|u| u.function_oid))
-        })
-        .collect();
-    functions.sort_unstable();
-    functions.dedup();
-    let function_names: HashMap<i64, String> = spi::pairs::<i64, String>(
-        "SELECT f.oid::pg_catalog.int8,
-                pg_catalog.quote_ident(n.nspname::text) || '.' || pg_catalog.quote_ident(f.proname::text) || '()'
-           FROM pg_catalog.pg_proc f JOIN pg_catalog.pg_namespace n ON n.oid = f.pronamespace
-          WHERE f.oid = ANY ($1::pg_catalog.int8[]::pg_catalog.oid[])",
-        &[functions.into()],
-    )?
-    .into_iter()
-    .collect();
+    let mut role_names: HashMap<i64, String> = HashMap::default();
+    let mut function_names: HashMap<i64, String> = HashMap::default();
     // An OID without a name (dropped meanwhile) shows as the number.
-    let name = |names: &HashMap<i64, String>, oid: i64| {
-        names.get(&oid).cloned().unwrap_or_else(|| oid.to_string())
+    let mut role = |oid: i64| -> String {
+        if oid == 0 {
+            return "public".to_string();
+        }
+        role_names
+            .entry(oid)
+            .or_insert_with(|| {
+                catalog::role_name(pg_sys::Oid::from(oid as u32))
+                    .map(quote_identifier)
+                    .unwrap_or_else(|| oid.to_string())
+            })
+            .clone()
     };
     for table in tables.iter_mut() {
         for policy in &mut table.policies {
-            let mut names: Vec<String> = policy
-                .role_oids
-                .iter()
-                .map(|&r| {
-                    if r == 0 {
-                        "public".to_string()
-                    } else {
-                        name(&role_names, r)
-                    }
-                })
-                .collect();
+            let mut names: Vec<String> = policy.role_oids.iter().map(|&r| role(r)).collect();
             names.sort();
             policy.roles = names;
         }
+    }
+    let mut function = |oid: i64| -> String {
+        function_names
+            .entry(oid)
+            .or_insert_with(|| {
+                catalog::function_name(pg_sys::Oid::from(oid as u32))
+                    .unwrap_or_else(|| oid.to_string())
+            })
+            .clone()
+    };
+    for table in tables.iter_mut() {
         if let Some(fill) = &mut table.fill_trigger {
-            fill.function = name(&function_names, fill.function_oid);
+            fill.function = function(fill.function_oid);
         }
         for usage in &mut table.usage_triggers {
-            usage.function = name(&function_names, usage.function_oid);
+            usage.function = function(usage.function_oid);
         }
     }
     Ok(())
@@ -319,41 +288,6 @@ pub fn policy_trees(policies: &[i64]) -> Result<HashMap<i64, Clauses>> {
         for row in client.select(TREES_QUERY, None, &[policies.to_vec().into()])? {
             if let Some(policy) = row.get::<i64>(1)? {
                 out.insert(policy, (row.get::<String>(2)?, row.get::<String>(3)?));
-            }
-        }
-        Ok::<_, pgrx::spi::Error>(out)
-    })
-    .map_err(error::internal)
-}
-
-/// A policy's OID and print key from the first five columns of a row of
-/// `PRINT_POLICIES_QUERY`.
-fn keyed(
-    row: &pgrx::spi::SpiHeapTupleData<'_>,
-) -> std::result::Result<Option<(i64, PrintKey)>, pgrx::spi::Error> {
-    let (Some(policy), Some(relid)) = (row.get::<i64>(1)?, row.get::<pg_sys::Oid>(2)?) else {
-        return Ok(None);
-    };
-    let key = PrintKey::new(
-        row.get::<String>(3)?,
-        row.get::<String>(4)?,
-        &row.get::<Vec<String>>(5)?.unwrap_or_default(),
-        relid.to_u32(),
-    );
-    Ok(Some((policy, key)))
-}
-
-/// The prints of the given policies, each with the print key of the tree
-/// it was printed from (the same row, the same snapshot).
-fn print(policies: &[i64]) -> Result<HashMap<i64, (PrintKey, Clauses)>> {
-    Spi::connect(|client| {
-        let mut out = HashMap::default();
-        for row in client.select(PRINT_POLICIES_QUERY, None, &[policies.to_vec().into()])? {
-            if let Some((policy, key)) = keyed(&row)? {
-                out.insert(
-                    policy,
-                    (key, (row.get::<String>(6)?, row.get::<String>(7)?)),
-                );
             }
         }
         Ok::<_, pgrx::spi::Error>(out)
@@ -433,11 +367,14 @@ fn without_locations(tree: String) -> String {
 /// the end of the transaction), which for thousands of tables was most of
 /// the time `tenant_check` took, and one lock per table. Equal keys compare
 /// whole, so two policies share a print only if everything it depends on is
-/// equal.
+/// equal. The print is of the trees the catalog pass read (not read again),
+/// so a policy and its print always agree.
 #[derive(Default)]
 struct PrintGroups {
     /// The policy that prints for each key.
     representative: HashMap<PrintKey, i64>,
+    /// The representatives' table and stored trees.
+    trees: HashMap<i64, (pg_sys::Oid, Clauses)>,
     /// Each policy's representative.
     printed_as: HashMap<i64, i64>,
 }
@@ -453,44 +390,32 @@ impl PrintGroups {
             );
             let oid = i64::from(policy.oid.to_u32());
             let shown_by = *self.representative.entry(key).or_insert(oid);
+            if shown_by == oid {
+                self.trees.insert(
+                    oid,
+                    (
+                        table.oid,
+                        (policy.using_tree.clone(), policy.with_check_tree.clone()),
+                    ),
+                );
+            }
             self.printed_as.insert(oid, shown_by);
         }
     }
 
     fn print(self, tables: &mut [TableState]) -> Result<()> {
-        let PrintGroups {
-            representative,
-            mut printed_as,
-        } = self;
-        if representative.is_empty() {
-            return Ok(());
-        }
-        let shown: Vec<i64> = representative.values().copied().collect();
-        let mut prints = print(&shown)?;
-        // A representative altered between the two reads prints for its new
-        // tree, not for the others' (an ALTER POLICY in between, READ COMMITTED):
-        // the policies it stood for are then printed one by one.
-        let stale: std::collections::HashSet<i64> = representative
-            .iter()
-            .filter(|(key, shown_by)| prints.get(*shown_by).map(|(now, _)| now) != Some(*key))
-            .map(|(_, shown_by)| *shown_by)
+        let prints: HashMap<i64, Clauses> = self
+            .trees
+            .into_iter()
+            .map(|(policy, (relid, (using, with_check)))| {
+                let print =
+                    |tree: Option<String>| tree.and_then(|t| catalog::print_expression(&t, relid));
+                (policy, (print(using), print(with_check)))
+            })
             .collect();
-        if !stale.is_empty() {
-            let alone: Vec<i64> = printed_as
-                .iter()
-                .filter(|(_, shown_by)| stale.contains(*shown_by))
-                .map(|(policy, _)| *policy)
-                .collect();
-            for policy in &alone {
-                printed_as.insert(*policy, *policy);
-            }
-            prints.extend(print(&alone)?);
-        }
         for policy in tables.iter_mut().flat_map(|t| t.policies.iter_mut()) {
-            // A policy created after the trees were read has no print: it
-            // reads as having no USING, which tenant_check reports.
-            if let Some((_, (using, with_check))) =
-                printed_as.get(&policy.oid).and_then(|r| prints.get(r))
+            if let Some((using, with_check)) =
+                self.printed_as.get(&policy.oid).and_then(|r| prints.get(r))
             {
                 policy.using = using.clone();
                 policy.with_check = with_check.clone();
