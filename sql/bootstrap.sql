@@ -223,6 +223,40 @@ COMMENT ON COLUMN tenant.check_acceptances.reason IS 'Why the finding is accepte
 COMMENT ON COLUMN tenant.check_acceptances.accepted_by IS 'The operator who accepted it.';
 COMMENT ON COLUMN tenant.check_acceptances.accepted_at IS 'When it was accepted (or its reason last replaced).';
 
+-- Erasure records (tenant_purge, tenant_purge_expired): what was removed of a
+-- tenant, written in the purge's transaction, kept after the tenant is gone
+-- (no foreign key), read by operators, changed by nobody (a trigger refuses
+-- UPDATE, DELETE and TRUNCATE).
+CREATE TABLE tenant.erasures (
+    id             uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id      uuid        NOT NULL,
+    erased_at      timestamptz NOT NULL DEFAULT now(),
+    erased_by      name        NOT NULL,
+    session_role   name        NOT NULL,
+    app_user       text,
+    via            text        NOT NULL CONSTRAINT erasures_via CHECK (via IN ('tenant_purge', 'tenant_purge_expired')),
+    forced         boolean     NOT NULL,
+    tables         jsonb       NOT NULL,
+    rows_removed   bigint      NOT NULL,
+    keys_sha256    text        NOT NULL,
+    checked_tables integer     NOT NULL
+);
+CREATE INDEX erasures_tenant_id ON tenant.erasures (tenant_id);
+COMMENT ON TABLE tenant.erasures IS
+    'pg_tenant: one record per purged tenant (who, when, what was removed per table, digests of the removed keys); outlives the data, append-only, read by tenant_admin.';
+COMMENT ON COLUMN tenant.erasures.id IS 'The record''s id.';
+COMMENT ON COLUMN tenant.erasures.tenant_id IS 'The purged tenant''s id (its name and slug are not kept).';
+COMMENT ON COLUMN tenant.erasures.erased_at IS 'When the purge''s transaction started.';
+COMMENT ON COLUMN tenant.erasures.erased_by IS 'The role that called the purge (current_user).';
+COMMENT ON COLUMN tenant.erasures.session_role IS 'The session''s login role (session_user).';
+COMMENT ON COLUMN tenant.erasures.app_user IS 'app.current_user_id when the purge ran, if set.';
+COMMENT ON COLUMN tenant.erasures.via IS 'tenant_purge or tenant_purge_expired.';
+COMMENT ON COLUMN tenant.erasures.forced IS 'Whether the tenant was purged without being deleted first (force => true).';
+COMMENT ON COLUMN tenant.erasures.tables IS 'Per table, in the order removed: relation, rows, keys_sha256 (SHA-256 over the removed rows'' keys, sorted byte by byte, one per line).';
+COMMENT ON COLUMN tenant.erasures.rows_removed IS 'Rows removed in all.';
+COMMENT ON COLUMN tenant.erasures.keys_sha256 IS 'SHA-256 over the lines relation<TAB>rows<TAB>keys_sha256 of every table, in order.';
+COMMENT ON COLUMN tenant.erasures.checked_tables IS 'How many tables were searched after the delete and held no row of the tenant.';
+
 -- Keep the rows in pg_dump output (extension configuration tables).
 SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.tables', '');
@@ -236,6 +270,7 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.usage_totals', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.usage_by_table', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.usage', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.check_acceptances', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.erasures', '');
 
 -- Row-Level Security on the registry itself; the policies are in sql/finalize.sql.
 ALTER TABLE tenant.tenants ENABLE ROW LEVEL SECURITY;
@@ -262,6 +297,8 @@ ALTER TABLE tenant.usage ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.usage FORCE ROW LEVEL SECURITY;
 ALTER TABLE tenant.check_acceptances ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.check_acceptances FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.erasures ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.erasures FORCE ROW LEVEL SECURITY;
 
 -- Writes go through pg_tenant's functions only; reads are filtered by RLS.
 REVOKE ALL ON ALL TABLES IN SCHEMA tenant FROM PUBLIC;
@@ -279,5 +316,7 @@ GRANT SELECT (domain, tenant_id, verified_at, is_primary, created_at) ON tenant.
 GRANT SELECT ON tenant.domains TO tenant_admin;
 -- Accepted findings are the operators' (tenant_check_accept writes them).
 GRANT SELECT ON tenant.check_acceptances TO tenant_admin;
+-- Erasure records are the operators' (tenant_purge writes them).
+GRANT SELECT ON tenant.erasures TO tenant_admin;
 -- tenant_enable adds a foreign key to tenant.tenants (id), which needs REFERENCES.
 GRANT REFERENCES (id) ON tenant.tenants TO tenant_admin;

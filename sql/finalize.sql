@@ -31,6 +31,22 @@ CREATE POLICY tenant_admin_read ON tenant.check_acceptances
 COMMENT ON POLICY tenant_admin_read ON tenant.check_acceptances IS
     'pg_tenant: members of tenant_admin see the accepted tenant_check findings.';
 
+-- tenant.erasures: operators read it; tenant_purge and tenant_purge_expired
+-- add to it; nobody changes it.
+CREATE POLICY tenant_admin_read ON tenant.erasures
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.erasures IS
+    'pg_tenant: members of tenant_admin see the erasure records.';
+CREATE TRIGGER tenant_append_only BEFORE UPDATE OR DELETE ON tenant.erasures
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_append_only();
+CREATE TRIGGER tenant_append_only_truncate BEFORE TRUNCATE ON tenant.erasures
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._tenant_append_only();
+COMMENT ON TRIGGER tenant_append_only ON tenant.erasures IS
+    'pg_tenant: erasure records are append-only; UPDATE and DELETE are refused (42501).';
+COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.erasures IS
+    'pg_tenant: erasure records are append-only; TRUNCATE is refused (42501).';
+
 -- members, domains, settings: an application role sees its current tenant's
 -- rows; tenant_admin members see every tenant's. No write policies: writes go
 -- through pg_tenant's functions, which check who is asking.
@@ -371,6 +387,7 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@._tenant_plans_install(),
     @extschema@._tenant_plans_restore(),
     @extschema@._tenant_registry_references(),
+    @extschema@._tenant_append_only(),
     @extschema@._tenant_registry_guard(),
     @extschema@._tenant_ddl_guard(),
     @extschema@._tenant_ddl_dropped(),
@@ -438,9 +455,9 @@ COMMENT ON FUNCTION @extschema@.tenant_activate(text) IS
 COMMENT ON FUNCTION @extschema@.tenant_delete(text) IS
     'pg_tenant: soft-deletes a tenant (by id or slug): sessions are refused, data is kept until purged.';
 COMMENT ON FUNCTION @extschema@.tenant_purge(text, boolean) IS
-    'pg_tenant: removes a deleted tenant''s rows from every tenant-scoped table, then the tenant; force => true purges a tenant that is not deleted.';
+    'pg_tenant: removes a deleted tenant''s rows from every tenant-scoped table, then the tenant; proves none is left and writes an erasure record (tenant.erasures). Returns per table the rows removed and the SHA-256 of their keys. force => true purges a tenant that is not deleted.';
 COMMENT ON FUNCTION @extschema@.tenant_purge_expired(interval) IS
-    'pg_tenant: purges every tenant deleted longer ago than the retention (default 30 days); returns how many.';
+    'pg_tenant: purges every tenant deleted longer ago than the retention (default 30 days), each as tenant_purge does (with its erasure record); returns how many.';
 COMMENT ON FUNCTION @extschema@.tenant_stats() IS
     'pg_tenant: number of tenants in total, by status and by plan (operators).';
 COMMENT ON FUNCTION @extschema@.tenant_member_add(text, uuid, text) IS
@@ -552,6 +569,8 @@ COMMENT ON FUNCTION @extschema@._tenant_plans_install() IS
     'pg_tenant internal: inserts the default plans free, pro and enterprise (run by CREATE EXTENSION).';
 COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
     'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
+COMMENT ON FUNCTION @extschema@._tenant_append_only() IS
+    'pg_tenant internal: BEFORE UPDATE/DELETE/TRUNCATE trigger of tenant.erasures; refuses every change (42501).';
 COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS
     'pg_tenant internal: event trigger function of tenant_registry_guard; refuses to disable the triggers of registry tables.';
 COMMENT ON FUNCTION @extschema@._tenant_ddl_guard() IS

@@ -277,3 +277,71 @@ COMMENT ON TRIGGER tenant_directory_write ON tenant.directory IS
 REVOKE ALL ON tenant.directory FROM PUBLIC;
 GRANT SELECT ON tenant.directory TO PUBLIC;
 GRANT INSERT, UPDATE, DELETE ON tenant.directory TO tenant_admin;
+
+-- Erasure with proof: tenant.erasures (one record per purged tenant, kept
+-- after it, append-only), and tenant_purge's digest of the removed keys
+-- (src/api/erasure.rs).
+CREATE TABLE tenant.erasures (
+    id             uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id      uuid        NOT NULL,
+    erased_at      timestamptz NOT NULL DEFAULT now(),
+    erased_by      name        NOT NULL,
+    session_role   name        NOT NULL,
+    app_user       text,
+    via            text        NOT NULL CONSTRAINT erasures_via CHECK (via IN ('tenant_purge', 'tenant_purge_expired')),
+    forced         boolean     NOT NULL,
+    tables         jsonb       NOT NULL,
+    rows_removed   bigint      NOT NULL,
+    keys_sha256    text        NOT NULL,
+    checked_tables integer     NOT NULL
+);
+CREATE INDEX erasures_tenant_id ON tenant.erasures (tenant_id);
+COMMENT ON TABLE tenant.erasures IS
+    'pg_tenant: one record per purged tenant (who, when, what was removed per table, digests of the removed keys); outlives the data, append-only, read by tenant_admin.';
+COMMENT ON COLUMN tenant.erasures.id IS 'The record''s id.';
+COMMENT ON COLUMN tenant.erasures.tenant_id IS 'The purged tenant''s id (its name and slug are not kept).';
+COMMENT ON COLUMN tenant.erasures.erased_at IS 'When the purge''s transaction started.';
+COMMENT ON COLUMN tenant.erasures.erased_by IS 'The role that called the purge (current_user).';
+COMMENT ON COLUMN tenant.erasures.session_role IS 'The session''s login role (session_user).';
+COMMENT ON COLUMN tenant.erasures.app_user IS 'app.current_user_id when the purge ran, if set.';
+COMMENT ON COLUMN tenant.erasures.via IS 'tenant_purge or tenant_purge_expired.';
+COMMENT ON COLUMN tenant.erasures.forced IS 'Whether the tenant was purged without being deleted first (force => true).';
+COMMENT ON COLUMN tenant.erasures.tables IS 'Per table, in the order removed: relation, rows, keys_sha256 (SHA-256 over the removed rows'' keys, sorted byte by byte, one per line).';
+COMMENT ON COLUMN tenant.erasures.rows_removed IS 'Rows removed in all.';
+COMMENT ON COLUMN tenant.erasures.keys_sha256 IS 'SHA-256 over the lines relation<TAB>rows<TAB>keys_sha256 of every table, in order.';
+COMMENT ON COLUMN tenant.erasures.checked_tables IS 'How many tables were searched after the delete and held no row of the tenant.';
+SELECT pg_catalog.pg_extension_config_dump('tenant.erasures', '');
+ALTER TABLE tenant.erasures ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.erasures FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON tenant.erasures FROM PUBLIC;
+GRANT SELECT ON tenant.erasures TO tenant_admin;
+CREATE POLICY tenant_admin_read ON tenant.erasures
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.erasures IS
+    'pg_tenant: members of tenant_admin see the erasure records.';
+CREATE FUNCTION @extschema@._tenant_append_only() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_append_only';
+REVOKE EXECUTE ON FUNCTION @extschema@._tenant_append_only() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._tenant_append_only() IS
+    'pg_tenant internal: BEFORE UPDATE/DELETE/TRUNCATE trigger of tenant.erasures; refuses every change (42501).';
+CREATE TRIGGER tenant_append_only BEFORE UPDATE OR DELETE ON tenant.erasures
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_append_only();
+CREATE TRIGGER tenant_append_only_truncate BEFORE TRUNCATE ON tenant.erasures
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._tenant_append_only();
+COMMENT ON TRIGGER tenant_append_only ON tenant.erasures IS
+    'pg_tenant: erasure records are append-only; UPDATE and DELETE are refused (42501).';
+COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.erasures IS
+    'pg_tenant: erasure records are append-only; TRUNCATE is refused (42501).';
+DROP FUNCTION @extschema@.tenant_purge(text, boolean);
+CREATE FUNCTION @extschema@.tenant_purge("t" text, "force" bool DEFAULT false)
+    RETURNS TABLE ("relation" text, "rows_deleted" bigint, "keys_sha256" text)
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_purge_wrapper';
+REVOKE EXECUTE ON FUNCTION @extschema@.tenant_purge(text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.tenant_purge(text, boolean) TO tenant_admin;
+COMMENT ON FUNCTION @extschema@.tenant_purge(text, boolean) IS
+    'pg_tenant: removes a deleted tenant''s rows from every tenant-scoped table, then the tenant; proves none is left and writes an erasure record (tenant.erasures). Returns per table the rows removed and the SHA-256 of their keys. force => true purges a tenant that is not deleted.';
+COMMENT ON FUNCTION @extschema@.tenant_purge_expired(interval) IS
+    'pg_tenant: purges every tenant deleted longer ago than the retention (default 30 days), each as tenant_purge does (with its erasure record); returns how many.';

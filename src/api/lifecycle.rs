@@ -2,13 +2,13 @@
 //! statistics. These functions are granted to `tenant_admin` only; they
 //! write the registry as its owner.
 
+use super::erasure::{self, Via};
 use crate::error::{self, Result};
 use crate::registry::tenants::{self, Tenant, TenantStatus};
 use crate::store::{identity, spi};
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
 use pgrx::Uuid;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The tenant with its registry row locked, so that concurrent transitions
 /// of the same tenant happen one after the other.
@@ -106,8 +106,11 @@ pub fn delete(t: Option<&str>) -> Result<()> {
 }
 
 /// `tenant_purge(t, force default false)`: removes the tenant's rows from
-/// every tenant-scoped table, then the tenant (its members, domains and
-/// settings go with it). Only deleted tenants, unless `force`.
+/// every tenant-scoped table, then the tenant (its members, domains,
+/// settings, limits and usage go with it), proves nothing of it is left and
+/// writes an erasure record (`api::erasure`). Returns per table the rows
+/// removed and a digest of their keys. Only deleted tenants, unless `force`.
+#[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_purge(
@@ -119,6 +122,7 @@ fn tenant_purge(
         (
             name!(relation, Option<String>),
             name!(rows_deleted, Option<i64>),
+            name!(keys_sha256, Option<String>),
         ),
     >,
 > {
@@ -130,12 +134,11 @@ fn tenant_purge(
             "Delete it first with tenant_delete(t), or pass force => true to purge it now.",
         ));
     }
-    let counts = purge(&tenant)?;
-    Ok(TableIterator::new(
-        counts
-            .into_iter()
-            .map(|(relation, rows)| (Some(relation), Some(rows))),
-    ))
+    let forced = tenant.status != TenantStatus::Deleted;
+    let erased = erasure::erase(&tenant, Via::Purge { forced })?;
+    Ok(TableIterator::new(erased.into_iter().map(|e| {
+        (Some(e.relation), Some(e.rows), Some(e.keys_sha256))
+    })))
 }
 
 /// `tenant_purge_expired(retention default '30 days')`: purges every tenant
@@ -161,89 +164,9 @@ fn tenant_purge_expired(retention: default!(Option<Interval>, "'30 days'")) -> R
     })?;
     for id in &expired {
         let tenant = locked(Some(&id.to_string()), "tenant_purge_expired")?;
-        purge(&tenant)?;
+        erasure::erase(&tenant, Via::Expired)?;
     }
     Ok(expired.len() as i64)
-}
-
-/// Deletes the tenant's rows table by table (children before the tables they
-/// reference), then the registry row. Returns rows deleted per table.
-///
-/// Each table's rows are deleted as that table's owner (`spi::as_table_owner`),
-/// never as the registry owner: the table's own triggers, rules and foreign
-/// key actions run with its owner's rights, whoever calls tenant_purge.
-fn purge(tenant: &Tenant) -> Result<Vec<(String, i64)>> {
-    identity::as_registry_owner(|| {
-        let mut counts = Vec::new();
-        for (relid, table) in purge_order()? {
-            let sql = format!("WITH gone AS (DELETE FROM {table} WHERE tenant_id OPERATOR(pg_catalog.=) $1 RETURNING 1) SELECT pg_catalog.count(*) FROM gone");
-            let rows = identity::as_table_owner(relid, || {
-                spi::execute_one::<i64>(&sql, &[tenant.id.into()])
-            })?
-            .unwrap_or(0);
-            counts.push((table, rows));
-        }
-        spi::execute(
-            "DELETE FROM tenant.tenants WHERE id OPERATOR(pg_catalog.=) $1",
-            &[tenant.id.into()],
-        )?;
-        Ok(counts)
-    })
-}
-
-/// The tenant-scoped tables (OID and quoted, qualified name), ordered so that
-/// a table comes before every tenant-scoped table it references by foreign key.
-fn purge_order() -> Result<Vec<(pg_sys::Oid, String)>> {
-    let tables = spi::pairs::<String, pg_sys::Oid>(
-        "SELECT c.oid::regclass::text, c.oid FROM tenant.tables t JOIN pg_class c ON c.oid = t.relid ORDER BY 1",
-        &[],
-    )?;
-    let edges = spi::pairs::<String, String>(
-        "SELECT k.conrelid::regclass::text, k.confrelid::regclass::text
-           FROM pg_constraint k
-          WHERE k.contype = 'f' AND k.conrelid <> k.confrelid
-            AND k.conrelid IN (SELECT relid FROM tenant.tables)
-            AND k.confrelid IN (SELECT relid FROM tenant.tables)",
-        &[],
-    )?;
-    let oids: BTreeMap<String, pg_sys::Oid> = tables.iter().cloned().collect();
-    let names = tables.into_iter().map(|(name, _)| name).collect();
-    Ok(children_first(names, &edges)
-        .into_iter()
-        .map(|name| (oids[&name], name))
-        .collect())
-}
-
-/// Orders `tables` so that each child (referencing table) precedes its
-/// parents; tables caught in a reference cycle keep their given order at the
-/// end (their foreign keys then decide, e.g. ON DELETE CASCADE).
-fn children_first(tables: Vec<String>, child_parent: &[(String, String)]) -> Vec<String> {
-    let mut referencing: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (child, parent) in child_parent {
-        referencing
-            .entry(parent.as_str())
-            .or_default()
-            .insert(child.as_str());
-    }
-    let mut ordered: Vec<String> = Vec::new();
-    let mut remaining = tables;
-    loop {
-        let done: BTreeSet<&str> = ordered.iter().map(String::as_str).collect();
-        let (ready, blocked): (Vec<String>, Vec<String>) = remaining.into_iter().partition(|t| {
-            referencing
-                .get(t.as_str())
-                .is_none_or(|children| children.iter().all(|c| done.contains(c) || *c == t))
-        });
-        if ready.is_empty() {
-            ordered.extend(blocked);
-            return ordered;
-        }
-        ordered.extend(ready);
-        remaining = blocked;
-        if remaining.is_empty() {
-            return ordered;
-        }
-    }
 }
 
 /// `tenant_stats()`: how many tenants there are, by status and by plan.
@@ -284,40 +207,4 @@ fn tenant_stats() -> Result<
         .map_err(error::internal)
     })?;
     Ok(TableIterator::new(rows))
-}
-
-#[cfg(test)]
-mod unit_tests {
-    use super::children_first;
-
-    fn names(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn children_are_purged_before_their_parents() {
-        // tasks -> projects -> clients ; comments -> tasks
-        let edges = vec![
-            ("tasks".to_string(), "projects".to_string()),
-            ("projects".to_string(), "clients".to_string()),
-            ("comments".to_string(), "tasks".to_string()),
-        ];
-        let order = children_first(names(&["clients", "comments", "projects", "tasks"]), &edges);
-        let pos = |t: &str| order.iter().position(|x| x == t).unwrap();
-        assert!(pos("comments") < pos("tasks"));
-        assert!(pos("tasks") < pos("projects"));
-        assert!(pos("projects") < pos("clients"));
-        assert_eq!(order.len(), 4);
-    }
-
-    #[test]
-    fn cycles_do_not_lose_tables() {
-        let edges = vec![
-            ("a".to_string(), "b".to_string()),
-            ("b".to_string(), "a".to_string()),
-        ];
-        let mut order = children_first(names(&["a", "b", "c"]), &edges);
-        order.sort();
-        assert_eq!(order, names(&["a", "b", "c"]));
-    }
 }

@@ -8,6 +8,7 @@ pub mod ddl_guard;
 pub mod ddl_scope;
 pub mod directory;
 pub mod domains;
+pub mod erasure;
 pub mod errors;
 pub mod lifecycle;
 pub mod members;

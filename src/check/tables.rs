@@ -94,6 +94,14 @@ pub fn check_registry() -> Result<Vec<Finding>> {
                 "true",
             )],
         ),
+        (
+            "tenant.erasures",
+            vec![RegistryPolicy::read(
+                "tenant_admin_read",
+                "tenant_admin",
+                "true",
+            )],
+        ),
     ];
     // One state query for all of them.
     let names: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();

@@ -176,3 +176,52 @@ pub fn extension_schema() -> Result<String> {
         )
     })
 }
+
+/// How many rows `digest_rows` fetches at a time.
+const DIGEST_BATCH: i64 = 1000;
+
+/// Runs a data-changing query (a `WITH ... DELETE ... RETURNING` whose outer
+/// SELECT returns one text column) and streams that column, in the order the
+/// query gives, into SHA-256, each value followed by a newline: returns how
+/// many rows and the lowercase hex digest. The rows come through a cursor a
+/// batch at a time, each batch in an SPI connection of its own that frees
+/// it: memory stays bounded however many rows there are (the statement's
+/// own result spills to disk past `work_mem`).
+pub fn digest_rows(sql: &str, args: &[DatumWithOid]) -> Result<(i64, String)> {
+    use sha2::{Digest, Sha256};
+    let cursor = Spi::connect_mut(|client| {
+        client
+            .try_open_cursor_mut(sql, args)
+            .map(|cursor| cursor.detach_into_name())
+    })
+    .map_err(error::internal)?;
+    let mut hasher = Sha256::new();
+    let mut rows: i64 = 0;
+    loop {
+        let fetched = Spi::connect(|client| {
+            let mut open = client.find_cursor(&cursor)?;
+            let mut fetched = 0;
+            for row in open.fetch(DIGEST_BATCH)? {
+                hasher.update(row.get::<String>(1)?.unwrap_or_default().as_bytes());
+                hasher.update(b"\n");
+                fetched += 1;
+            }
+            // Still open for the next batch (dropping it would close it).
+            let _ = open.detach_into_name();
+            Ok::<_, pgrx::spi::Error>(fetched)
+        })
+        .map_err(error::internal)?;
+        rows += fetched;
+        if fetched < DIGEST_BATCH {
+            break;
+        }
+    }
+    // Dropped, the cursor closes.
+    Spi::connect(|client| client.find_cursor(&cursor).map(drop)).map_err(error::internal)?;
+    Ok((rows, hex(&hasher.finalize())))
+}
+
+/// Lowercase hex, as SQL's encode(..., 'hex') prints bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -61,7 +61,7 @@ RESET ROLE;
 SELECT t.slug, count(*) AS orders_left FROM lc_orders o JOIN tenant.tenants t ON t.id = o.tenant_id GROUP BY t.slug;
 SET ROLE migrator;
 -- force purges a live tenant (members go with it)
-SELECT tenant_purge('owned-co', force => true);
+SELECT relation, rows_deleted FROM tenant_purge('owned-co', force => true);
 SELECT count(*) AS owned_co_members_left FROM tenant.members WHERE user_id = '66666666-6666-4666-8666-666666666666';
 
 -- purge_expired honours the retention

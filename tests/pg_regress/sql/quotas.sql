@@ -261,10 +261,10 @@ SELECT count(*) AS drift FROM tenant_usage_reconcile('quota-co');
 SET ROLE migrator;
 
 -- Purging a tenant removes its counters with it.
-SELECT tenant_purge('other-co', force => true);
+SELECT relation, rows_deleted FROM tenant_purge('other-co', force => true);
 SELECT count(*) AS other_co_counters FROM tenant.usage_by_table u
  WHERE NOT EXISTS (SELECT FROM tenant.tenants t WHERE t.id = u.tenant_id);
-SELECT tenant_purge('quota-co', force => true);
+SELECT relation, rows_deleted FROM tenant_purge('quota-co', force => true);
 SELECT tenant_disable('qnotes') IS NOT NULL AS disabled, tenant_disable('qevents') IS NOT NULL AS disabled;
 DROP TABLE qnotes, qevents;
 DELETE FROM tenant.plans WHERE id = 'team';
