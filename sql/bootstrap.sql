@@ -257,6 +257,39 @@ COMMENT ON COLUMN tenant.erasures.rows_removed IS 'Rows removed in all.';
 COMMENT ON COLUMN tenant.erasures.keys_sha256 IS 'SHA-256 over the lines relation<TAB>rows<TAB>keys_sha256 of every table, in order.';
 COMMENT ON COLUMN tenant.erasures.checked_tables IS 'How many tables were searched after the delete and held no row of the tenant.';
 
+-- The audit log (tenant_audit_enable): every row written to an audited
+-- table, recorded by the writing statement's triggers in its transaction.
+CREATE TABLE tenant.audit_log (
+    id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id  uuid        NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    logged_at  timestamptz NOT NULL DEFAULT now(),
+    xact       xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    relation   text        NOT NULL,
+    operation  text        NOT NULL CONSTRAINT audit_log_operation CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE')),
+    key        jsonb       NOT NULL,
+    old_values jsonb,
+    new_values jsonb,
+    user_id    text,
+    db_role    name        NOT NULL DEFAULT current_user,
+    bypass     boolean     NOT NULL
+);
+CREATE INDEX audit_log_tenant_logged_at ON tenant.audit_log (tenant_id, logged_at);
+CREATE INDEX audit_log_logged_at ON tenant.audit_log (logged_at);
+COMMENT ON TABLE tenant.audit_log IS
+    'pg_tenant: every insert, update and delete of the audited tables (tenant_audit_enable), written in the same transaction; a tenant reads its own entries, nobody changes them, operators expire old ones (tenant_audit_expire).';
+COMMENT ON COLUMN tenant.audit_log.id IS 'The entry''s id.';
+COMMENT ON COLUMN tenant.audit_log.tenant_id IS 'The tenant of the row written (with the bypass, each row''s own).';
+COMMENT ON COLUMN tenant.audit_log.logged_at IS 'When the writing transaction started.';
+COMMENT ON COLUMN tenant.audit_log.xact IS 'The writing transaction''s id: entries of one transaction share it.';
+COMMENT ON COLUMN tenant.audit_log.relation IS 'The table written, qualified and quoted as needed.';
+COMMENT ON COLUMN tenant.audit_log.operation IS 'INSERT, UPDATE or DELETE.';
+COMMENT ON COLUMN tenant.audit_log.key IS 'The row''s primary key as a JSON object (column: value).';
+COMMENT ON COLUMN tenant.audit_log.old_values IS 'DELETE: the old row; UPDATE: the changed columns'' old values (the whole old row when the key changed); INSERT: NULL.';
+COMMENT ON COLUMN tenant.audit_log.new_values IS 'INSERT: the new row; UPDATE: the changed columns'' new values (the whole new row when the key changed); DELETE: NULL.';
+COMMENT ON COLUMN tenant.audit_log.user_id IS 'app.current_user_id of the writing session, if set.';
+COMMENT ON COLUMN tenant.audit_log.db_role IS 'The database role that wrote (current_user).';
+COMMENT ON COLUMN tenant.audit_log.bypass IS 'Whether the write was made with the bypass (a tenant_bypass member with app.bypass_rls on).';
+
 -- Keep the rows in pg_dump output (extension configuration tables).
 SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.tables', '');
@@ -271,6 +304,7 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.usage_by_table', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.usage', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.check_acceptances', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.erasures', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.audit_log', '');
 
 -- Row-Level Security on the registry itself; the policies are in sql/finalize.sql.
 ALTER TABLE tenant.tenants ENABLE ROW LEVEL SECURITY;
@@ -299,6 +333,8 @@ ALTER TABLE tenant.check_acceptances ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.check_acceptances FORCE ROW LEVEL SECURITY;
 ALTER TABLE tenant.erasures ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.erasures FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.audit_log FORCE ROW LEVEL SECURITY;
 
 -- Writes go through pg_tenant's functions only; reads are filtered by RLS.
 REVOKE ALL ON ALL TABLES IN SCHEMA tenant FROM PUBLIC;
@@ -318,5 +354,9 @@ GRANT SELECT ON tenant.domains TO tenant_admin;
 GRANT SELECT ON tenant.check_acceptances TO tenant_admin;
 -- Erasure records are the operators' (tenant_purge writes them).
 GRANT SELECT ON tenant.erasures TO tenant_admin;
+-- The audit log: read through RLS; written only by the audit trigger, as the
+-- writing role (policy tenant_audit_write); updated and deleted by nobody.
+GRANT SELECT ON tenant.audit_log TO PUBLIC;
+GRANT INSERT (tenant_id, relation, operation, key, old_values, new_values, user_id, bypass) ON tenant.audit_log TO PUBLIC;
 -- tenant_enable adds a foreign key to tenant.tenants (id), which needs REFERENCES.
 GRANT REFERENCES (id) ON tenant.tenants TO tenant_admin;

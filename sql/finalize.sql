@@ -47,6 +47,24 @@ COMMENT ON TRIGGER tenant_append_only ON tenant.erasures IS
 COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.erasures IS
     'pg_tenant: erasure records are append-only; TRUNCATE is refused (42501).';
 
+-- tenant.audit_log: a session reads its tenant's entries, operators every
+-- entry; only the audit trigger inserts (it asks _tenant_audit_writing()).
+CREATE POLICY tenant_isolation ON tenant.audit_log
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
+COMMENT ON POLICY tenant_isolation ON tenant.audit_log IS
+    'pg_tenant: a session sees the audit entries of the tenant in app.current_tenant.';
+CREATE POLICY tenant_admin_read ON tenant.audit_log
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.audit_log IS
+    'pg_tenant: members of tenant_admin see every tenant''s audit entries.';
+CREATE POLICY tenant_audit_write ON tenant.audit_log
+    AS PERMISSIVE FOR INSERT TO PUBLIC
+    WITH CHECK ((SELECT @extschema@._tenant_audit_writing()));
+COMMENT ON POLICY tenant_audit_write ON tenant.audit_log IS
+    'pg_tenant: rows are inserted only by the audit trigger of an audited table (tenant_audit_enable), as the writing role.';
+
 -- members, domains, settings: an application role sees its current tenant's
 -- rows; tenant_admin members see every tenant's. No write policies: writes go
 -- through pg_tenant's functions, which check who is asking.
@@ -388,6 +406,8 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@._tenant_plans_restore(),
     @extschema@._tenant_registry_references(),
     @extschema@._tenant_append_only(),
+    @extschema@._tenant_audit(),
+    @extschema@.tenant_audit_expire(interval),
     @extschema@._tenant_registry_guard(),
     @extschema@._tenant_ddl_guard(),
     @extschema@._tenant_ddl_dropped(),
@@ -406,6 +426,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.tenant_delete(text),
     @extschema@.tenant_purge(text, boolean),
     @extschema@.tenant_purge_expired(interval),
+    @extschema@.tenant_audit_expire(interval),
     @extschema@.tenant_stats(),
     @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean),
     @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean),
@@ -436,7 +457,9 @@ GRANT EXECUTE ON FUNCTION
     @extschema@._tenant_register_table(regclass, boolean, boolean),
     @extschema@._tenant_unregister_table(regclass),
     @extschema@._tenant_usage_start(regclass),
-    @extschema@._tenant_usage_stop(regclass)
+    @extschema@._tenant_usage_stop(regclass),
+    @extschema@.tenant_audit_enable(regclass),
+    @extschema@.tenant_audit_disable(regclass)
 TO PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.current_tenant_id() IS
@@ -569,6 +592,16 @@ COMMENT ON FUNCTION @extschema@._tenant_plans_install() IS
     'pg_tenant internal: inserts the default plans free, pro and enterprise (run by CREATE EXTENSION).';
 COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
     'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
+COMMENT ON FUNCTION @extschema@._tenant_audit() IS
+    'pg_tenant internal: AFTER ... FOR EACH STATEMENT trigger of audited tables (arguments: the primary key''s columns); records the statement''s rows in tenant.audit_log.';
+COMMENT ON FUNCTION @extschema@._tenant_audit_writing() IS
+    'pg_tenant internal: whether the audit trigger is writing tenant.audit_log now (its INSERT policy).';
+COMMENT ON FUNCTION @extschema@.tenant_audit_enable(regclass) IS
+    'pg_tenant: records every insert, update and delete of a tenant-scoped table (with a primary key) into tenant.audit_log, in the writing transaction. For the table''s owner or an operator.';
+COMMENT ON FUNCTION @extschema@.tenant_audit_disable(regclass) IS
+    'pg_tenant: stops auditing a table (removes its audit triggers; the log keeps its entries). For the table''s owner or an operator.';
+COMMENT ON FUNCTION @extschema@.tenant_audit_expire(interval) IS
+    'pg_tenant: removes audit entries older than the given age; returns how many. Operators only.';
 COMMENT ON FUNCTION @extschema@._tenant_append_only() IS
     'pg_tenant internal: BEFORE UPDATE/DELETE/TRUNCATE trigger of tenant.erasures; refuses every change (42501).';
 COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS

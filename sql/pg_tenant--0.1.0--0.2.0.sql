@@ -345,3 +345,89 @@ COMMENT ON FUNCTION @extschema@.tenant_purge(text, boolean) IS
     'pg_tenant: removes a deleted tenant''s rows from every tenant-scoped table, then the tenant; proves none is left and writes an erasure record (tenant.erasures). Returns per table the rows removed and the SHA-256 of their keys. force => true purges a tenant that is not deleted.';
 COMMENT ON FUNCTION @extschema@.tenant_purge_expired(interval) IS
     'pg_tenant: purges every tenant deleted longer ago than the retention (default 30 days), each as tenant_purge does (with its erasure record); returns how many.';
+
+-- The audit log: tenant.audit_log, tenant_audit_enable/_disable/_expire and
+-- the audit triggers' function (src/api/audit.rs).
+CREATE TABLE tenant.audit_log (
+    id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id  uuid        NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    logged_at  timestamptz NOT NULL DEFAULT now(),
+    xact       xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    relation   text        NOT NULL,
+    operation  text        NOT NULL CONSTRAINT audit_log_operation CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE')),
+    key        jsonb       NOT NULL,
+    old_values jsonb,
+    new_values jsonb,
+    user_id    text,
+    db_role    name        NOT NULL DEFAULT current_user,
+    bypass     boolean     NOT NULL
+);
+CREATE INDEX audit_log_tenant_logged_at ON tenant.audit_log (tenant_id, logged_at);
+CREATE INDEX audit_log_logged_at ON tenant.audit_log (logged_at);
+COMMENT ON TABLE tenant.audit_log IS
+    'pg_tenant: every insert, update and delete of the audited tables (tenant_audit_enable), written in the same transaction; a tenant reads its own entries, nobody changes them, operators expire old ones (tenant_audit_expire).';
+COMMENT ON COLUMN tenant.audit_log.id IS 'The entry''s id.';
+COMMENT ON COLUMN tenant.audit_log.tenant_id IS 'The tenant of the row written (with the bypass, each row''s own).';
+COMMENT ON COLUMN tenant.audit_log.logged_at IS 'When the writing transaction started.';
+COMMENT ON COLUMN tenant.audit_log.xact IS 'The writing transaction''s id: entries of one transaction share it.';
+COMMENT ON COLUMN tenant.audit_log.relation IS 'The table written, qualified and quoted as needed.';
+COMMENT ON COLUMN tenant.audit_log.operation IS 'INSERT, UPDATE or DELETE.';
+COMMENT ON COLUMN tenant.audit_log.key IS 'The row''s primary key as a JSON object (column: value).';
+COMMENT ON COLUMN tenant.audit_log.old_values IS 'DELETE: the old row; UPDATE: the changed columns'' old values (the whole old row when the key changed); INSERT: NULL.';
+COMMENT ON COLUMN tenant.audit_log.new_values IS 'INSERT: the new row; UPDATE: the changed columns'' new values (the whole new row when the key changed); DELETE: NULL.';
+COMMENT ON COLUMN tenant.audit_log.user_id IS 'app.current_user_id of the writing session, if set.';
+COMMENT ON COLUMN tenant.audit_log.db_role IS 'The database role that wrote (current_user).';
+COMMENT ON COLUMN tenant.audit_log.bypass IS 'Whether the write was made with the bypass (a tenant_bypass member with app.bypass_rls on).';
+SELECT pg_catalog.pg_extension_config_dump('tenant.audit_log', '');
+ALTER TABLE tenant.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.audit_log FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON tenant.audit_log FROM PUBLIC;
+GRANT SELECT ON tenant.audit_log TO PUBLIC;
+GRANT INSERT (tenant_id, relation, operation, key, old_values, new_values, user_id, bypass) ON tenant.audit_log TO PUBLIC;
+CREATE FUNCTION @extschema@._tenant_audit_writing() RETURNS bool
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_audit_writing_wrapper';
+COMMENT ON FUNCTION @extschema@._tenant_audit_writing() IS
+    'pg_tenant internal: whether the audit trigger is writing tenant.audit_log now (its INSERT policy).';
+CREATE POLICY tenant_isolation ON tenant.audit_log
+    AS PERMISSIVE FOR SELECT TO PUBLIC
+    USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
+COMMENT ON POLICY tenant_isolation ON tenant.audit_log IS
+    'pg_tenant: a session sees the audit entries of the tenant in app.current_tenant.';
+CREATE POLICY tenant_admin_read ON tenant.audit_log
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.audit_log IS
+    'pg_tenant: members of tenant_admin see every tenant''s audit entries.';
+CREATE POLICY tenant_audit_write ON tenant.audit_log
+    AS PERMISSIVE FOR INSERT TO PUBLIC
+    WITH CHECK ((SELECT @extschema@._tenant_audit_writing()));
+COMMENT ON POLICY tenant_audit_write ON tenant.audit_log IS
+    'pg_tenant: rows are inserted only by the audit trigger of an audited table (tenant_audit_enable), as the writing role.';
+CREATE FUNCTION @extschema@._tenant_audit() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_audit';
+REVOKE EXECUTE ON FUNCTION @extschema@._tenant_audit() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._tenant_audit() IS
+    'pg_tenant internal: AFTER ... FOR EACH STATEMENT trigger of audited tables (arguments: the primary key''s columns); records the statement''s rows in tenant.audit_log.';
+CREATE FUNCTION @extschema@.tenant_audit_enable("tbl" regclass) RETURNS text
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_audit_enable_wrapper';
+CREATE FUNCTION @extschema@.tenant_audit_disable("tbl" regclass) RETURNS text
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_audit_disable_wrapper';
+CREATE FUNCTION @extschema@.tenant_audit_expire("older_than" interval) RETURNS bigint
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_audit_expire_wrapper';
+-- A table's owner may audit its own table; the functions check ownership.
+GRANT EXECUTE ON FUNCTION @extschema@.tenant_audit_enable(regclass), @extschema@.tenant_audit_disable(regclass) TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.tenant_audit_expire(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.tenant_audit_expire(interval) TO tenant_admin;
+COMMENT ON FUNCTION @extschema@.tenant_audit_enable(regclass) IS
+    'pg_tenant: records every insert, update and delete of a tenant-scoped table (with a primary key) into tenant.audit_log, in the writing transaction. For the table''s owner or an operator.';
+COMMENT ON FUNCTION @extschema@.tenant_audit_disable(regclass) IS
+    'pg_tenant: stops auditing a table (removes its audit triggers; the log keeps its entries). For the table''s owner or an operator.';
+COMMENT ON FUNCTION @extschema@.tenant_audit_expire(interval) IS
+    'pg_tenant: removes audit entries older than the given age; returns how many. Operators only.';

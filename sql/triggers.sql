@@ -13,6 +13,8 @@ CREATE FUNCTION @extschema@._tenant_plans_restore() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_plans_restore';
 CREATE FUNCTION @extschema@._tenant_registry_references() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_registry_references';
+CREATE FUNCTION @extschema@._tenant_audit() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_audit';
 CREATE FUNCTION @extschema@._tenant_append_only() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_append_only';
 CREATE FUNCTION @extschema@._tenant_registry_guard() RETURNS event_trigger

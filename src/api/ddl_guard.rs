@@ -29,13 +29,16 @@ use pgrx::spi::quote_identifier;
 use pgrx::PgList;
 use std::ffi::{c_char, CStr};
 
-/// The triggers tenant_enable attaches.
-const OUR_TRIGGERS: [&str; 5] = [
+/// The triggers tenant_enable and tenant_audit_enable attach.
+const OUR_TRIGGERS: [&str; 8] = [
     FILL_TRIGGER,
     "tenant_usage_insert",
     "tenant_usage_update",
     "tenant_usage_delete",
     "tenant_usage_truncate",
+    "tenant_audit_insert",
+    "tenant_audit_update",
+    "tenant_audit_delete",
 ];
 
 /// What a statement would do to a tenant-scoped table.

@@ -3,6 +3,7 @@
 //! writes through the layers below.
 
 pub mod api_requests;
+pub mod audit;
 pub mod context;
 pub mod ddl_guard;
 pub mod ddl_scope;

@@ -125,7 +125,7 @@ fn may_reference_tenants() -> Result<bool> {
 /// tenant_enable, tenant_enable_sql, tenant_enable_script and tenant_disable
 /// are for the table's owner (a member of the owning role) and for
 /// operators; anyone else gets one clear 42501 before anything is read.
-fn release(tbl: Option<PgRelation>, function: &str) -> Result<pg_sys::Oid> {
+pub(crate) fn release(tbl: Option<PgRelation>, function: &str) -> Result<pg_sys::Oid> {
     let tbl = tbl.ok_or_else(|| error::null_argument(function, "tbl"))?;
     // SAFETY: an open relation always has its pg_class row in rd_rel.
     let owner = unsafe { (*tbl.rd_rel).relowner };

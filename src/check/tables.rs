@@ -33,7 +33,7 @@ pub fn registered_tables() -> Result<Vec<(pg_sys::Oid, Option<String>)>> {
 /// A registry policy as pg_tenant creates it.
 struct RegistryPolicy {
     name: &'static str,
-    /// `r` (SELECT) or `*` (ALL).
+    /// `r` (SELECT), `*` (ALL) or `a` (INSERT, whose WITH CHECK is `using`).
     command: &'static str,
     role: &'static str,
     using: String,
@@ -95,6 +95,21 @@ pub fn check_registry() -> Result<Vec<Finding>> {
             )],
         ),
         (
+            "tenant.audit_log",
+            vec![
+                RegistryPolicy::read("tenant_isolation", "public", isolation_on(TENANT_COLUMN)),
+                RegistryPolicy::read("tenant_admin_read", "tenant_admin", "true"),
+                RegistryPolicy {
+                    command: "a",
+                    ..RegistryPolicy::read(
+                        "tenant_audit_write",
+                        "public",
+                        exprs.audit_writing_deparsed(),
+                    )
+                },
+            ],
+        ),
+        (
             "tenant.erasures",
             vec![RegistryPolicy::read(
                 "tenant_admin_read",
@@ -141,23 +156,33 @@ fn registry_table_finding(state: &TableState, expected: &[RegistryPolicy]) -> Fi
     }
     for want in expected {
         let ok = state.policy(want.name).is_some_and(|p| {
+            let clause = if want.command == "a" {
+                &p.with_check
+            } else {
+                &p.using
+            };
             p.command == want.command
                 && p.permissive
                 && p.roles == [want.role]
-                && p.using.as_deref() == Some(want.using.as_str())
+                && clause.as_deref() == Some(want.using.as_str())
         });
         if !ok {
             problems.push(format!("policy {} is missing or changed", want.name));
             if state.policy(want.name).is_some() {
                 fix.push(format!("DROP POLICY {} ON {t}", want.name));
             }
-            let (command, check) = match want.command {
-                "*" => ("ALL", format!(" WITH CHECK ({})", want.using)),
-                _ => ("SELECT", String::new()),
+            let clauses = match want.command {
+                "*" => format!(
+                    "FOR ALL TO {} USING ({u}) WITH CHECK ({u})",
+                    want.role,
+                    u = want.using
+                ),
+                "a" => format!("FOR INSERT TO {} WITH CHECK ({})", want.role, want.using),
+                _ => format!("FOR SELECT TO {} USING ({})", want.role, want.using),
             };
             fix.push(format!(
-                "CREATE POLICY {} ON {t} AS PERMISSIVE FOR {command} TO {} USING ({}){check}",
-                want.name, want.role, want.using
+                "CREATE POLICY {} ON {t} AS PERMISSIVE {clauses}",
+                want.name
             ));
         }
     }

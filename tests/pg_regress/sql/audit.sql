@@ -1,0 +1,131 @@
+-- Audit: tenant_audit_enable records every insert, update and delete of a
+-- tenant-scoped table in tenant.audit_log, in the writing transaction; a
+-- tenant reads its own entries only; nobody changes them; operators expire
+-- old ones.
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT tenant_create('Audit Co', 'audit-co', id => 'a0d17000-0000-4000-8000-0000000a0001') IS NOT NULL AS created,
+       tenant_create('Audit Other', 'audit-other', id => 'a0d17000-0000-4000-8000-0000000a0002') IS NOT NULL AS created;
+SET ROLE migrator;
+CREATE TABLE au_docs (tenant_id uuid NOT NULL, id int, title text, body text, PRIMARY KEY (tenant_id, id));
+SELECT tenant_enable('au_docs') IS NOT NULL AS enabled;
+GRANT SELECT, INSERT, UPDATE, DELETE ON au_docs TO app_user, job;
+-- The SQL it runs: three statement triggers with transition tables, the
+-- primary key's columns as arguments.
+SELECT tenant_audit_enable('au_docs');
+SELECT tenant_audit_enable('au_docs');
+-- Bad inputs: a table that is not tenant-scoped, one without a primary key,
+-- a partitioned table, NULL.
+CREATE TABLE au_plain (id int PRIMARY KEY);
+SELECT tenant_audit_enable('au_plain');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CREATE TABLE au_nokey (tenant_id uuid NOT NULL, note text);
+SELECT tenant_enable('au_nokey') IS NOT NULL AS enabled;
+SELECT tenant_audit_enable('au_nokey');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CREATE TABLE au_parted (tenant_id uuid NOT NULL, id int, PRIMARY KEY (tenant_id, id)) PARTITION BY HASH (id);
+SELECT tenant_enable('au_parted') IS NOT NULL AS enabled;
+SELECT tenant_audit_enable('au_parted');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_audit_enable(NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- The DDL guard keeps the triggers: only tenant_audit_disable removes them.
+DROP TRIGGER tenant_audit_update ON au_docs;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- The application writes, as a user of the tenant.
+\c - app_user
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+BEGIN;
+SELECT act_as('audit-co');
+SET LOCAL app.current_user_id = '0a0a0a0a-0000-4000-8000-0000000000aa';
+INSERT INTO au_docs (id, title, body) VALUES (1, 'Plan', 'first draft'), (2, 'Notes', 'n');
+UPDATE au_docs SET body = 'second draft' WHERE id = 1;
+UPDATE au_docs SET title = title WHERE id = 2;
+UPDATE au_docs SET id = 20 WHERE id = 2;
+DELETE FROM au_docs WHERE id = 20;
+COMMIT;
+-- A transaction that rolls back leaves no entry.
+BEGIN;
+SELECT act_as('audit-co');
+INSERT INTO au_docs (id, title) VALUES (3, 'rolled back');
+ROLLBACK;
+BEGIN;
+SELECT act_as('audit-other');
+INSERT INTO au_docs (id, title) VALUES (1, 'other tenant''s');
+COMMIT;
+-- A tenant reads its own entries only.
+BEGIN;
+SELECT act_as('audit-co');
+SELECT relation, operation, key, old_values, new_values, user_id, db_role, bypass
+  FROM tenant.audit_log ORDER BY xact, operation, key->>'id';
+SELECT count(DISTINCT xact) AS transactions FROM tenant.audit_log;
+COMMIT;
+BEGIN;
+SELECT act_as('audit-other');
+SELECT operation, key, new_values->>'title' AS title FROM tenant.audit_log;
+COMMIT;
+-- The application cannot write, change or remove entries.
+BEGIN;
+SELECT act_as('audit-co');
+INSERT INTO tenant.audit_log (tenant_id, relation, operation, key, bypass)
+VALUES ('a0d17000-0000-4000-8000-0000000a0001', 'public.au_docs', 'INSERT', '{}', false);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE tenant.audit_log SET user_id = NULL;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DELETE FROM tenant.audit_log;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+COMMIT;
+SELECT tenant_audit_expire(interval '0');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_audit_disable('au_docs');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Writes with the bypass are recorded, each under its row's tenant.
+\c - job
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+BEGIN;
+SELECT set_config('app.bypass_rls', 'on', true);
+UPDATE au_docs SET body = 'fixed by support' WHERE id = 1;
+COMMIT;
+\c - postgres
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT tenant_id, operation, new_values, db_role, bypass FROM tenant.audit_log
+ WHERE db_role = 'job' ORDER BY tenant_id;
+
+-- Operators read every entry and expire old ones; bad ages are refused.
+SET ROLE migrator;
+SELECT count(*) AS entries_an_operator_sees FROM tenant.audit_log WHERE relation = 'public.au_docs';
+SELECT tenant_audit_expire(interval '-1 day');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_audit_expire(NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_audit_expire(interval '1 day') AS expired_none;
+RESET ROLE;
+UPDATE tenant.audit_log SET logged_at = logged_at - interval '400 days'
+ WHERE relation = 'public.au_docs' AND operation = 'INSERT';
+SET ROLE migrator;
+SELECT tenant_audit_expire(interval '1 year') AS expired;
+SELECT operation, count(*) FROM tenant.audit_log WHERE relation = 'public.au_docs' GROUP BY 1 ORDER BY 1;
+
+-- A purge erases the tenant's entries with its data (tenant.audit_log in
+-- its report), and records its own deletes in the erasure record only.
+SELECT relation, rows_deleted FROM tenant_purge('audit-other', force => true)
+ WHERE relation IN ('public.au_docs', 'tenant.audit_log');
+SELECT count(*) AS audit_other_entries_left FROM tenant.audit_log WHERE tenant_id = 'a0d17000-0000-4000-8000-0000000a0002';
+
+-- Disabling stops the recording and keeps the entries.
+SELECT tenant_audit_disable('au_docs');
+SELECT tenant_audit_disable('au_docs');
+RESET ROLE;
+BEGIN;
+SELECT act_as('audit-co');
+INSERT INTO au_docs (id, title) VALUES (4, 'not audited');
+COMMIT;
+SELECT count(*) AS entries_for_row_4 FROM tenant.audit_log WHERE key->>'id' = '4';
+SELECT count(*) > 0 AS entries_kept FROM tenant.audit_log WHERE relation = 'public.au_docs';
+DROP TABLE au_docs, au_plain, au_nokey, au_parted;
