@@ -24,9 +24,12 @@ use crate::tables::state::TableState;
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
 use pgrx::spi::{quote_identifier, quote_literal};
 use pgrx::PgRelation;
-use std::cell::Cell;
+use pgrx::{PgBuiltInOids, PgOid};
+use rustc_hash::FxHashMap as HashMap;
+use std::cell::{Cell, RefCell};
 
 /// The audit triggers: name, event, transition tables.
 pub const AUDIT_TRIGGERS: [(&str, &str, &str); 3] = [
@@ -50,6 +53,8 @@ pub const AUDIT_TRIGGERS: [(&str, &str, &str); 3] = [
 thread_local! {
     /// True while the audit trigger inserts into tenant.audit_log.
     static WRITING: Cell<bool> = const { Cell::new(false) };
+    /// The audit trigger's plans, by statement text.
+    static PLANS: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::default());
 }
 
 /// `_tenant_audit_writing()`: whether the audit trigger is writing the log
@@ -230,28 +235,46 @@ fn audit_statement<'a>(
             "{COLUMNS} SELECT o.tenant_id, $1, 'DELETE', {}, pg_catalog.to_jsonb(o), NULL, $2, $3 FROM tenant_audit_old o",
             key_of("o")
         ),
+        // Rows paired by key (subqueries, not CTEs: nothing materialized
+        // twice); an update that changed a key is the rare second statement.
         pg_sys::TRIGGER_EVENT_UPDATE => format!(
-            "WITH o AS (SELECT {ko} AS k, o.tenant_id, pg_catalog.to_jsonb(o) AS v FROM tenant_audit_old o),
-                  n AS (SELECT {kn} AS k, n.tenant_id, pg_catalog.to_jsonb(n) AS v FROM tenant_audit_new n)
-             {COLUMNS}
+            "{COLUMNS}
              SELECT n.tenant_id, $1, 'UPDATE', n.k, d.old, d.new, $2, $3
-               FROM n JOIN o ON o.k OPERATOR(pg_catalog.=) n.k
+               FROM (SELECT {kn} AS k, n.tenant_id, pg_catalog.to_jsonb(n) AS v FROM tenant_audit_new n) n
+               JOIN (SELECT {ko} AS k, pg_catalog.to_jsonb(o) AS v FROM tenant_audit_old o) o
+                 ON o.k OPERATOR(pg_catalog.=) n.k
               CROSS JOIN LATERAL (
                     SELECT coalesce(pg_catalog.jsonb_object_agg(e.key, o.v OPERATOR(pg_catalog.->) e.key), '{{}}') AS old,
                            coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{{}}') AS new
                       FROM pg_catalog.jsonb_each(n.v) e
-                     WHERE (o.v OPERATOR(pg_catalog.->) e.key) IS DISTINCT FROM e.value) d
-             UNION ALL
-             -- an update that changed the key: the old key's row, then the new one's
-             SELECT o.tenant_id, $1, 'UPDATE', o.k, o.v, NULL, $2, $3
-               FROM o WHERE NOT EXISTS (SELECT FROM n WHERE n.k OPERATOR(pg_catalog.=) o.k)
-             UNION ALL
-             SELECT n.tenant_id, $1, 'UPDATE', n.k, NULL, n.v, $2, $3
-               FROM n WHERE NOT EXISTS (SELECT FROM o WHERE o.k OPERATOR(pg_catalog.=) n.k)",
+                     WHERE (o.v OPERATOR(pg_catalog.->) e.key) IS DISTINCT FROM e.value) d",
             ko = key_of("o"),
             kn = key_of("n")
         ),
         _ => return Ok(None),
+    };
+    // An update that changed keys: the old key's whole row, then the new
+    // key's, for the rows the first statement could not pair.
+    let rekeyed = format!(
+        "WITH o AS (SELECT {ko} AS k, o.tenant_id, pg_catalog.to_jsonb(o) AS v FROM tenant_audit_old o),
+              n AS (SELECT {kn} AS k, n.tenant_id, pg_catalog.to_jsonb(n) AS v FROM tenant_audit_new n)
+         {COLUMNS}
+         SELECT o.tenant_id, $1, 'UPDATE', o.k, o.v, NULL, $2, $3
+           FROM o WHERE NOT EXISTS (SELECT FROM n WHERE n.k OPERATOR(pg_catalog.=) o.k)
+         UNION ALL
+         SELECT n.tenant_id, $1, 'UPDATE', n.k, NULL, n.v, $2, $3
+           FROM n WHERE NOT EXISTS (SELECT FROM o WHERE o.k OPERATOR(pg_catalog.=) n.k)",
+        ko = key_of("o"),
+        kn = key_of("n")
+    );
+    // SAFETY: the new transition table, when there is one, is this
+    // statement's.
+    let written = unsafe {
+        if data.tg_newtable.is_null() {
+            0
+        } else {
+            pg_sys::tuplestore_tuple_count(data.tg_newtable)
+        }
     };
     let user = setting(USER_SETTING);
     // The bypass was in force: asked for, by a member of tenant_bypass.
@@ -265,17 +288,54 @@ fn audit_statement<'a>(
     }
     WRITING.with(|w| w.set(true));
     let _done = Done;
-    Spi::connect_mut(|client| {
-        // SAFETY: the trigger data of this call; makes its transition
-        // tables visible to this SPI connection by their names.
-        unsafe {
-            pg_sys::SPI_register_trigger_data(data as *const _ as *mut pg_sys::TriggerData);
-        }
-        client.update(&sql, None, &[table.into(), user.into(), bypass.into()])?;
-        Ok::<_, pgrx::spi::Error>(())
-    })
-    .map_err(error::internal)?;
+    // search_path pinned: `IS DISTINCT FROM` and the casts resolve in
+    // pg_catalog whatever the writer set (an operator of its own could
+    // otherwise hide a change from the log).
+    identity::with_pinned_search_path(|| {
+        Spi::connect_mut(|client| {
+            // SAFETY: the trigger data of this call; makes its transition
+            // tables visible to this SPI connection by their names.
+            unsafe {
+                pg_sys::SPI_register_trigger_data(data as *const _ as *mut pg_sys::TriggerData);
+            }
+            let args = [table.into(), user.into(), bypass.into()];
+            let paired = run_saved(client, sql, &args)?;
+            if event == pg_sys::TRIGGER_EVENT_UPDATE && (paired as i64) < written {
+                run_saved(client, rekeyed, &args)?;
+            }
+            Ok::<_, pgrx::spi::Error>(())
+        })
+        .map_err(error::internal)
+    })?;
     Ok(None)
+}
+
+/// Runs one of the audit trigger's statements from a plan kept for the
+/// session, by statement text (table, key and operation): planning the
+/// update's query costs more than running it for one row. The plan is taken
+/// out while it runs, so that a nested audited write prepares its own.
+/// Returns how many entries it wrote.
+fn run_saved(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    sql: String,
+    args: &[pgrx::datum::DatumWithOid],
+) -> std::result::Result<usize, pgrx::spi::Error> {
+    let plan = match PLANS.with(|plans| plans.borrow_mut().remove(&sql)) {
+        Some(plan) => plan,
+        None => client
+            .prepare_mut(
+                sql.as_str(),
+                &[
+                    PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
+                    PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
+                    PgOid::BuiltIn(PgBuiltInOids::BOOLOID),
+                ],
+            )?
+            .keep(),
+    };
+    let result = client.update(&plan, None, args).map(|table| table.len());
+    PLANS.with(|plans| plans.borrow_mut().insert(sql, plan));
+    result
 }
 
 /// Runs the audit triggers' DDL as the registry owner: the caller (the
