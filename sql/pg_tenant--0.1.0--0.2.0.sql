@@ -349,8 +349,7 @@ COMMENT ON FUNCTION @extschema@.tenant_purge_expired(interval) IS
 -- The audit log: tenant.audit_log, tenant_audit_enable/_disable/_expire and
 -- the audit triggers' function (src/api/audit.rs).
 CREATE TABLE tenant.audit_log (
-    id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-    tenant_id  uuid        NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    tenant_id  uuid        NOT NULL,
     logged_at  timestamptz NOT NULL DEFAULT now(),
     xact       xid8        NOT NULL DEFAULT pg_current_xact_id(),
     relation   text        NOT NULL,
@@ -362,11 +361,11 @@ CREATE TABLE tenant.audit_log (
     db_role    name        NOT NULL DEFAULT current_user,
     bypass     boolean     NOT NULL
 );
+-- One index: every audited write pays for each (no primary key, no foreign
+-- key; tenant_purge removes a tenant's entries itself).
 CREATE INDEX audit_log_tenant_logged_at ON tenant.audit_log (tenant_id, logged_at);
-CREATE INDEX audit_log_logged_at ON tenant.audit_log (logged_at);
 COMMENT ON TABLE tenant.audit_log IS
     'pg_tenant: every insert, update and delete of the audited tables (tenant_audit_enable), written in the same transaction; a tenant reads its own entries, nobody changes them, operators expire old ones (tenant_audit_expire).';
-COMMENT ON COLUMN tenant.audit_log.id IS 'The entry''s id.';
 COMMENT ON COLUMN tenant.audit_log.tenant_id IS 'The tenant of the row written (with the bypass, each row''s own).';
 COMMENT ON COLUMN tenant.audit_log.logged_at IS 'When the writing transaction started.';
 COMMENT ON COLUMN tenant.audit_log.xact IS 'The writing transaction''s id: entries of one transaction share it.';

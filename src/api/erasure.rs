@@ -54,9 +54,10 @@ impl Via {
 /// tenant-scoped table (children before the tables they reference), each
 /// table's rows deleted as that table's owner (`identity::as_table_owner`,
 /// never as the registry owner: the table's own triggers, rules and foreign
-/// key actions run with its owner's rights); then the registry's rows (the
-/// tenant's members, domains, settings, limits and usage go with its row);
-/// then the proof and the erasure record. Returns what was removed, tenant-
+/// key actions run with its owner's rights); the proof that none is left;
+/// then the registry's rows (members, domains, settings, limits, usage, audit
+/// entries), table by table, and the tenant's row; the proof again for the
+/// registry; then the erasure record. Returns what was removed, tenant-
 /// scoped tables first, then the registry's.
 pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
     // Who asks, before pg_tenant acts as the registry owner.
@@ -100,17 +101,15 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
                 return Err(rows_left(tenant, table, left));
             }
         }
-        // The registry's rows of the tenant: digested as they are (the
-        // tenant's row is locked, so they cannot change meanwhile), then
-        // removed with the tenant's row by their foreign keys' ON DELETE
-        // CASCADE.
+        // The registry's rows of the tenant, deleted (and digested) table by
+        // table as the registry owner, then the tenant's row.
         let registry = registry_tables()?;
         for (relid, table, column) in &registry {
             let key = key_of(*relid)?;
             let sql = format!(
-                "SELECT k FROM (SELECT {key}::pg_catalog.text AS k FROM {table} AS t
-                                 WHERE t.{column} OPERATOR(pg_catalog.=) $1) keys
-                  ORDER BY k COLLATE pg_catalog.\"C\""
+                "WITH gone AS (DELETE FROM {table} AS t WHERE t.{column} OPERATOR(pg_catalog.=) $1
+                                RETURNING {key}::pg_catalog.text AS k)
+                 SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
             );
             let (rows, keys_sha256) = spi::digest_rows(&sql, &[tenant.id.into()])?;
             erased.push(Erased {
@@ -226,8 +225,9 @@ fn key_of(relid: pg_sys::Oid) -> Result<String> {
     })
 }
 
-/// The registry tables that hold rows of a tenant (a foreign key to
-/// `tenant.tenants`): OID, name and the column naming the tenant, by name.
+/// The registry tables that hold rows of a tenant: those with a foreign key
+/// to `tenant.tenants`, and the audit log (which has none, to keep audited
+/// writes cheap): OID, name and the column naming the tenant.
 fn registry_tables() -> Result<Vec<(pg_sys::Oid, String, String)>> {
     Spi::connect(|client| {
         let mut out = Vec::new();
@@ -238,6 +238,8 @@ fn registry_tables() -> Result<Vec<(pg_sys::Oid, String, String)>> {
                JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
               WHERE k.contype = 'f' AND k.confrelid = 'tenant.tenants'::pg_catalog.regclass
                 AND c.relnamespace = 'tenant'::pg_catalog.regnamespace AND c.oid <> k.confrelid
+             UNION
+             SELECT 'tenant.audit_log'::pg_catalog.regclass::pg_catalog.oid, 'tenant.audit_log', 'tenant_id'
               ORDER BY 2",
             None,
             &[],
