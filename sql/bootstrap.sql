@@ -353,9 +353,8 @@ GRANT SELECT ON tenant.domains TO tenant_admin;
 GRANT SELECT ON tenant.check_acceptances TO tenant_admin;
 -- Erasure records are the operators' (tenant_purge writes them).
 GRANT SELECT ON tenant.erasures TO tenant_admin;
--- The audit log: read through RLS; written only by the audit trigger, as the
--- writing role (policy tenant_audit_write); updated and deleted by nobody.
+-- The audit log: read through RLS; written only by the audit trigger (as the
+-- registry owner); updated and deleted by nobody.
 GRANT SELECT ON tenant.audit_log TO PUBLIC;
-GRANT INSERT (tenant_id, relation, operation, key, old_values, new_values, user_id, bypass) ON tenant.audit_log TO PUBLIC;
 -- tenant_enable adds a foreign key to tenant.tenants (id), which needs REFERENCES.
 GRANT REFERENCES (id) ON tenant.tenants TO tenant_admin;

@@ -48,7 +48,7 @@ COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.erasures IS
     'pg_tenant: erasure records are append-only; TRUNCATE is refused (42501).';
 
 -- tenant.audit_log: a session reads its tenant's entries, operators every
--- entry; only the audit trigger inserts (it asks _tenant_audit_writing()).
+-- entry; only the audit trigger writes it, as the registry owner.
 CREATE POLICY tenant_isolation ON tenant.audit_log
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
@@ -59,11 +59,6 @@ CREATE POLICY tenant_admin_read ON tenant.audit_log
     USING (true);
 COMMENT ON POLICY tenant_admin_read ON tenant.audit_log IS
     'pg_tenant: members of tenant_admin see every tenant''s audit entries.';
-CREATE POLICY tenant_audit_write ON tenant.audit_log
-    AS PERMISSIVE FOR INSERT TO PUBLIC
-    WITH CHECK ((SELECT @extschema@._tenant_audit_writing()));
-COMMENT ON POLICY tenant_audit_write ON tenant.audit_log IS
-    'pg_tenant: rows are inserted only by the audit trigger of an audited table (tenant_audit_enable), as the writing role.';
 
 -- members, domains, settings: an application role sees its current tenant's
 -- rows; tenant_admin members see every tenant's. No write policies: writes go
@@ -594,8 +589,6 @@ COMMENT ON FUNCTION @extschema@._tenant_registry_references() IS
     'pg_tenant internal: BEFORE INSERT trigger on registry tables; refuses a row whose tenant, plan or table (arguments column=table) the registry does not have.';
 COMMENT ON FUNCTION @extschema@._tenant_audit() IS
     'pg_tenant internal: AFTER ... FOR EACH STATEMENT trigger of audited tables (arguments: the primary key''s columns); records the statement''s rows in tenant.audit_log.';
-COMMENT ON FUNCTION @extschema@._tenant_audit_writing() IS
-    'pg_tenant internal: whether the audit trigger is writing tenant.audit_log now (its INSERT policy).';
 COMMENT ON FUNCTION @extschema@.tenant_audit_enable(regclass) IS
     'pg_tenant: records every insert, update and delete of a tenant-scoped table (with a primary key) into tenant.audit_log, in the writing transaction. For the table''s owner or an operator.';
 COMMENT ON FUNCTION @extschema@.tenant_audit_disable(regclass) IS

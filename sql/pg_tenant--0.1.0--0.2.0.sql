@@ -382,12 +382,6 @@ ALTER TABLE tenant.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.audit_log FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON tenant.audit_log FROM PUBLIC;
 GRANT SELECT ON tenant.audit_log TO PUBLIC;
-GRANT INSERT (tenant_id, relation, operation, key, old_values, new_values, user_id, bypass) ON tenant.audit_log TO PUBLIC;
-CREATE FUNCTION @extschema@._tenant_audit_writing() RETURNS bool
-    STRICT VOLATILE PARALLEL UNSAFE
-    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_audit_writing_wrapper';
-COMMENT ON FUNCTION @extschema@._tenant_audit_writing() IS
-    'pg_tenant internal: whether the audit trigger is writing tenant.audit_log now (its INSERT policy).';
 CREATE POLICY tenant_isolation ON tenant.audit_log
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
@@ -398,11 +392,6 @@ CREATE POLICY tenant_admin_read ON tenant.audit_log
     USING (true);
 COMMENT ON POLICY tenant_admin_read ON tenant.audit_log IS
     'pg_tenant: members of tenant_admin see every tenant''s audit entries.';
-CREATE POLICY tenant_audit_write ON tenant.audit_log
-    AS PERMISSIVE FOR INSERT TO PUBLIC
-    WITH CHECK ((SELECT @extschema@._tenant_audit_writing()));
-COMMENT ON POLICY tenant_audit_write ON tenant.audit_log IS
-    'pg_tenant: rows are inserted only by the audit trigger of an audited table (tenant_audit_enable), as the writing role.';
 CREATE FUNCTION @extschema@._tenant_audit() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_audit';
 REVOKE EXECUTE ON FUNCTION @extschema@._tenant_audit() FROM PUBLIC;

@@ -6,28 +6,31 @@
 //! table, primary key, and the values (an insert's new row, a delete's old
 //! row, an update's changed columns, old and new).
 //!
-//! The log's INSERT runs as the writing role, so that nothing of the table
-//! (its types' output functions, which `to_jsonb` calls) runs with more
-//! rights than the write itself had; the role may insert into the log only
-//! while this trigger writes it (policy `tenant_audit_write`, which asks
-//! `_tenant_audit_writing()`). Nobody updates or deletes entries: no role
-//! is granted either; operators expire old entries with
-//! `tenant_audit_expire`. A tenant reads its own entries only.
+//! Each audited statement records in two steps: as the writing role (with
+//! `search_path` and the output settings pinned), the entries are computed
+//! into arrays: the table's types' output functions and casts, which
+//! `to_jsonb` calls, run with no more rights than the write itself had;
+//! then, as the registry owner, the arrays are inserted into the log, where
+//! no user code runs (built-in types, no trigger). No role may insert,
+//! update or delete entries itself; operators expire old entries with
+//! `tenant_audit_expire`. A tenant reads its own entries only. Audited
+//! tables refuse TRUNCATE (`tenant_audit_truncate`), which removes rows
+//! without a trace.
 
 use super::tables::release;
 use crate::error::{self, Result};
-use crate::names::USER_SETTING;
 use crate::registry::roles;
 use crate::session::ddl;
 use crate::store::{identity, spi};
 use crate::tables::state::TableState;
+use pgrx::datum::DatumWithOid;
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::spi::{quote_identifier, quote_literal};
 use pgrx::PgRelation;
-use pgrx::{PgBuiltInOids, PgOid};
+use pgrx::{PgBuiltInOids, PgOid, PgTupleDesc};
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::{Cell, RefCell};
 
@@ -50,18 +53,18 @@ pub const AUDIT_TRIGGERS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-thread_local! {
-    /// True while the audit trigger inserts into tenant.audit_log.
-    static WRITING: Cell<bool> = const { Cell::new(false) };
-    /// The audit trigger's plans, by statement text.
-    static PLANS: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::default());
-}
+/// The trigger that refuses TRUNCATE of an audited table (it would remove
+/// rows without a trace).
+pub const TRUNCATE_TRIGGER: &str = "tenant_audit_truncate";
 
-/// `_tenant_audit_writing()`: whether the audit trigger is writing the log
-/// now. The log's INSERT policy: outside the trigger nobody may insert.
-#[pg_extern(volatile, parallel_unsafe)]
-fn _tenant_audit_writing() -> bool {
-    WRITING.with(Cell::get)
+/// A kept plan of step 1: the SQL and row layout it was prepared for.
+type KeptPlan = (String, String, OwnedPreparedStatement);
+
+thread_local! {
+    /// Step 1's plans, per table and step.
+    static PLANS: RefCell<HashMap<(pg_sys::Oid, Step), KeptPlan>> = RefCell::new(HashMap::default());
+    /// Step 2's plan.
+    static LOG_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
 }
 
 /// `tenant_audit_enable(tbl)`: records every insert, update and delete of a
@@ -105,23 +108,45 @@ fn tenant_audit_enable(tbl: Option<PgRelation>) -> Result<String> {
             format!("The audit log names each row by its primary key: ALTER TABLE {name} ADD PRIMARY KEY (...) first."),
         ));
     }
-    let present = existing_triggers(oid)?;
     let schema = spi::extension_schema()?;
     let arguments: Vec<String> = key.iter().map(quote_literal).collect();
+    // A trigger of ours stands only if it is exactly what this function
+    // creates (function, event, timing, transition tables, key, enabled): one
+    // of the same name that is not (a decoy, a stale key) is replaced.
+    let ours = our_triggers(oid, &key)?;
+    let present = existing_triggers(oid)?;
     let mut statements = Vec::new();
-    for (trigger, event, referencing) in AUDIT_TRIGGERS {
-        if present.iter().any(|t| t == trigger) {
+    let wanted = AUDIT_TRIGGERS
+        .iter()
+        .map(|(trigger, event, referencing)| {
+            (
+                *trigger,
+                format!(
+                    "CREATE TRIGGER {trigger} AFTER {event} ON {name} {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {schema}._tenant_audit({})",
+                    arguments.join(", ")
+                ),
+                format!("records every {event} into tenant.audit_log (tenant_audit_disable removes it)"),
+            )
+        })
+        .chain(std::iter::once((
+            TRUNCATE_TRIGGER,
+            format!(
+                "CREATE TRIGGER {TRUNCATE_TRIGGER} BEFORE TRUNCATE ON {name} FOR EACH STATEMENT EXECUTE FUNCTION {schema}._tenant_audit({})",
+                arguments.join(", ")
+            ),
+            "refuses TRUNCATE of an audited table, which would remove rows without a trace".to_string(),
+        )));
+    for (trigger, create, what) in wanted {
+        if ours.iter().any(|t| t == trigger) {
             continue;
         }
-        statements.push(format!(
-            "CREATE TRIGGER {trigger} AFTER {event} ON {name} {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {schema}._tenant_audit({})",
-            arguments.join(", ")
-        ));
+        if present.iter().any(|t| t == trigger) {
+            statements.push(format!("DROP TRIGGER {trigger} ON {name}"));
+        }
+        statements.push(create);
         statements.push(format!(
             "COMMENT ON TRIGGER {trigger} ON {name} IS {}",
-            quote_literal(format!(
-                "pg_tenant: records every {event} into tenant.audit_log (tenant_audit_disable removes it)"
-            ))
+            quote_literal(format!("pg_tenant: {what}"))
         ));
     }
     if statements.is_empty() {
@@ -147,8 +172,10 @@ fn tenant_audit_disable(tbl: Option<PgRelation>) -> Result<String> {
     let present = existing_triggers(oid)?;
     let statements: Vec<String> = AUDIT_TRIGGERS
         .iter()
-        .filter(|(trigger, _, _)| present.iter().any(|t| t == trigger))
-        .map(|(trigger, _, _)| format!("DROP TRIGGER {trigger} ON {name}"))
+        .map(|(trigger, _, _)| *trigger)
+        .chain(std::iter::once(TRUNCATE_TRIGGER))
+        .filter(|trigger| present.iter().any(|t| t == trigger))
+        .map(|trigger| format!("DROP TRIGGER {trigger} ON {name}"))
         .collect();
     if statements.is_empty() {
         return Ok(format!(
@@ -195,18 +222,38 @@ fn tenant_audit_expire(older_than: Option<Interval>) -> Result<i64> {
 }
 
 // The audit triggers' function: AFTER ... FOR EACH STATEMENT with transition
-// tables; its arguments are the table's primary key columns.
+// tables (and BEFORE TRUNCATE, which it refuses); its arguments are the
+// table's primary key columns.
 crate::trigger_function!(_tenant_audit, pg_finfo__tenant_audit, audit_statement);
+
+/// The log's INSERT, run as the registry owner from the arrays the first
+/// step computed: no user code runs in it (built-in types only, no trigger).
+const LOG_ENTRIES_SQL: &str = "INSERT INTO tenant.audit_log
+        (tenant_id, relation, operation, key, old_values, new_values, user_id, db_role, bypass)
+    SELECT e.t, $1, $2, e.k, e.o, e.n, $3, $4::pg_catalog.name, $5
+      FROM ROWS FROM (pg_catalog.unnest($6::pg_catalog.uuid[]), pg_catalog.unnest($7::pg_catalog.jsonb[]),
+                      pg_catalog.unnest($8::pg_catalog.jsonb[]), pg_catalog.unnest($9::pg_catalog.jsonb[]))
+           AS e (t, k, o, n)";
 
 fn audit_statement<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, ErrorReport> {
     let data = trigger.trigger_data();
     // SAFETY: a trigger's relation is open for the whole call.
-    let relid = unsafe { (*data.tg_relation).rd_id };
+    let (relid, tupdesc) = unsafe { ((*data.tg_relation).rd_id, (*data.tg_relation).rd_att) };
     let event = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
     let statement_level = data.tg_event & pg_sys::TRIGGER_EVENT_ROW == 0;
     let key: Vec<String> = trigger.extra_args().unwrap_or_default();
+    if event == pg_sys::TRIGGER_EVENT_TRUNCATE {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "cannot truncate {}: it is audited, and TRUNCATE removes rows without a trace",
+                identity::relation_label(relid)
+            ),
+            "Delete the rows instead (each is recorded in tenant.audit_log), or run tenant_audit_disable first.",
+        ));
+    }
     if !statement_level || key.is_empty() {
         return Err(error::report(
             PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
@@ -217,56 +264,31 @@ fn audit_statement<'a>(
             "Attach it with tenant_audit_enable(table).",
         ));
     }
-    let table = qualified(relid);
-    let key_of = |alias: &str| {
-        let pairs: Vec<String> = key
-            .iter()
-            .map(|c| format!("{}, {alias}.{}", quote_literal(c), quote_identifier(c)))
-            .collect();
-        format!("pg_catalog.jsonb_build_object({})", pairs.join(", "))
-    };
-    const COLUMNS: &str = "INSERT INTO tenant.audit_log (tenant_id, relation, operation, key, old_values, new_values, user_id, bypass)";
-    let sql = match event {
-        pg_sys::TRIGGER_EVENT_INSERT => format!(
-            "{COLUMNS} SELECT n.tenant_id, $1, 'INSERT', {}, NULL, pg_catalog.to_jsonb(n), $2, $3 FROM tenant_audit_new n",
-            key_of("n")
-        ),
-        pg_sys::TRIGGER_EVENT_DELETE => format!(
-            "{COLUMNS} SELECT o.tenant_id, $1, 'DELETE', {}, pg_catalog.to_jsonb(o), NULL, $2, $3 FROM tenant_audit_old o",
-            key_of("o")
-        ),
-        // Rows paired by key (subqueries, not CTEs: nothing materialized
-        // twice); an update that changed a key is the rare second statement.
-        pg_sys::TRIGGER_EVENT_UPDATE => format!(
-            "{COLUMNS}
-             SELECT n.tenant_id, $1, 'UPDATE', n.k, d.old, d.new, $2, $3
-               FROM (SELECT {kn} AS k, n.tenant_id, pg_catalog.to_jsonb(n) AS v FROM tenant_audit_new n) n
-               JOIN (SELECT {ko} AS k, pg_catalog.to_jsonb(o) AS v FROM tenant_audit_old o) o
-                 ON o.k OPERATOR(pg_catalog.=) n.k
-              CROSS JOIN LATERAL (
-                    SELECT coalesce(pg_catalog.jsonb_object_agg(e.key, o.v OPERATOR(pg_catalog.->) e.key), '{{}}') AS old,
-                           coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{{}}') AS new
-                      FROM pg_catalog.jsonb_each(n.v) e
-                     WHERE (o.v OPERATOR(pg_catalog.->) e.key) IS DISTINCT FROM e.value) d",
-            ko = key_of("o"),
-            kn = key_of("n")
-        ),
+    let operation = match event {
+        pg_sys::TRIGGER_EVENT_INSERT => "INSERT",
+        pg_sys::TRIGGER_EVENT_UPDATE => "UPDATE",
+        pg_sys::TRIGGER_EVENT_DELETE => "DELETE",
         _ => return Ok(None),
     };
-    // An update that changed keys: the old key's whole row, then the new
-    // key's, for the rows the first statement could not pair.
-    let rekeyed = format!(
-        "WITH o AS (SELECT {ko} AS k, o.tenant_id, pg_catalog.to_jsonb(o) AS v FROM tenant_audit_old o),
-              n AS (SELECT {kn} AS k, n.tenant_id, pg_catalog.to_jsonb(n) AS v FROM tenant_audit_new n)
-         {COLUMNS}
-         SELECT o.tenant_id, $1, 'UPDATE', o.k, o.v, NULL, $2, $3
-           FROM o WHERE NOT EXISTS (SELECT FROM n WHERE n.k OPERATOR(pg_catalog.=) o.k)
-         UNION ALL
-         SELECT n.tenant_id, $1, 'UPDATE', n.k, NULL, n.v, $2, $3
-           FROM n WHERE NOT EXISTS (SELECT FROM o WHERE o.k OPERATOR(pg_catalog.=) n.k)",
-        ko = key_of("o"),
-        kn = key_of("n")
-    );
+    // Fail closed: a malformed or unproven user id refuses the write, as it
+    // would everywhere else in pg_tenant.
+    let user = crate::enforce::current::user()?.map(|u| u.to_string());
+    // The bypass was in force: asked for, by a member of tenant_bypass.
+    let bypass = roles::has_bypass_role() && crate::enforce::current::bypass_requested()?;
+    // SAFETY: the current role; a palloc'd copy of its name.
+    let db_role = unsafe {
+        let name = pg_sys::GetUserNameFromId(pg_sys::GetUserId(), true);
+        if name.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        }
+    };
+    let table = qualified(relid);
+    let layout = layout_of(tupdesc);
+    let purging = PURGING.with(Cell::get).map(pgrx::Uuid::from_bytes);
     // SAFETY: the new transition table, when there is one, is this
     // statement's.
     let written = unsafe {
@@ -276,21 +298,10 @@ fn audit_statement<'a>(
             pg_sys::tuplestore_tuple_count(data.tg_newtable)
         }
     };
-    let user = setting(USER_SETTING);
-    // The bypass was in force: asked for, by a member of tenant_bypass.
-    let bypass =
-        roles::has_bypass_role() && crate::enforce::current::bypass_requested().unwrap_or(false);
-    struct Done;
-    impl Drop for Done {
-        fn drop(&mut self) {
-            WRITING.with(|w| w.set(false));
-        }
-    }
-    WRITING.with(|w| w.set(true));
-    let _done = Done;
-    // search_path pinned: `IS DISTINCT FROM` and the casts resolve in
-    // pg_catalog whatever the writer set (an operator of its own could
-    // otherwise hide a change from the log).
+    // Step 1, as the writing role with search_path and output settings
+    // pinned: the entries as arrays (the table's types' output functions
+    // and casts run here, with the writer's rights only). Step 2, as the
+    // registry owner: the INSERT of those arrays.
     identity::with_pinned_search_path(|| {
         Spi::connect_mut(|client| {
             // SAFETY: the trigger data of this call; makes its transition
@@ -298,43 +309,249 @@ fn audit_statement<'a>(
             unsafe {
                 pg_sys::SPI_register_trigger_data(data as *const _ as *mut pg_sys::TriggerData);
             }
-            let args = [table.into(), user.into(), bypass.into()];
-            let paired = run_saved(client, sql, &args)?;
-            if event == pg_sys::TRIGGER_EVENT_UPDATE && (paired as i64) < written {
-                run_saved(client, rekeyed, &args)?;
+            let mut steps = vec![match event {
+                pg_sys::TRIGGER_EVENT_INSERT => Step::Inserted,
+                pg_sys::TRIGGER_EVENT_DELETE => Step::Deleted,
+                _ => Step::Paired,
+            }];
+            let mut logged: i64 = 0;
+            while let Some(step) = steps.pop() {
+                let sql = entries_sql(step, &key);
+                let arrays = run_saved(client, (relid, step), &layout, &sql, &[purging.into()])
+                    .map_err(error::internal)?;
+                let Some(arrays) = arrays else {
+                    if step == Step::Paired && written > 0 {
+                        steps.push(Step::Rekeyed);
+                    }
+                    continue;
+                };
+                logged += arrays.count;
+                let args = [
+                    table.clone().into(),
+                    operation.into(),
+                    user.clone().into(),
+                    db_role.clone().into(),
+                    bypass.into(),
+                    // SAFETY: the arrays of step 1's row, valid until this
+                    // SPI connection ends.
+                    unsafe { DatumWithOid::new(arrays.tenants, pg_sys::UUIDARRAYOID) },
+                    unsafe { DatumWithOid::new(arrays.keys, pg_sys::JSONBARRAYOID) },
+                    unsafe { DatumWithOid::new(arrays.olds, pg_sys::JSONBARRAYOID) },
+                    unsafe { DatumWithOid::new(arrays.news, pg_sys::JSONBARRAYOID) },
+                ];
+                identity::as_registry_owner(|| {
+                    log_entries(client, &args).map_err(error::internal)
+                })?;
+                if step == Step::Paired && logged < written {
+                    steps.push(Step::Rekeyed);
+                }
             }
-            Ok::<_, pgrx::spi::Error>(())
+            Ok(())
         })
-        .map_err(error::internal)
     })?;
     Ok(None)
 }
 
-/// Runs one of the audit trigger's statements from a plan kept for the
-/// session, by statement text (table, key and operation): planning the
-/// update's query costs more than running it for one row. The plan is taken
-/// out while it runs, so that a nested audited write prepares its own.
-/// Returns how many entries it wrote.
+thread_local! {
+    /// The tenant `tenant_purge` is erasing: its rows' deletes are recorded
+    /// in the erasure record, not in the log it erases.
+    static PURGING: Cell<Option<[u8; 16]>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (tenant_purge's deletes) with the audit of `tenant`'s rows off.
+pub fn while_purging<R>(tenant: pgrx::Uuid, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    struct Done(Option<[u8; 16]>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            PURGING.with(|p| p.set(self.0));
+        }
+    }
+    let _done = Done(PURGING.with(|p| p.replace(Some(*tenant.as_bytes()))));
+    f()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Step {
+    /// An insert's rows.
+    Inserted,
+    /// A delete's rows.
+    Deleted,
+    /// An update's rows, paired old and new by key and tenant.
+    Paired,
+    /// An update's rows that did not pair (a key or the tenant changed):
+    /// the old row under its tenant, the new row under its own.
+    Rekeyed,
+}
+
+/// Step 1's query: one row of four arrays (tenants, keys, old values, new
+/// values), none when the statement wrote no row to record. $1 is the
+/// tenant being purged (its rows are not recorded), or NULL.
+fn entries_sql(step: Step, key: &[String]) -> String {
+    let key_of = |alias: &str| {
+        let pairs: Vec<String> = key
+            .iter()
+            .map(|c| format!("{}, {alias}.{}", quote_literal(c), quote_identifier(c)))
+            .collect();
+        format!("pg_catalog.jsonb_build_object({})", pairs.join(", "))
+    };
+    let aggregate = |rows: &str| {
+        format!(
+            "SELECT pg_catalog.array_agg(e.t), pg_catalog.array_agg(e.k), pg_catalog.array_agg(e.o), pg_catalog.array_agg(e.n),
+                    pg_catalog.count(*)
+               FROM ({rows}) e (t, k, o, n)
+              WHERE e.t IS DISTINCT FROM $1
+             HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0"
+        )
+    };
+    let old_rows = format!(
+        "SELECT {} AS k, o.tenant_id, pg_catalog.to_jsonb(o) AS v FROM tenant_audit_old o",
+        key_of("o")
+    );
+    let new_rows = format!(
+        "SELECT {} AS k, n.tenant_id, pg_catalog.to_jsonb(n) AS v FROM tenant_audit_new n",
+        key_of("n")
+    );
+    // Rows pair when key and tenant are equal as text (jsonb equality would
+    // take 1 and 1.0 for the same value).
+    let pairs = "o.k::pg_catalog.text OPERATOR(pg_catalog.=) n.k::pg_catalog.text AND o.tenant_id OPERATOR(pg_catalog.=) n.tenant_id";
+    match step {
+        Step::Inserted => aggregate(&format!(
+            "SELECT n.tenant_id, {}, NULL::pg_catalog.jsonb, pg_catalog.to_jsonb(n) FROM tenant_audit_new n",
+            key_of("n")
+        )),
+        Step::Deleted => aggregate(&format!(
+            "SELECT o.tenant_id, {}, pg_catalog.to_jsonb(o), NULL::pg_catalog.jsonb FROM tenant_audit_old o",
+            key_of("o")
+        )),
+        Step::Paired => aggregate(&format!(
+            "SELECT n.tenant_id, n.k, d.old, d.new
+               FROM ({new_rows}) n JOIN ({old_rows}) o ON {pairs}
+              CROSS JOIN LATERAL (
+                    SELECT coalesce(pg_catalog.jsonb_object_agg(e.key, o.v OPERATOR(pg_catalog.->) e.key), '{{}}') AS old,
+                           coalesce(pg_catalog.jsonb_object_agg(e.key, e.value), '{{}}') AS new
+                      FROM pg_catalog.jsonb_each(n.v) e
+                     WHERE (o.v OPERATOR(pg_catalog.->) e.key)::pg_catalog.text IS DISTINCT FROM e.value::pg_catalog.text) d"
+        )),
+        Step::Rekeyed => aggregate(&format!(
+            "WITH o AS ({old_rows}), n AS ({new_rows})
+             SELECT o.tenant_id, o.k, o.v, NULL::pg_catalog.jsonb
+               FROM o WHERE NOT EXISTS (SELECT FROM n WHERE {pairs})
+             UNION ALL
+             SELECT n.tenant_id, n.k, NULL::pg_catalog.jsonb, n.v
+               FROM n WHERE NOT EXISTS (SELECT FROM o WHERE {pairs})"
+        )),
+    }
+}
+
+/// Step 1's row: the four arrays' datums and how many entries they hold.
+struct Arrays {
+    tenants: pg_sys::Datum,
+    keys: pg_sys::Datum,
+    olds: pg_sys::Datum,
+    news: pg_sys::Datum,
+    count: i64,
+}
+
+/// A table's row layout (column names and types, in order): a kept plan
+/// reads the transition tables by column position, so it is used only for
+/// the layout it was planned for.
+fn layout_of(tupdesc: pg_sys::TupleDesc) -> String {
+    // SAFETY: the trigger's relation's descriptor, valid for the call.
+    let desc = unsafe { PgTupleDesc::from_pg_unchecked(tupdesc) };
+    desc.iter()
+        .map(|att| {
+            format!(
+                "{}:{}:{}",
+                att.name(),
+                att.type_oid().value().to_u32(),
+                att.is_dropped()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs step 1 from a plan kept for the session per table and step, and
+/// reads its row. The plan is kept with the SQL and row layout it was
+/// prepared for, and prepared again when either differs (a table renamed,
+/// a column added, dropped or renamed, another key). It is taken out while
+/// it runs, so that a nested audited write prepares its own.
 fn run_saved(
     client: &mut pgrx::spi::SpiClient<'_>,
-    sql: String,
-    args: &[pgrx::datum::DatumWithOid],
-) -> std::result::Result<usize, pgrx::spi::Error> {
-    let plan = match PLANS.with(|plans| plans.borrow_mut().remove(&sql)) {
-        Some(plan) => plan,
-        None => client
-            .prepare_mut(
-                sql.as_str(),
-                &[
-                    PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
-                    PgOid::BuiltIn(PgBuiltInOids::TEXTOID),
-                    PgOid::BuiltIn(PgBuiltInOids::BOOLOID),
-                ],
-            )?
-            .keep(),
+    cache_key: (pg_sys::Oid, Step),
+    layout: &str,
+    sql: &str,
+    args: &[DatumWithOid],
+) -> std::result::Result<Option<Arrays>, pgrx::spi::Error> {
+    let kept = PLANS.with(|plans| plans.borrow_mut().remove(&cache_key));
+    let (plan_sql, plan_layout, plan) = match kept {
+        Some((kept_sql, kept_layout, plan)) if kept_sql == sql && kept_layout == layout => {
+            (kept_sql, kept_layout, plan)
+        }
+        _ => (
+            sql.to_string(),
+            layout.to_string(),
+            client
+                .prepare_mut(sql, &[PgOid::BuiltIn(PgBuiltInOids::UUIDOID)])?
+                .keep(),
+        ),
     };
-    let result = client.update(&plan, None, args).map(|table| table.len());
-    PLANS.with(|plans| plans.borrow_mut().insert(sql, plan));
+    let result = client.update(&plan, None, args).and_then(|mut table| {
+        if table.is_empty() {
+            return Ok(None);
+        }
+        table = table.first();
+        let datum = |i| {
+            table
+                .get_datum_by_ordinal(i)
+                .map(|d| d.unwrap_or(pg_sys::Datum::from(0)))
+        };
+        Ok(Some(Arrays {
+            tenants: datum(1)?,
+            keys: datum(2)?,
+            olds: datum(3)?,
+            news: datum(4)?,
+            count: table.get::<i64>(5)?.unwrap_or(0),
+        }))
+    });
+    PLANS.with(|plans| {
+        plans
+            .borrow_mut()
+            .insert(cache_key, (plan_sql, plan_layout, plan))
+    });
+    result
+}
+
+/// Step 2: the log's INSERT from step 1's arrays, from a plan kept for the
+/// session.
+fn log_entries(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    args: &[DatumWithOid],
+) -> std::result::Result<(), pgrx::spi::Error> {
+    let plan = match LOG_PLAN.with(|p| p.borrow_mut().take()) {
+        Some(plan) => plan,
+        None => {
+            let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+            client
+                .prepare_mut(
+                    LOG_ENTRIES_SQL,
+                    &[
+                        text,
+                        text,
+                        text,
+                        text,
+                        PgOid::BuiltIn(PgBuiltInOids::BOOLOID),
+                        PgOid::BuiltIn(PgBuiltInOids::UUIDARRAYOID),
+                        PgOid::BuiltIn(PgBuiltInOids::JSONBARRAYOID),
+                        PgOid::BuiltIn(PgBuiltInOids::JSONBARRAYOID),
+                        PgOid::BuiltIn(PgBuiltInOids::JSONBARRAYOID),
+                    ],
+                )?
+                .keep()
+        }
+    };
+    let result = client.update(&plan, None, args).map(|_| ());
+    LOG_PLAN.with(|p| *p.borrow_mut() = Some(plan));
     result
 }
 
@@ -349,22 +566,6 @@ fn run(statements: &[String]) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// A setting's value, None when unset or empty.
-fn setting(name: &std::ffi::CStr) -> Option<String> {
-    // SAFETY: GetConfigOption with missing_ok returns NULL or a string the
-    // GUC machinery owns, copied at once.
-    unsafe {
-        let value = pg_sys::GetConfigOption(name.as_ptr(), true, false);
-        if value.is_null() {
-            return None;
-        }
-        let value = std::ffi::CStr::from_ptr(value)
-            .to_string_lossy()
-            .into_owned();
-        (!value.is_empty()).then_some(value)
-    }
 }
 
 /// `schema.table`, quoted as needed.
@@ -402,6 +603,34 @@ fn is_inheritance_relative(relid: pg_sys::Oid) -> Result<bool> {
         &[relid.into()],
     )?
     .unwrap_or(false))
+}
+
+/// The audit triggers of the table that are exactly what
+/// `tenant_audit_enable` creates for `key`.
+fn our_triggers(relid: pg_sys::Oid, key: &[String]) -> Result<Vec<String>> {
+    spi::column::<String>(
+        "SELECT t.tgname::text
+           FROM pg_catalog.pg_trigger t
+           JOIN pg_catalog.pg_proc f ON f.oid = t.tgfoid
+           JOIN pg_catalog.pg_extension e ON e.extname = 'pg_tenant' AND e.extnamespace = f.pronamespace
+          WHERE t.tgrelid = $1 AND f.proname = '_tenant_audit' AND t.tgenabled <> 'D'
+            AND t.tgnargs = pg_catalog.cardinality($2::text[])
+            -- tgargs: each argument followed by a NUL byte (escape encoding prints it as backslash 000)
+            AND pg_catalog.encode(t.tgargs, 'escape') OPERATOR(pg_catalog.=)
+                (pg_catalog.array_to_string($2::text[], '\\000') OPERATOR(pg_catalog.||) '\\000')
+            AND (t.tgname::text, t.tgtype, coalesce(t.tgoldtable::text, ''), coalesce(t.tgnewtable::text, '')) IN (
+                 ('tenant_audit_insert', 4::int2, '', 'tenant_audit_new'),
+                 ('tenant_audit_update', 16::int2, 'tenant_audit_old', 'tenant_audit_new'),
+                 ('tenant_audit_delete', 8::int2, 'tenant_audit_old', ''),
+                 ('tenant_audit_truncate', 34::int2, '', ''))",
+        &[relid.into(), key.to_vec().into()],
+    )
+}
+
+/// Whether the table has audit triggers (`tenant_disable` refuses it: its
+/// triggers would go on recording a table that is no longer isolated).
+pub fn is_audited(relid: pg_sys::Oid) -> Result<bool> {
+    Ok(!existing_triggers(relid)?.is_empty())
 }
 
 fn existing_triggers(relid: pg_sys::Oid) -> Result<Vec<String>> {

@@ -30,7 +30,7 @@ use pgrx::PgList;
 use std::ffi::{c_char, CStr};
 
 /// The triggers tenant_enable and tenant_audit_enable attach.
-const OUR_TRIGGERS: [&str; 8] = [
+const OUR_TRIGGERS: [&str; 9] = [
     FILL_TRIGGER,
     "tenant_usage_insert",
     "tenant_usage_update",
@@ -39,6 +39,7 @@ const OUR_TRIGGERS: [&str; 8] = [
     "tenant_audit_insert",
     "tenant_audit_update",
     "tenant_audit_delete",
+    "tenant_audit_truncate",
 ];
 
 /// What a statement would do to a tenant-scoped table.

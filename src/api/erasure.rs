@@ -67,87 +67,92 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
         &[USER_SETTING.to_str().unwrap_or_default().into()],
     )?
     .unwrap_or((None, None, None));
-    identity::as_registry_owner(|| {
-        let tables = purge_order()?;
-        let mut erased = Vec::with_capacity(tables.len());
-        for (relid, table) in &tables {
-            let key = key_of(*relid)?;
-            let sql = format!(
+    // The purge's own deletes are recorded in the erasure record, not in
+    // the audit log it erases.
+    super::audit::while_purging(tenant.id, || {
+        identity::as_registry_owner(|| {
+            let tables = purge_order()?;
+            let mut erased = Vec::with_capacity(tables.len());
+            for (relid, table) in &tables {
+                let key = key_of(*relid)?;
+                let sql = format!(
                 "WITH gone AS (DELETE FROM {table} AS t WHERE t.tenant_id OPERATOR(pg_catalog.=) $1
                                 RETURNING {key}::pg_catalog.text AS k)
                  SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
             );
-            let (rows, keys_sha256) =
-                identity::as_table_owner(*relid, || spi::digest_rows(&sql, &[tenant.id.into()]))?;
-            erased.push(Erased {
-                relation: table.clone(),
-                rows,
-                keys_sha256,
-            });
-        }
-        // The proof, before the registry's rows go (whose foreign keys
-        // would otherwise refuse first, naming no cause): no row of the
-        // tenant is left in any tenant-scoped table, partitions and
-        // inheritance children included (each is read with its parent).
-        for (relid, table) in &tables {
-            let left = identity::as_table_owner(*relid, || {
+                let (rows, keys_sha256) = identity::as_table_owner(*relid, || {
+                    spi::digest_rows(&sql, &[tenant.id.into()])
+                })?;
+                erased.push(Erased {
+                    relation: table.clone(),
+                    rows,
+                    keys_sha256,
+                });
+            }
+            // The proof, before the registry's rows go (whose foreign keys
+            // would otherwise refuse first, naming no cause): no row of the
+            // tenant is left in any tenant-scoped table, partitions and
+            // inheritance children included (each is read with its parent).
+            for (relid, table) in &tables {
+                let left = identity::as_table_owner(*relid, || {
                 spi::one::<i64>(
                     &format!("SELECT pg_catalog.count(*) FROM {table} WHERE tenant_id OPERATOR(pg_catalog.=) $1"),
                     &[tenant.id.into()],
                 )
             })?
             .unwrap_or(0);
-            if left > 0 {
-                return Err(rows_left(tenant, table, left));
+                if left > 0 {
+                    return Err(rows_left(tenant, table, left));
+                }
             }
-        }
-        // The registry's rows of the tenant, deleted (and digested) table by
-        // table as the registry owner, then the tenant's row.
-        let registry = registry_tables()?;
-        for (relid, table, column) in &registry {
-            let key = key_of(*relid)?;
-            let sql = format!(
+            // The registry's rows of the tenant, deleted (and digested) table by
+            // table as the registry owner, then the tenant's row.
+            let registry = registry_tables()?;
+            for (relid, table, column) in &registry {
+                let key = key_of(*relid)?;
+                let sql = format!(
                 "WITH gone AS (DELETE FROM {table} AS t WHERE t.{column} OPERATOR(pg_catalog.=) $1
                                 RETURNING {key}::pg_catalog.text AS k)
                  SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
             );
-            let (rows, keys_sha256) = spi::digest_rows(&sql, &[tenant.id.into()])?;
+                let (rows, keys_sha256) = spi::digest_rows(&sql, &[tenant.id.into()])?;
+                erased.push(Erased {
+                    relation: table.clone(),
+                    rows,
+                    keys_sha256,
+                });
+            }
+            let (rows, keys_sha256) = spi::digest_rows(
+                "WITH gone AS (DELETE FROM tenant.tenants AS t WHERE t.id OPERATOR(pg_catalog.=) $1
+                            RETURNING ROW(t.id)::pg_catalog.text AS k)
+             SELECT k FROM gone",
+                &[tenant.id.into()],
+            )?;
             erased.push(Erased {
-                relation: table.clone(),
+                relation: "tenant.tenants".into(),
                 rows,
                 keys_sha256,
             });
-        }
-        let (rows, keys_sha256) = spi::digest_rows(
-            "WITH gone AS (DELETE FROM tenant.tenants AS t WHERE t.id OPERATOR(pg_catalog.=) $1
-                            RETURNING ROW(t.id)::pg_catalog.text AS k)
-             SELECT k FROM gone",
-            &[tenant.id.into()],
-        )?;
-        erased.push(Erased {
-            relation: "tenant.tenants".into(),
-            rows,
-            keys_sha256,
-        });
-        // ... nor in the registry.
-        for (_, table, column) in &registry {
-            let left = spi::one::<i64>(
+            // ... nor in the registry.
+            for (_, table, column) in &registry {
+                let left = spi::one::<i64>(
                 &format!("SELECT pg_catalog.count(*) FROM {table} WHERE {column} OPERATOR(pg_catalog.=) $1"),
                 &[tenant.id.into()],
             )?
             .unwrap_or(0);
-            if left > 0 {
-                return Err(rows_left(tenant, table, left));
+                if left > 0 {
+                    return Err(rows_left(tenant, table, left));
+                }
             }
-        }
-        record(
-            tenant,
-            via,
-            &erased,
-            tables.len() + registry.len() + 1,
-            (&erased_by, &session_role, &app_user),
-        )?;
-        Ok(erased)
+            record(
+                tenant,
+                via,
+                &erased,
+                tables.len() + registry.len() + 1,
+                (&erased_by, &session_role, &app_user),
+            )?;
+            Ok(erased)
+        })
     })
 }
 

@@ -263,6 +263,16 @@ fn tenant_enable_script(
 fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
     let oid = release(tbl, "tenant_disable")?;
     let table = TableState::read(oid)?;
+    if super::audit::is_audited(oid)? {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("tenant_disable: {} is audited", table.qualified_name),
+            format!(
+                "Its audit log is per tenant: run SELECT tenant_audit_disable({}) first.",
+                pgrx::spi::quote_literal(&table.qualified_name)
+            ),
+        ));
+    }
     let statements = plan_disable(&table)?;
     let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
     run(&statements)?;

@@ -99,14 +99,6 @@ pub fn check_registry() -> Result<Vec<Finding>> {
             vec![
                 RegistryPolicy::read("tenant_isolation", "public", isolation_on(TENANT_COLUMN)),
                 RegistryPolicy::read("tenant_admin_read", "tenant_admin", "true"),
-                RegistryPolicy {
-                    command: "a",
-                    ..RegistryPolicy::read(
-                        "tenant_audit_write",
-                        "public",
-                        exprs.audit_writing_deparsed(),
-                    )
-                },
             ],
         ),
         (

@@ -198,6 +198,24 @@ unsafe fn pin_search_path() -> i32 {
     unsafe { set_in_new_nest_level(c"search_path", c"pg_catalog, pg_temp") }
 }
 
+/// Runs `f` with the settings that decide how values print pinned to fixed
+/// ones (ISO dates, UTC, Postgres intervals, shortest exact floats, hex
+/// bytea), left abort-style: a digest of values' text (`tenant_purge`'s keys)
+/// is then the same whatever the session set, and can be recomputed.
+pub fn with_canonical_output<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    let guc_level = unsafe {
+        let level = set_in_new_nest_level(c"DateStyle", c"ISO, MDY");
+        set_setting(c"TimeZone", c"UTC");
+        set_setting(c"IntervalStyle", c"postgres");
+        set_setting(c"extra_float_digits", c"1");
+        set_setting(c"bytea_output", c"hex");
+        level
+    };
+    let result = f();
+    unsafe { pg_sys::AtEOXact_GUC(false, guc_level) };
+    result
+}
+
 /// `for_catalog_scans`' `work_mem`, in kilobytes.
 const CATALOG_SCAN_WORK_MEM_KB: i32 = 64 * 1024;
 

@@ -102,14 +102,6 @@ impl Expressions {
         )
     }
 
-    /// tenant.audit_log's INSERT check as `pg_get_expr` prints it.
-    pub fn audit_writing_deparsed(&self) -> String {
-        format!(
-            "( SELECT {}._tenant_audit_writing() AS _tenant_audit_writing)",
-            self.schema
-        )
-    }
-
     pub fn usage_trigger_function(&self) -> String {
         format!("{}.{USAGE_TRIGGER_FUNCTION}()", self.schema)
     }

@@ -32,7 +32,46 @@ SELECT tenant_audit_enable(NULL);
 -- The DDL guard keeps the triggers: only tenant_audit_disable removes them.
 DROP TRIGGER tenant_audit_update ON au_docs;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- An audited table refuses TRUNCATE (no trace) and tenant_disable (its log
+-- is per tenant).
+TRUNCATE au_docs;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_disable('au_docs');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Triggers named like pg_tenant's that are not its own are replaced, not
+-- taken for auditing.
+CREATE TABLE au_decoy (tenant_id uuid NOT NULL, id int, PRIMARY KEY (tenant_id, id));
+SELECT tenant_enable('au_decoy') IS NOT NULL AS enabled;
+CREATE FUNCTION au_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER tenant_audit_insert AFTER INSERT ON au_decoy FOR EACH STATEMENT EXECUTE FUNCTION au_noop();
+SELECT tenant_audit_enable('au_decoy') LIKE 'DROP TRIGGER tenant_audit_insert ON public.au_decoy;%' AS decoy_replaced;
+SELECT tgname, tgfoid::regproc FROM pg_trigger WHERE tgrelid = 'au_decoy'::regclass AND tgname LIKE 'tenant\_audit\_%' ORDER BY 1;
+-- Two audited tables with the same key and other columns, in one session:
+-- each statement is recorded with its own table's columns.
+CREATE TABLE au_other (tenant_id uuid NOT NULL, id int, secret text, amount numeric, PRIMARY KEY (tenant_id, id));
+SELECT tenant_enable('au_other') IS NOT NULL AS enabled;
+SELECT tenant_audit_enable('au_other') IS NOT NULL AS audited;
+GRANT SELECT, INSERT, UPDATE ON au_decoy, au_other TO app_user, job;
+-- The owner's own code cannot write the log: a cast to json that tries
+-- (to_jsonb calls it while the entries are computed) has no INSERT right.
+CREATE TYPE au_mood AS ENUM ('ok');
+CREATE FUNCTION au_mood_json(m au_mood) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tenant.audit_log (tenant_id, relation, operation, key, bypass)
+    VALUES ('a0d17000-0000-4000-8000-0000000a0002', 'public.invoices', 'DELETE', '{"id": 42}', false);
+    RETURN to_json(m::text);
+END $$;
+CREATE CAST (au_mood AS json) WITH FUNCTION au_mood_json(au_mood);
+CREATE TABLE au_moods (tenant_id uuid NOT NULL, id int, m au_mood, PRIMARY KEY (tenant_id, id));
+SELECT tenant_enable('au_moods') IS NOT NULL AS enabled;
+SELECT tenant_audit_enable('au_moods') IS NOT NULL AS audited;
+BEGIN;
+SELECT act_as('audit-co');
+INSERT INTO au_moods (id, m) VALUES (1, 'ok');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
 RESET ROLE;
+SELECT count(*) AS forged FROM tenant.audit_log WHERE relation = 'public.invoices';
 
 -- The application writes, as a user of the tenant.
 \c - app_user
@@ -46,7 +85,17 @@ UPDATE au_docs SET body = 'second draft' WHERE id = 1;
 UPDATE au_docs SET title = title WHERE id = 2;
 UPDATE au_docs SET id = 20 WHERE id = 2;
 DELETE FROM au_docs WHERE id = 20;
+INSERT INTO au_decoy (id) VALUES (1);
+INSERT INTO au_other (id, secret, amount) VALUES (1, 's', 1);
+UPDATE au_other SET amount = 1.0 WHERE id = 1;
 COMMIT;
+-- A user id that is not a UUID refuses the write, as everywhere in pg_tenant.
+BEGIN;
+SELECT act_as('audit-co');
+SET LOCAL app.current_user_id = 'not-a-uuid';
+INSERT INTO au_docs (id, title) VALUES (5, 'refused');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
 -- A transaction that rolls back leaves no entry.
 BEGIN;
 SELECT act_as('audit-co');
@@ -60,7 +109,7 @@ COMMIT;
 BEGIN;
 SELECT act_as('audit-co');
 SELECT relation, operation, key, old_values, new_values, user_id, db_role, bypass
-  FROM tenant.audit_log ORDER BY xact, operation, key->>'id';
+  FROM tenant.audit_log ORDER BY xact, relation, operation, key->>'id', new_values::text;
 SELECT count(DISTINCT xact) AS transactions FROM tenant.audit_log;
 COMMIT;
 BEGIN;
@@ -96,6 +145,19 @@ COMMIT;
 \set ON_ERROR_ROLLBACK on
 SELECT tenant_id, operation, new_values, db_role, bypass FROM tenant.audit_log
  WHERE db_role = 'job' ORDER BY tenant_id;
+-- A row moved to another tenant with the bypass: the old tenant's entry
+-- holds its old row, the new tenant's the new row; neither sees the other's.
+\c - job
+\set SHOW_CONTEXT never
+BEGIN;
+SELECT set_config('app.bypass_rls', 'on', true);
+UPDATE au_other SET tenant_id = 'a0d17000-0000-4000-8000-0000000a0002', secret = 'moved' WHERE id = 1;
+COMMIT;
+\c - postgres
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT tenant_id, operation, old_values, new_values FROM tenant.audit_log
+ WHERE relation = 'public.au_other' AND db_role = 'job' ORDER BY tenant_id;
 
 -- Operators read every entry and expire old ones; bad ages are refused.
 SET ROLE migrator;
@@ -128,4 +190,9 @@ INSERT INTO au_docs (id, title) VALUES (4, 'not audited');
 COMMIT;
 SELECT count(*) AS entries_for_row_4 FROM tenant.audit_log WHERE key->>'id' = '4';
 SELECT count(*) > 0 AS entries_kept FROM tenant.audit_log WHERE relation = 'public.au_docs';
-DROP TABLE au_docs, au_plain, au_nokey, au_parted;
+SELECT tenant_audit_disable('au_decoy') IS NOT NULL, tenant_audit_disable('au_other') IS NOT NULL, tenant_audit_disable('au_moods') IS NOT NULL;
+DROP TABLE au_docs, au_plain, au_nokey, au_parted, au_decoy, au_other, au_moods;
+DROP CAST (au_mood AS json);
+DROP FUNCTION au_mood_json(au_mood);
+DROP TYPE au_mood;
+DROP FUNCTION au_noop();

@@ -57,6 +57,11 @@ VALUES ('e5a5e000-0000-4000-8000-00000000e005', 'x', 'x', 'tenant_purge', false,
 -- What the digests will be, computed beforehand from the keys as documented
 -- (docs/reference.md, "Erasure records"): the primary key as a row literal,
 -- or the whole row without one, sorted byte by byte, one per line.
+-- Values print as the purge prints them: ISO dates, UTC, Postgres
+-- intervals, extra_float_digits 1, hex bytea (the regression tests run with
+-- DateStyle 'Postgres, MDY', whose dates would not match).
+SET DateStyle = 'ISO, MDY';
+SET TimeZone = 'UTC';
 CREATE TEMP TABLE expected AS
 SELECT relation, count(*) AS rows,
        encode(sha256(convert_to(string_agg(k || E'\n', '' ORDER BY k COLLATE "C"), 'UTF8')), 'hex') AS keys_sha256
@@ -66,6 +71,8 @@ SELECT relation, count(*) AS rows,
         UNION ALL
         SELECT 'public.er_events', ROW(t.tenant_id, t.id, t.at)::text FROM er_events t WHERE tenant_id = 'e5a5e000-0000-4000-8000-00000000e005') keys
  GROUP BY relation;
+RESET DateStyle;
+RESET TimeZone;
 SELECT relation, rows FROM expected ORDER BY relation;
 CREATE TEMP TABLE kept_before AS
 SELECT 'er_projects' AS t, count(*) AS n FROM er_projects WHERE tenant_id = 'f6f6f000-0000-4000-8000-00000000f006'
