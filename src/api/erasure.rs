@@ -80,9 +80,8 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
                                 RETURNING {key}::pg_catalog.text AS k)
                  SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
             );
-                let (rows, keys_sha256) = identity::as_table_owner(*relid, || {
-                    spi::digest_rows(&sql, &[tenant.id.into()])
-                })?;
+                let (rows, keys_sha256) =
+                    identity::as_table_owner(*relid, || digest(&sql, &[tenant.id.into()]))?;
                 erased.push(Erased {
                     relation: table.clone(),
                     rows,
@@ -115,14 +114,14 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
                                 RETURNING {key}::pg_catalog.text AS k)
                  SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
             );
-                let (rows, keys_sha256) = spi::digest_rows(&sql, &[tenant.id.into()])?;
+                let (rows, keys_sha256) = digest(&sql, &[tenant.id.into()])?;
                 erased.push(Erased {
                     relation: table.clone(),
                     rows,
                     keys_sha256,
                 });
             }
-            let (rows, keys_sha256) = spi::digest_rows(
+            let (rows, keys_sha256) = digest(
                 "WITH gone AS (DELETE FROM tenant.tenants AS t WHERE t.id OPERATOR(pg_catalog.=) $1
                             RETURNING ROW(t.id)::pg_catalog.text AS k)
              SELECT k FROM gone",
@@ -154,6 +153,12 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
             Ok(erased)
         })
     })
+}
+
+/// `spi::digest_rows` with values printed by fixed settings
+/// (`identity::with_canonical_output`), so that a digest can be recomputed.
+fn digest(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<(i64, String)> {
+    identity::with_canonical_output(|| spi::digest_rows(sql, args))
 }
 
 /// 55000, and the purge is undone with the statement.

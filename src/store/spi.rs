@@ -186,13 +186,9 @@ const DIGEST_BATCH: i64 = 1000;
 /// many rows and the lowercase hex digest. The rows come through a cursor a
 /// batch at a time, each batch in an SPI connection of its own that frees
 /// it: memory stays bounded however many rows there are (the statement's
-/// own result spills to disk past `work_mem`). Values print with fixed
-/// settings (`identity::with_canonical_output`).
+/// own result spills to disk past `work_mem`). Callers fix how values print
+/// (`identity::with_canonical_output`).
 pub fn digest_rows(sql: &str, args: &[DatumWithOid]) -> Result<(i64, String)> {
-    crate::store::identity::with_canonical_output(|| digest_rows_as_set(sql, args))
-}
-
-fn digest_rows_as_set(sql: &str, args: &[DatumWithOid]) -> Result<(i64, String)> {
     use sha2::{Digest, Sha256};
     let cursor = Spi::connect_mut(|client| {
         client
