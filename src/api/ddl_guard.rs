@@ -216,10 +216,17 @@ fn report(weakenings: &[Weakening]) {
         "{} would weaken tenant-scoped table {}",
         first.what, first.table
     );
-    let hint = format!(
-        "Its isolation depends on it. To stop isolating the table, run SELECT tenant_disable('{}') first (and tenant_enable afterwards); a superuser can SET pg_tenant.ddl_guard = 'warn' or 'off' for the session.",
-        first.table.replace('\'', "''")
-    );
+    let quoted = first.table.replace('\'', "''");
+    // An audit trigger (tenant_audit_enable's) is undone by tenant_audit_disable.
+    let hint = if first.what.contains("tenant_audit_") {
+        format!(
+            "Its audit depends on it. To stop auditing the table, run SELECT tenant_audit_disable('{quoted}') (the log keeps its entries); a superuser can SET pg_tenant.ddl_guard = 'warn' or 'off' for the session."
+        )
+    } else {
+        format!(
+            "Its isolation depends on it. To stop isolating the table, run SELECT tenant_disable('{quoted}') first (and tenant_enable afterwards); a superuser can SET pg_tenant.ddl_guard = 'warn' or 'off' for the session."
+        )
+    };
     match ddl::mode() {
         DdlGuard::Error => error::raise(error::report(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
