@@ -22,6 +22,8 @@ use crate::error::{self, Result};
 use crate::registry::roles;
 use crate::session::ddl;
 use crate::store::{identity, spi};
+use crate::tables::catalog;
+use crate::tables::plan::render;
 use crate::tables::state::TableState;
 use pgrx::datum::DatumWithOid;
 use pgrx::datum::Interval;
@@ -57,8 +59,8 @@ pub const AUDIT_TRIGGERS: [(&str, &str, &str); 3] = [
 /// rows without a trace).
 pub const TRUNCATE_TRIGGER: &str = "tenant_audit_truncate";
 
-/// A kept plan of step 1: the SQL and row layout it was prepared for.
-type KeptPlan = (String, String, OwnedPreparedStatement);
+/// A kept plan of step 1: the key and row layout it was prepared for.
+type KeptPlan = (Vec<String>, String, OwnedPreparedStatement);
 
 thread_local! {
     /// Step 1's plans, per table and step.
@@ -100,7 +102,7 @@ fn tenant_audit_enable(tbl: Option<PgRelation>) -> Result<String> {
             "Postgres keeps no transition tables for them: auditing them is not supported.",
         ));
     }
-    let key = primary_key(oid)?;
+    let key = catalog::primary_key(oid)?;
     if key.is_empty() {
         return Err(error::report(
             PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
@@ -149,17 +151,12 @@ fn tenant_audit_enable(tbl: Option<PgRelation>) -> Result<String> {
             quote_literal(format!("pg_tenant: {what}"))
         ));
     }
-    if statements.is_empty() {
-        return Ok(format!(
-            "-- pg_tenant: {name} is already audited; nothing to do"
-        ));
-    }
     run(&statements)?;
-    Ok(statements
-        .iter()
-        .map(|s| format!("{s};"))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    Ok(render(
+        &table,
+        &statements,
+        "is already audited; nothing to do",
+    ))
 }
 
 /// `tenant_audit_disable(tbl)`: removes the audit triggers (the log keeps
@@ -168,7 +165,8 @@ fn tenant_audit_enable(tbl: Option<PgRelation>) -> Result<String> {
 #[search_path(pg_catalog, pg_temp)]
 fn tenant_audit_disable(tbl: Option<PgRelation>) -> Result<String> {
     let oid = release(tbl, "tenant_audit_disable")?;
-    let name = TableState::read(oid)?.qualified_name;
+    let table = TableState::read(oid)?;
+    let name = &table.qualified_name;
     let present = existing_triggers(oid)?;
     let statements: Vec<String> = AUDIT_TRIGGERS
         .iter()
@@ -177,17 +175,8 @@ fn tenant_audit_disable(tbl: Option<PgRelation>) -> Result<String> {
         .filter(|trigger| present.iter().any(|t| t == trigger))
         .map(|trigger| format!("DROP TRIGGER {trigger} ON {name}"))
         .collect();
-    if statements.is_empty() {
-        return Ok(format!(
-            "-- pg_tenant: {name} is not audited; nothing to do"
-        ));
-    }
     run(&statements)?;
-    Ok(statements
-        .iter()
-        .map(|s| format!("{s};"))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    Ok(render(&table, &statements, "is not audited; nothing to do"))
 }
 
 /// `tenant_audit_expire(older_than)`: removes the log's entries older than
@@ -203,14 +192,11 @@ fn tenant_audit_expire(older_than: Option<Interval>) -> Result<i64> {
             "Operators are members of tenant_admin.",
         ));
     }
-    let negative =
-        spi::one::<bool>("SELECT $1 < interval '0'", &[older_than.into()])?.unwrap_or(false);
-    if negative {
-        return Err(error::invalid_parameter(
-            "tenant_audit_expire: older_than must not be negative",
-            "Pass the age of the entries to remove, e.g. interval '1 year'.",
-        ));
-    }
+    super::lifecycle::refuse_negative(
+        older_than,
+        "tenant_audit_expire: older_than must not be negative",
+        "Pass the age of the entries to remove, e.g. interval '1 year'.",
+    )?;
     identity::as_registry_owner(|| {
         spi::execute_one::<i64>(
             "WITH gone AS (DELETE FROM tenant.audit_log WHERE logged_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1) RETURNING 1)
@@ -275,18 +261,9 @@ fn audit_statement<'a>(
     let user = crate::enforce::current::user()?.map(|u| u.to_string());
     // The bypass was in force: asked for, by a member of tenant_bypass.
     let bypass = roles::has_bypass_role() && crate::enforce::current::bypass_requested()?;
-    // SAFETY: the current role; a palloc'd copy of its name.
-    let db_role = unsafe {
-        let name = pg_sys::GetUserNameFromId(pg_sys::GetUserId(), true);
-        if name.is_null() {
-            String::new()
-        } else {
-            std::ffi::CStr::from_ptr(name)
-                .to_string_lossy()
-                .into_owned()
-        }
-    };
-    let table = qualified(relid);
+    // SAFETY: GetUserId reads the current role.
+    let db_role = catalog::role_name(unsafe { pg_sys::GetUserId() }).unwrap_or_default();
+    let table = identity::relation_label(relid);
     let layout = layout_of(tupdesc);
     let purging = PURGING.with(Cell::get).map(pgrx::Uuid::from_bytes);
     // SAFETY: the new transition table, when there is one, is this
@@ -302,6 +279,29 @@ fn audit_statement<'a>(
     // pinned: the entries as arrays (the table's types' output functions
     // and casts run here, with the writer's rights only). Step 2, as the
     // registry owner: the INSERT of those arrays.
+    // Records the entries of one step; returns how many.
+    let record = |client: &mut pgrx::spi::SpiClient<'_>, step: Step| -> Result<i64> {
+        let Some(arrays) = run_saved(client, (relid, step), &key, &layout, &[purging.into()])
+            .map_err(error::internal)?
+        else {
+            return Ok(0);
+        };
+        let args = [
+            table.as_str().into(),
+            operation.into(),
+            user.as_deref().into(),
+            db_role.as_str().into(),
+            bypass.into(),
+            // SAFETY: the arrays of step 1's row, valid until this SPI
+            // connection ends.
+            unsafe { DatumWithOid::new(arrays.tenants, pg_sys::UUIDARRAYOID) },
+            unsafe { DatumWithOid::new(arrays.keys, pg_sys::JSONBARRAYOID) },
+            unsafe { DatumWithOid::new(arrays.olds, pg_sys::JSONBARRAYOID) },
+            unsafe { DatumWithOid::new(arrays.news, pg_sys::JSONBARRAYOID) },
+        ];
+        identity::as_registry_owner(|| log_entries(client, &args).map_err(error::internal))?;
+        Ok(arrays.count)
+    };
     identity::with_pinned_search_path(|| {
         Spi::connect_mut(|client| {
             // SAFETY: the trigger data of this call; makes its transition
@@ -309,42 +309,15 @@ fn audit_statement<'a>(
             unsafe {
                 pg_sys::SPI_register_trigger_data(data as *const _ as *mut pg_sys::TriggerData);
             }
-            let mut steps = vec![match event {
+            let first = match event {
                 pg_sys::TRIGGER_EVENT_INSERT => Step::Inserted,
                 pg_sys::TRIGGER_EVENT_DELETE => Step::Deleted,
                 _ => Step::Paired,
-            }];
-            let mut logged: i64 = 0;
-            while let Some(step) = steps.pop() {
-                let sql = entries_sql(step, &key);
-                let arrays = run_saved(client, (relid, step), &layout, &sql, &[purging.into()])
-                    .map_err(error::internal)?;
-                let Some(arrays) = arrays else {
-                    if step == Step::Paired && written > 0 {
-                        steps.push(Step::Rekeyed);
-                    }
-                    continue;
-                };
-                logged += arrays.count;
-                let args = [
-                    table.clone().into(),
-                    operation.into(),
-                    user.clone().into(),
-                    db_role.clone().into(),
-                    bypass.into(),
-                    // SAFETY: the arrays of step 1's row, valid until this
-                    // SPI connection ends.
-                    unsafe { DatumWithOid::new(arrays.tenants, pg_sys::UUIDARRAYOID) },
-                    unsafe { DatumWithOid::new(arrays.keys, pg_sys::JSONBARRAYOID) },
-                    unsafe { DatumWithOid::new(arrays.olds, pg_sys::JSONBARRAYOID) },
-                    unsafe { DatumWithOid::new(arrays.news, pg_sys::JSONBARRAYOID) },
-                ];
-                identity::as_registry_owner(|| {
-                    log_entries(client, &args).map_err(error::internal)
-                })?;
-                if step == Step::Paired && logged < written {
-                    steps.push(Step::Rekeyed);
-                }
+            };
+            let logged = record(client, first)?;
+            // Rows the pairing missed: a key or the tenant changed.
+            if first == Step::Paired && logged < written {
+                record(client, Step::Rekeyed)?;
             }
             Ok(())
         })
@@ -472,27 +445,31 @@ fn layout_of(tupdesc: pg_sys::TupleDesc) -> String {
 }
 
 /// Runs step 1 from a plan kept for the session per table and step, and
-/// reads its row. The plan is kept with the SQL and row layout it was
-/// prepared for, and prepared again when either differs (a table renamed,
-/// a column added, dropped or renamed, another key). It is taken out while
-/// it runs, so that a nested audited write prepares its own.
+/// reads its row. The plan is kept with the key and row layout it was
+/// prepared for, and its SQL is built and prepared again only when either
+/// differs (a column added, dropped or renamed, another key); a renamed
+/// table keeps its plan (its name is a parameter). It is taken out while it
+/// runs, so that a nested audited write prepares its own.
 fn run_saved(
     client: &mut pgrx::spi::SpiClient<'_>,
     cache_key: (pg_sys::Oid, Step),
+    key: &[String],
     layout: &str,
-    sql: &str,
     args: &[DatumWithOid],
 ) -> std::result::Result<Option<Arrays>, pgrx::spi::Error> {
     let kept = PLANS.with(|plans| plans.borrow_mut().remove(&cache_key));
-    let (plan_sql, plan_layout, plan) = match kept {
-        Some((kept_sql, kept_layout, plan)) if kept_sql == sql && kept_layout == layout => {
-            (kept_sql, kept_layout, plan)
+    let (plan_key, plan_layout, plan) = match kept {
+        Some((kept_key, kept_layout, plan)) if kept_key == key && kept_layout == layout => {
+            (kept_key, kept_layout, plan)
         }
         _ => (
-            sql.to_string(),
+            key.to_vec(),
             layout.to_string(),
             client
-                .prepare_mut(sql, &[PgOid::BuiltIn(PgBuiltInOids::UUIDOID)])?
+                .prepare_mut(
+                    entries_sql(cache_key.1, key).as_str(),
+                    &[PgOid::BuiltIn(PgBuiltInOids::UUIDOID)],
+                )?
                 .keep(),
         ),
     };
@@ -517,7 +494,7 @@ fn run_saved(
     PLANS.with(|plans| {
         plans
             .borrow_mut()
-            .insert(cache_key, (plan_sql, plan_layout, plan))
+            .insert(cache_key, (plan_key, plan_layout, plan))
     });
     result
 }
@@ -566,35 +543,6 @@ fn run(statements: &[String]) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// `schema.table`, quoted as needed.
-fn qualified(relid: pg_sys::Oid) -> String {
-    // SAFETY: the relation is open (the trigger's); both names are palloc'd.
-    unsafe {
-        let name = pg_sys::get_rel_name(relid);
-        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
-        if name.is_null() || schema.is_null() {
-            return relid.to_u32().to_string();
-        }
-        format!(
-            "{}.{}",
-            quote_identifier(std::ffi::CStr::from_ptr(schema).to_string_lossy()),
-            quote_identifier(std::ffi::CStr::from_ptr(name).to_string_lossy())
-        )
-    }
-}
-
-fn primary_key(relid: pg_sys::Oid) -> Result<Vec<String>> {
-    spi::column::<String>(
-        "SELECT a.attname::text
-           FROM pg_catalog.pg_index i
-          CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k (attnum, n)
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-          WHERE i.indrelid = $1 AND i.indisprimary
-          ORDER BY k.n",
-        &[relid.into()],
-    )
 }
 
 fn is_inheritance_relative(relid: pg_sys::Oid) -> Result<bool> {

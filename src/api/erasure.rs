@@ -13,9 +13,9 @@
 //! SQL (docs/reference.md, "Erasure records").
 
 use crate::error::{self, Result};
-use crate::names::USER_SETTING;
+use crate::names::{TENANTS_TABLE, TENANT_COLUMN, USER_SETTING};
 use crate::registry::tenants::Tenant;
-use crate::store::{identity, spi};
+use crate::store::{identity, lookup, spi};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
@@ -74,85 +74,74 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
             let tables = purge_order()?;
             let mut erased = Vec::with_capacity(tables.len());
             for (relid, table) in &tables {
-                let key = key_of(*relid)?;
-                let sql = format!(
-                "WITH gone AS (DELETE FROM {table} AS t WHERE t.tenant_id OPERATOR(pg_catalog.=) $1
-                                RETURNING {key}::pg_catalog.text AS k)
-                 SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
-            );
-                let (rows, keys_sha256) =
-                    identity::as_table_owner(*relid, || digest(&sql, &[tenant.id.into()]))?;
-                erased.push(Erased {
-                    relation: table.clone(),
-                    rows,
-                    keys_sha256,
-                });
+                erased.push(identity::as_table_owner(*relid, || {
+                    delete(tenant, *relid, table, TENANT_COLUMN)
+                })?);
             }
             // The proof, before the registry's rows go (whose foreign keys
             // would otherwise refuse first, naming no cause): no row of the
             // tenant is left in any tenant-scoped table, partitions and
             // inheritance children included (each is read with its parent).
             for (relid, table) in &tables {
-                let left = identity::as_table_owner(*relid, || {
-                spi::one::<i64>(
-                    &format!("SELECT pg_catalog.count(*) FROM {table} WHERE tenant_id OPERATOR(pg_catalog.=) $1"),
-                    &[tenant.id.into()],
-                )
-            })?
-            .unwrap_or(0);
-                if left > 0 {
-                    return Err(rows_left(tenant, table, left));
-                }
+                identity::as_table_owner(*relid, || none_left(tenant, table, TENANT_COLUMN))?;
             }
-            // The registry's rows of the tenant, deleted (and digested) table by
-            // table as the registry owner, then the tenant's row.
-            let registry = registry_tables()?;
+            // The registry's rows of the tenant, table by table as the
+            // registry owner, then the tenant's row; then the proof for them.
+            let mut registry = registry_tables()?;
+            registry.push((
+                lookup::registry_table(TENANTS_TABLE)?,
+                "tenant.tenants".into(),
+                "id".into(),
+            ));
             for (relid, table, column) in &registry {
-                let key = key_of(*relid)?;
-                let sql = format!(
-                "WITH gone AS (DELETE FROM {table} AS t WHERE t.{column} OPERATOR(pg_catalog.=) $1
-                                RETURNING {key}::pg_catalog.text AS k)
-                 SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
-            );
-                let (rows, keys_sha256) = digest(&sql, &[tenant.id.into()])?;
-                erased.push(Erased {
-                    relation: table.clone(),
-                    rows,
-                    keys_sha256,
-                });
+                erased.push(delete(tenant, *relid, table, column)?);
             }
-            let (rows, keys_sha256) = digest(
-                "WITH gone AS (DELETE FROM tenant.tenants AS t WHERE t.id OPERATOR(pg_catalog.=) $1
-                            RETURNING ROW(t.id)::pg_catalog.text AS k)
-             SELECT k FROM gone",
-                &[tenant.id.into()],
-            )?;
-            erased.push(Erased {
-                relation: "tenant.tenants".into(),
-                rows,
-                keys_sha256,
-            });
-            // ... nor in the registry.
             for (_, table, column) in &registry {
-                let left = spi::one::<i64>(
-                &format!("SELECT pg_catalog.count(*) FROM {table} WHERE {column} OPERATOR(pg_catalog.=) $1"),
-                &[tenant.id.into()],
-            )?
-            .unwrap_or(0);
-                if left > 0 {
-                    return Err(rows_left(tenant, table, left));
-                }
+                none_left(tenant, table, column)?;
             }
             record(
                 tenant,
                 via,
                 &erased,
-                tables.len() + registry.len() + 1,
+                tables.len() + registry.len(),
                 (&erased_by, &session_role, &app_user),
             )?;
             Ok(erased)
         })
     })
+}
+
+/// Deletes the tenant's rows of one table (`column` names the tenant) and
+/// digests their keys as they go.
+fn delete(tenant: &Tenant, relid: pg_sys::Oid, table: &str, column: &str) -> Result<Erased> {
+    let key = key_of(relid)?;
+    let sql = format!(
+        "WITH gone AS (DELETE FROM {table} AS t WHERE t.{column} OPERATOR(pg_catalog.=) $1
+                        RETURNING {key}::pg_catalog.text AS k)
+         SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
+    );
+    let (rows, keys_sha256) = digest(&sql, &[tenant.id.into()])?;
+    Ok(Erased {
+        relation: table.to_string(),
+        rows,
+        keys_sha256,
+    })
+}
+
+/// The proof for one table: no row of the tenant is left in it (55000
+/// otherwise, and the purge is undone with the statement).
+fn none_left(tenant: &Tenant, table: &str, column: &str) -> Result<()> {
+    let left = spi::one::<i64>(
+        &format!(
+            "SELECT pg_catalog.count(*) FROM {table} WHERE {column} OPERATOR(pg_catalog.=) $1"
+        ),
+        &[tenant.id.into()],
+    )?
+    .unwrap_or(0);
+    if left > 0 {
+        return Err(rows_left(tenant, table, left));
+    }
+    Ok(())
 }
 
 /// `spi::digest_rows` with values printed by fixed settings
@@ -215,15 +204,7 @@ fn record(
 /// A table's key as a row expression over alias `t`: the primary key's
 /// columns in key order, or the whole row.
 fn key_of(relid: pg_sys::Oid) -> Result<String> {
-    let columns = spi::column::<String>(
-        "SELECT a.attname::text
-           FROM pg_catalog.pg_index i
-          CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k (attnum, n)
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-          WHERE i.indrelid = $1 AND i.indisprimary
-          ORDER BY k.n",
-        &[relid.into()],
-    )?;
+    let columns = crate::tables::catalog::primary_key(relid)?;
     Ok(if columns.is_empty() {
         "ROW(t.*)".to_string()
     } else {
@@ -235,24 +216,22 @@ fn key_of(relid: pg_sys::Oid) -> Result<String> {
     })
 }
 
-/// The registry tables that hold rows of a tenant: those with a foreign key
-/// to `tenant.tenants`, and the audit log (which has none, to keep audited
-/// writes cheap): OID, name and the column naming the tenant.
+/// The registry tables that hold rows of a tenant: every table of the
+/// `tenant` schema with a `tenant_id` column but `tenant.erasures`, which
+/// outlives the tenant (`tenant.tenants` itself is the caller's): OID, name
+/// and the column naming the tenant.
 fn registry_tables() -> Result<Vec<(pg_sys::Oid, String, String)>> {
     Spi::connect(|client| {
         let mut out = Vec::new();
         for row in client.select(
             "SELECT c.oid, 'tenant.' || pg_catalog.quote_ident(c.relname::text), pg_catalog.quote_ident(a.attname::text)
-               FROM pg_catalog.pg_constraint k
-               JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
-               JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-              WHERE k.contype = 'f' AND k.confrelid = 'tenant.tenants'::pg_catalog.regclass
-                AND c.relnamespace = 'tenant'::pg_catalog.regnamespace AND c.oid <> k.confrelid
-             UNION
-             SELECT 'tenant.audit_log'::pg_catalog.regclass::pg_catalog.oid, 'tenant.audit_log', 'tenant_id'
+               FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND NOT a.attisdropped
+              WHERE c.relnamespace = 'tenant'::pg_catalog.regnamespace AND c.relkind = 'r'
+                AND c.oid <> 'tenant.erasures'::pg_catalog.regclass
               ORDER BY 2",
             None,
-            &[],
+            &[TENANT_COLUMN.into()],
         )? {
             if let (Some(oid), Some(table), Some(column)) = (row.get(1)?, row.get(2)?, row.get(3)?) {
                 out.push((oid, table, column));

@@ -141,6 +141,16 @@ fn tenant_purge(
     })))
 }
 
+/// 22023 for an interval below zero (as Postgres compares intervals).
+pub(crate) fn refuse_negative(interval: Interval, message: &str, hint: &str) -> Result<()> {
+    let negative =
+        spi::one::<bool>("SELECT $1 < interval '0'", &[interval.into()])?.unwrap_or(false);
+    if negative {
+        return Err(error::invalid_parameter(message, hint));
+    }
+    Ok(())
+}
+
 /// `tenant_purge_expired(retention default '30 days')`: purges every tenant
 /// deleted longer ago than `retention`; returns how many.
 #[pg_extern(volatile, parallel_unsafe)]
@@ -148,14 +158,11 @@ fn tenant_purge(
 fn tenant_purge_expired(retention: default!(Option<Interval>, "'30 days'")) -> Result<i64> {
     let retention =
         retention.ok_or_else(|| error::null_argument("tenant_purge_expired", "retention"))?;
-    let negative =
-        spi::one::<bool>("SELECT $1 < interval '0'", &[retention.into()])?.unwrap_or(false);
-    if negative {
-        return Err(error::invalid_parameter(
-            "tenant_purge_expired: retention must not be negative",
-            "Pass how long deleted tenants are kept, e.g. interval '30 days'.",
-        ));
-    }
+    refuse_negative(
+        retention,
+        "tenant_purge_expired: retention must not be negative",
+        "Pass how long deleted tenants are kept, e.g. interval '30 days'.",
+    )?;
     let expired = identity::as_registry_owner(|| {
         spi::column::<Uuid>(
             "SELECT id FROM tenant.tenants WHERE status = 'deleted' AND deleted_at <= now() - $1 ORDER BY deleted_at",

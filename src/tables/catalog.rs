@@ -647,3 +647,16 @@ pub fn print_expression(tree: &str, relid: pg_sys::Oid) -> Option<String> {
         )
     }
 }
+
+/// The columns of a table's primary key, in key order (empty without one).
+pub fn primary_key(relid: pg_sys::Oid) -> crate::error::Result<Vec<String>> {
+    crate::store::spi::column::<String>(
+        "SELECT a.attname::text
+           FROM pg_catalog.pg_index i
+          CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k (attnum, n)
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = $1 AND i.indisprimary
+          ORDER BY k.n",
+        &[relid.into()],
+    )
+}
