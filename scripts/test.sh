@@ -7,7 +7,8 @@
 #      (cargo pgrx test; as root the server runs as the OS user postgres);
 #   4. golden SQL tests (tests/pg_regress) with pg_regress against a fresh
 #      throwaway cluster, acting as ordinary LOGIN roles;
-#   5. backups (tests/dump_restore.sh, tests/backup), upgrades from earlier
+#   5. backups (tests/dump_restore.sh, tests/backup), moving one tenant
+#      (tests/transfer), upgrades from earlier
 #      releases (tests/upgrade), the PgBouncer pooler test and the isolation
 #      specs;
 #   6. once (on 15): the examples in Python, Node.js and Rust (examples/run.sh)
@@ -160,6 +161,10 @@ for major in $PG_VERSIONS; do
     say "Backups: every way pg_dump/pg_restore are used restores exactly or fails loudly (tests/backup/run.sh)"
     bash tests/backup/run.sh | tee "$CLUSTER_DIR/backup.txt"; rc=${PIPESTATUS[0]}
     record_script backup "$rc" "$CLUSTER_DIR/backup.txt"
+
+    say "Moving one tenant: tenant_export / tenant_import between databases and from a backup (tests/transfer/run.sh)"
+    bash tests/transfer/run.sh | tee "$CLUSTER_DIR/transfer.txt"; rc=${PIPESTATUS[0]}
+    record_script transfer "$rc" "$CLUSTER_DIR/transfer.txt"
 
     say "Behind PgBouncer in transaction mode (tests/pgbouncer/run.sh)"
     bash tests/pgbouncer/run.sh | tee "$CLUSTER_DIR/pgbouncer.txt"; rc=${PIPESTATUS[0]}

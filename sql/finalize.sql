@@ -382,6 +382,8 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.tenant_delete(text),
     @extschema@.tenant_purge(text, boolean),
     @extschema@.tenant_purge_expired(interval),
+    @extschema@.tenant_export(text),
+    @extschema@.tenant_import(regclass, uuid, text),
     @extschema@.tenant_stats(),
     @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean),
     @extschema@.tenant_enable_sql(regclass, boolean, text, boolean, boolean),
@@ -421,6 +423,8 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.tenant_delete(text),
     @extschema@.tenant_purge(text, boolean),
     @extschema@.tenant_purge_expired(interval),
+    @extschema@.tenant_export(text),
+    @extschema@.tenant_import(regclass, uuid, text),
     @extschema@.tenant_audit_expire(interval),
     @extschema@.tenant_stats(),
     @extschema@.tenant_enable(regclass, boolean, text, boolean, boolean),
@@ -474,6 +478,10 @@ COMMENT ON FUNCTION @extschema@.tenant_delete(text) IS
     'pg_tenant: soft-deletes a tenant (by id or slug): sessions are refused, data is kept until purged.';
 COMMENT ON FUNCTION @extschema@.tenant_purge(text, boolean) IS
     'pg_tenant: removes a deleted tenant''s rows from every tenant-scoped table, then the tenant; proves none is left and writes an erasure record (tenant.erasures). Returns per table the rows removed and the SHA-256 of their keys. force => true purges a tenant that is not deleted.';
+COMMENT ON FUNCTION @extschema@.tenant_export(text) IS
+    'pg_tenant: every row of one tenant (by id or slug) as rows (seq, kind, relation, data): a header, its registry rows, its rows of every tenant-scoped table (parents first, values as text), and an end row with per-table row counts and SHA-256 digests. For operators who may SELECT every tenant-scoped table; tenant_import loads it back.';
+COMMENT ON FUNCTION @extschema@.tenant_import(regclass, uuid, text) IS
+    'pg_tenant: loads a tenant_export kept in a table (seq, kind, relation, data) into this database, under the exported or a new tenant id and slug; refuses a taken id or slug, a table or column this database lacks, or an export that does not match its end row, changing nothing. Returns per table the rows loaded and their SHA-256.';
 COMMENT ON FUNCTION @extschema@.tenant_purge_expired(interval) IS
     'pg_tenant: purges every tenant deleted longer ago than the retention (default 30 days), each as tenant_purge does (with its erasure record); returns how many.';
 COMMENT ON FUNCTION @extschema@.tenant_stats() IS

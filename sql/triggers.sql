@@ -28,3 +28,10 @@ CREATE FUNCTION @extschema@._tenant_ddl_partitions() RETURNS event_trigger
 CREATE FUNCTION @extschema@._tenant_directory_write() RETURNS trigger
     SET search_path TO pg_catalog, pg_temp
     LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_directory_write';
+
+-- tenant_export is a set-returning C function in materialize mode
+-- (src/api/transfer.rs): a tenant of any size streams into a tuplestore
+-- that spills to disk, instead of passing row by row through pgrx.
+CREATE FUNCTION @extschema@.tenant_export(t text)
+    RETURNS TABLE (seq bigint, kind text, relation text, data jsonb)
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'tenant_export';

@@ -244,7 +244,7 @@ fn registry_tables() -> Result<Vec<(pg_sys::Oid, String, String)>> {
 
 /// The tenant-scoped tables (OID and quoted, qualified name), ordered so that
 /// a table comes before every tenant-scoped table it references by foreign key.
-fn purge_order() -> Result<Vec<(pg_sys::Oid, String)>> {
+pub(super) fn purge_order() -> Result<Vec<(pg_sys::Oid, String)>> {
     let tables = spi::pairs::<String, pg_sys::Oid>(
         "SELECT c.oid::regclass::text, c.oid FROM tenant.tables t JOIN pg_class c ON c.oid = t.relid ORDER BY 1",
         &[],

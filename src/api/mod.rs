@@ -22,3 +22,4 @@ pub mod settings;
 pub mod tables;
 pub mod tenants;
 pub mod token;
+pub mod transfer;

@@ -8,4 +8,5 @@ pub mod counter_rows;
 pub mod identity;
 pub mod lookup;
 pub mod spi;
+pub mod srf;
 pub mod subxact;

@@ -226,3 +226,80 @@ pub fn digest_rows(sql: &str, args: &[DatumWithOid]) -> Result<(i64, String)> {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Runs a read-only query through a cursor and hands each row's values
+/// (`Datum`s and NULL flags, valid only during the call) to `row`, `batch`
+/// rows at a time, each batch freed before the next: memory stays bounded
+/// however many rows there are (a sort in the query spills past
+/// `work_mem`). The query reads with the snapshot of the statement that
+/// called pg_tenant (SPI's read-only mode), so that several queries see one
+/// state of the database.
+pub fn stream_rows(
+    sql: &str,
+    args: &[DatumWithOid],
+    batch: i64,
+    mut row: impl FnMut(&[pg_sys::Datum], &[bool]) -> Result<()>,
+) -> Result<()> {
+    let sql = std::ffi::CString::new(sql).map_err(|_| error::bug("a query holds a NUL byte"))?;
+    let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
+    let mut values: Vec<pg_sys::Datum> = args
+        .iter()
+        .map(|a| {
+            a.datum()
+                .map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())
+        })
+        .collect();
+    let nulls: Vec<std::ffi::c_char> = args
+        .iter()
+        .map(|a| if a.datum().is_some() { b' ' } else { b'n' } as std::ffi::c_char)
+        .collect();
+    // SAFETY: plain SPI calls, paired; an error aborts the (sub)transaction,
+    // which closes the cursor and the connection.
+    unsafe {
+        if pg_sys::SPI_connect() < 0 {
+            return Err(error::bug("SPI_connect failed"));
+        }
+        let plan = pg_sys::SPI_prepare(sql.as_ptr(), types.len() as i32, types.as_mut_ptr());
+        if plan.is_null() {
+            return Err(error::bug("SPI_prepare failed"));
+        }
+        let portal = pg_sys::SPI_cursor_open(
+            std::ptr::null(),
+            plan,
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
+            true,
+        );
+        let mut outcome = Ok(());
+        'fetch: loop {
+            pg_sys::SPI_cursor_fetch(portal, true, batch as _);
+            let table = pg_sys::SPI_tuptable;
+            let count = pg_sys::SPI_processed as usize;
+            if table.is_null() || count == 0 {
+                break;
+            }
+            let desc = (*table).tupdesc;
+            let width = (*desc).natts as usize;
+            let mut datums = vec![pg_sys::Datum::from(0); width];
+            let mut is_null = vec![false; width];
+            for i in 0..count {
+                let tuple = *(*table).vals.add(i);
+                for c in 0..width {
+                    datums[c] = pg_sys::SPI_getbinval(tuple, desc, c as i32 + 1, &mut is_null[c]);
+                }
+                if let Err(e) = row(&datums, &is_null) {
+                    outcome = Err(e);
+                    pg_sys::SPI_freetuptable(table);
+                    break 'fetch;
+                }
+            }
+            pg_sys::SPI_freetuptable(table);
+            if (count as i64) < batch {
+                break;
+            }
+        }
+        pg_sys::SPI_cursor_close(portal);
+        pg_sys::SPI_finish();
+        outcome
+    }
+}
