@@ -419,3 +419,20 @@ COMMENT ON FUNCTION @extschema@.tenant_audit_disable(regclass) IS
     'pg_tenant: stops auditing a table (removes its audit triggers; the log keeps its entries). For the table''s owner or an operator.';
 COMMENT ON FUNCTION @extschema@.tenant_audit_expire(interval) IS
     'pg_tenant: removes audit entries older than the given age; returns how many. Operators only.';
+
+-- Moving a tenant: tenant_export (a set-returning C function in materialize
+-- mode) and tenant_import (src/api/transfer.rs). Operators only.
+CREATE FUNCTION @extschema@.tenant_export(t text)
+    RETURNS TABLE (seq bigint, kind text, relation text, data jsonb)
+    LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'tenant_export';
+CREATE FUNCTION @extschema@.tenant_import("source" regclass, "id" uuid DEFAULT NULL, "slug" text DEFAULT NULL)
+    RETURNS TABLE ("relation" text, "rows_imported" bigint, "rows_sha256" text)
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_import_wrapper';
+REVOKE EXECUTE ON FUNCTION @extschema@.tenant_export(text), @extschema@.tenant_import(regclass, uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.tenant_export(text), @extschema@.tenant_import(regclass, uuid, text) TO tenant_admin;
+COMMENT ON FUNCTION @extschema@.tenant_export(text) IS
+    'pg_tenant: every row of one tenant (by id or slug) as rows (seq, kind, relation, data): a header, its registry rows, its rows of every tenant-scoped table (parents first, values as text), and an end row with per-table row counts and SHA-256 digests. For operators who may SELECT every tenant-scoped table; tenant_import loads it back.';
+COMMENT ON FUNCTION @extschema@.tenant_import(regclass, uuid, text) IS
+    'pg_tenant: loads a tenant_export kept in a table (seq, kind, relation, data) into this database, under the exported or a new tenant id and slug; refuses a taken id or slug, a table or column this database lacks, or an export that does not match its end row, changing nothing. Returns per table the rows loaded and their SHA-256.';

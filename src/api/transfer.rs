@@ -165,7 +165,11 @@ fn as_part_owner<R>(part: &Part, f: impl FnOnce() -> Result<R>) -> Result<R> {
 }
 
 /// 42501 unless the caller (not pg_tenant) holds `mode` on `part`'s table.
-fn require_privilege(part: &Part, mode: u32, verb: &str, function: &str) -> Result<()> {
+fn require_privilege(
+    part: &Part,
+    (mode, privilege, verb): (u32, &str, &str),
+    function: &str,
+) -> Result<()> {
     if part.registry {
         return Ok(());
     }
@@ -178,8 +182,7 @@ fn require_privilege(part: &Part, mode: u32, verb: &str, function: &str) -> Resu
     Err(error::insufficient_privilege(
         format!("{function}: permission denied to {verb} table {}", part.relation),
         format!(
-            "A tenant's rows are moved by a role that may {verb} every tenant-scoped table: GRANT {} ON {} TO the role running {function}.",
-            verb.to_uppercase(),
+            "A tenant's rows are moved by a role that may {verb} every tenant-scoped table: GRANT {privilege} ON {} TO the role running {function}.",
             part.relation
         ),
     ))
@@ -218,7 +221,11 @@ pub unsafe extern "C-unwind" fn tenant_export(fcinfo: pg_sys::FunctionCallInfo) 
 fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
     let parts = parts()?;
     for part in &parts {
-        require_privilege(part, pg_sys::ACL_SELECT, "select from", "tenant_export")?;
+        require_privilege(
+            part,
+            (pg_sys::ACL_SELECT, "SELECT", "select from"),
+            "tenant_export",
+        )?;
     }
     let mut seq: i64 = 0;
     let mut emit = |kind: &str, relation: Option<&str>, data: pg_sys::Datum| {
@@ -500,7 +507,11 @@ impl Import {
         }
         let part = self.target(&relation, &columns)?;
         if !part.registry {
-            require_privilege(&part, pg_sys::ACL_INSERT, "insert into", "tenant_import")?;
+            require_privilege(
+                &part,
+                (pg_sys::ACL_INSERT, "INSERT", "insert into"),
+                "tenant_import",
+            )?;
         }
         let whole_table = !part.registry && references_itself(part.relid)?;
         let insert = insert_sql(&part, &columns)?;
