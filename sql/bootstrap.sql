@@ -289,6 +289,33 @@ COMMENT ON COLUMN tenant.audit_log.user_id IS 'app.current_user_id of the writin
 COMMENT ON COLUMN tenant.audit_log.db_role IS 'The database role that wrote (current_user).';
 COMMENT ON COLUMN tenant.audit_log.bypass IS 'Whether the write was made with the bypass (a tenant_bypass member with app.bypass_rls on).';
 
+-- Break-glass records: every transaction in which a member of tenant_bypass
+-- used the bypass, written by a background worker in a transaction of its
+-- own before the bypass opened anything (kept when the bypassing
+-- transaction rolls back); read by operators, changed by nobody.
+CREATE TABLE tenant.bypass_log (
+    logged_at    timestamptz NOT NULL DEFAULT now(),
+    xact_start   timestamptz NOT NULL,
+    backend_pid  integer     NOT NULL,
+    db_role      name        NOT NULL,
+    session_role name        NOT NULL,
+    app_user     text,
+    reason       text        NOT NULL CONSTRAINT bypass_log_reason CHECK (btrim(reason) <> ''),
+    tables       text[]      NOT NULL
+);
+CREATE INDEX bypass_log_logged_at ON tenant.bypass_log (logged_at);
+COMMENT ON TABLE tenant.bypass_log IS
+    'pg_tenant: one row per transaction that used the bypass (and per set of tables it touched first), written before the bypass opens anything and kept if the transaction rolls back; append-only, read by tenant_admin.';
+COMMENT ON COLUMN tenant.bypass_log.logged_at IS 'When the record was written.';
+COMMENT ON COLUMN tenant.bypass_log.xact_start IS 'When the bypassing transaction started: with backend_pid, it names the transaction.';
+COMMENT ON COLUMN tenant.bypass_log.backend_pid IS 'The process id of the bypassing session.';
+COMMENT ON COLUMN tenant.bypass_log.db_role IS 'The role that used the bypass (current_user, a member of tenant_bypass).';
+COMMENT ON COLUMN tenant.bypass_log.session_role IS 'The session''s login role (session_user).';
+COMMENT ON COLUMN tenant.bypass_log.app_user IS 'app.current_user_id of the session, if set.';
+COMMENT ON COLUMN tenant.bypass_log.reason IS 'app.bypass_reason, the reason the session gave (required; at most 1000 characters kept).';
+COMMENT ON COLUMN tenant.bypass_log.tables IS 'The tenant-scoped tables the transaction touched with the bypass that no earlier record of it lists.';
+COMMENT ON INDEX tenant.bypass_log_logged_at IS 'pg_tenant: finds the records of a period.';
+
 -- Keep the rows in pg_dump output (extension configuration tables).
 SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.tables', '');
@@ -304,6 +331,7 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.usage', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.check_acceptances', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.erasures', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.bypass_log', '');
 
 -- Row-Level Security on the registry itself; the policies are in sql/finalize.sql.
 ALTER TABLE tenant.tenants ENABLE ROW LEVEL SECURITY;
@@ -334,6 +362,8 @@ ALTER TABLE tenant.erasures ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.erasures FORCE ROW LEVEL SECURITY;
 ALTER TABLE tenant.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenant.audit_log FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant.bypass_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.bypass_log FORCE ROW LEVEL SECURITY;
 
 -- Writes go through pg_tenant's functions only; reads are filtered by RLS.
 REVOKE ALL ON ALL TABLES IN SCHEMA tenant FROM PUBLIC;
@@ -353,6 +383,8 @@ GRANT SELECT ON tenant.domains TO tenant_admin;
 GRANT SELECT ON tenant.check_acceptances TO tenant_admin;
 -- Erasure records are the operators' (tenant_purge writes them).
 GRANT SELECT ON tenant.erasures TO tenant_admin;
+-- Break-glass records are the operators' (the bypass recorder writes them).
+GRANT SELECT ON tenant.bypass_log TO tenant_admin;
 -- The audit log: read through RLS; written only by the audit trigger (as the
 -- registry owner); updated and deleted by nobody.
 GRANT SELECT ON tenant.audit_log TO PUBLIC;

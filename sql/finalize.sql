@@ -47,6 +47,22 @@ COMMENT ON TRIGGER tenant_append_only ON tenant.erasures IS
 COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.erasures IS
     'pg_tenant: erasure records are append-only; TRUNCATE is refused (42501).';
 
+-- tenant.bypass_log: operators read it; the bypass recorder adds to it;
+-- nobody changes it.
+CREATE POLICY tenant_admin_read ON tenant.bypass_log
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.bypass_log IS
+    'pg_tenant: members of tenant_admin see the break-glass records.';
+CREATE TRIGGER tenant_append_only BEFORE UPDATE OR DELETE ON tenant.bypass_log
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_append_only();
+CREATE TRIGGER tenant_append_only_truncate BEFORE TRUNCATE ON tenant.bypass_log
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._tenant_append_only();
+COMMENT ON TRIGGER tenant_append_only ON tenant.bypass_log IS
+    'pg_tenant: break-glass records are append-only; UPDATE and DELETE are refused (42501).';
+COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.bypass_log IS
+    'pg_tenant: break-glass records are append-only; TRUNCATE is refused (42501).';
+
 -- tenant.audit_log: a session reads its tenant's entries, operators every
 -- entry; only the audit trigger writes it, as the registry owner.
 CREATE POLICY tenant_isolation ON tenant.audit_log
@@ -604,7 +620,7 @@ COMMENT ON FUNCTION @extschema@.tenant_audit_disable(regclass) IS
 COMMENT ON FUNCTION @extschema@.tenant_audit_expire(interval) IS
     'pg_tenant: removes audit entries older than the given age; returns how many. Operators only.';
 COMMENT ON FUNCTION @extschema@._tenant_append_only() IS
-    'pg_tenant internal: BEFORE UPDATE/DELETE/TRUNCATE trigger of tenant.erasures; refuses every change (42501).';
+    'pg_tenant internal: BEFORE UPDATE/DELETE/TRUNCATE trigger of tenant.erasures and tenant.bypass_log; refuses every change (42501).';
 COMMENT ON FUNCTION @extschema@._tenant_registry_guard() IS
     'pg_tenant internal: event trigger function of tenant_registry_guard; refuses to disable the triggers of registry tables.';
 COMMENT ON FUNCTION @extschema@._tenant_ddl_guard() IS

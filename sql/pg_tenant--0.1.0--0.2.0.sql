@@ -436,3 +436,50 @@ COMMENT ON FUNCTION @extschema@.tenant_export(text) IS
     'pg_tenant: every row of one tenant (by id or slug) as rows (seq, kind, relation, data): a header, its registry rows, its rows of every tenant-scoped table (parents first, values as text), and an end row with per-table row counts and SHA-256 digests. For operators who may SELECT every tenant-scoped table; tenant_import loads it back.';
 COMMENT ON FUNCTION @extschema@.tenant_import(regclass, uuid, text) IS
     'pg_tenant: loads a tenant_export kept in a table (seq, kind, relation, data) into this database, under the exported or a new tenant id and slug; refuses a taken id or slug, a table or column this database lacks, or an export that does not match its end row, changing nothing. Returns per table the rows loaded and their SHA-256.';
+
+-- Break-glass records (src/enforce/breakglass.rs, src/store/autonomous.rs).
+CREATE TABLE tenant.bypass_log (
+    logged_at    timestamptz NOT NULL DEFAULT now(),
+    xact_start   timestamptz NOT NULL,
+    backend_pid  integer     NOT NULL,
+    db_role      name        NOT NULL,
+    session_role name        NOT NULL,
+    app_user     text,
+    reason       text        NOT NULL CONSTRAINT bypass_log_reason CHECK (btrim(reason) <> ''),
+    tables       text[]      NOT NULL
+);
+CREATE INDEX bypass_log_logged_at ON tenant.bypass_log (logged_at);
+COMMENT ON TABLE tenant.bypass_log IS
+    'pg_tenant: one row per transaction that used the bypass (and per set of tables it touched first), written before the bypass opens anything and kept if the transaction rolls back; append-only, read by tenant_admin.';
+COMMENT ON COLUMN tenant.bypass_log.logged_at IS 'When the record was written.';
+COMMENT ON COLUMN tenant.bypass_log.xact_start IS 'When the bypassing transaction started: with backend_pid, it names the transaction.';
+COMMENT ON COLUMN tenant.bypass_log.backend_pid IS 'The process id of the bypassing session.';
+COMMENT ON COLUMN tenant.bypass_log.db_role IS 'The role that used the bypass (current_user, a member of tenant_bypass).';
+COMMENT ON COLUMN tenant.bypass_log.session_role IS 'The session''s login role (session_user).';
+COMMENT ON COLUMN tenant.bypass_log.app_user IS 'app.current_user_id of the session, if set.';
+COMMENT ON COLUMN tenant.bypass_log.reason IS 'app.bypass_reason, the reason the session gave (required; at most 1000 characters kept).';
+COMMENT ON COLUMN tenant.bypass_log.tables IS 'The tenant-scoped tables the transaction touched with the bypass that no earlier record of it lists.';
+COMMENT ON INDEX tenant.bypass_log_logged_at IS 'pg_tenant: finds the records of a period.';
+SELECT pg_catalog.pg_extension_config_dump('tenant.bypass_log', '');
+ALTER TABLE tenant.bypass_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant.bypass_log FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON tenant.bypass_log FROM PUBLIC;
+GRANT SELECT ON tenant.bypass_log TO tenant_admin;
+-- tenant.bypass_log: operators read it; the bypass recorder adds to it;
+-- nobody changes it.
+CREATE POLICY tenant_admin_read ON tenant.bypass_log
+    AS PERMISSIVE FOR SELECT TO tenant_admin
+    USING (true);
+COMMENT ON POLICY tenant_admin_read ON tenant.bypass_log IS
+    'pg_tenant: members of tenant_admin see the break-glass records.';
+CREATE TRIGGER tenant_append_only BEFORE UPDATE OR DELETE ON tenant.bypass_log
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_append_only();
+CREATE TRIGGER tenant_append_only_truncate BEFORE TRUNCATE ON tenant.bypass_log
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._tenant_append_only();
+COMMENT ON TRIGGER tenant_append_only ON tenant.bypass_log IS
+    'pg_tenant: break-glass records are append-only; UPDATE and DELETE are refused (42501).';
+COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.bypass_log IS
+    'pg_tenant: break-glass records are append-only; TRUNCATE is refused (42501).';
+
+COMMENT ON FUNCTION @extschema@._tenant_append_only() IS
+    'pg_tenant internal: BEFORE UPDATE/DELETE/TRUNCATE trigger of tenant.erasures and tenant.bypass_log; refuses every change (42501).';

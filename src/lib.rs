@@ -51,6 +51,7 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 pub extern "C-unwind" fn _PG_init() {
     error::sqlstate::init();
     session::init();
+    enforce::breakglass::init();
 }
 
 /// Required by `cargo pgrx test`.

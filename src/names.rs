@@ -10,6 +10,8 @@ pub const TENANT_SETTING: &CStr = c"app.current_tenant";
 pub const USER_SETTING: &CStr = c"app.current_user_id";
 /// A transaction's request for cross-tenant access (a boolean).
 pub const BYPASS_SETTING: &CStr = c"app.bypass_rls";
+/// Why a transaction uses the bypass (text, required with it).
+pub const BYPASS_REASON_SETTING: &CStr = c"app.bypass_reason";
 
 /// The schema of pg_tenant's registry tables.
 pub const REGISTRY_SCHEMA: &CStr = c"tenant";

@@ -262,7 +262,10 @@ fn audit_statement<'a>(
     // The bypass was in force: asked for, by a member of tenant_bypass.
     let bypass = roles::has_bypass_role() && crate::enforce::current::bypass_requested()?;
     // SAFETY: GetUserId reads the current role.
-    let db_role = catalog::role_name(unsafe { pg_sys::GetUserId() }).unwrap_or_default();
+    let acting = ACTING_FOR
+        .with(Cell::get)
+        .unwrap_or_else(|| unsafe { pg_sys::GetUserId() });
+    let db_role = catalog::role_name(acting).unwrap_or_default();
     let table = identity::relation_label(relid);
     let layout = layout_of(tupdesc);
     let purging = PURGING.with(Cell::get).map(pgrx::Uuid::from_bytes);
@@ -329,6 +332,22 @@ thread_local! {
     /// The tenant `tenant_purge` is erasing: its rows' deletes are recorded
     /// in the erasure record, not in the log it erases.
     static PURGING: Cell<Option<[u8; 16]>> = const { Cell::new(None) };
+    /// The role pg_tenant writes for while it works as a table's owner
+    /// (`tenant_import`): the audit entries name it, not the owner.
+    static ACTING_FOR: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (writes made as a table's owner on `role`'s behalf) so that
+/// the audit entries it causes name `role` as the writer.
+pub fn while_acting_for<R>(role: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    struct Done(Option<pg_sys::Oid>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            ACTING_FOR.with(|a| a.set(self.0));
+        }
+    }
+    let _done = Done(ACTING_FOR.with(|a| a.replace(Some(role))));
+    f()
 }
 
 /// Runs `f` (tenant_purge's deletes) with the audit of `tenant`'s rows off.

@@ -54,7 +54,12 @@ fn current_tenant_user_id() -> Result<Option<Uuid>> {
 /// members of the `tenant_bypass` role alone.
 #[pg_extern(stable, parallel_restricted)]
 fn tenant_bypass_requested() -> Result<bool> {
-    current::bypass_requested()
+    let requested = current::bypass_requested()?;
+    if requested {
+        // Recorded in tenant.bypass_log before it opens anything (or refused).
+        crate::enforce::breakglass::record_use()?;
+    }
+    Ok(requested)
 }
 
 /// `tenant_has_role(min_role)`: whether the current user (`app.current_user_id`)

@@ -312,7 +312,11 @@ fn append_only<'a>(
     Err(error::report(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         format!("tenant.{table} is append-only: its records cannot be changed or removed"),
-        "Erasure records outlive the data they describe; pg_tenant only adds them (tenant_purge, tenant_purge_expired).",
+        if table == "bypass_log" {
+            "Break-glass records are evidence; pg_tenant only adds them (every use of the bypass)."
+        } else {
+            "Erasure records outlive the data they describe; pg_tenant only adds them (tenant_purge, tenant_purge_expired)."
+        },
     ))
 }
 

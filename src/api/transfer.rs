@@ -35,11 +35,11 @@
 
 use crate::enforce::usage;
 use crate::error::{self, Result};
-use crate::names::{TENANTS_TABLE, TENANT_COLUMN};
+use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANTS_TABLE, TENANT_COLUMN};
 use crate::registry::tenants::{self, Tenant};
 use crate::store::{identity, lookup, spi, srf::Materialized};
 use pgrx::prelude::*;
-use pgrx::spi::quote_identifier;
+use pgrx::spi::{quote_identifier, quote_literal};
 use pgrx::{PgRelation, Uuid};
 use sha2::{Digest, Sha256};
 
@@ -226,6 +226,7 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
             (pg_sys::ACL_SELECT, "SELECT", "select from"),
             "tenant_export",
         )?;
+        refuse_unsafe(part, &part.columns, "tenant_export")?;
     }
     let mut seq: i64 = 0;
     let mut emit = |kind: &str, relation: Option<&str>, data: pg_sys::Datum| {
@@ -258,6 +259,14 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
             "extension_version": env!("CARGO_PKG_VERSION"),
         })),
     );
+    // jsonb's input function, looked up once.
+    let mut jsonb_input = Box::new(unsafe { std::mem::zeroed::<pg_sys::FmgrInfo>() });
+    // SAFETY: fills the FmgrInfo in the call's memory.
+    unsafe {
+        let (mut function, mut io_param) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
+        pg_sys::getTypeInputInfo(pg_sys::JSONBOID, &mut function, &mut io_param);
+        pg_sys::fmgr_info(function, jsonb_input.as_mut());
+    }
     let mut summaries = Vec::with_capacity(parts.len());
     for part in &parts {
         emit(
@@ -273,12 +282,24 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
                 &[tenant.id.into(), part.columns.clone().into()],
                 BATCH,
                 |values, _| {
-                    // SAFETY: column 2 is the non-NULL text of column 1.
-                    let text = unsafe { <&str>::from_datum(values[1], false) }.unwrap_or_default();
+                    // SAFETY: the one column is non-NULL text; jsonb_in
+                    // reads the C string made of it (both in the batch's
+                    // memory, freed after it).
+                    let (text, jsonb) = unsafe {
+                        let text = <&str>::from_datum(values[0], false).unwrap_or_default();
+                        let cstring = pg_sys::text_to_cstring(values[0].cast_mut_ptr());
+                        let jsonb = pg_sys::InputFunctionCall(
+                            jsonb_input.as_mut(),
+                            cstring,
+                            pg_sys::InvalidOid,
+                            -1,
+                        );
+                        (text, jsonb)
+                    };
                     hasher.update(text.as_bytes());
                     hasher.update(b"\n");
                     rows += 1;
-                    emit("row", Some(&part.relation), values[0]);
+                    emit("row", Some(&part.relation), jsonb);
                     Ok(())
                 },
             )
@@ -301,21 +322,27 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
     Ok(())
 }
 
-/// The query that reads one table's rows of the tenant ($1): the row as a
-/// JSON object of its columns' text ($2 the names), and that object's text,
-/// sorted byte by byte.
+/// The query that reads one table's rows of the tenant ($1): the text of
+/// the row as a JSON object of its columns' text ($2 the names), sorted
+/// byte by byte. Each value is printed by its type's output function
+/// (`format('%s', ...)`, NULL kept apart by `num_nulls`), never by a cast
+/// to text, which its type's owner may have defined (CREATE CAST) to run
+/// code of their own. Only the text is sorted (sorting the jsonb with it
+/// doubled the sort's memory); `export` reads the jsonb back from it.
 fn select_sql(part: &Part) -> String {
     let values: Vec<String> = part
         .columns
         .iter()
-        .map(|c| format!("t.{}::pg_catalog.text", quote_identifier(c)))
+        .map(|c| {
+            let c = format!("t.{}", quote_identifier(c));
+            format!("CASE WHEN pg_catalog.num_nulls({c}) OPERATOR(pg_catalog.=) 1 THEN NULL ELSE pg_catalog.format('%s', {c}) END")
+        })
         .collect();
     format!(
-        "SELECT s.d, s.x
-           FROM (SELECT r.d, r.d::pg_catalog.text AS x
-                   FROM (SELECT pg_catalog.jsonb_object($2::pg_catalog.text[], ARRAY[{values}]::pg_catalog.text[]) AS d
-                           FROM {only}{relation} AS t
-                          WHERE t.{column} OPERATOR(pg_catalog.=) $1) AS r) AS s
+        "SELECT s.x
+           FROM (SELECT pg_catalog.jsonb_object($2::pg_catalog.text[], ARRAY[{values}]::pg_catalog.text[])::pg_catalog.text AS x
+                   FROM {only}{relation} AS t
+                  WHERE t.{column} OPERATOR(pg_catalog.=) $1) AS s
           ORDER BY s.x COLLATE pg_catalog.\"C\"",
         values = values.join(", "),
         only = if part.only { "ONLY " } else { "" },
@@ -373,7 +400,12 @@ struct Loading {
 /// An import in progress, fed the source's rows in `seq` order.
 struct Import {
     source_label: String,
+    /// The tenant imported, and the exported tenant's id.
     tenant: Option<Uuid>,
+    exported: Option<Uuid>,
+    /// Tenant-scoped tables loaded, whose sequences move once the export is
+    /// known whole (setval is not undone by a rollback).
+    loaded: Vec<(pg_sys::Oid, String)>,
     slug: Option<String>,
     /// Seen the header / the end row.
     started: bool,
@@ -394,6 +426,8 @@ impl Import {
         let mut import = Import {
             source_label,
             tenant: id,
+            exported: None,
+            loaded: Vec::new(),
             slug,
             started: false,
             ended: false,
@@ -484,6 +518,7 @@ impl Import {
             .and_then(tenants::parse_uuid)
             .ok_or_else(|| self.corrupt("its header names no tenant id".into()))?;
         self.tenant.get_or_insert(exported);
+        self.exported = Some(exported);
         self.started = true;
         Ok(())
     }
@@ -506,6 +541,7 @@ impl Import {
             return Err(self.corrupt("its first table is not tenant.tenants".into()));
         }
         let part = self.target(&relation, &columns)?;
+        refuse_unsafe(&part, &columns, "tenant_import")?;
         if !part.registry {
             require_privilege(
                 &part,
@@ -590,6 +626,7 @@ impl Import {
     /// Inserts the rows waiting.
     fn flush(&mut self) -> Result<()> {
         let tenant = self.tenant.expect("set by the header");
+        let exported = self.exported.expect("set by the header");
         let slug = self.slug.clone();
         let Some(loading) = self.current.as_mut() else {
             return Ok(());
@@ -598,8 +635,21 @@ impl Import {
             return Ok(());
         }
         let rows = std::mem::take(&mut loading.pending);
-        as_part_owner(&loading.part, || {
-            spi::execute(&loading.insert, &[rows.into(), tenant.into(), slug.into()])
+        // SAFETY: reads the current role.
+        let caller = unsafe { pg_sys::GetUserId() };
+        // Audited tables record the import's rows as written by the caller.
+        super::audit::while_acting_for(caller, || {
+            as_part_owner(&loading.part, || {
+                spi::execute(
+                    &loading.insert,
+                    &[
+                        rows.into(),
+                        tenant.into(),
+                        slug.into(),
+                        exported.to_string().into(),
+                    ],
+                )
+            })
         })
     }
 
@@ -634,9 +684,9 @@ impl Import {
                 )
             })?,
             "tenant.members" if loading.rows > 0 => usage::add_members(tenant, loading.rows)?,
-            _ if !loading.part.registry => {
-                identity::as_table_owner(loading.part.relid, || advance_sequences(&loading.part))?
-            }
+            _ if !loading.part.registry => self
+                .loaded
+                .push((loading.part.relid, loading.part.relation.clone())),
             _ => {}
         }
         self.done.push(Summary {
@@ -709,6 +759,32 @@ impl Import {
             )));
         }
         self.ended = true;
+        self.advance_sequences()
+    }
+
+    /// Now that the export is known whole (setval is not undone by a
+    /// rollback): moves every sequence of the tables loaded past the ids
+    /// imported, once the caller is known to be allowed to move every one.
+    fn advance_sequences(&self) -> Result<()> {
+        let mut sequences = Vec::new();
+        for (relid, relation) in &self.loaded {
+            for (column, sequence, oid) in owned_sequences(*relid)? {
+                // SAFETY: a catalog check of the current role (the caller).
+                let allowed = unsafe {
+                    pg_sys::pg_class_aclcheck(oid, pg_sys::GetUserId(), pg_sys::ACL_UPDATE as _)
+                } == pg_sys::AclResult::ACLCHECK_OK;
+                if !allowed {
+                    return Err(error::insufficient_privilege(
+                        format!("tenant_import: permission denied to move sequence {sequence} of {relation} past the ids imported"),
+                        format!("GRANT UPDATE ON SEQUENCE {sequence} TO the role running tenant_import."),
+                    ));
+                }
+                sequences.push((*relid, relation, column, sequence));
+            }
+        }
+        for (relid, relation, column, sequence) in sequences {
+            identity::as_table_owner(relid, || advance_sequence(relation, &column, &sequence))?;
+        }
         Ok(())
     }
 }
@@ -736,6 +812,78 @@ fn require_export_columns(source: pg_sys::Oid, label: &str) -> Result<()> {
     ))
 }
 
+/// Refuses (55000, 0A000) a tenant-scoped table that moving its rows as its
+/// owner would get wrong: row-level security policies of its own (the owner
+/// reads and writes past them, the caller might not); and, for the import,
+/// a column whose type has a cast from text defined by a role (it would
+/// stand in for the type's input function, running its owner's code), or a
+/// DEFERRABLE INITIALLY DEFERRED foreign key (its check cannot fire inside
+/// the owner's security-restricted operation).
+fn refuse_unsafe(part: &Part, columns: &[String], function: &str) -> Result<()> {
+    if part.registry {
+        return Ok(());
+    }
+    let relation = &part.relation;
+    let policies = spi::column::<String>(
+        "SELECT pg_catalog.quote_ident(p.polname::text) FROM pg_catalog.pg_policy p
+          WHERE p.polrelid = $1 AND p.polname::text <> ALL ($2) ORDER BY 1",
+        &[
+            part.relid.into(),
+            vec![ISOLATION_POLICY.to_string(), BYPASS_POLICY.to_string()].into(),
+        ],
+    )?;
+    if !policies.is_empty() {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "{function}: {relation} has row-level security policies of its own ({}); nothing was moved",
+                policies.join(", ")
+            ),
+            format!("{function} moves every row of the tenant as the table's owner, past such policies, so it refuses the table rather than ignore them: move that table's rows yourself, or drop the policies for the move."),
+        ));
+    }
+    if function != "tenant_import" {
+        return Ok(());
+    }
+    let casts = spi::column::<String>(
+        "SELECT pg_catalog.quote_ident(a.attname::text) || ' ' || pg_catalog.format_type(a.atttypid, NULL)
+           FROM pg_catalog.pg_attribute a
+           JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
+           JOIN pg_catalog.pg_cast c ON c.castsource = 'pg_catalog.text'::pg_catalog.regtype
+                                    AND c.casttarget IN (y.oid, y.typbasetype)
+          WHERE a.attrelid = $1 AND a.attname::text = ANY ($2) AND c.castmethod <> 'i'
+            AND c.oid >= 16384
+          ORDER BY a.attnum",
+        &[part.relid.into(), columns.to_vec().into()],
+    )?;
+    if !casts.is_empty() {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "{function}: column {} of {relation} has a type with a cast from text defined in this database; nothing was imported",
+                casts.join(", ")
+            ),
+            "tenant_import reads every value back with its type's input function; a user-defined cast from text would run instead, as the table's owner. Drop the cast (or define it WITH INOUT) for the import.",
+        ));
+    }
+    let deferred = spi::column::<String>(
+        "SELECT pg_catalog.quote_ident(k.conname::text) FROM pg_catalog.pg_constraint k
+          WHERE k.conrelid = $1 AND k.contype = 'f' AND k.condeferred ORDER BY 1",
+        &[part.relid.into()],
+    )?;
+    if !deferred.is_empty() {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "{function}: {relation} has INITIALLY DEFERRED foreign keys ({}); nothing was imported",
+                deferred.join(", ")
+            ),
+            format!("tenant_import writes as the table's owner, where a deferred check cannot fire: make them immediate for the import (ALTER TABLE {relation} ALTER CONSTRAINT ... INITIALLY IMMEDIATE)."),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a foreign key of the table references the table itself.
 fn references_itself(relid: pg_sys::Oid) -> Result<bool> {
     Ok(spi::one::<bool>(
@@ -746,9 +894,14 @@ fn references_itself(relid: pg_sys::Oid) -> Result<bool> {
     .unwrap_or(false))
 }
 
+/// The audit log's columns whose JSON holds the row's tenant_id.
+const JSON_WITH_TENANT: [&str; 3] = ["key", "old_values", "new_values"];
+
 /// The INSERT of a batch ($1 the rows' data as text[], $2 the tenant, $3
-/// the new slug or NULL): each column read back from its text by its type's
-/// input function, the tenant's column set to the tenant imported.
+/// the new slug or NULL, $4 the exported tenant's id): each column read back
+/// from its text by its type's input function (`refuse_unsafe` made sure no
+/// cast of the type's owner stands in for it), the tenant's column set to
+/// the tenant imported.
 fn insert_sql(part: &Part, columns: &[String]) -> Result<String> {
     let types = identity::with_pinned_search_path(|| {
         spi::pairs::<String, String>(
@@ -763,7 +916,12 @@ fn insert_sql(part: &Part, columns: &[String]) -> Result<String> {
     let mut values = Vec::with_capacity(columns.len() + 1);
     for column in columns {
         let ty = type_of(column).ok_or_else(|| error::bug("an exported column has no type"))?;
-        let mut value = format!("(u.d OPERATOR(pg_catalog.->>) {})", sql_literal(column));
+        let mut value = format!("(u.d OPERATOR(pg_catalog.->>) {})", quote_literal(column));
+        if part.relation == "tenant.audit_log" && JSON_WITH_TENANT.contains(&column.as_str()) {
+            // The entries' keys and values name the tenant: the new one.
+            value =
+                format!("pg_catalog.replace({value}, $4::pg_catalog.text, $2::pg_catalog.text)");
+        }
         if part.relation == "tenant.tenants" && column == "slug" {
             value = format!("COALESCE($3::pg_catalog.text, {value})");
         }
@@ -784,38 +942,39 @@ fn insert_sql(part: &Part, columns: &[String]) -> Result<String> {
     ))
 }
 
-/// A SQL string literal.
-fn sql_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// Moves each sequence owned by a column of the table (serial, identity)
-/// past the largest value the table now holds, so that the rows imported
-/// with their ids are not handed the same ids again.
-fn advance_sequences(part: &Part) -> Result<()> {
-    let owned = spi::pairs::<String, String>(
-        "SELECT a.attname::text, s.oid::pg_catalog.regclass::pg_catalog.text
+/// The sequences owned by the table's columns (serial, identity): column,
+/// sequence (quoted, qualified) and its OID.
+fn owned_sequences(relid: pg_sys::Oid) -> Result<Vec<(String, String, pg_sys::Oid)>> {
+    let rows = spi::pairs::<String, pg_sys::Oid>(
+        "SELECT a.attname::text, s.oid
            FROM pg_catalog.pg_depend d
            JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
            JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
           WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
             AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-            AND d.refobjid = $1 AND d.deptype IN ('a', 'i')",
-        &[part.relid.into()],
+            AND d.refobjid = $1 AND d.deptype IN ('a', 'i')
+          ORDER BY 1",
+        &[relid.into()],
     )?;
-    for (column, sequence) in owned {
-        spi::execute(
-            &format!(
-                "SELECT pg_catalog.setval($1::pg_catalog.regclass, m.v)
-                   FROM (SELECT pg_catalog.max(t.{column})::pg_catalog.int8 AS v FROM {relation} AS t) AS m,
-                        pg_catalog.pg_sequence q
-                  WHERE q.seqrelid = $1::pg_catalog.regclass AND q.seqincrement > 0 AND m.v IS NOT NULL
-                    AND m.v > COALESCE(pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass), q.seqstart - 1)",
-                column = quote_identifier(&column),
-                relation = part.relation,
-            ),
-            &[sequence.into()],
-        )?;
-    }
-    Ok(())
+    Ok(rows
+        .into_iter()
+        .map(|(column, oid)| (column, identity::relation_label(oid), oid))
+        .collect())
+}
+
+/// Moves a sequence past the largest value its column now holds in the
+/// table, so that rows imported with their ids are not handed the same ids
+/// again.
+fn advance_sequence(relation: &str, column: &str, sequence: &str) -> Result<()> {
+    spi::execute(
+        &format!(
+            "SELECT pg_catalog.setval($1::pg_catalog.regclass, m.v)
+               FROM (SELECT pg_catalog.max(t.{column})::pg_catalog.int8 AS v FROM {relation} AS t) AS m,
+                    pg_catalog.pg_sequence q
+              WHERE q.seqrelid = $1::pg_catalog.regclass AND q.seqincrement > 0 AND m.v IS NOT NULL
+                AND m.v > COALESCE(pg_catalog.pg_sequence_last_value($1::pg_catalog.regclass), q.seqstart - 1)",
+            column = quote_identifier(column),
+        ),
+        &[sequence.into()],
+    )
 }

@@ -4,6 +4,7 @@
 //! `trigger`); quotas and the size a row counts for (`quota`, `row_size`).
 
 pub mod authz;
+pub mod breakglass;
 pub mod current;
 pub mod fill;
 pub mod quota;

@@ -17,7 +17,7 @@
 
 use super::epoch;
 use crate::error::{self, Result};
-use crate::names::{BYPASS_SETTING, TENANT_SETTING, USER_SETTING};
+use crate::names::{BYPASS_REASON_SETTING, BYPASS_SETTING, TENANT_SETTING, USER_SETTING};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum, Uuid};
@@ -547,6 +547,26 @@ pub fn bypass_requested() -> Result<bool> {
             ))
         }
     }
+}
+
+/// Whether app.bypass_rls holds anything at all (the cheap test before
+/// `bypass_requested`, for the executor hook).
+pub fn bypass_set() -> bool {
+    setting_bytes(BYPASS_SETTING).is_some()
+}
+
+/// The reason the transaction gives for using the bypass
+/// (`app.bypass_reason`), trimmed; None when unset or blank.
+pub fn bypass_reason() -> Option<String> {
+    let text = String::from_utf8_lossy(setting_bytes(BYPASS_REASON_SETTING)?)
+        .trim()
+        .to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// A setting's text as the session set it; None when unset or empty.
+pub fn raw(name: &CStr) -> Option<String> {
+    setting_bytes(name).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// The end of a transaction (called by `epoch`'s callback).

@@ -198,9 +198,9 @@ unsafe fn pin_search_path() -> i32 {
     unsafe { set_in_new_nest_level(c"search_path", c"pg_catalog, pg_temp") }
 }
 
-/// Runs `f` with the settings that decide how values print pinned to fixed
-/// ones (ISO dates, UTC, Postgres intervals, shortest exact floats, hex
-/// bytea), left abort-style: a digest of values' text (`tenant_purge`'s keys)
+/// Runs `f` with the settings that decide how values print (and read back)
+/// pinned to fixed ones (ISO dates, UTC, Postgres intervals, shortest exact
+/// floats, hex bytea, XML content), left abort-style: a digest of values' text (`tenant_purge`'s keys)
 /// is then the same whatever the session set, and can be recomputed.
 pub fn with_canonical_output<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     let guc_level = unsafe {
@@ -209,6 +209,7 @@ pub fn with_canonical_output<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
         set_setting(c"IntervalStyle", c"postgres");
         set_setting(c"extra_float_digits", c"1");
         set_setting(c"bytea_output", c"hex");
+        set_setting(c"xmloption", c"content");
         level
     };
     let result = f();

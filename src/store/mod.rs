@@ -4,6 +4,7 @@
 //! (`counter_rows`), and work in a subtransaction that catches errors
 //! (`subxact`). Knows tables and rows, not what they mean.
 
+pub mod autonomous;
 pub mod counter_rows;
 pub mod identity;
 pub mod lookup;

@@ -229,8 +229,10 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Runs a read-only query through a cursor and hands each row's values
 /// (`Datum`s and NULL flags, valid only during the call) to `row`, `batch`
-/// rows at a time, each batch freed before the next: memory stays bounded
-/// however many rows there are (a sort in the query spills past
+/// rows at a time, each batch freed before the next, and with it whatever
+/// `row` allocated in Postgres memory meanwhile (the callbacks of a batch
+/// run in a memory context of their own, reset after it): memory stays
+/// bounded however many rows there are (a sort in the query spills past
 /// `work_mem`). The query reads with the snapshot of the statement that
 /// called pg_tenant (SPI's read-only mode), so that several queries see one
 /// state of the database.
@@ -253,6 +255,9 @@ pub fn stream_rows(
         .iter()
         .map(|a| if a.datum().is_some() { b' ' } else { b'n' } as std::ffi::c_char)
         .collect();
+    // The callbacks' memory, deleted when this returns (or unwinds).
+    let scratch_owner = pgrx::PgMemoryContexts::new("pg_tenant stream_rows");
+    let scratch = scratch_owner.value();
     // SAFETY: plain SPI calls, paired; an error aborts the (sub)transaction,
     // which closes the cursor and the connection.
     unsafe {
@@ -282,6 +287,7 @@ pub fn stream_rows(
             let width = (*desc).natts as usize;
             let mut datums = vec![pg_sys::Datum::from(0); width];
             let mut is_null = vec![false; width];
+            let previous = pg_sys::MemoryContextSwitchTo(scratch);
             for i in 0..count {
                 let tuple = *(*table).vals.add(i);
                 for c in 0..width {
@@ -289,10 +295,13 @@ pub fn stream_rows(
                 }
                 if let Err(e) = row(&datums, &is_null) {
                     outcome = Err(e);
+                    pg_sys::MemoryContextSwitchTo(previous);
                     pg_sys::SPI_freetuptable(table);
                     break 'fetch;
                 }
             }
+            pg_sys::MemoryContextSwitchTo(previous);
+            pg_sys::MemoryContextReset(scratch);
             pg_sys::SPI_freetuptable(table);
             if (count as i64) < batch {
                 break;

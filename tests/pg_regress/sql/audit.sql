@@ -138,6 +138,7 @@ SELECT tenant_audit_disable('au_docs');
 \set ON_ERROR_ROLLBACK on
 BEGIN;
 SELECT set_config('app.bypass_rls', 'on', true);
+SELECT set_config('app.bypass_reason', 'regression test', true) IS NOT NULL AS reason_given;
 UPDATE au_docs SET body = 'fixed by support' WHERE id = 1;
 COMMIT;
 \c - postgres
@@ -151,6 +152,7 @@ SELECT tenant_id, operation, new_values, db_role, bypass FROM tenant.audit_log
 \set SHOW_CONTEXT never
 BEGIN;
 SELECT set_config('app.bypass_rls', 'on', true);
+SELECT set_config('app.bypass_reason', 'regression test', true) IS NOT NULL AS reason_given;
 UPDATE au_other SET tenant_id = 'a0d17000-0000-4000-8000-0000000a0002', secret = 'moved' WHERE id = 1;
 COMMIT;
 \c - postgres

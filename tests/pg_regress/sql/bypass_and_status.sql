@@ -21,6 +21,7 @@ COMMIT;
 SELECT count(*) AS job_rows_without_asking FROM projects;
 BEGIN;
 SELECT set_config('app.bypass_rls', 'on', true);
+SELECT set_config('app.bypass_reason', 'regression test', true) IS NOT NULL AS reason_given;
 SELECT count(*) AS job_rows_with_bypass FROM projects;
 -- and may write into any tenant, naming it
 INSERT INTO projects (tenant_id, name) VALUES (:'initech_id', 'written by job');

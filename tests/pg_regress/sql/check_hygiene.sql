@@ -55,6 +55,7 @@ GRANT SELECT ON notes TO hygiene_web;
 SET ROLE hygiene_web;
 SELECT count(*) AS rows_without_bypass FROM notes;
 SELECT set_config('app.bypass_rls', 'on', true) AS bypass;
+SELECT set_config('app.bypass_reason', 'regression test', true) IS NOT NULL AS reason_given;
 SELECT count(*) AS every_tenants_rows FROM notes;
 RESET ROLE;
 ROLLBACK;

@@ -105,6 +105,7 @@ SELECT id AS quota_co FROM tenant.tenants WHERE slug = 'quota-co' \gset
 SET ROLE job;
 BEGIN;
 SELECT set_config('app.bypass_rls', 'on', true) IS NOT NULL AS bypass;
+SELECT set_config('app.bypass_reason', 'regression test', true) IS NOT NULL AS reason_given;
 UPDATE qnotes SET tenant_id = :'other_co' WHERE body = 'two';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
@@ -116,6 +117,7 @@ RESET ROLE;
 SET ROLE job;
 BEGIN;
 SELECT set_config('app.bypass_rls', 'on', true) IS NOT NULL AS bypass;
+SELECT set_config('app.bypass_reason', 'regression test', true) IS NOT NULL AS reason_given;
 UPDATE qnotes SET tenant_id = :'quota_co' WHERE body = 'bulk 1';
 COMMIT;
 RESET ROLE;
