@@ -130,6 +130,11 @@ try {
     await request.tenant.runAsSystem(async (db) => (await db.select().from(projects)).length));
   expect("runAsSystem from the system role (tenant_bypass): every tenant's rows", 2,
     await system.tenant.runAsSystem(async (db) => (await db.select().from(projects)).length));
+  expect("runAsSystem is recorded in tenant.bypass_log with the system role's standing reason",
+    "bt_system_bypass Better Tenant runAsSystem (system pool) public.projects",
+    (await admin.query(`SELECT db_role || ' ' || reason || ' ' || array_to_string(tables, ',') AS r
+                          FROM tenant.bypass_log WHERE 'public.projects' = ANY (tables)
+                         ORDER BY logged_at DESC LIMIT 1`)).rows[0]?.r);
   const loginOnly = instance(process.env.SYSTEM_URL, { header: "x-tenant-id" });
   try {
     expect("runAsSystem as the system login role without its role (one set_config): refused (42501), it holds nothing itself", "42501",

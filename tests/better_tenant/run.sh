@@ -49,6 +49,10 @@ GRANT tenant_directory TO bt_app;
 -- (its pool sets the role for every session): one set_config is not enough.
 GRANT tenant_bypass, tenant_admin TO bt_system_bypass;
 GRANT bt_system_bypass TO bt_system;
+-- Better Tenant's runAsSystem sets app.bypass_rls but no reason: the system
+-- login role carries a standing one, recorded with every use in
+-- tenant.bypass_log.
+ALTER ROLE bt_system SET app.bypass_reason = 'Better Tenant runAsSystem (system pool)';
 GRANT CREATE ON DATABASE bt TO migrator;
 GRANT CREATE ON SCHEMA public TO migrator;
 ALTER DEFAULT PRIVILEGES FOR ROLE migrator IN SCHEMA public
