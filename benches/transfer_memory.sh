@@ -9,8 +9,11 @@
 # tenant-scoped tables (a parent and a child with a foreign key) next to a
 # second tenant of 10,000 rows. Then, each in a fresh backend, while sampling
 # that backend's private memory (RssAnon in /proc/<pid>/status, every 50 ms):
-#   - baseline: psql's \copy of the same rows straight from the two tables
-#     (SELECT ... WHERE tenant_id = ...), what a hand-made export costs;
+#   - baseline: what a hand-made export of the same rows costs: psql's
+#     \copy of each table's rows as JSON text sorted byte by byte (the
+#     export's own order), in a backend without parallel workers (the
+#     export's cursors run without them, and PostgreSQL's external sort
+#     itself grows a little with the rows);
 #   - export:   \copy (SELECT * FROM tenant_export('big')) TO a file;
 #   - import:   tenant_import of that file (loaded by \copy into a staging
 #     table) under a new id and slug, into the same database.
@@ -60,7 +63,7 @@ measure() { # label sql-file
   echo "# tenant_export / tenant_import memory ($(date -u +%Y-%m-%d), PostgreSQL 15, release build, work_mem 4MB)"
   echo
   echo "Peak private memory (RssAnon) of the backend doing the work, sampled every 50 ms;"
-  echo "baseline = psql \\copy of the same rows straight from the tables, in the same run."
+  echo "baseline = psql \\copy of the same rows as JSON text sorted byte by byte, no parallel workers, in the same run."
   echo
   echo "| tenant's rows | baseline \\copy | peak | tenant_export | peak | ratio | tenant_import | peak | ratio |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -92,8 +95,9 @@ CHECKPOINT;
 SQL
   actual="$("$PG_BIN/psql" -X -At -c "SELECT (SELECT count(*) FROM orders WHERE tenant_id = '00000000-0000-4000-8000-00000000000b') + (SELECT count(*) FROM items)")"
   cat >"$files/baseline.sql" <<SQL
-\\copy (SELECT * FROM orders WHERE tenant_id = '00000000-0000-4000-8000-00000000000b' ORDER BY id) TO '$files/plain-orders'
-\\copy (SELECT * FROM items WHERE tenant_id = '00000000-0000-4000-8000-00000000000b' ORDER BY order_id, line) TO '$files/plain-items'
+SET max_parallel_workers_per_gather = 0;
+\\copy (SELECT x FROM (SELECT to_jsonb(t)::text AS x FROM orders t WHERE tenant_id = '00000000-0000-4000-8000-00000000000b') s ORDER BY x COLLATE "C") TO '$files/plain-orders'
+\\copy (SELECT x FROM (SELECT to_jsonb(t)::text AS x FROM items t WHERE tenant_id = '00000000-0000-4000-8000-00000000000b') s ORDER BY x COLLATE "C") TO '$files/plain-items'
 SQL
   cat >"$files/export.sql" <<SQL
 \\copy (SELECT * FROM tenant_export('big')) TO '$files/big.export'

@@ -264,7 +264,15 @@ pub fn stream_rows(
         if pg_sys::SPI_connect() < 0 {
             return Err(error::bug("SPI_connect failed"));
         }
-        let plan = pg_sys::SPI_prepare(sql.as_ptr(), types.len() as i32, types.as_mut_ptr());
+        // NO SCROLL: the rows are read once, forward; a scrollable cursor
+        // (SPI's default when the plan could run backwards) would make a
+        // sort keep its result for random access.
+        let plan = pg_sys::SPI_prepare_cursor(
+            sql.as_ptr(),
+            types.len() as i32,
+            types.as_mut_ptr(),
+            pg_sys::CURSOR_OPT_NO_SCROLL as i32,
+        );
         if plan.is_null() {
             return Err(error::bug("SPI_prepare failed"));
         }
