@@ -10,14 +10,17 @@
 //! - per table, `table` (`{"columns": [...]}`) then one `row` per row, each
 //!   `data` an object of the row's columns as text (each value printed by
 //!   its type's output function with fixed settings, read back by its input
-//!   function: exact for every type), NULL as JSON null. The tenant's own
+//!   function: exact for every type; never through a cast to or from text,
+//!   which a type's owner may define to run code of their own), NULL as
+//!   JSON null. The tenant's own
 //!   column (`tenant_id`, `id` in `tenant.tenants`) is left out: the import
 //!   names the tenant. Generated columns are left out: they are computed
 //!   again. Rows of a table are sorted by their text, byte by byte;
 //! - `end`: per table the rows and SHA-256 over their `data::text`, one per
 //!   line, in order. The import recomputes both and refuses an export that
-//!   does not match (incomplete or changed), so a cut-off file can never be
-//!   loaded as a smaller tenant.
+//!   does not match, so a cut-off or damaged file can never be loaded as a
+//!   smaller tenant (plain SHA-256: it does not stop someone who edits rows
+//!   and recomputes the end row).
 //!
 //! Tables come parents first: `tenant.tenants`, the other registry tables
 //! of the tenant (members, domains, settings, row limits, API request

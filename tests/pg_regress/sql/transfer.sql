@@ -31,6 +31,8 @@ CREATE TABLE tr_tree (tenant_id uuid NOT NULL, id text, parent text, label text,
                       FOREIGN KEY (tenant_id, parent) REFERENCES tr_tree (tenant_id, id));
 SELECT tenant_enable('tr_things') IS NOT NULL AS enabled, tenant_enable('tr_tree') IS NOT NULL AS enabled;
 GRANT SELECT, INSERT ON tr_things, tr_tree TO app_user;
+-- tr_things is audited: its entries move with the tenant.
+SELECT tenant_audit_enable('tr_things') IS NOT NULL AS audited;
 RESET ROLE;
 -- tr_operator may read and write every tenant-scoped table (of this and the
 -- earlier tests) but tr_tree.
@@ -174,6 +176,20 @@ SELECT * FROM tenant_import('tr_export', id => '7c7c7000-0000-4000-8000-00000000
 RESET ROLE;
 SELECT tr_counts() AS after_refusals;
 
+-- A user-defined cast from text would stand in for a type's input function
+-- (as the table's owner), and a deferred foreign key cannot be checked
+-- inside the owner's security-restricted operation: both are refused.
+CREATE FUNCTION tr_mood_from_text(text) RETURNS tr_mood LANGUAGE sql AS $$ SELECT 'ok'::tr_mood $$;
+CREATE CAST (text AS tr_mood) WITH FUNCTION tr_mood_from_text(text);
+SELECT * FROM tenant_import('tr_export', id => '7c7c7000-0000-4000-8000-00000000c007', slug => 'copy-co');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP CAST (text AS tr_mood);
+DROP FUNCTION tr_mood_from_text(text);
+ALTER TABLE tr_tree ALTER CONSTRAINT tr_tree_tenant_id_parent_fkey DEFERRABLE INITIALLY DEFERRED;
+SELECT * FROM tenant_import('tr_export', id => '7c7c7000-0000-4000-8000-00000000c007', slug => 'copy-co');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ALTER TABLE tr_tree ALTER CONSTRAINT tr_tree_tenant_id_parent_fkey NOT DEFERRABLE;
+
 -- A copy under a new id and slug: every table's rows and digests are the
 -- export's; the values read back exactly; the identity column's sequence
 -- (set back here) is moved past the ids imported.
@@ -187,6 +203,14 @@ SELECT tr_counts() AS after_import;
 SELECT slug, name, status FROM tenant.tenants WHERE id = '7c7c7000-0000-4000-8000-00000000c007';
 SELECT user_id, role FROM tenant.members WHERE tenant_id = '7c7c7000-0000-4000-8000-00000000c007';
 SELECT * FROM tenant_usage_reconcile('copy-co');
+-- The audit entries moved with the tenant, naming the new tenant, and the
+-- import's own inserts are recorded as written by the operator.
+SELECT operation, db_role, key ? 'id' AS keyed, count(*)
+  FROM tenant.audit_log WHERE tenant_id = '7c7c7000-0000-4000-8000-00000000c007'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2;
+SELECT count(*) AS entries_naming_the_exported_tenant FROM tenant.audit_log
+ WHERE tenant_id = '7c7c7000-0000-4000-8000-00000000c007'
+   AND (key::text || coalesce(new_values::text, '') || coalesce(old_values::text, '')) LIKE '%7a7a7000%';
 SELECT (SELECT array_agg(e.data ORDER BY e.seq) FROM tenant_export('moving-co') e WHERE e.kind IN ('table', 'row')
            AND e.relation LIKE 'public.%')
      = (SELECT array_agg(c.data ORDER BY c.seq) FROM tenant_export('copy-co') c WHERE c.kind IN ('table', 'row')
