@@ -82,6 +82,12 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
 
 /// Cheap first: most sessions never set app.bypass_rls.
 fn bypass_on() -> bool {
+    // A parallel worker runs part of a statement its leader already
+    // recorded (the leader's ExecutorStart comes first).
+    // SAFETY: reads this process's worker number.
+    if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
+        return false;
+    }
     settings::bypass_set() && matches!(settings::bypass_requested(), Ok(true)) && bypass_member()
 }
 
