@@ -442,6 +442,7 @@ CREATE TABLE tenant.bypass_log (
     logged_at    timestamptz NOT NULL DEFAULT now(),
     xact_start   timestamptz NOT NULL,
     backend_pid  integer     NOT NULL,
+    vxid         text        NOT NULL,
     db_role      name        NOT NULL,
     session_role name        NOT NULL,
     app_user     text,
@@ -450,15 +451,16 @@ CREATE TABLE tenant.bypass_log (
 );
 CREATE INDEX bypass_log_logged_at ON tenant.bypass_log (logged_at);
 COMMENT ON TABLE tenant.bypass_log IS
-    'pg_tenant: one row per transaction that used the bypass (and per set of tables it touched first), written before the bypass opens anything and kept if the transaction rolls back; append-only, read by tenant_admin.';
+    'pg_tenant: one row per transaction that used the bypass (and per new role, reason or set of tables in it), written before the bypass opens anything and kept if the transaction rolls back; append-only, read by tenant_admin.';
 COMMENT ON COLUMN tenant.bypass_log.logged_at IS 'When the record was written.';
-COMMENT ON COLUMN tenant.bypass_log.xact_start IS 'When the bypassing transaction started: with backend_pid, it names the transaction.';
+COMMENT ON COLUMN tenant.bypass_log.xact_start IS 'When the bypassing transaction started.';
 COMMENT ON COLUMN tenant.bypass_log.backend_pid IS 'The process id of the bypassing session.';
+COMMENT ON COLUMN tenant.bypass_log.vxid IS 'The bypassing transaction''s virtual transaction id (process number/local id): with backend_pid and xact_start, it names the transaction.';
 COMMENT ON COLUMN tenant.bypass_log.db_role IS 'The role that used the bypass (current_user, a member of tenant_bypass).';
 COMMENT ON COLUMN tenant.bypass_log.session_role IS 'The session''s login role (session_user).';
 COMMENT ON COLUMN tenant.bypass_log.app_user IS 'app.current_user_id of the session, if set.';
 COMMENT ON COLUMN tenant.bypass_log.reason IS 'app.bypass_reason, the reason the session gave (required; at most 1000 characters kept).';
-COMMENT ON COLUMN tenant.bypass_log.tables IS 'The tenant-scoped tables the transaction touched with the bypass that no earlier record of it lists.';
+COMMENT ON COLUMN tenant.bypass_log.tables IS 'The tenant-scoped tables the transaction touched that no earlier record of it (for the same role and reason) lists.';
 COMMENT ON INDEX tenant.bypass_log_logged_at IS 'pg_tenant: finds the records of a period.';
 SELECT pg_catalog.pg_extension_config_dump('tenant.bypass_log', '');
 ALTER TABLE tenant.bypass_log ENABLE ROW LEVEL SECURITY;

@@ -54,12 +54,15 @@ fn current_tenant_user_id() -> Result<Option<Uuid>> {
 /// members of the `tenant_bypass` role alone.
 #[pg_extern(stable, parallel_restricted)]
 fn tenant_bypass_requested() -> Result<bool> {
-    let requested = current::bypass_requested()?;
-    if requested {
-        // Recorded in tenant.bypass_log before it opens anything (or refused).
-        crate::enforce::breakglass::record_use()?;
+    // Only for a role that holds the bypass itself: a view owned by a
+    // member, whose policies Postgres applies as the owner's, opens
+    // nothing to a reader who is not one (and leaves no record).
+    if !current::bypass_requested()? || !roles::has_bypass_role() {
+        return Ok(false);
     }
-    Ok(requested)
+    // Recorded in tenant.bypass_log before it opens anything (or refused).
+    crate::enforce::breakglass::record_use()?;
+    Ok(true)
 }
 
 /// `tenant_has_role(min_role)`: whether the current user (`app.current_user_id`)

@@ -427,7 +427,7 @@ fn invoker_fix(view: &str) -> String {
 fn views_with_owner_rights(states: &[TableState]) -> Result<Vec<Finding>> {
     let bases = views_over(states)?;
     let views: Vec<pg_sys::Oid> = bases.keys().copied().collect();
-    let mut findings = rows_with(VIEWS_WITH_OWNER_RIGHTS_SQL, &[views.into()], 7, |v| {
+    let mut findings = rows_with(VIEWS_WITH_OWNER_RIGHTS_SQL, &[views.into()], 6, |v| {
         let view = text(v, 1);
         let bases = v[0]
             .as_deref()
@@ -436,7 +436,7 @@ fn views_with_owner_rights(states: &[TableState]) -> Result<Vec<Finding>> {
             .map(|names| names.join(", "))
             .unwrap_or_default();
         let (kind, owner) = (text(v, 2), text(v, 3));
-        let (owner_bypasses, invoker, owner_may_bypass) = (flag(v, 4), flag(v, 5), flag(v, 6));
+        let (owner_bypasses, invoker) = (flag(v, 4), flag(v, 5));
         if kind == "m" {
             return Finding::new(
                     "view_owner_rights",
@@ -459,14 +459,6 @@ fn views_with_owner_rights(states: &[TableState]) -> Result<Vec<Finding>> {
                     &view,
                     Status::Fail,
                     format!("view over {bases} runs with the rights of {owner}, who bypasses RLS: it shows every tenant's rows"),
-                )
-                .fix(&[invoker_fix(&view)])
-        } else if owner_may_bypass {
-            Finding::new(
-                    "view_owner_rights",
-                    &view,
-                    Status::Fail,
-                    format!("view over {bases} runs with the rights of {owner}, a member of tenant_bypass: whoever reads it and sets app.bypass_rls = on sees every tenant's rows"),
                 )
                 .fix(&[invoker_fix(&view)])
         } else if NO_SECURITY_INVOKER {

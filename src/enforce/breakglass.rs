@@ -6,47 +6,51 @@
 //! anything (`store::autonomous`), so that it stays when the transaction
 //! rolls back. A bypass that cannot be recorded is refused.
 //!
-//! When: an ExecutorStart hook notes, while the bypass is on, the relations
-//! of each statement that carry the `tenant_bypass` policy, and before the
-//! statement runs writes a record the first time in a transaction and
-//! whenever the statement touches tables no record of the transaction lists
-//! yet (one record per transaction and set of new tables). The policy's
-//! `tenant_bypass_requested()` makes sure of the same when it answers yes
-//! (a direct call, or a statement the hook did not see: without preload
-//! the library loads during the first statement that calls it, whose tables
-//! are then read from the active portal's plans).
+//! When: an ExecutorStart hook notes, for every statement of a member of
+//! `tenant_bypass`, the relations that carry the `tenant_bypass` policy;
+//! with the bypass on it writes, before the statement runs, a record the
+//! first time in a transaction (per role and reason) and whenever the
+//! statement touches tables no such record lists yet. The policy's
+//! `tenant_bypass_requested()` makes sure of the same whenever it answers
+//! yes, so a bypass switched on in the middle of a statement (a
+//! `set_config` in the same query, a cursor opened before) is recorded with
+//! the tables noted when the statement started. Without preload the
+//! library loads during the first statement that calls pg_tenant, which
+//! the hook did not see: its tables come from the active portal's plans,
+//! and a bypass is refused when they hold none (the statement was nested in
+//! a DO block or function).
 
 use crate::error::{self, Result};
-use crate::names::{BYPASS_POLICY, USER_SETTING};
+use crate::names::BYPASS_POLICY;
 use crate::registry::roles;
 use crate::session::settings;
 use crate::store::{autonomous, identity};
 use pgrx::prelude::*;
 use pgrx::PgList;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Characters of a reason kept in the record.
 const REASON_MAX: usize = 1000;
 
-/// What this transaction's bypass touched, and what is recorded of it.
+/// What this transaction's statements touched, and what is recorded of it.
 #[derive(Default)]
 struct Transaction {
-    /// GetCurrentTransactionStartTimestamp of the transaction described.
-    started: i64,
+    /// The local transaction id of the transaction described.
+    lxid: u32,
     touched: BTreeSet<u32>,
-    recorded: BTreeSet<u32>,
-    any_recorded: bool,
+    /// Per role and reason: the tables recorded.
+    recorded: BTreeMap<(u32, String), BTreeSet<u32>>,
 }
 
 thread_local! {
     static CURRENT: RefCell<Transaction> = RefCell::new(Transaction::default());
 }
 
-/// Whether the library was loaded by a statement (not preloaded): that
-/// statement's tables were not seen by the hook.
-static LOADED_MID_STATEMENT: AtomicBool = AtomicBool::new(false);
+/// The start of the statement during which the library was loaded (0 when
+/// it was preloaded): the hook did not see that statement.
+static LOADED_DURING: AtomicI64 = AtomicI64::new(0);
 static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 
 /// Installs the ExecutorStart hook (from `_PG_init`).
@@ -55,7 +59,9 @@ pub fn init() {
     unsafe {
         let preloaded = pg_sys::process_shared_preload_libraries_in_progress
             || pg_sys::debug_query_string.is_null();
-        LOADED_MID_STATEMENT.store(!preloaded, Ordering::Relaxed);
+        if !preloaded {
+            LOADED_DURING.store(pg_sys::GetCurrentStatementStartTimestamp(), Ordering::Relaxed);
+        }
         PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
     }
@@ -65,10 +71,15 @@ pub fn init() {
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags: i32) {
     // SAFETY: Postgres passes a valid query descriptor.
     unsafe {
-        // Recorded before the statement runs: also when it then reads no
-        // row (the policy, which records too, is not asked for an empty
-        // table).
-        if bypass_on() && note_tables((*(*query).plannedstmt).rtable) {
+        // Noted for every statement of a bypass member, whether the bypass
+        // is on now or is switched on while it runs; recorded before it runs
+        // when it is on (also when it then reads no row: the policy is not
+        // asked for an empty table).
+        if !in_parallel_worker()
+            && bypass_member()
+            && note_tables((*(*query).plannedstmt).rtable)
+            && bypass_on()
+        {
             if let Err(e) = record_use() {
                 error::raise(e);
             }
@@ -80,22 +91,23 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
     }
 }
 
+/// A parallel worker runs part of a statement its leader started (and
+/// recorded); the policy's function is not run in workers.
+fn in_parallel_worker() -> bool {
+    // SAFETY: reads this process's worker number.
+    unsafe { pg_sys::ParallelWorkerNumber >= 0 }
+}
+
 /// Cheap first: most sessions never set app.bypass_rls.
 fn bypass_on() -> bool {
-    // A parallel worker runs part of a statement its leader already
-    // recorded (the leader's ExecutorStart comes first).
-    // SAFETY: reads this process's worker number.
-    if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
-        return false;
-    }
-    settings::bypass_set() && matches!(settings::bypass_requested(), Ok(true)) && bypass_member()
+    settings::bypass_set() && matches!(settings::bypass_requested(), Ok(true))
 }
 
 /// A member of `tenant_bypass` that row-level security holds back
 /// otherwise: superusers and BYPASSRLS roles see every row with or without
 /// the bypass (not covered, as everywhere), so their statements are not
 /// uses of the bypass.
-fn bypass_member() -> bool {
+pub fn bypass_member() -> bool {
     // SAFETY: plain catalog checks of the current role.
     roles::has_bypass_role()
         && unsafe { !pg_sys::superuser() && !pg_sys::has_bypassrls_privilege(pg_sys::GetUserId()) }
@@ -145,14 +157,29 @@ unsafe fn has_bypass_policy(relid: pg_sys::Oid) -> bool {
     }
 }
 
+/// This backend's virtual transaction id: process number and local id.
+fn virtual_xact() -> (i32, u32) {
+    // SAFETY: this backend's own PGPROC.
+    unsafe {
+        let proc_ = pg_sys::MyProc;
+        #[cfg(any(feature = "pg17", feature = "pg18"))]
+        {
+            ((*proc_).vxid.procNumber, (*proc_).vxid.lxid)
+        }
+        #[cfg(not(any(feature = "pg17", feature = "pg18")))]
+        {
+            ((*proc_).backendId, (*proc_).lxid)
+        }
+    }
+}
+
 fn with_current<R>(f: impl FnOnce(&mut Transaction) -> R) -> R {
-    // SAFETY: reads the transaction's start time.
-    let started = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let (_, lxid) = virtual_xact();
     CURRENT.with(|cell| {
         let mut current = cell.borrow_mut();
-        if current.started != started {
+        if current.lxid != lxid {
             *current = Transaction {
-                started,
+                lxid,
                 ..Transaction::default()
             };
         }
@@ -161,11 +188,12 @@ fn with_current<R>(f: impl FnOnce(&mut Transaction) -> R) -> R {
 }
 
 /// The bypass is about to open rows for a member of `tenant_bypass`: makes
-/// sure this transaction's use, with every table it touched, is recorded,
-/// or refuses (42501) — no reason given, or the record cannot be written.
+/// sure this transaction's use, with every table it touched, is recorded
+/// for the current role and reason, or refuses (42501): no reason given,
+/// or the record cannot be written; 55000 for a statement whose tables
+/// could not be noted.
 pub fn record_use() -> Result<()> {
     if !bypass_member() {
-        // A direct call by another role opens nothing.
         return Ok(());
     }
     let Some(reason) = settings::bypass_reason() else {
@@ -174,13 +202,25 @@ pub fn record_use() -> Result<()> {
             "Say why for the transaction, e.g. SELECT set_config('app.bypass_reason', 'ticket 4711: export for the customer', true); every use of the bypass is recorded with its reason in tenant.bypass_log.",
         ));
     };
-    if LOADED_MID_STATEMENT.load(Ordering::Relaxed) {
+    let reason: String = reason.chars().take(REASON_MAX).collect();
+    // SAFETY: reads the statement's start.
+    let loading = LOADED_DURING.load(Ordering::Relaxed);
+    if loading != 0 && loading == unsafe { pg_sys::GetCurrentStatementStartTimestamp() } {
         // SAFETY: the active portal's statements, when there is one.
-        unsafe { note_active_portal() };
+        if !unsafe { note_active_portal() } {
+            return Err(error::report(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "the library was loaded by this statement, so it could not note which tables the bypass touches; the bypass is refused",
+                "Preload pg_tenant (shared_preload_libraries or session_preload_libraries), or call any pg_tenant function earlier in the session, e.g. SELECT current_tenant_id().",
+            ));
+        }
     }
-    let (first, new) = with_current(|t| {
-        let new: Vec<u32> = t.touched.difference(&t.recorded).copied().collect();
-        (!t.any_recorded, new)
+    // SAFETY: reads the current role.
+    let role = unsafe { pg_sys::GetUserId() };
+    let key = (role.to_u32(), reason.clone());
+    let (first, new) = with_current(|t| match t.recorded.get(&key) {
+        Some(recorded) => (false, t.touched.difference(recorded).copied().collect::<Vec<_>>()),
+        None => (true, t.touched.iter().copied().collect()),
     });
     if !first && new.is_empty() {
         return Ok(());
@@ -190,56 +230,59 @@ pub fn record_use() -> Result<()> {
         .map(|oid| identity::relation_label(pg_sys::Oid::from(*oid)))
         .collect();
     tables.sort();
+    let (proc_number, lxid) = virtual_xact();
     // SAFETY: plain reads of this backend's state.
-    let (started, pid, role, session_role) = unsafe {
+    let (started, pid, session_role) = unsafe {
         (
             pg_sys::GetCurrentTransactionStartTimestamp(),
             pg_sys::MyProcPid,
-            pg_sys::GetUserId(),
             pg_sys::GetSessionUserId(),
         )
     };
-    let role_name = |oid: pg_sys::Oid| {
-        // SAFETY: a catalog lookup; NULL (noerr) for a dropped role.
-        let name = unsafe { pg_sys::GetUserNameFromId(oid, true) };
-        if name.is_null() {
-            String::new()
-        } else {
-            unsafe { std::ffi::CStr::from_ptr(name) }
-                .to_string_lossy()
-                .into_owned()
-        }
-    };
     let payload = serde_json::json!({
         "xact_start_us": started,
+        "vxid": format!("{proc_number}/{lxid}"),
         "backend_pid": pid,
         "db_role": role_name(role),
         "session_role": role_name(session_role),
-        "app_user": settings::raw(USER_SETTING),
-        "reason": reason.chars().take(REASON_MAX).collect::<String>(),
+        // The acting user as pg_tenant checks it everywhere (a UUID, proven
+        // when a token or proxy is required).
+        "app_user": super::current::user()?.map(|u| u.to_string()),
+        "reason": reason,
         "tables": tables,
     });
     autonomous::append_bypass_record(&payload.to_string())?;
-    with_current(|t| {
-        t.any_recorded = true;
-        t.recorded.extend(new);
-    });
+    with_current(|t| t.recorded.entry(key).or_default().extend(new));
     Ok(())
 }
 
+fn role_name(oid: pg_sys::Oid) -> String {
+    // SAFETY: a catalog lookup; NULL (noerr) for a dropped role.
+    let name = unsafe { pg_sys::GetUserNameFromId(oid, true) };
+    if name.is_null() {
+        return String::new();
+    }
+    // SAFETY: a palloc'd C string Postgres returned.
+    unsafe { std::ffi::CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Notes the tables of the active portal's statements (the top-level
-/// statement running now).
-unsafe fn note_active_portal() {
+/// statement running now); whether any carries the bypass policy.
+unsafe fn note_active_portal() -> bool {
     // SAFETY: the portal Postgres runs, if any; its statements are plans.
     unsafe {
         let portal = pg_sys::ActivePortal;
         if portal.is_null() || (*portal).stmts.is_null() {
-            return;
+            return false;
         }
+        let mut found = false;
         for stmt in PgList::<pg_sys::Node>::from_pg((*portal).stmts).iter_ptr() {
             if (*stmt).type_ == pg_sys::NodeTag::T_PlannedStmt {
-                note_tables((*(stmt as *mut pg_sys::PlannedStmt)).rtable);
+                found |= note_tables((*(stmt as *mut pg_sys::PlannedStmt)).rtable);
             }
         }
+        found
     }
 }

@@ -564,11 +564,6 @@ pub fn bypass_reason() -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// A setting's text as the session set it; None when unset or empty.
-pub fn raw(name: &CStr) -> Option<String> {
-    setting_bytes(name).map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
 /// The end of a transaction (called by `epoch`'s callback).
 pub fn transaction_ended() {
     super::ddl::transaction_ended();

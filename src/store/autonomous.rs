@@ -25,10 +25,11 @@ const HEADER: usize = 8;
 
 /// The statement the worker runs with the payload as `$1` (jsonb).
 const INSERT_BYPASS_RECORD: &str = "
-INSERT INTO tenant.bypass_log (xact_start, backend_pid, db_role, session_role, app_user, reason, tables)
+INSERT INTO tenant.bypass_log (xact_start, backend_pid, vxid, db_role, session_role, app_user, reason, tables)
 SELECT '2000-01-01 00:00:00+00'::pg_catalog.timestamptz OPERATOR(pg_catalog.+)
          ((p OPERATOR(pg_catalog.->>) 'xact_start_us')::pg_catalog.int8 OPERATOR(pg_catalog.*) '1 microsecond'::pg_catalog.interval),
        (p OPERATOR(pg_catalog.->>) 'backend_pid')::pg_catalog.int4,
+       p OPERATOR(pg_catalog.->>) 'vxid',
        (p OPERATOR(pg_catalog.->>) 'db_role')::pg_catalog.name,
        (p OPERATOR(pg_catalog.->>) 'session_role')::pg_catalog.name,
        p OPERATOR(pg_catalog.->>) 'app_user',

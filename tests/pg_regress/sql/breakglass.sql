@@ -13,6 +13,7 @@ CREATE TABLE bg_files (tenant_id uuid NOT NULL, name text);
 SELECT tenant_enable('bg_notes') IS NOT NULL AS enabled, tenant_enable('bg_files') IS NOT NULL AS enabled;
 GRANT SELECT, INSERT ON bg_notes, bg_files TO job, app_user;
 RESET ROLE;
+GRANT CREATE ON SCHEMA public TO job;
 INSERT INTO bg_notes SELECT id, 'note of ' || slug FROM tenant.tenants WHERE slug IN ('acme-corp', 'globex');
 CREATE FUNCTION bg_log() RETURNS TABLE (db_role name, session_role name, app_user text, reason text, tables text[])
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
@@ -48,6 +49,17 @@ SELECT count(*) AS notes FROM bg_notes;
 SELECT count(*) AS files FROM bg_files;
 INSERT INTO bg_files (tenant_id, name) SELECT tenant_id, 'copy of ' || body FROM bg_notes;
 COMMIT;
+-- A bypass switched on in the middle of a statement is recorded with the
+-- statement's tables (noted when it started), before a row is read.
+BEGIN;
+SELECT set_config('app.bypass_reason', 'switched on late', true) AS reason;
+SELECT set_config('app.bypass_rls', 'on', true) AS bypass, (SELECT count(*) FROM bg_notes) AS notes;
+ROLLBACK;
+-- Two transactions sent in one query string are two records.
+BEGIN \; SELECT set_config('app.bypass_rls', 'on', true), set_config('app.bypass_reason', 'first of two', true) \; SELECT count(*) FROM bg_notes \; COMMIT \; BEGIN \; SELECT set_config('app.bypass_rls', 'on', true), set_config('app.bypass_reason', 'second of two', true) \; SELECT count(*) FROM bg_notes \; COMMIT;
+-- A view job owns does not pass the bypass on to its readers.
+CREATE VIEW bg_notes_view AS SELECT * FROM bg_notes;
+GRANT SELECT ON bg_notes_view TO app_user;
 -- Without the bypass nothing is recorded (and nothing is seen).
 BEGIN;
 SELECT count(*) AS without_bypass FROM bg_notes;
@@ -68,6 +80,7 @@ BEGIN;
 SELECT set_config('app.bypass_rls', 'on', true) AS bypass,
        set_config('app.bypass_reason', 'I would like to see everything', true) AS reason;
 SELECT count(*) AS app_user_sees FROM bg_notes;
+SELECT count(*) AS app_user_sees_through_jobs_view FROM bg_notes_view;
 COMMIT;
 SELECT count(*) FROM tenant.bypass_log;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -90,6 +103,23 @@ DELETE FROM tenant.bypass_log;
 TRUNCATE tenant.bypass_log;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
+-- Not preloaded, the library loads during the first statement that calls
+-- pg_tenant; nested in a DO block, that statement's tables cannot be
+-- noted: the bypass is refused. The next statement works.
+\c - job
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+BEGIN;
+SELECT set_config('app.bypass_rls', 'on', true) AS bypass, set_config('app.bypass_reason', 'first in a DO block', true) AS reason;
+DO $$ BEGIN PERFORM count(*) FROM bg_notes; END $$;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DO $$ BEGIN PERFORM count(*) FROM bg_notes; END $$;
+ROLLBACK;
+\c - postgres
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT reason, tables FROM tenant.bypass_log ORDER BY logged_at DESC LIMIT 1;
+
 -- A database that refuses writes cannot record: the bypass is refused.
 SELECT current_database() AS db \gset
 ALTER DATABASE :"db" SET default_transaction_read_only = on;
@@ -109,5 +139,7 @@ SET default_transaction_read_only = off;
 ALTER DATABASE :"db" RESET default_transaction_read_only;
 SELECT count(*) AS records FROM bg_log();
 
+DROP VIEW bg_notes_view;
+REVOKE CREATE ON SCHEMA public FROM job;
 DROP TABLE bg_notes, bg_files;
 DROP FUNCTION bg_log();
