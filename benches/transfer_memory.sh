@@ -102,7 +102,7 @@ SQL
   cat >"$files/export.sql" <<SQL
 \\copy (SELECT * FROM tenant_export('big')) TO '$files/big.export'
 SQL
-  "$PG_BIN/psql" -X -q -c "CREATE TABLE staged (seq bigint, kind text, relation text, data jsonb)"
+  "$PG_BIN/psql" -X -q -c "CREATE TABLE staged (seq bigint PRIMARY KEY, kind text, relation text, data jsonb)"
   cat >"$files/import.sql" <<SQL
 SELECT * FROM tenant_import('staged', id => '00000000-0000-4000-8000-0000000000cc', slug => 'big-copy');
 SQL

@@ -15,7 +15,8 @@
 //!   JSON null. The tenant's own
 //!   column (`tenant_id`, `id` in `tenant.tenants`) is left out: the import
 //!   names the tenant. Generated columns are left out: they are computed
-//!   again. Rows of a table are sorted by their text, byte by byte;
+//!   again. Rows of a table come in primary-key order (byte order of
+//!   their text when there is no primary key);
 //! - `end`: per table the rows and SHA-256 over their `data::text`, one per
 //!   line, in order. The import recomputes both and refuses an export that
 //!   does not match, so a cut-off or damaged file can never be loaded as a
@@ -281,7 +282,7 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
         let mut rows: i64 = 0;
         as_part_owner(part, || {
             spi::stream_rows(
-                &select_sql(part),
+                &select_sql(part)?,
                 &[tenant.id.into(), part.columns.clone().into()],
                 BATCH,
                 |values, _| {
@@ -326,13 +327,14 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
 }
 
 /// The query that reads one table's rows of the tenant ($1): the text of
-/// the row as a JSON object of its columns' text ($2 the names), sorted
-/// byte by byte. Each value is printed by its type's output function
-/// (`format('%s', ...)`, NULL kept apart by `num_nulls`), never by a cast
-/// to text, which its type's owner may have defined (CREATE CAST) to run
-/// code of their own. Only the text is sorted (sorting the jsonb with it
-/// doubled the sort's memory); `export` reads the jsonb back from it.
-fn select_sql(part: &Part) -> String {
+/// the row as a JSON object of its columns' text ($2 the names), in the
+/// order of the table's primary key (an index scan: no sort, whose memory
+/// grew with the tenant), or sorted byte by byte when it has none. Each
+/// value is printed by its type's output function (`format('%s', ...)`,
+/// NULL kept apart by `num_nulls`), never by a cast to text, which its
+/// type's owner may have defined (CREATE CAST) to run code of their own;
+/// `export` reads the jsonb back from the text.
+fn select_sql(part: &Part) -> Result<String> {
     let values: Vec<String> = part
         .columns
         .iter()
@@ -341,17 +343,25 @@ fn select_sql(part: &Part) -> String {
             format!("CASE WHEN pg_catalog.num_nulls({c}) OPERATOR(pg_catalog.=) 1 THEN NULL ELSE pg_catalog.format('%s', {c}) END")
         })
         .collect();
-    format!(
-        "SELECT s.x
-           FROM (SELECT pg_catalog.jsonb_object($2::pg_catalog.text[], ARRAY[{values}]::pg_catalog.text[])::pg_catalog.text AS x
-                   FROM {only}{relation} AS t
-                  WHERE t.{column} OPERATOR(pg_catalog.=) $1) AS s
-          ORDER BY s.x COLLATE pg_catalog.\"C\"",
+    let row = format!(
+        "SELECT pg_catalog.jsonb_object($2::pg_catalog.text[], ARRAY[{values}]::pg_catalog.text[])::pg_catalog.text AS x
+           FROM {only}{relation} AS t
+          WHERE t.{column} OPERATOR(pg_catalog.=) $1",
         values = values.join(", "),
         only = if part.only { "ONLY " } else { "" },
         relation = part.relation,
         column = quote_identifier(&part.tenant_column),
-    )
+    );
+    let key = crate::tables::catalog::primary_key(part.relid)?;
+    Ok(if key.is_empty() {
+        format!("SELECT s.x FROM ({row}) AS s ORDER BY s.x COLLATE pg_catalog.\"C\"")
+    } else {
+        let key: Vec<String> = key
+            .iter()
+            .map(|c| format!("t.{}", quote_identifier(c)))
+            .collect();
+        format!("{row} ORDER BY {}", key.join(", "))
+    })
 }
 
 /// `tenant_import(source regclass, id uuid, slug text)`: loads the export
@@ -811,7 +821,7 @@ fn require_export_columns(source: pg_sys::Oid, label: &str) -> Result<()> {
     Err(error::report(
         PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
         format!("tenant_import: {label} does not have the columns of an export (seq bigint, kind text, relation text, data jsonb)"),
-        "Keep the export in a table made for it: CREATE TABLE acme_export (seq bigint, kind text, relation text, data jsonb), then \\copy acme_export FROM 'acme.export'.",
+        "Keep the export in a table made for it: CREATE TABLE acme_export (seq bigint PRIMARY KEY, kind text, relation text, data jsonb), then \\copy acme_export FROM 'acme.export'.",
     ))
 }
 

@@ -60,7 +60,10 @@ pub fn init() {
         let preloaded = pg_sys::process_shared_preload_libraries_in_progress
             || pg_sys::debug_query_string.is_null();
         if !preloaded {
-            LOADED_DURING.store(pg_sys::GetCurrentStatementStartTimestamp(), Ordering::Relaxed);
+            LOADED_DURING.store(
+                pg_sys::GetCurrentStatementStartTimestamp(),
+                Ordering::Relaxed,
+            );
         }
         PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
@@ -219,7 +222,10 @@ pub fn record_use() -> Result<()> {
     let role = unsafe { pg_sys::GetUserId() };
     let key = (role.to_u32(), reason.clone());
     let (first, new) = with_current(|t| match t.recorded.get(&key) {
-        Some(recorded) => (false, t.touched.difference(recorded).copied().collect::<Vec<_>>()),
+        Some(recorded) => (
+            false,
+            t.touched.difference(recorded).copied().collect::<Vec<_>>(),
+        ),
         None => (true, t.touched.iter().copied().collect()),
     });
     if !first && new.is_empty() {

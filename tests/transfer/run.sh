@@ -67,7 +67,7 @@ export_to() { # database tenant file
 # Loads an export file into a staging table of the database and imports it.
 import_from() { # database file [extra tenant_import arguments]
   as_operator "$1" "DROP TABLE IF EXISTS staged_export" >/dev/null &&
-  as_operator "$1" "CREATE TABLE staged_export (seq bigint, kind text, relation text, data jsonb)" &&
+  as_operator "$1" "CREATE TABLE staged_export (seq bigint PRIMARY KEY, kind text, relation text, data jsonb)" &&
   as_operator "$1" "\\copy staged_export FROM '$2'" >/dev/null &&
   as_operator "$1" "SELECT relation || ' ' || rows_imported FROM tenant_import('staged_export'${3:+, $3})"
 }
@@ -165,7 +165,7 @@ others_before="$(others_rows transfer_src $acme)"
 fresh_db transfer_scratch
 "$PG_BIN/pg_restore" -d transfer_scratch "$work/nightly.dump" >"$work/restore.log" 2>&1 || bad "pg_restore into a scratch database" "$(head -5 "$work/restore.log")"
 export_to transfer_scratch acme "$work/acme-nightly.export"
-as_operator transfer_src "CREATE TABLE staged_export (seq bigint, kind text, relation text, data jsonb)"
+as_operator transfer_src "CREATE TABLE staged_export (seq bigint PRIMARY KEY, kind text, relation text, data jsonb)"
 as_operator transfer_src "\\copy staged_export FROM '$work/acme-nightly.export'" >/dev/null
 if out="$(as_operator transfer_src "BEGIN" "SELECT count(*) FROM tenant_purge('acme', force => true)" \
           "SELECT count(*) FROM tenant_import('staged_export')" "COMMIT" 2>&1)"; then
