@@ -172,10 +172,9 @@ fn record(
     checked: usize,
     (erased_by, session_role, app_user): (&Option<String>, &Option<String>, &Option<String>),
 ) -> Result<()> {
-    use sha2::{Digest, Sha256};
-    let mut summary = Sha256::new();
+    let mut summary = spi::LineDigest::default();
     for e in erased {
-        summary.update(format!("{}\t{}\t{}\n", e.relation, e.rows, e.keys_sha256).as_bytes());
+        summary.add(&format!("{}\t{}\t{}", e.relation, e.rows, e.keys_sha256));
     }
     let tables: Vec<serde_json::Value> = erased
         .iter()
@@ -195,7 +194,7 @@ fn record(
             via.forced().into(),
             pgrx::JsonB(serde_json::Value::Array(tables)).into(),
             rows.into(),
-            spi::hex(&summary.finalize()).into(),
+            summary.finish().into(),
             (checked as i32).into(),
         ],
     )

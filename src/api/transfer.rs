@@ -45,7 +45,6 @@ use crate::store::{identity, lookup, spi, srf::Materialized};
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
 use pgrx::{PgRelation, Uuid};
-use sha2::{Digest, Sha256};
 
 /// The export's `header.format`.
 const FORMAT: &str = "pg_tenant export";
@@ -59,6 +58,7 @@ const BATCH: i64 = 1000;
 const NOT_EXPORTED: [&str; 3] = ["erasures", "usage_totals", "usage_by_table"];
 
 /// One table of an export.
+#[derive(Clone)]
 struct Part {
     relid: pg_sys::Oid,
     /// Quoted and qualified, as the export names it.
@@ -278,8 +278,7 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
             Some(&part.relation),
             json(serde_json::json!({"columns": part.columns})),
         );
-        let mut hasher = Sha256::new();
-        let mut rows: i64 = 0;
+        let mut digest = spi::LineDigest::default();
         as_part_owner(part, || {
             spi::stream_rows(
                 &select_sql(part)?,
@@ -300,9 +299,7 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
                         );
                         (text, jsonb)
                     };
-                    hasher.update(text.as_bytes());
-                    hasher.update(b"\n");
-                    rows += 1;
+                    digest.add(text);
                     emit("row", Some(&part.relation), jsonb);
                     Ok(())
                 },
@@ -310,8 +307,8 @@ fn export(tenant: &Tenant, out: &Materialized) -> Result<()> {
         })?;
         summaries.push(Summary {
             relation: part.relation.clone(),
-            rows,
-            sha256: spi::hex(&hasher.finalize()),
+            rows: digest.lines,
+            sha256: digest.finish(),
         });
     }
     let total: i64 = summaries.iter().map(|s| s.rows).sum();
@@ -406,8 +403,7 @@ struct Loading {
     /// a row may come before the row it references.
     whole_table: bool,
     pending: Vec<String>,
-    rows: i64,
-    hasher: Sha256,
+    digest: spi::LineDigest,
 }
 
 /// An import in progress, fed the source's rows in `seq` order.
@@ -569,8 +565,7 @@ impl Import {
             insert,
             whole_table,
             pending: Vec::new(),
-            rows: 0,
-            hasher: Sha256::new(),
+            digest: spi::LineDigest::default(),
         });
         Ok(())
     }
@@ -603,14 +598,7 @@ impl Import {
                 "Bring this database's schema up to the exporting database's (run the application's migrations), then import again.",
             ));
         }
-        Ok(Part {
-            relid: found.relid,
-            relation: found.relation.clone(),
-            tenant_column: found.tenant_column.clone(),
-            registry: found.registry,
-            only: found.only,
-            columns: found.columns.clone(),
-        })
+        Ok(found.clone())
     }
 
     fn row(&mut self, relation: Option<String>, data: Option<String>) -> Result<()> {
@@ -623,11 +611,9 @@ impl Import {
         }
         let data = data.ok_or_else(|| self.corrupt("a row has no data".into()))?;
         let loading = self.current.as_mut().expect("checked above");
-        loading.hasher.update(data.as_bytes());
-        loading.hasher.update(b"\n");
-        loading.rows += 1;
+        loading.digest.add(&data);
         loading.pending.push(data);
-        if loading.part.relation == "tenant.tenants" && loading.rows > 1 {
+        if loading.part.relation == "tenant.tenants" && loading.digest.lines > 1 {
             return Err(self.corrupt("it holds more than one tenant".into()));
         }
         if !loading.whole_table && loading.pending.len() as i64 >= BATCH {
@@ -681,7 +667,7 @@ impl Import {
         let Some(loading) = self.current.take() else {
             return Ok(());
         };
-        if loading.part.relation == "tenant.tenants" && loading.rows != 1 {
+        if loading.part.relation == "tenant.tenants" && loading.digest.lines != 1 {
             return Err(self.corrupt("it holds no tenant row".into()));
         }
         let tenant = self.tenant.expect("set by the header");
@@ -696,7 +682,9 @@ impl Import {
                     &[tenant.into()],
                 )
             })?,
-            "tenant.members" if loading.rows > 0 => usage::add_members(tenant, loading.rows)?,
+            "tenant.members" if loading.digest.lines > 0 => {
+                usage::add_members(tenant, loading.digest.lines)?
+            }
             _ if !loading.part.registry => self
                 .loaded
                 .push((loading.part.relid, loading.part.relation.clone())),
@@ -704,8 +692,8 @@ impl Import {
         }
         self.done.push(Summary {
             relation: loading.part.relation,
-            rows: loading.rows,
-            sha256: spi::hex(&loading.hasher.finalize()),
+            rows: loading.digest.lines,
+            sha256: loading.digest.finish(),
         });
         Ok(())
     }

@@ -83,7 +83,7 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
             && note_tables((*(*query).plannedstmt).rtable)
             && bypass_on()
         {
-            if let Err(e) = record_use() {
+            if let Err(e) = record() {
                 error::raise(e);
             }
         }
@@ -199,6 +199,11 @@ pub fn record_use() -> Result<()> {
     if !bypass_member() {
         return Ok(());
     }
+    record()
+}
+
+/// `record_use` for a caller that knows it acts for a bypass member.
+fn record() -> Result<()> {
     let Some(reason) = settings::bypass_reason() else {
         return Err(error::insufficient_privilege(
             "the bypass needs a reason: app.bypass_reason is not set",

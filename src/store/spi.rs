@@ -180,46 +180,47 @@ pub fn extension_schema() -> Result<String> {
 /// How many rows `digest_rows` fetches at a time.
 const DIGEST_BATCH: i64 = 1000;
 
+/// SHA-256 over lines, each value followed by a newline, and how many:
+/// the digest of erasure records and of exports.
+#[derive(Default)]
+pub struct LineDigest {
+    hasher: sha2::Sha256,
+    pub lines: i64,
+}
+
+impl LineDigest {
+    pub fn add(&mut self, line: &str) {
+        use sha2::Digest;
+        self.hasher.update(line.as_bytes());
+        self.hasher.update(b"\n");
+        self.lines += 1;
+    }
+
+    /// The lowercase hex digest.
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        hex(&self.hasher.finalize())
+    }
+}
+
 /// Runs a data-changing query (a `WITH ... DELETE ... RETURNING` whose outer
 /// SELECT returns one text column) and streams that column, in the order the
-/// query gives, into SHA-256, each value followed by a newline: returns how
-/// many rows and the lowercase hex digest. The rows come through a cursor a
-/// batch at a time, each batch in an SPI connection of its own that frees
-/// it: memory stays bounded however many rows there are (the statement's
-/// own result spills to disk past `work_mem`). Callers fix how values print
+/// query gives, into a `LineDigest`: returns how many rows and the digest.
+/// The rows come through `stream_rows`, a batch at a time: memory stays
+/// bounded however many rows there are (the statement's own result spills
+/// to disk past `work_mem`). Callers fix how values print
 /// (`identity::with_canonical_output`).
 pub fn digest_rows(sql: &str, args: &[DatumWithOid]) -> Result<(i64, String)> {
-    use sha2::{Digest, Sha256};
-    let cursor = Spi::connect_mut(|client| {
-        client
-            .try_open_cursor_mut(sql, args)
-            .map(|cursor| cursor.detach_into_name())
-    })
-    .map_err(error::internal)?;
-    let mut hasher = Sha256::new();
-    let mut rows: i64 = 0;
-    loop {
-        let fetched = Spi::connect(|client| {
-            let mut open = client.find_cursor(&cursor)?;
-            let mut fetched = 0;
-            for row in open.fetch(DIGEST_BATCH)? {
-                hasher.update(row.get::<String>(1)?.unwrap_or_default().as_bytes());
-                hasher.update(b"\n");
-                fetched += 1;
-            }
-            // Still open for the next batch (dropping it would close it).
-            let _ = open.detach_into_name();
-            Ok::<_, pgrx::spi::Error>(fetched)
-        })
-        .map_err(error::internal)?;
-        rows += fetched;
-        if fetched < DIGEST_BATCH {
-            break;
-        }
-    }
-    // Dropped, the cursor closes.
-    Spi::connect(|client| client.find_cursor(&cursor).map(drop)).map_err(error::internal)?;
-    Ok((rows, hex(&hasher.finalize())))
+    let mut digest = LineDigest::default();
+    stream(sql, args, DIGEST_BATCH, false, |values, nulls| {
+        // SAFETY: the one column is text (NULL counts as an empty line).
+        let text = (!nulls[0])
+            .then(|| unsafe { <&str>::from_datum(values[0], false) })
+            .flatten();
+        digest.add(text.unwrap_or_default());
+        Ok(())
+    })?;
+    Ok((digest.lines, digest.finish()))
 }
 
 /// Lowercase hex, as SQL's encode(..., 'hex') prints bytes.
@@ -240,6 +241,18 @@ pub fn stream_rows(
     sql: &str,
     args: &[DatumWithOid],
     batch: i64,
+    row: impl FnMut(&[pg_sys::Datum], &[bool]) -> Result<()>,
+) -> Result<()> {
+    stream(sql, args, batch, true, row)
+}
+
+/// `stream_rows`, or, not `read_only`, a query that changes data (run with
+/// a snapshot of its own, as any SPI write).
+fn stream(
+    sql: &str,
+    args: &[DatumWithOid],
+    batch: i64,
+    read_only: bool,
     mut row: impl FnMut(&[pg_sys::Datum], &[bool]) -> Result<()>,
 ) -> Result<()> {
     let sql = std::ffi::CString::new(sql).map_err(|_| error::bug("a query holds a NUL byte"))?;
@@ -281,7 +294,7 @@ pub fn stream_rows(
             plan,
             values.as_mut_ptr(),
             nulls.as_ptr(),
-            true,
+            read_only,
         );
         let mut outcome = Ok(());
         'fetch: loop {
