@@ -9,8 +9,9 @@
 #      throwaway cluster, acting as ordinary LOGIN roles;
 #   5. backups (tests/dump_restore.sh, tests/backup), moving one tenant
 #      (tests/transfer), upgrades from earlier
-#      releases (tests/upgrade), the PgBouncer pooler test and the isolation
-#      specs;
+#      releases (tests/upgrade), the PgBouncer pooler test, the isolation
+#      specs and crash recovery of the usage counters (tests/crash, a
+#      cluster of its own);
 #   6. once (on 15): the examples in Python, Node.js and Rust (examples/run.sh)
 #      and drizzle-kit push/migrate against tenant-scoped tables (tests/drizzle),
 #      and a Better Tenant + Drizzle app against the registry (tests/better_tenant).
@@ -172,6 +173,10 @@ for major in $PG_VERSIONS; do
 
     say "Concurrency tests (pg_isolation_regress, tests/isolation)"
     run_suite isolation "$pgxs/isolation/pg_isolation_regress" tests/isolation pg_tenant_isolation
+
+    say "Crash safety of the usage counters: pg_ctl stop -m immediate under 8 writers, 5 times (tests/crash/run.sh)"
+    bash tests/crash/run.sh | tee "$CLUSTER_DIR/crash.txt"; rc=${PIPESTATUS[0]}
+    record_script crash "$rc" "$CLUSTER_DIR/crash.txt"
 
     say "Upgrades from earlier releases: ALTER EXTENSION pg_tenant UPDATE (tests/upgrade/run.sh)"
     bash tests/upgrade/run.sh | tee "$CLUSTER_DIR/upgrade.txt"; rc=${PIPESTATUS[0]}

@@ -36,6 +36,7 @@ CREATE TABLE tenant.plans (
     max_storage_bytes          bigint,
     max_api_requests_per_month bigint,
     created_at                 timestamptz NOT NULL DEFAULT now(),
+    governors                  jsonb       NOT NULL DEFAULT '{}',
     CONSTRAINT plans_id_format CHECK (id ~ '^[a-z0-9]+([-_][a-z0-9]+)*$' AND length(id) <= 63),
     CONSTRAINT plans_name_not_blank CHECK (btrim(name) <> ''),
     CONSTRAINT plans_limits_not_negative CHECK (
@@ -48,6 +49,7 @@ COMMENT ON COLUMN tenant.plans.name IS 'Display name of the plan.';
 COMMENT ON COLUMN tenant.plans.max_members IS 'Members a tenant on this plan may have; NULL = unlimited.';
 COMMENT ON COLUMN tenant.plans.max_storage_bytes IS 'Bytes of data a tenant on this plan may keep in tenant-scoped tables; NULL = unlimited.';
 COMMENT ON COLUMN tenant.plans.max_api_requests_per_month IS 'API requests per calendar month (UTC) counted by tenant_record_api_request; NULL = unlimited.';
+COMMENT ON COLUMN tenant.plans.governors IS 'Caps on each transaction of a tenant on this plan: statement_timeout, lock_timeout, idle_in_transaction_session_timeout (ms), work_mem (kB), max_transactions (concurrent). Set with tenant_plan_governor_set.';
 -- The default plans (free, pro, enterprise) are inserted by sql/finalize.sql.
 
 CREATE TABLE tenant.tenants (
@@ -65,6 +67,7 @@ CREATE TABLE tenant.tenants (
     updated_at                 timestamptz NOT NULL DEFAULT now(),
     suspended_at               timestamptz,
     deleted_at                 timestamptz,
+    governors                  jsonb       NOT NULL DEFAULT '{}',
     CONSTRAINT tenants_slug_format CHECK (slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(slug) <= 63),
     -- A tenant reference that reads as a UUID names a tenant id; a slug that
     -- spelled another tenant's id would make every t argument act on it.
@@ -86,6 +89,7 @@ COMMENT ON COLUMN tenant.tenants.max_members IS 'Per-tenant override of the plan
 COMMENT ON COLUMN tenant.tenants.max_storage_bytes IS 'Per-tenant override of the plan''s storage limit; NULL means "use the plan".';
 COMMENT ON COLUMN tenant.tenants.max_api_requests_per_month IS 'Per-tenant override of the plan''s monthly API request limit; NULL means "use the plan".';
 COMMENT ON COLUMN tenant.tenants.metadata IS 'Free-form metadata for operators (JSON object).';
+COMMENT ON COLUMN tenant.tenants.governors IS 'Per-tenant overrides of the plan''s governors (the plan''s apply where a key is missing). Set with tenant_governor_set.';
 
 CREATE TABLE tenant.tables (
     relid         regclass    PRIMARY KEY,

@@ -411,6 +411,9 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.tenant_quota_set(text, regclass, bigint),
     @extschema@.tenant_plan_limit_set(text, text, bigint),
     @extschema@.tenant_plan_quota_set(text, regclass, bigint),
+    @extschema@.tenant_governor_set(text, text, text),
+    @extschema@.tenant_plan_governor_set(text, text, text),
+    @extschema@.tenant_governors(text),
     @extschema@.tenant_usage_reconcile(text),
     @extschema@._tenant_usage_start(regclass),
     @extschema@._tenant_usage_stop(regclass),
@@ -453,6 +456,9 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.tenant_quota_set(text, regclass, bigint),
     @extschema@.tenant_plan_limit_set(text, text, bigint),
     @extschema@.tenant_plan_quota_set(text, regclass, bigint),
+    @extschema@.tenant_governor_set(text, text, text),
+    @extschema@.tenant_plan_governor_set(text, text, text),
+    @extschema@.tenant_governors(text),
     @extschema@.tenant_usage_reconcile(text),
     @extschema@._tenant_usage_start(regclass),
     @extschema@._tenant_usage_stop(regclass),
@@ -588,6 +594,20 @@ COMMENT ON FUNCTION @extschema@.tenant_plan_limit_set(text, text, bigint) IS
     'pg_tenant: a plan''s limit for members, storage_bytes or api_requests_per_month; NULL means unlimited. Operators.';
 COMMENT ON FUNCTION @extschema@.tenant_plan_quota_set(text, regclass, bigint) IS
     'pg_tenant: a plan''s row limit for a tenant-scoped table; NULL means unlimited. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_governor_set(text, text, text) IS
+    'pg_tenant: the tenant''s own value of a governor (statement_timeout, lock_timeout, idle_in_transaction_session_timeout, work_mem, max_transactions), read with units (''5s'', ''64MB''); NULL goes back to the plan''s. Returns the tenant''s own governors. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_plan_governor_set(text, text, text) IS
+    'pg_tenant: a plan''s value of a governor, read with units; NULL removes it. Returns the plan''s governors. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_governors(text) IS
+    'pg_tenant: the governors in force for a tenant''s transactions (value in its unit, and whether the plan or the tenant sets it). Operators.';
+COMMENT ON FUNCTION @extschema@._tenant_governors_valid(jsonb) IS
+    'pg_tenant internal: CHECK of tenant.plans.governors and tenant.tenants.governors; raises 23514 saying what is wrong.';
+ALTER TABLE tenant.plans ADD CONSTRAINT plans_governors_valid CHECK (@extschema@._tenant_governors_valid(governors));
+COMMENT ON CONSTRAINT plans_governors_valid ON tenant.plans IS
+    'pg_tenant: governors are an object of known governors with integer values in range.';
+ALTER TABLE tenant.tenants ADD CONSTRAINT tenants_governors_valid CHECK (@extschema@._tenant_governors_valid(governors));
+COMMENT ON CONSTRAINT tenants_governors_valid ON tenant.tenants IS
+    'pg_tenant: governors are an object of known governors with integer values in range.';
 COMMENT ON FUNCTION @extschema@.tenant_usage_reconcile(text) IS
     'pg_tenant: recomputes the usage counters of one tenant (or all, with NULL) from the tables; returns the counters it corrected. Operators; READ COMMITTED.';
 COMMENT ON FUNCTION @extschema@.tenant_storage_used(text) IS

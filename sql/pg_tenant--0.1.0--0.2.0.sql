@@ -5,7 +5,8 @@
 -- a signed token; tenant_set(uuid) and tenant_error_codes() (SQLSTATEs of
 -- class PT); the DDL guard's event triggers tenant_ddl_guard and
 -- tenant_ddl_dropped (rows of tables dropped before it: tenant_check reports
--- them with the fix). tests/upgrade/run.sh checks that an updated
+-- them with the fix); governors (tenant_governor_set, tenant_plan_governor_set,
+-- tenant_governors). tests/upgrade/run.sh checks that an updated
 -- database equals a fresh install of 0.2.0.
 \echo Use "ALTER EXTENSION pg_tenant UPDATE" to load this file. \quit
 
@@ -485,3 +486,49 @@ COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.bypass_log IS
 
 COMMENT ON FUNCTION @extschema@._tenant_append_only() IS
     'pg_tenant internal: BEFORE UPDATE/DELETE/TRUNCATE trigger of tenant.erasures and tenant.bypass_log; refuses every change (42501).';
+
+-- Governors: per-plan and per-tenant caps on each transaction of a tenant.
+ALTER TABLE tenant.plans ADD COLUMN governors jsonb NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN tenant.plans.governors IS 'Caps on each transaction of a tenant on this plan: statement_timeout, lock_timeout, idle_in_transaction_session_timeout (ms), work_mem (kB), max_transactions (concurrent). Set with tenant_plan_governor_set.';
+ALTER TABLE tenant.tenants ADD COLUMN governors jsonb NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN tenant.tenants.governors IS 'Per-tenant overrides of the plan''s governors (the plan''s apply where a key is missing). Set with tenant_governor_set.';
+CREATE FUNCTION @extschema@._tenant_governors_valid("governors" jsonb) RETURNS bool
+    IMMUTABLE PARALLEL RESTRICTED
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_governors_valid_wrapper';
+CREATE FUNCTION @extschema@.tenant_governor_set("t" text, "governor" text, "value" text) RETURNS jsonb
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_governor_set_wrapper';
+CREATE FUNCTION @extschema@.tenant_plan_governor_set("plan" text, "governor" text, "value" text) RETURNS jsonb
+    VOLATILE PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_plan_governor_set_wrapper';
+CREATE FUNCTION @extschema@.tenant_governors("t" text) RETURNS TABLE (
+    "governor" text, "value" bigint, "unit" text, "source" text)
+    STABLE PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_governors_wrapper';
+REVOKE EXECUTE ON FUNCTION
+    @extschema@.tenant_governor_set(text, text, text),
+    @extschema@.tenant_plan_governor_set(text, text, text),
+    @extschema@.tenant_governors(text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.tenant_governor_set(text, text, text),
+    @extschema@.tenant_plan_governor_set(text, text, text),
+    @extschema@.tenant_governors(text)
+TO tenant_admin;
+COMMENT ON FUNCTION @extschema@.tenant_governor_set(text, text, text) IS
+    'pg_tenant: the tenant''s own value of a governor (statement_timeout, lock_timeout, idle_in_transaction_session_timeout, work_mem, max_transactions), read with units (''5s'', ''64MB''); NULL goes back to the plan''s. Returns the tenant''s own governors. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_plan_governor_set(text, text, text) IS
+    'pg_tenant: a plan''s value of a governor, read with units; NULL removes it. Returns the plan''s governors. Operators.';
+COMMENT ON FUNCTION @extschema@.tenant_governors(text) IS
+    'pg_tenant: the governors in force for a tenant''s transactions (value in its unit, and whether the plan or the tenant sets it). Operators.';
+COMMENT ON FUNCTION @extschema@._tenant_governors_valid(jsonb) IS
+    'pg_tenant internal: CHECK of tenant.plans.governors and tenant.tenants.governors; raises 23514 saying what is wrong.';
+ALTER TABLE tenant.plans ADD CONSTRAINT plans_governors_valid CHECK (@extschema@._tenant_governors_valid(governors));
+COMMENT ON CONSTRAINT plans_governors_valid ON tenant.plans IS
+    'pg_tenant: governors are an object of known governors with integer values in range.';
+ALTER TABLE tenant.tenants ADD CONSTRAINT tenants_governors_valid CHECK (@extschema@._tenant_governors_valid(governors));
+COMMENT ON CONSTRAINT tenants_governors_valid ON tenant.tenants IS
+    'pg_tenant: governors are an object of known governors with integer values in range.';

@@ -51,7 +51,8 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 pub extern "C-unwind" fn _PG_init() {
     error::sqlstate::init();
     session::init();
-    enforce::breakglass::init();
+    enforce::hooks::init();
+    session::settings::reserve_prefix();
 }
 
 /// Required by `cargo pgrx test`.

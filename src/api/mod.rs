@@ -11,6 +11,7 @@ pub mod directory;
 pub mod domains;
 pub mod erasure;
 pub mod errors;
+pub mod governors;
 pub mod lifecycle;
 pub mod members;
 pub mod plans;

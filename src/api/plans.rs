@@ -92,12 +92,19 @@ fn replace_installed_default(trigger: &PgTrigger) -> error::Result<bool> {
         .get_by_name::<pgrx::datum::TimestampWithTimeZone>("created_at")
         .ok()
         .flatten();
+    // Its governors too (a dump of a release without them has none).
+    let governors = new
+        .get_by_name::<pgrx::JsonB>("governors")
+        .ok()
+        .flatten()
+        .unwrap_or(pgrx::JsonB(serde_json::json!({})));
     let replaced = spi::execute_one::<bool>(
         "UPDATE tenant.plans SET name = $2, max_members = $3, max_storage_bytes = $4,
-                max_api_requests_per_month = $5, created_at = coalesce($10, created_at)
+                max_api_requests_per_month = $5, created_at = coalesce($10, created_at),
+                governors = $11
           WHERE id = $1
-            AND (name, max_members, max_storage_bytes, max_api_requests_per_month)
-                IS NOT DISTINCT FROM ($6::text, $7::bigint, $8::bigint, $9::bigint)
+            AND (name, max_members, max_storage_bytes, max_api_requests_per_month, governors)
+                IS NOT DISTINCT FROM ($6::text, $7::bigint, $8::bigint, $9::bigint, '{}'::jsonb)
          RETURNING true",
         &[
             id.as_str().into(),
@@ -110,6 +117,7 @@ fn replace_installed_default(trigger: &PgTrigger) -> error::Result<bool> {
             (*storage).into(),
             (*api).into(),
             created_at.into(),
+            governors.into(),
         ],
     )?;
     Ok(replaced.unwrap_or(false))

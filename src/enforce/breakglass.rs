@@ -6,7 +6,7 @@
 //! anything (`store::autonomous`), so that it stays when the transaction
 //! rolls back. A bypass that cannot be recorded is refused.
 //!
-//! When: an ExecutorStart hook notes, for every statement of a member of
+//! When: the ExecutorStart hook (`hooks`) notes, for every statement of a member of
 //! `tenant_bypass`, the relations that carry the `tenant_bypass` policy;
 //! with the bypass on it writes, before the statement runs, a record the
 //! first time in a transaction (per role and reason) and whenever the
@@ -51,11 +51,10 @@ thread_local! {
 /// The start of the statement during which the library was loaded (0 when
 /// it was preloaded): the hook did not see that statement.
 static LOADED_DURING: AtomicI64 = AtomicI64::new(0);
-static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 
-/// Installs the ExecutorStart hook (from `_PG_init`).
+/// Remembers whether the library was preloaded (from `_PG_init`).
 pub fn init() {
-    // SAFETY: _PG_init runs once per process, before any statement uses the hook.
+    // SAFETY: _PG_init runs once per process, before any statement.
     unsafe {
         let preloaded = pg_sys::process_shared_preload_libraries_in_progress
             || pg_sys::debug_query_string.is_null();
@@ -65,33 +64,29 @@ pub fn init() {
                 Ordering::Relaxed,
             );
         }
-        PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
-        pg_sys::ExecutorStart_hook = Some(executor_start);
     }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags: i32) {
+/// Called by the ExecutorStart hook (`hooks`) for every statement: noted
+/// for every statement of a bypass member, whether the bypass is on now or
+/// is switched on while it runs; recorded before it runs when it is on
+/// (also when it then reads no row: the policy is not asked for an empty
+/// table).
+///
+/// # Safety
+/// `query` is the descriptor Postgres passed to ExecutorStart.
+pub unsafe fn at_executor_start(query: *mut pg_sys::QueryDesc) -> Result<()> {
     // SAFETY: Postgres passes a valid query descriptor.
     unsafe {
-        // Noted for every statement of a bypass member, whether the bypass
-        // is on now or is switched on while it runs; recorded before it runs
-        // when it is on (also when it then reads no row: the policy is not
-        // asked for an empty table).
         if !in_parallel_worker()
             && bypass_member()
             && note_tables((*(*query).plannedstmt).rtable)
             && bypass_on()
         {
-            if let Err(e) = record() {
-                error::raise(e);
-            }
-        }
-        match PREVIOUS_EXECUTOR_START {
-            Some(previous) => previous(query, flags),
-            None => pg_sys::standard_ExecutorStart(query, flags),
+            return record();
         }
     }
+    Ok(())
 }
 
 /// A parallel worker runs part of a statement its leader started (and
@@ -158,6 +153,11 @@ unsafe fn has_bypass_policy(relid: pg_sys::Oid) -> bool {
         pg_sys::RelationClose(relation);
         found
     }
+}
+
+/// This transaction's local id (the second half of its virtual id).
+pub fn local_xact_id() -> u32 {
+    virtual_xact().1
 }
 
 /// This backend's virtual transaction id: process number and local id.

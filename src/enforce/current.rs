@@ -10,11 +10,22 @@ use crate::registry::tenants::{self, TenantStatus};
 use crate::session::{settings, source, token};
 use pgrx::Uuid;
 
-/// The tenant of this transaction, found active. Once found active it is
-/// not looked up again until the setting or the registry epoch changes: a
-/// transaction's statements and its rows' triggers read it several times.
+/// The tenant of this transaction, found active, with its governors put in
+/// force (`governor`). Once found active it is not looked up again until
+/// the setting or the registry epoch changes: a transaction's statements
+/// and its rows' triggers read it several times.
 #[inline]
 pub fn tenant() -> Result<Option<Uuid>> {
+    let id = accepted_tenant()?;
+    if let Some(id) = id {
+        super::governor::apply(id)?;
+    }
+    Ok(id)
+}
+
+/// The tenant of this transaction, found active (without its governors).
+#[inline]
+pub fn accepted_tenant() -> Result<Option<Uuid>> {
     let Some(named) = source::tenant()? else {
         return Ok(None);
     };

@@ -1,12 +1,16 @@
 //! Layer 4, enforcement: the tenant this transaction acts for, checked
 //! against the registry (`current`); who may manage a tenant (`authz`); the
 //! triggers on tenant-scoped tables (`fill`, `usage`, with the plumbing in
-//! `trigger`); quotas and the size a row counts for (`quota`, `row_size`).
+//! `trigger`); quotas and the size a row counts for (`quota`, `row_size`);
+//! governors (`governor`); the executor hook (`hooks`) and break-glass
+//! records (`breakglass`).
 
 pub mod authz;
 pub mod breakglass;
 pub mod current;
 pub mod fill;
+pub mod governor;
+pub mod hooks;
 pub mod quota;
 pub mod row_size;
 pub mod trigger;

@@ -55,10 +55,11 @@ pub enum Refusal {
     StorageQuota,
     MemberQuota,
     ApiRequestQuota,
+    TransactionLimit,
 }
 
 /// Every refusal, in the order `tenant_error_codes()` lists them.
-pub const ALL: [Refusal; 14] = [
+pub const ALL: [Refusal; 15] = [
     Refusal::NoTenant,
     Refusal::NotProven,
     Refusal::ContextConflict,
@@ -73,6 +74,7 @@ pub const ALL: [Refusal; 14] = [
     Refusal::StorageQuota,
     Refusal::MemberQuota,
     Refusal::ApiRequestQuota,
+    Refusal::TransactionLimit,
 ];
 
 impl Refusal {
@@ -93,6 +95,7 @@ impl Refusal {
             Refusal::StorageQuota => "PT032",
             Refusal::MemberQuota => "PT033",
             Refusal::ApiRequestQuota => "PT034",
+            Refusal::TransactionLimit => "PT041",
         }
     }
 
@@ -113,6 +116,7 @@ impl Refusal {
             Refusal::StorageQuota => "storage_quota",
             Refusal::MemberQuota => "member_quota",
             Refusal::ApiRequestQuota => "api_request_quota",
+            Refusal::TransactionLimit => "transaction_limit",
         }
     }
 
@@ -126,7 +130,7 @@ impl Refusal {
             | Refusal::TokenExpired => 401,
             Refusal::UnknownTenant => 404,
             Refusal::Deleted => 410,
-            Refusal::ApiRequestQuota => 429,
+            Refusal::ApiRequestQuota | Refusal::TransactionLimit => 429,
             Refusal::Suspended
             | Refusal::NotMember
             | Refusal::OtherTenant
@@ -153,6 +157,7 @@ impl Refusal {
             Refusal::StorageQuota => "a write would pass the tenant's storage limit",
             Refusal::MemberQuota => "a new member would pass the tenant's member limit",
             Refusal::ApiRequestQuota => "tenant_record_api_request past the tenant's monthly API request limit",
+            Refusal::TransactionLimit => "the tenant already has as many open transactions as its max_transactions governor allows, and none ended within pg_tenant.governor_wait",
         }
     }
 
@@ -166,7 +171,8 @@ impl Refusal {
             Refusal::RowQuota
             | Refusal::StorageQuota
             | Refusal::MemberQuota
-            | Refusal::ApiRequestQuota => PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            | Refusal::ApiRequestQuota
+            | Refusal::TransactionLimit => PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             _ => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         }
     }

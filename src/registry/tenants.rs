@@ -47,6 +47,8 @@ pub struct TenantRecord {
     pub plan: Option<String>,
     /// Its own member, storage and API request limits (NULL: the plan's).
     pub own_limits: [Option<i64>; 3],
+    /// Its own governors (the plan's apply where it has none).
+    pub own_governors: super::governors::Governors,
 }
 
 /// A cache entry: the record, with its status copied beside the key.
@@ -109,19 +111,25 @@ pub fn record(id: Uuid) -> Result<Option<Rc<TenantRecord>>> {
                 row.bigint(c"max_storage_bytes")?,
                 row.bigint(c"max_api_requests_per_month")?,
             ],
+            row.jsonb(c"governors")?,
         ))
     })?;
-    let Some((Some(slug), Some(status), plan, own_limits)) = row else {
+    let Some((Some(slug), Some(status), plan, own_limits, governors)) = row else {
         return Ok(None);
     };
     let Some(status) = TenantStatus::parse(&status) else {
         return Ok(None);
+    };
+    let own_governors = match governors {
+        Some(value) => super::governors::stored(&value, &format!("tenant \"{slug}\""))?,
+        None => super::governors::Governors::default(),
     };
     let record = Rc::new(TenantRecord {
         slug,
         status,
         plan,
         own_limits,
+        own_governors,
     });
     let cached = CachedRecord {
         status,

@@ -126,6 +126,17 @@ static LOST_AT_LOAD: AtomicBool = AtomicBool::new(false);
 /// calling them never runs in parallel mode. The library can still be
 /// loaded during a parallel operation by a user's function that calls one
 /// of pg_tenant's: `LOST_AT_LOAD` makes that fail loudly.
+/// No other pg_tenant.* name may be set from now on (a typo is an error,
+/// not a silent placeholder): called by `_PG_init` after every layer
+/// defined its settings.
+pub fn reserve_prefix() {
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    // SAFETY: called once from _PG_init.
+    unsafe {
+        pg_sys::MarkGUCPrefixReserved(c"pg_tenant".as_ptr())
+    };
+}
+
 pub fn init() {
     let in_parallel_mode = unsafe { pg_sys::IsInParallelMode() };
     let before = in_parallel_mode.then(|| {
@@ -173,11 +184,6 @@ pub fn init() {
     super::token::define();
     super::source::define();
     super::ddl::define();
-    // No other pg_tenant.* name may be set (a typo is an error, not a silent placeholder).
-    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
-    unsafe {
-        pg_sys::MarkGUCPrefixReserved(c"pg_tenant".as_ptr())
-    };
     TENANT_GUC.store(find_setting(TENANT_SETTING), Ordering::Relaxed);
     USER_GUC.store(find_setting(USER_SETTING), Ordering::Relaxed);
     BYPASS_GUC.store(find_setting(BYPASS_SETTING), Ordering::Relaxed);

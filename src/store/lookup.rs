@@ -43,6 +43,14 @@ impl Row<'_> {
         Ok(self.datum(column)?.map(|d| d.value() as i64))
     }
 
+    /// A jsonb column's value (None when NULL).
+    pub fn jsonb(&self, column: &CStr) -> error::Result<Option<serde_json::Value>> {
+        let datum = self.datum(column)?;
+        // SAFETY: the column is of type jsonb (sql/bootstrap.sql); from_datum
+        // detoasts and parses it.
+        Ok(datum.and_then(|d| unsafe { pgrx::JsonB::from_datum(d, false) }.map(|j| j.0)))
+    }
+
     fn datum(&self, column: &CStr) -> error::Result<Option<pg_sys::Datum>> {
         // SAFETY: the slot holds a row of the open table until `by_primary_key` returns.
         unsafe {
