@@ -248,7 +248,7 @@ fn of_plan(plan: &str) -> error::Result<Governors> {
         return Ok(hit);
     }
     let id = plan.into_datum().expect("a text datum is never NULL");
-    let row = lookup::by_primary_key(c"plans", &[id], |row| row.jsonb(c"governors"))?;
+    let row = lookup::by_primary_key(c"plans", &[id], |row| row.jsonb_added_later(c"governors"))?;
     let governors = match row.flatten() {
         Some(value) => stored(&value, &format!("tenant.plans row \"{plan}\""))?,
         None => Governors::default(),

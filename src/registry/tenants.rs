@@ -111,7 +111,7 @@ pub fn record(id: Uuid) -> Result<Option<Rc<TenantRecord>>> {
                 row.bigint(c"max_storage_bytes")?,
                 row.bigint(c"max_api_requests_per_month")?,
             ],
-            row.jsonb(c"governors")?,
+            row.jsonb_added_later(c"governors")?,
         ))
     })?;
     let Some((Some(slug), Some(status), plan, own_limits, governors)) = row else {

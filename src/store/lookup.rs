@@ -43,8 +43,17 @@ impl Row<'_> {
         Ok(self.datum(column)?.map(|d| d.value() as i64))
     }
 
-    /// A jsonb column's value (None when NULL).
-    pub fn jsonb(&self, column: &CStr) -> error::Result<Option<serde_json::Value>> {
+    /// A jsonb column's value (None when NULL, or when the column is one
+    /// an `ALTER EXTENSION pg_tenant UPDATE` not run yet will add: the new
+    /// library serves the old tables until then).
+    pub fn jsonb_added_later(&self, column: &CStr) -> error::Result<Option<serde_json::Value>> {
+        // SAFETY: the slot holds a row of the open table.
+        let present = unsafe {
+            pg_sys::SPI_fnumber((*self.slot).tts_tupleDescriptor, column.as_ptr()) > 0
+        };
+        if !present {
+            return Ok(None);
+        }
         let datum = self.datum(column)?;
         // SAFETY: the column is of type jsonb (sql/bootstrap.sql); from_datum
         // detoasts and parses it.
