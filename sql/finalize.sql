@@ -651,3 +651,25 @@ COMMENT ON FUNCTION @extschema@._tenant_ddl_partitions() IS
     'pg_tenant internal: event trigger function of tenant_ddl_partitions; makes new partitions of tenant-scoped tables, and tables pg_tenant.auto_enable applies to, tenant-scoped.';
 COMMENT ON FUNCTION @extschema@._tenant_plans_restore() IS
     'pg_tenant internal: BEFORE INSERT trigger on tenant.plans that lets a restored dump replace a default plan still as installed.';
+
+-- Per-tenant statistics (shared memory; needs shared_preload_libraries).
+CREATE VIEW tenant.stat_tenants AS
+SELECT s.tenant_id, t.slug, s.period, s.period_start,
+       s.statements, s.rows_returned, s.rows_written, s.exec_time_ms,
+       rank() OVER (PARTITION BY s.period ORDER BY s.statements DESC) AS rank_statements,
+       rank() OVER (PARTITION BY s.period ORDER BY s.rows_returned DESC) AS rank_rows_returned,
+       rank() OVER (PARTITION BY s.period ORDER BY s.rows_written DESC) AS rank_rows_written,
+       rank() OVER (PARTITION BY s.period ORDER BY s.exec_time_ms DESC) AS rank_exec_time,
+       s.score
+  FROM @extschema@._tenant_stat_tenants() s
+  LEFT JOIN tenant.tenants t ON t.id OPERATOR(pg_catalog.=) s.tenant_id;
+COMMENT ON VIEW tenant.stat_tenants IS
+    'pg_tenant: per tracked tenant, statements, rows returned and written and execution time of its top-level statements in the current and the last period (pg_tenant.stat_period), with each tenant''s rank by each; kept in shared memory (needs shared_preload_libraries). Operators.';
+REVOKE ALL ON tenant.stat_tenants FROM PUBLIC;
+GRANT SELECT ON tenant.stat_tenants TO tenant_admin;
+REVOKE EXECUTE ON FUNCTION @extschema@._tenant_stat_tenants(), @extschema@.tenant_stat_reset() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._tenant_stat_tenants(), @extschema@.tenant_stat_reset() TO tenant_admin;
+COMMENT ON FUNCTION @extschema@._tenant_stat_tenants() IS
+    'pg_tenant internal: the rows of tenant.stat_tenants, read from shared memory (55000 without shared_preload_libraries).';
+COMMENT ON FUNCTION @extschema@.tenant_stat_reset() IS
+    'pg_tenant: forgets this database''s per-tenant statistics (tenant.stat_tenants); returns how many tenants were tracked. Operators.';

@@ -6,7 +6,8 @@
 -- class PT); the DDL guard's event triggers tenant_ddl_guard and
 -- tenant_ddl_dropped (rows of tables dropped before it: tenant_check reports
 -- them with the fix); governors (tenant_governor_set, tenant_plan_governor_set,
--- tenant_governors). tests/upgrade/run.sh checks that an updated
+-- tenant_governors); per-tenant statistics (tenant.stat_tenants,
+-- tenant_stat_reset). tests/upgrade/run.sh checks that an updated
 -- database equals a fresh install of 0.2.0.
 \echo Use "ALTER EXTENSION pg_tenant UPDATE" to load this file. \quit
 
@@ -532,3 +533,35 @@ COMMENT ON CONSTRAINT plans_governors_valid ON tenant.plans IS
 ALTER TABLE tenant.tenants ADD CONSTRAINT tenants_governors_valid CHECK (@extschema@._tenant_governors_valid(governors));
 COMMENT ON CONSTRAINT tenants_governors_valid ON tenant.tenants IS
     'pg_tenant: governors are an object of known governors with integer values in range.';
+
+-- Per-tenant statistics.
+CREATE FUNCTION @extschema@._tenant_stat_tenants() RETURNS TABLE (
+    "tenant_id" uuid, "period" text, "period_start" timestamptz, "statements" bigint,
+    "rows_returned" bigint, "rows_written" bigint, "exec_time_ms" double precision, "score" bigint)
+    STRICT VOLATILE PARALLEL RESTRICTED
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_stat_tenants_wrapper';
+CREATE FUNCTION @extschema@.tenant_stat_reset() RETURNS bigint
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', 'tenant_stat_reset_wrapper';
+
+-- Per-tenant statistics (shared memory; needs shared_preload_libraries).
+CREATE VIEW tenant.stat_tenants AS
+SELECT s.tenant_id, t.slug, s.period, s.period_start,
+       s.statements, s.rows_returned, s.rows_written, s.exec_time_ms,
+       rank() OVER (PARTITION BY s.period ORDER BY s.statements DESC) AS rank_statements,
+       rank() OVER (PARTITION BY s.period ORDER BY s.rows_returned DESC) AS rank_rows_returned,
+       rank() OVER (PARTITION BY s.period ORDER BY s.rows_written DESC) AS rank_rows_written,
+       rank() OVER (PARTITION BY s.period ORDER BY s.exec_time_ms DESC) AS rank_exec_time,
+       s.score
+  FROM @extschema@._tenant_stat_tenants() s
+  LEFT JOIN tenant.tenants t ON t.id OPERATOR(pg_catalog.=) s.tenant_id;
+COMMENT ON VIEW tenant.stat_tenants IS
+    'pg_tenant: per tracked tenant, statements, rows returned and written and execution time of its top-level statements in the current and the last period (pg_tenant.stat_period), with each tenant''s rank by each; kept in shared memory (needs shared_preload_libraries). Operators.';
+REVOKE ALL ON tenant.stat_tenants FROM PUBLIC;
+GRANT SELECT ON tenant.stat_tenants TO tenant_admin;
+REVOKE EXECUTE ON FUNCTION @extschema@._tenant_stat_tenants(), @extschema@.tenant_stat_reset() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._tenant_stat_tenants(), @extschema@.tenant_stat_reset() TO tenant_admin;
+COMMENT ON FUNCTION @extschema@._tenant_stat_tenants() IS
+    'pg_tenant internal: the rows of tenant.stat_tenants, read from shared memory (55000 without shared_preload_libraries).';
+COMMENT ON FUNCTION @extschema@.tenant_stat_reset() IS
+    'pg_tenant: forgets this database''s per-tenant statistics (tenant.stat_tenants); returns how many tenants were tracked. Operators.';

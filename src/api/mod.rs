@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod resolve;
 pub mod restore;
 pub mod settings;
+pub mod stats;
 pub mod tables;
 pub mod tenants;
 pub mod token;

@@ -2,8 +2,8 @@
 //! against the registry (`current`); who may manage a tenant (`authz`); the
 //! triggers on tenant-scoped tables (`fill`, `usage`, with the plumbing in
 //! `trigger`); quotas and the size a row counts for (`quota`, `row_size`);
-//! governors (`governor`); the executor hook (`hooks`) and break-glass
-//! records (`breakglass`).
+//! governors (`governor`); per-tenant statistics (`stats`); the executor
+//! hooks (`hooks`) and break-glass records (`breakglass`).
 
 pub mod authz;
 pub mod breakglass;
@@ -13,5 +13,6 @@ pub mod governor;
 pub mod hooks;
 pub mod quota;
 pub mod row_size;
+pub mod stats;
 pub mod trigger;
 pub mod usage;

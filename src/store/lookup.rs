@@ -48,9 +48,8 @@ impl Row<'_> {
     /// library serves the old tables until then).
     pub fn jsonb_added_later(&self, column: &CStr) -> error::Result<Option<serde_json::Value>> {
         // SAFETY: the slot holds a row of the open table.
-        let present = unsafe {
-            pg_sys::SPI_fnumber((*self.slot).tts_tupleDescriptor, column.as_ptr()) > 0
-        };
+        let present =
+            unsafe { pg_sys::SPI_fnumber((*self.slot).tts_tupleDescriptor, column.as_ptr()) > 0 };
         if !present {
             return Ok(None);
         }

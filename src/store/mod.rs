@@ -1,8 +1,8 @@
 //! Layer 2, the store: how pg_tenant reaches the database. SPI helpers
 //! (`spi`), whose rights the work runs with (`identity`), registry rows read
 //! by primary key without SQL (`lookup`) and counter rows updated in place
-//! (`counter_rows`), and work in a subtransaction that catches errors
-//! (`subxact`). Knows tables and rows, not what they mean.
+//! (`counter_rows`), work in a subtransaction that catches errors
+//! (`subxact`), and per-tenant statistics in shared memory (`tenant_stats`). Knows tables and rows, not what they mean.
 
 pub mod autonomous;
 pub mod counter_rows;
@@ -11,3 +11,4 @@ pub mod lookup;
 pub mod spi;
 pub mod srf;
 pub mod subxact;
+pub mod tenant_stats;
