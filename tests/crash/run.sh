@@ -15,6 +15,7 @@
 # limits (so the checks are not vacuous).
 #
 # Needs pgbench (Debian's PostgreSQL 15 client is used against every major).
+# Also checks tenant.stat_tenants, which needs the preload this cluster has.
 # Prints one `ok: ...` / `FAILED: ...` line per assertion.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/common.sh"
@@ -77,6 +78,22 @@ BEGIN;
 SELECT crash_write('crash-' || :t, :op);
 COMMIT;
 SQL
+
+# Per-tenant statistics (this cluster preloads pg_tenant): statements of
+# the application role count for the tenant they name, in shared memory;
+# the application may not read them.
+q -c "SELECT tenant_stat_reset()" >/dev/null
+q -U crash_app -c "BEGIN" -c "SELECT tenant_set('crash-1')" -c "SELECT count(*) FROM items" \
+  -c "INSERT INTO items (payload) SELECT 'stat' FROM generate_series(1, 3)" -c "ROLLBACK" >/dev/null
+stat="$(q -c "SELECT statements || '/' || rows_written || '/' || rows_returned FROM tenant.stat_tenants
+                WHERE slug = 'crash-1' AND period = 'current'")"
+[ "$stat" = "3/3/2" ] && ok "tenant.stat_tenants counts crash-1's statements (3), rows written (3) and returned (2: tenant_set and count)" \
+  || fail "tenant.stat_tenants shows '$stat' for crash-1, expected 3/3/2"
+others="$(q -c "SELECT count(*) FROM tenant.stat_tenants WHERE slug <> 'crash-1'")"
+[ "$others" = 0 ] && ok "tenant.stat_tenants has no other tenant" || fail "tenant.stat_tenants lists $others rows of other tenants"
+denied="$(q -U crash_app -c "SELECT count(*) FROM tenant.stat_tenants" 2>&1)"
+case "$denied" in *"permission denied"*) ok "the application role cannot read tenant.stat_tenants" ;;
+  *) fail "the application role read tenant.stat_tenants: $denied" ;; esac
 
 # Per tenant: rows and bytes held now (as the superuser), and the limits.
 state() {
