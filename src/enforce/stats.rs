@@ -138,11 +138,8 @@ pub unsafe fn at_executor_end(query: *mut pg_sys::QueryDesc) {
     };
     let writes = matches!(
         operation,
-        pg_sys::CmdType::CMD_INSERT
-            | pg_sys::CmdType::CMD_UPDATE
-            | pg_sys::CmdType::CMD_DELETE
-            | pg_sys::CmdType::CMD_MERGE
-    );
+        pg_sys::CmdType::CMD_INSERT | pg_sys::CmdType::CMD_UPDATE | pg_sys::CmdType::CMD_DELETE
+    ) || is_merge(operation);
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
     let sample = Sample {
@@ -153,6 +150,19 @@ pub unsafe fn at_executor_end(query: *mut pg_sys::QueryDesc) {
         period: period_of(now),
     };
     tenant_stats::add(&sample, || chance() < SAMPLE_RATE.get());
+}
+
+/// MERGE (PostgreSQL 15 on).
+fn is_merge(operation: pg_sys::CmdType::Type) -> bool {
+    #[cfg(feature = "pg14")]
+    {
+        let _ = operation;
+        false
+    }
+    #[cfg(not(feature = "pg14"))]
+    {
+        operation == pg_sys::CmdType::CMD_MERGE
+    }
 }
 
 /// A number in [0, 1) (xorshift, seeded per backend).
