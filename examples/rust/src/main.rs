@@ -13,7 +13,7 @@ use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
 /// SQLSTATE -> HTTP status: README "Errors" (also `SELECT * FROM tenant_error_codes()`).
-const HTTP_STATUS: [(&str, i32); 17] = [
+const HTTP_STATUS: [(&str, i32); 18] = [
     ("PT001", 401),
     ("PT002", 401),
     ("PT003", 401),
