@@ -23,18 +23,12 @@ fn tenant_governor_set(
     let governor = Governor::parse(governor, FUNCTION)?;
     let value = value.map(|v| governor.read(v, FUNCTION)).transpose()?;
     let tenant = tenants::find(t, FUNCTION)?;
-    let stored = identity::as_registry_owner(|| {
-        spi::execute_one::<JsonB>(
-            "UPDATE tenant.tenants
-                SET governors = CASE WHEN $3::bigint IS NULL THEN governors OPERATOR(pg_catalog.-) $2
-                                     ELSE governors OPERATOR(pg_catalog.||) jsonb_build_object($2, $3::bigint) END,
-                    updated_at = now()
-              WHERE id = $1
-             RETURNING governors",
-            &[tenant.id.into(), governor.name().into(), value.into()],
-        )
-    })?;
-    Ok(stored.unwrap_or(JsonB(serde_json::json!({}))))
+    store_governor(
+        "tenant.tenants SET updated_at = now(),",
+        tenant.id.into(),
+        governor,
+        value,
+    )
 }
 
 /// `tenant_plan_governor_set(plan, governor, value)`: a plan's value of a
@@ -51,15 +45,27 @@ fn tenant_plan_governor_set(
     let governor = Governor::parse(governor, FUNCTION)?;
     let value = value.map(|v| governor.read(v, FUNCTION)).transpose()?;
     limits::require_plan(plan, FUNCTION)?;
+    store_governor("tenant.plans SET", plan.into(), governor, value)
+}
+
+/// Sets (or, with None, removes) one governor of the row `id` names in
+/// `target` ("<table> SET <other assignments,>", fixed text, never input)
+/// and returns the row's governors.
+fn store_governor(
+    target: &str,
+    id: pgrx::datum::DatumWithOid,
+    governor: Governor,
+    value: Option<i64>,
+) -> error::Result<JsonB> {
+    let sql = format!(
+        "UPDATE {target}
+            governors = CASE WHEN $3::bigint IS NULL THEN governors OPERATOR(pg_catalog.-) $2
+                             ELSE governors OPERATOR(pg_catalog.||) jsonb_build_object($2, $3::bigint) END
+          WHERE id = $1
+         RETURNING governors"
+    );
     let stored = identity::as_registry_owner(|| {
-        spi::execute_one::<JsonB>(
-            "UPDATE tenant.plans
-                SET governors = CASE WHEN $3::bigint IS NULL THEN governors OPERATOR(pg_catalog.-) $2
-                                     ELSE governors OPERATOR(pg_catalog.||) jsonb_build_object($2, $3::bigint) END
-              WHERE id = $1
-             RETURNING governors",
-            &[plan.into(), governor.name().into(), value.into()],
-        )
+        spi::execute_one::<JsonB>(&sql, &[id, governor.name().into(), value.into()])
     })?;
     Ok(stored.unwrap_or(JsonB(serde_json::json!({}))))
 }

@@ -8,6 +8,7 @@ use crate::enforce::current;
 use crate::error::{self, Result};
 use crate::names::{TENANT_SETTING, USER_SETTING};
 use crate::registry::roles;
+use crate::session::settings::set_local;
 use crate::session::token;
 use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm};
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
@@ -16,7 +17,6 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
 /// A configured key: the one algorithm it verifies, and the key.
@@ -259,25 +259,6 @@ fn bad_keys(message: String) -> ErrorReport {
         message,
         "Fix pg_tenant.jwt_keys (a JSON Web Key Set whose keys each have kid and alg) and SELECT pg_reload_conf();",
     )
-}
-
-/// Sets a context setting for the current transaction only, as
-/// set_config(name, value, true) does.
-fn set_local(name: &CStr, value: &str) {
-    let value = CString::new(value).expect("a UUID has no NUL");
-    // SAFETY: plain settings call; errors are raised by Postgres.
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            0,
-            false,
-        );
-    }
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -20,6 +20,7 @@
 
 use crate::error::{self, Refusal, Result};
 use crate::registry::governors::{self, Effective, Governor};
+use crate::session::settings;
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, Uuid};
 use std::cell::RefCell;
@@ -109,31 +110,7 @@ fn tighten_settings(effective: &Effective) -> Result<()> {
         if !looser {
             continue;
         }
-        let value = std::ffi::CString::new(cap.to_string()).expect("digits have no NUL");
-        // SAFETY: as SET LOCAL does it; the value is in range (checked when stored).
-        let applied = unsafe {
-            pg_sys::set_config_option(
-                name.as_ptr(),
-                value.as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_LOCAL,
-                true,
-                pgrx::PgLogLevel::ERROR as i32,
-                false,
-            )
-        };
-        if applied <= 0 {
-            return Err(error::report(
-                pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-                format!(
-                    "pg_tenant could not set {} for tenant \"{}\"",
-                    governor.name(),
-                    effective.slug
-                ),
-                "Report this to pg_tenant's maintainers.",
-            ));
-        }
+        settings::set_local(name, &cap.to_string());
         if governor == Governor::StatementTimeout {
             arm_statement_timeout(cap);
         }

@@ -126,6 +126,26 @@ static LOST_AT_LOAD: AtomicBool = AtomicBool::new(false);
 /// calling them never runs in parallel mode. The library can still be
 /// loaded during a parallel operation by a user's function that calls one
 /// of pg_tenant's: `LOST_AT_LOAD` makes that fail loudly.
+/// Sets a setting for the current transaction only, as
+/// set_config(name, value, true) does (Postgres raises any error).
+pub fn set_local(name: &std::ffi::CStr, value: &str) {
+    let value = std::ffi::CString::new(value).expect("a setting value has no NUL");
+    // SAFETY: plain settings call; errors are raised by Postgres (elevel 0
+    // is ERROR for a session-level source).
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
 /// No other pg_tenant.* name may be set from now on (a typo is an error,
 /// not a silent placeholder): called by `_PG_init` after every layer
 /// defined its settings.
