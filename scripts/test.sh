@@ -51,13 +51,13 @@ record layers $rc $((rc == 0)) $((rc != 0))
 # Runs a pg_regress-style suite (golden SQL or isolation specs) against the
 # running throwaway cluster, in a database of its own. pg_regress prints
 # "test x ... ok" up to PostgreSQL 15 and TAP lines ("ok 1 - x") from 16 on.
-run_suite() { # stage tool-path suite-dir database
-  local stage="$1" tool="$2" dir="$3" db="$4" outdir="$CLUSTER_DIR/$4" rc total f
+run_suite() { # stage tool-path suite-dir database [schedule-file]
+  local stage="$1" tool="$2" dir="$3" db="$4" schedule="${5:-schedule}" outdir="$CLUSTER_DIR/$4" rc total f
   mkdir -p "$outdir"
   "$PG_BIN/createdb" "$db"
   # --bindir: the PyPI builds' pg_regress was compiled for another prefix.
   "$tool" --use-existing --bindir="$PG_BIN" --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="$db" \
-    --inputdir="$dir" --outputdir="$outdir" --schedule="$dir/schedule" 2>&1 | tee "$outdir/summary.txt"
+    --inputdir="$dir" --outputdir="$outdir" --schedule="$dir/$schedule" 2>&1 | tee "$outdir/summary.txt"
   rc=${PIPESTATUS[0]}
   total=$(grep -cE '^(test|permutation)? *[a-z_]+ +\.\.\. |^(not )?ok [0-9]+ ' "$outdir/summary.txt" || true)
   f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$outdir/summary.txt" || true)
@@ -194,6 +194,17 @@ for major in $PG_VERSIONS; do
       record_script better_tenant "$rc" "$CLUSTER_DIR/better_tenant.txt"
     fi
     cluster_stop
+
+    # Preloaded, a tenant's writers count usage in parallel (the quota escrow,
+    # src/store/escrow.rs): the same specs must give the same results, and
+    # quota_escrow shows what only the escrow does.
+    say "Concurrency tests with pg_tenant preloaded (tests/isolation/schedule_preloaded)"
+    if CLUSTER_OPTS="-c shared_preload_libraries=pg_tenant -c max_prepared_transactions=4" cluster_start; then
+      run_suite "isolation preloaded" "$pgxs/isolation/pg_isolation_regress" tests/isolation pg_tenant_isolation schedule_preloaded
+      cluster_stop
+    else
+      record "isolation preloaded" 1 0 1
+    fi
   else
     cat "$REPO_ROOT/target/install-pg$major.log"
     record pg_regress 1 0 1

@@ -175,26 +175,35 @@ COMMENT ON TABLE tenant.row_limits IS
     'pg_tenant: per-tenant overrides of the plan''s row limit for a table. Set with tenant_quota_set.';
 
 -- Usage counters, maintained by pg_tenant's triggers inside the writing
--- transaction (exact: a tenant's writers queue on its usage_totals row).
+-- transaction. A counter is the sum of its rows (stripes): stripe 0, and
+-- when pg_tenant is preloaded one per writer that met another writer of the
+-- same tenant (src/store/escrow.rs keeps the limits exact).
 -- fillfactor leaves room on each page for HOT updates of the counters.
 CREATE TABLE tenant.usage_totals (
-    tenant_id     uuid   PRIMARY KEY REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
+    tenant_id     uuid   NOT NULL REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     members       bigint NOT NULL DEFAULT 0,
-    storage_bytes bigint NOT NULL DEFAULT 0
+    storage_bytes bigint NOT NULL DEFAULT 0,
+    stripe        int4   NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, stripe)
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE tenant.usage_totals IS
     'pg_tenant: each tenant''s member count and bytes across tenant-scoped tables, kept up to date by triggers; tenant_usage_reconcile recomputes them.';
 COMMENT ON COLUMN tenant.usage_totals.storage_bytes IS
     'Sum of the tenant''s row sizes in every table that tracks usage: each value''s uncompressed size plus 24 bytes per row.';
+COMMENT ON COLUMN tenant.usage_totals.stripe IS
+    'Which part of the tenant''s counters this row holds: a counter is the sum over the tenant''s stripes (0, and 1-15 for concurrent writers when pg_tenant is preloaded; tenant_usage_reconcile folds them into 0). Members are counted in stripe 0 only.';
 CREATE TABLE tenant.usage_by_table (
     tenant_id uuid     NOT NULL REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     relid     regclass NOT NULL REFERENCES tenant.tables (relid) ON DELETE CASCADE,
     row_count bigint   NOT NULL DEFAULT 0,
     bytes     bigint   NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, relid)
+    stripe    int4     NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, relid, stripe)
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE tenant.usage_by_table IS
     'pg_tenant: each tenant''s rows and bytes per tenant-scoped table, kept up to date by the tenant_usage_* triggers.';
+COMMENT ON COLUMN tenant.usage_by_table.stripe IS
+    'Which part of the tenant''s counters for the table this row holds: the counts are the sums over the stripes (0, and 1-15 for concurrent writers when pg_tenant is preloaded; tenant_usage_reconcile folds them into 0).';
 CREATE TABLE tenant.usage (
     tenant_id    uuid   NOT NULL REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     month        date   NOT NULL CONSTRAINT usage_month_first_day CHECK (extract(day FROM month) = 1),

@@ -261,7 +261,8 @@ WITH visible AS (
            coalesce(u.members, 0) AS members, coalesce(u.storage_bytes, 0) AS storage_bytes
       FROM tenant.tenants t
       LEFT JOIN tenant.plans p ON p.id = t.plan
-      LEFT JOIN tenant.usage_totals u ON u.tenant_id = t.id
+      LEFT JOIN LATERAL (SELECT sum(s.members)::bigint AS members, sum(s.storage_bytes)::bigint AS storage_bytes
+                           FROM tenant.usage_totals s WHERE s.tenant_id = t.id) u ON true
      WHERE pg_catalog.pg_has_role('tenant_admin', 'USAGE')
         OR t.id = (SELECT @extschema@.current_tenant_id())
 ), quotas AS (
@@ -286,7 +287,8 @@ WITH visible AS (
                                   WHERE l.plan_id = v.plan AND l.relid = c.relid))
       FROM visible v
       CROSS JOIN tenant.tables c
-      LEFT JOIN tenant.usage_by_table b ON b.tenant_id = v.id AND b.relid = c.relid
+      LEFT JOIN LATERAL (SELECT sum(s.row_count)::bigint AS row_count FROM tenant.usage_by_table s
+                          WHERE s.tenant_id = v.id AND s.relid = c.relid) b ON true
       LEFT JOIN tenant.row_limits r ON r.tenant_id = v.id AND r.relid = c.relid
      WHERE c.track_usage
 )

@@ -7,7 +7,9 @@
 -- tenant_ddl_dropped (rows of tables dropped before it: tenant_check reports
 -- them with the fix); governors (tenant_governor_set, tenant_plan_governor_set,
 -- tenant_governors); per-tenant statistics (tenant.stat_tenants,
--- tenant_stat_reset). tests/upgrade/run.sh checks that an updated
+-- tenant_stat_reset); usage counters split over stripes (a stripe column in
+-- the primary keys of tenant.usage_totals and tenant.usage_by_table, and
+-- tenant.quota_status summing them). tests/upgrade/run.sh checks that an updated
 -- database equals a fresh install of 0.2.0.
 \echo Use "ALTER EXTENSION pg_tenant UPDATE" to load this file. \quit
 
@@ -565,3 +567,63 @@ COMMENT ON FUNCTION @extschema@._tenant_stat_tenants() IS
     'pg_tenant internal: the rows of tenant.stat_tenants, read from shared memory (55000 without shared_preload_libraries).';
 COMMENT ON FUNCTION @extschema@.tenant_stat_reset() IS
     'pg_tenant: forgets this database''s per-tenant statistics (tenant.stat_tenants); returns how many tenants were tracked. Operators.';
+
+-- Usage counters split over stripes: concurrent writers of a tenant add to
+-- stripes of their own when pg_tenant is preloaded (src/store/escrow.rs).
+ALTER TABLE tenant.usage_totals ADD COLUMN stripe int4 NOT NULL DEFAULT 0;
+ALTER TABLE tenant.usage_totals DROP CONSTRAINT usage_totals_pkey;
+ALTER TABLE tenant.usage_totals ADD PRIMARY KEY (tenant_id, stripe);
+ALTER TABLE tenant.usage_totals ALTER COLUMN tenant_id SET NOT NULL;
+COMMENT ON COLUMN tenant.usage_totals.stripe IS
+    'Which part of the tenant''s counters this row holds: a counter is the sum over the tenant''s stripes (0, and 1-15 for concurrent writers when pg_tenant is preloaded; tenant_usage_reconcile folds them into 0). Members are counted in stripe 0 only.';
+ALTER TABLE tenant.usage_by_table ADD COLUMN stripe int4 NOT NULL DEFAULT 0;
+ALTER TABLE tenant.usage_by_table DROP CONSTRAINT usage_by_table_pkey;
+ALTER TABLE tenant.usage_by_table ADD PRIMARY KEY (tenant_id, relid, stripe);
+ALTER TABLE tenant.usage_by_table ALTER COLUMN tenant_id SET NOT NULL;
+ALTER TABLE tenant.usage_by_table ALTER COLUMN relid SET NOT NULL;
+COMMENT ON COLUMN tenant.usage_by_table.stripe IS
+    'Which part of the tenant''s counters for the table this row holds: the counts are the sums over the stripes (0, and 1-15 for concurrent writers when pg_tenant is preloaded; tenant_usage_reconcile folds them into 0).';
+CREATE OR REPLACE VIEW tenant.quota_status WITH (security_barrier) AS
+WITH visible AS (
+    SELECT t.id, t.slug, t.plan, t.max_members, t.max_storage_bytes, t.max_api_requests_per_month,
+           p.max_members AS plan_members, p.max_storage_bytes AS plan_storage,
+           p.max_api_requests_per_month AS plan_api,
+           coalesce(u.members, 0) AS members, coalesce(u.storage_bytes, 0) AS storage_bytes
+      FROM tenant.tenants t
+      LEFT JOIN tenant.plans p ON p.id = t.plan
+      LEFT JOIN LATERAL (SELECT sum(s.members)::bigint AS members, sum(s.storage_bytes)::bigint AS storage_bytes
+                           FROM tenant.usage_totals s WHERE s.tenant_id = t.id) u ON true
+     WHERE pg_catalog.pg_has_role('tenant_admin', 'USAGE')
+        OR t.id = (SELECT @extschema@.current_tenant_id())
+), quotas AS (
+    SELECT v.id, v.slug, v.plan, 'members'::text AS quota, NULL::regclass AS table_name,
+           v.members AS used, coalesce(v.max_members, v.plan_members) AS max_allowed
+      FROM visible v
+    UNION ALL
+    SELECT v.id, v.slug, v.plan, 'storage_bytes', NULL,
+           v.storage_bytes, coalesce(v.max_storage_bytes, v.plan_storage)
+      FROM visible v
+    UNION ALL
+    SELECT v.id, v.slug, v.plan, 'api_requests_per_month', NULL,
+           coalesce((SELECT a.api_requests FROM tenant.usage a
+                      WHERE a.tenant_id = v.id
+                        AND a.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0),
+           coalesce(v.max_api_requests_per_month, v.plan_api)
+      FROM visible v
+    UNION ALL
+    SELECT v.id, v.slug, v.plan, 'rows', c.relid,
+           coalesce(b.row_count, 0),
+           coalesce(r.max_rows, (SELECT l.max_rows FROM tenant.plan_row_limits l
+                                  WHERE l.plan_id = v.plan AND l.relid = c.relid))
+      FROM visible v
+      CROSS JOIN tenant.tables c
+      LEFT JOIN LATERAL (SELECT sum(s.row_count)::bigint AS row_count FROM tenant.usage_by_table s
+                          WHERE s.tenant_id = v.id AND s.relid = c.relid) b ON true
+      LEFT JOIN tenant.row_limits r ON r.tenant_id = v.id AND r.relid = c.relid
+     WHERE c.track_usage
+)
+SELECT q.id AS tenant_id, q.slug, q.plan, q.quota, q.table_name, q.used, q.max_allowed,
+       CASE WHEN q.max_allowed IS NULL THEN NULL
+            WHEN q.max_allowed = 0 THEN 1.0
+            ELSE round(q.used::numeric / q.max_allowed, 4) END AS ratio
+  FROM quotas q;

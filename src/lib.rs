@@ -52,6 +52,7 @@ pub extern "C-unwind" fn _PG_init() {
     error::sqlstate::init();
     session::init();
     enforce::hooks::init();
+    store::escrow::init();
     session::settings::reserve_prefix();
 }
 

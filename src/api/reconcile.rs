@@ -4,15 +4,16 @@
 //! The counters are exact as long as every write goes through the triggers;
 //! reconciliation repairs them after what triggers do not see (a trigger
 //! disabled for a bulk load, `session_replication_role = replica`, direct
-//! writes to a partition). It locks the tenant's `usage_totals` row first,
-//! so the tenant's writers wait, then counts with fresh snapshots: a write
-//! that committed before is counted, one that commits after adds its delta
-//! to the corrected figures.
+//! writes to a partition). It locks the tenant's counters first, so the
+//! tenant's writers wait, then counts with fresh snapshots: a write that
+//! committed before is counted, one that commits after adds its delta to
+//! the corrected figures. It also folds a tenant's stripes (see
+//! `store::escrow`) back into stripe 0.
 
 use crate::enforce::{authz, row_size};
 use crate::error::{self, Result};
 use crate::registry::tenants::{self, Tenant};
-use crate::store::{identity, spi};
+use crate::store::{escrow, identity, spi};
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
@@ -128,39 +129,48 @@ fn reconcile_tenant(
         recorded,
         actual,
     };
-    // Lock first (creating the row if needed). The lock also makes every
-    // following query take a fresh snapshot (SPI reads after a write).
+    // Lock first: preloaded, the tenant's counters in the escrow (the
+    // writers in progress end first, new ones wait; they may be writing
+    // stripes of their own); always, every stripe of the totals (creating
+    // stripe 0 if needed), which non-preloaded writers queue on. The lock also makes every following query take a fresh
+    // snapshot (SPI reads after a write).
+    if escrow::available() {
+        escrow::exclude_writers(id.as_bytes())?;
+    }
     spi::execute(
-        "INSERT INTO tenant.usage_totals (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING",
+        "INSERT INTO tenant.usage_totals (tenant_id) VALUES ($1) ON CONFLICT (tenant_id, stripe) DO NOTHING",
         &[id.into()],
     )?;
-    let recorded_members = spi::execute_one::<i64>(
-        "SELECT members FROM tenant.usage_totals WHERE tenant_id = $1 FOR UPDATE",
+    let (recorded_members, recorded_storage, stripes) = spi::three::<i64, i64, i64>(
+        "SELECT sum(members)::bigint, sum(storage_bytes)::bigint, count(*)
+           FROM (SELECT members, storage_bytes FROM tenant.usage_totals WHERE tenant_id = $1 FOR UPDATE) s",
         &[id.into()],
     )?
-    .unwrap_or(0);
-    let recorded_storage = spi::one::<i64>(
-        "SELECT storage_bytes FROM tenant.usage_totals WHERE tenant_id = $1",
-        &[id.into()],
-    )?
-    .unwrap_or(0);
+    .map(|(m, s, n)| (m.unwrap_or(0), s.unwrap_or(0), n.unwrap_or(0)))
+    .unwrap_or((0, 0, 0));
     let mut out = Vec::new();
     let mut storage = 0;
     for table in tables {
         let (rows, bytes) = count_rows(table, id, schema)?;
-        let (recorded_rows, recorded_bytes) = spi::two::<i64, i64>(
-            "SELECT row_count, bytes FROM tenant.usage_by_table WHERE tenant_id = $1 AND relid = $2::regclass",
+        let (recorded_rows, recorded_bytes, stripes) = spi::three::<i64, i64, i64>(
+            "SELECT sum(row_count)::bigint, sum(bytes)::bigint, count(*) FROM tenant.usage_by_table WHERE tenant_id = $1 AND relid = $2::regclass",
             &[id.into(), table.relid.into()],
         )?
-        .map(|(r, b)| (r.unwrap_or(0), b.unwrap_or(0)))
-        .unwrap_or((0, 0));
+        .map(|(r, b, n)| (r.unwrap_or(0), b.unwrap_or(0), n.unwrap_or(0)))
+        .unwrap_or((0, 0, 0));
         storage += bytes;
-        if (rows, bytes) == (recorded_rows, recorded_bytes) {
+        if (rows, bytes) == (recorded_rows, recorded_bytes) && stripes <= 1 {
             continue;
         }
+        // The figures go to stripe 0, the other stripes away (also when
+        // they were right: fewer rows to sum).
+        spi::execute(
+            "DELETE FROM tenant.usage_by_table WHERE tenant_id = $1 AND relid = $2::regclass AND stripe <> 0",
+            &[id.into(), table.relid.into()],
+        )?;
         spi::execute(
             "INSERT INTO tenant.usage_by_table (tenant_id, relid, row_count, bytes) VALUES ($1, $2::regclass, $3, $4)
-             ON CONFLICT (tenant_id, relid) DO UPDATE SET row_count = EXCLUDED.row_count, bytes = EXCLUDED.bytes",
+             ON CONFLICT (tenant_id, relid, stripe) DO UPDATE SET row_count = EXCLUDED.row_count, bytes = EXCLUDED.bytes",
             &[id.into(), table.relid.into(), rows.into(), bytes.into()],
         )?;
         if rows != recorded_rows {
@@ -180,9 +190,13 @@ fn reconcile_tenant(
         &[id.into()],
     )?
     .unwrap_or(0);
-    if (members, storage) != (recorded_members, recorded_storage) {
+    if (members, storage) != (recorded_members, recorded_storage) || stripes > 1 {
         spi::execute(
-            "UPDATE tenant.usage_totals SET members = $2, storage_bytes = $3 WHERE tenant_id = $1",
+            "DELETE FROM tenant.usage_totals WHERE tenant_id = $1 AND stripe <> 0",
+            &[id.into()],
+        )?;
+        spi::execute(
+            "UPDATE tenant.usage_totals SET members = $2, storage_bytes = $3 WHERE tenant_id = $1 AND stripe = 0",
             &[id.into(), members.into(), storage.into()],
         )?;
     }
@@ -215,7 +229,7 @@ fn tenant_storage_used(t: Option<&str>) -> Result<i64> {
     let tenant = authz::authorize_session(t, "tenant_storage_used", "reading storage usage")?;
     Ok(identity::as_registry_owner(|| {
         spi::one::<i64>(
-            "SELECT storage_bytes FROM tenant.usage_totals WHERE tenant_id = $1",
+            "SELECT sum(storage_bytes)::bigint FROM tenant.usage_totals WHERE tenant_id = $1",
             &[tenant.id.into()],
         )
     })?

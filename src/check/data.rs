@@ -299,19 +299,21 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
     let (slugs, counted, per_tenant, tables) = identity::as_registry_owner(|| {
         let slugs = spi::pairs::<String, String>("SELECT id::text, slug FROM tenant.tenants", &[])?;
         let counted = spi::pairs::<String, i64>(
-            "SELECT tenant_id::text || '/' || relid::oid::text, row_count FROM tenant.usage_by_table",
+            "SELECT tenant_id::text || '/' || relid::oid::text, sum(row_count)::bigint FROM tenant.usage_by_table GROUP BY tenant_id, relid",
             &[],
         )?;
         // Per tenant: the member counter and the members; the storage
         // counter and the per-table bytes.
         let per_tenant = spi::pairs::<String, pgrx::JsonB>(
             "SELECT t.slug, jsonb_build_array(
-                      coalesce(u.members, 0),
+                      coalesce((SELECT sum(u.members) FROM tenant.usage_totals u
+                                 WHERE u.tenant_id OPERATOR(pg_catalog.=) t.id), 0),
                       (SELECT count(*) FROM tenant.members m WHERE m.tenant_id OPERATOR(pg_catalog.=) t.id),
-                      coalesce(u.storage_bytes, 0),
+                      coalesce((SELECT sum(u.storage_bytes) FROM tenant.usage_totals u
+                                 WHERE u.tenant_id OPERATOR(pg_catalog.=) t.id), 0),
                       coalesce((SELECT sum(b.bytes) FROM tenant.usage_by_table b
                                  WHERE b.tenant_id OPERATOR(pg_catalog.=) t.id), 0))
-               FROM tenant.tenants t LEFT JOIN tenant.usage_totals u ON u.tenant_id OPERATOR(pg_catalog.=) t.id
+               FROM tenant.tenants t
               ORDER BY t.slug",
             &[],
         )?;

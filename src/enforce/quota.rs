@@ -12,14 +12,18 @@
 //! - `api::reconcile`: recomputes the counters from the tables;
 //! - `api::api_requests`: `tenant_record_api_request` and `tenant_check_api_quota`.
 //!
-//! Exactness: every change to a tenant's counters first updates its
-//! `tenant.usage_totals` row, so a tenant's concurrent writers queue on that
-//! row lock and each sees the count its predecessors committed. Constant cost:
-//! a check reads a counter row by primary key and limits from a cache, never
-//! the tenant's rows.
+//! Exactness: without `shared_preload_libraries`, every change to a
+//! tenant's counters first updates its `tenant.usage_totals` row, so a
+//! tenant's concurrent writers queue on that row lock and each sees the
+//! count its predecessors committed. Preloaded, a tenant's writers add to
+//! stripes of their own and `store::escrow` keeps what they have not
+//! committed yet, so they commit in parallel and a check still counts
+//! everyone's additions. Constant cost: a check reads a tenant's counter
+//! rows by primary key and limits from a cache, never the tenant's rows.
 
 use crate::error;
 use crate::registry::limits;
+use crate::store::escrow;
 use pgrx::pg_sys::panic::ErrorReport;
 
 /// The quotas pg_tenant enforces.
@@ -156,6 +160,56 @@ pub fn refuse_past(
         table: table.as_deref(),
         limit: limit.max.unwrap_or_default(),
         usage,
+        source: &limit.source,
+    }))
+}
+
+/// A write added `delta` (> 0 checks, anything else passes) to a counter
+/// of `tenant` split over stripes (`counter`: a table's OID for its rows, 0
+/// for storage). Raises the quota error when the counter (`usage`: the sum
+/// of its stripes, read fresh) would pass the tenant's limit for `quota`.
+/// With the escrow (`store::escrow`, when preloaded) the delta is also
+/// reserved, and the other writers' reservations count too; without it the
+/// caller holds the row lock every writer of the counter queues on.
+pub fn refuse_over(
+    tenant: pgrx::Uuid,
+    quota: Quota,
+    counter: u32,
+    delta: i64,
+    table: Option<&dyn Fn() -> String>,
+    limit_of: impl FnOnce(&limits::TenantLimits) -> error::Result<limits::Limit>,
+    mut usage: impl FnMut() -> error::Result<i64>,
+) -> error::Result<()> {
+    if delta <= 0 {
+        return Ok(());
+    }
+    let tenant_limits = limits::of_tenant(tenant)?;
+    let limit = match &tenant_limits {
+        Some(l) => Some(limit_of(l)?),
+        None => None,
+    };
+    let max = limit.as_ref().and_then(|l| l.max);
+    let over = if escrow::available() {
+        match escrow::settle(tenant.as_bytes(), counter, delta, max, usage)? {
+            escrow::Settled::Within => None,
+            escrow::Settled::Over(reached) => Some(reached),
+        }
+    } else if max.is_some() {
+        let reached = usage()?;
+        max.is_some_and(|max| reached > max).then_some(reached)
+    } else {
+        None
+    };
+    let (Some(reached), Some(tenant_limits), Some(limit)) = (over, tenant_limits, limit) else {
+        return Ok(());
+    };
+    let table = table.map(|name| name());
+    Err(exceeded(&Exceeded {
+        tenant_slug: &tenant_limits.record.slug,
+        quota,
+        table: table.as_deref(),
+        limit: limit.max.unwrap_or_default(),
+        usage: reached,
         source: &limit.source,
     }))
 }

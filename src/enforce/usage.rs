@@ -4,9 +4,12 @@
 //! (each with its transition tables) and TRUNCATE to every table that tracks
 //! usage. Per statement, the trigger sums the rows and bytes that each tenant
 //! gained or lost, then adds each tenant's delta first to its
-//! `tenant.usage_totals` row (the lock that makes concurrent writers of a
-//! tenant exact) and then to its `tenant.usage_by_table` row, directly with
-//! the heap routines (`counter_rows`), not through SQL. A write that makes
+//! `tenant.usage_totals` row and then to its `tenant.usage_by_table` row,
+//! directly with the heap routines (`counter_rows`), not through SQL.
+//! Without `shared_preload_libraries` that is stripe 0 of each, whose lock
+//! queues the tenant's writers (which is what makes them exact); preloaded,
+//! a writer that meets another one takes a stripe of its own and the quota
+//! escrow (`store::escrow`) keeps the check exact. A write that makes
 //! usage pass a limit raises the quota error, which undoes the write and the
 //! counters with it. Tenants are applied in UUID order, so two statements
 //! that touch the same tenants cannot deadlock on the counters. Bulk writes
@@ -17,12 +20,12 @@
 //! count again the members a pg_dump restore copies in next to the restored
 //! counters (user tables get their triggers only after their data).
 
-use super::quota::{refuse_past, Quota};
+use super::quota::{refuse_over, refuse_past, Quota};
 use super::row_size;
 use crate::error;
 use crate::names::{TENANT_COLUMN_C, USAGE_TRIGGER_FUNCTION};
 use crate::registry::limits;
-use crate::store::{counter_rows, identity, lookup, spi};
+use crate::store::{counter_rows, escrow, identity, lookup, spi};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgOid, PgTupleDesc, Uuid};
@@ -119,79 +122,145 @@ unsafe fn sum_rows(
     }
 }
 
-/// Creates the tenant's totals row if the tenant exists. A tenant that does
-/// not exist any more (its rows go with it, e.g. in the cascade of
+/// Creates a stripe of the tenant's totals if the tenant exists. A tenant
+/// that does not exist any more (its rows go with it, e.g. in the cascade of
 /// tenant_purge) gets none, and its counters are left alone.
 const ENSURE_TOTALS_SQL: &str = "
-INSERT INTO tenant.usage_totals (tenant_id)
-SELECT t.id FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1
-    ON CONFLICT (tenant_id) DO NOTHING
+INSERT INTO tenant.usage_totals (tenant_id, stripe)
+SELECT t.id, $2 FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1
+    ON CONFLICT (tenant_id, stripe) DO NOTHING
 RETURNING true, true";
 
-/// Creates the tenant's row for a table, once per tenant and table.
+/// Creates a stripe of the tenant's counters for a table.
 const ENSURE_TABLE_ROW_SQL: &str = "
-INSERT INTO tenant.usage_by_table (tenant_id, relid) VALUES ($1, $2)
-    ON CONFLICT (tenant_id, relid) DO NOTHING
+INSERT INTO tenant.usage_by_table (tenant_id, relid, stripe) VALUES ($1, $2, $3)
+    ON CONFLICT (tenant_id, relid, stripe) DO NOTHING
 RETURNING true, true";
 
+/// Adds one statement's delta for one tenant to its counters, then checks
+/// the row and storage limits. Preloaded, the stripes come from the escrow
+/// (`store::escrow::join`); otherwise stripe 0, whose lock queues the
+/// tenant's writers.
 fn apply_table(
     tenant: Uuid,
     relid: pg_sys::Oid,
     delta: Delta,
     table: &dyn Fn() -> String,
 ) -> error::Result<()> {
-    let Some((rows, storage)) = add_table_delta(tenant, relid, delta)? else {
+    let escrow = escrow::available();
+    let id = tenant.as_bytes();
+    let totals_stripe = if escrow { escrow::join(id, 0)? } else { 0 };
+    if add_to_totals(tenant, c"storage_bytes", delta.bytes, totals_stripe)?.is_none() {
         return Ok(());
-    };
-    if delta.rows > 0 {
-        refuse_past(tenant, Quota::Rows, Some(table), rows, |l| {
-            limits::rows_of(tenant, relid, l.record.plan.as_deref())
-        })?;
     }
-    if delta.bytes > 0 {
-        refuse_past(tenant, Quota::StorageBytes, None, storage, |l| {
-            Ok(l.storage_bytes.clone())
-        })?;
+    let rows_stripe = if escrow {
+        escrow::join(id, relid.to_u32())?
+    } else {
+        0
+    };
+    add_to_table(tenant, relid, delta, rows_stripe)?;
+    refuse_over(
+        tenant,
+        Quota::Rows,
+        relid.to_u32(),
+        delta.rows,
+        Some(table),
+        |l| limits::rows_of(tenant, relid, l.record.plan.as_deref()),
+        || table_sum(tenant, relid, c"row_count"),
+    )?;
+    refuse_over(
+        tenant,
+        Quota::StorageBytes,
+        0,
+        delta.bytes,
+        None,
+        |l| Ok(l.storage_bytes.clone()),
+        || totals_sum(tenant, c"storage_bytes"),
+    )
+}
+
+/// Adds a statement's delta to the tenant's totals first (stripe 0: the
+/// lock), then to its counters for the table (stripe 0), without checking
+/// limits (`count_existing_rows`).
+fn add_table_delta(tenant: Uuid, relid: pg_sys::Oid, delta: Delta) -> error::Result<()> {
+    if add_to_totals(tenant, c"storage_bytes", delta.bytes, 0)?.is_some() {
+        add_to_table(tenant, relid, delta, 0)?;
     }
     Ok(())
 }
 
-/// Adds a statement's delta to the tenant's totals row first (the per-tenant
-/// lock), then to its row for the table. Returns the table's row count and
-/// the tenant's storage after the change; None when the tenant no longer
-/// exists.
-fn add_table_delta(
-    tenant: Uuid,
-    relid: pg_sys::Oid,
-    delta: Delta,
-) -> error::Result<Option<(i64, i64)>> {
-    let Some(storage) = add_to_totals(tenant, c"storage_bytes", delta.bytes)? else {
-        return Ok(None);
-    };
+/// Adds rows and bytes to a stripe of the tenant's counters for a table,
+/// creating the stripe when needed.
+fn add_to_table(tenant: Uuid, relid: pg_sys::Oid, delta: Delta, stripe: i32) -> error::Result<()> {
     let key = [
         (c"tenant_id", lookup::uuid_key(tenant.as_bytes())),
         (c"relid", relid.into()),
+        (c"stripe", stripe.into()),
     ];
     let changes = [(c"row_count", delta.rows), (c"bytes", delta.bytes)];
-    let counted = add_or_create(c"usage_by_table", &key, &changes, || {
-        let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::OIDOID)];
-        spi::saved_two::<bool, bool>(ENSURE_TABLE_ROW_SQL, &types, &[tenant.into(), relid.into()])
+    add_or_create(c"usage_by_table", &key, &changes, || {
+        let types = [
+            PgOid::from(pg_sys::UUIDOID),
+            PgOid::from(pg_sys::OIDOID),
+            PgOid::from(pg_sys::INT4OID),
+        ];
+        spi::saved_two::<bool, bool>(
+            ENSURE_TABLE_ROW_SQL,
+            &types,
+            &[tenant.into(), relid.into(), stripe.into()],
+        )
     })?;
-    let rows = counted.map_or(0, |values| values[0]);
-    Ok(Some((rows, storage)))
+    Ok(())
 }
 
-/// Adds `amount` to one column of the tenant's totals row and returns its new
-/// value. A tenant without the row yet (tenant_create makes it; a tenant
-/// restored or inserted some other way does not have it) gets it here.
-/// None when the tenant no longer exists.
-fn add_to_totals(tenant: Uuid, column: &CStr, amount: i64) -> error::Result<Option<i64>> {
-    let key = [(c"tenant_id", lookup::uuid_key(tenant.as_bytes()))];
+/// Adds `amount` to one column of a stripe of the tenant's totals and
+/// returns the stripe's new value. A tenant without the stripe yet
+/// (tenant_create makes stripe 0; a tenant restored or inserted some other
+/// way does not have it) gets it here. None when the tenant no longer
+/// exists.
+fn add_to_totals(
+    tenant: Uuid,
+    column: &CStr,
+    amount: i64,
+    stripe: i32,
+) -> error::Result<Option<i64>> {
+    let key = [
+        (c"tenant_id", lookup::uuid_key(tenant.as_bytes())),
+        (c"stripe", stripe.into()),
+    ];
     let total = add_or_create(c"usage_totals", &key, &[(column, amount)], || {
-        let types = [PgOid::from(pg_sys::UUIDOID)];
-        spi::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into()])
+        let types = [PgOid::from(pg_sys::UUIDOID), PgOid::from(pg_sys::INT4OID)];
+        spi::saved_two::<bool, bool>(ENSURE_TOTALS_SQL, &types, &[tenant.into(), stripe.into()])
     })?;
     Ok(total.map(|values| values[0]))
+}
+
+/// A tenant's total of a column of `usage_totals`, over its stripes.
+fn totals_sum(tenant: Uuid, column: &CStr) -> error::Result<i64> {
+    let prefix = [(
+        c"tenant_id",
+        lookup::uuid_key(tenant.as_bytes()),
+        pg_sys::RegProcedure::from(pg_sys::F_UUID_EQ),
+    )];
+    Ok(counter_rows::sum(c"usage_totals", &prefix, &[column])?[0])
+}
+
+/// A tenant's total of a column of `usage_by_table` for a table, over its
+/// stripes.
+fn table_sum(tenant: Uuid, relid: pg_sys::Oid, column: &CStr) -> error::Result<i64> {
+    let prefix = [
+        (
+            c"tenant_id",
+            lookup::uuid_key(tenant.as_bytes()),
+            pg_sys::RegProcedure::from(pg_sys::F_UUID_EQ),
+        ),
+        (
+            c"relid",
+            relid.into(),
+            pg_sys::RegProcedure::from(pg_sys::F_OIDEQ),
+        ),
+    ];
+    Ok(counter_rows::sum(c"usage_by_table", &prefix, &[column])?[0])
 }
 
 /// Adds to a counter row (`counter_rows::add`); when the row is missing,
@@ -212,10 +281,11 @@ fn add_or_create<T>(
 
 /// Adds `change` members to the tenant's count (tenant_create,
 /// tenant_member_add, tenant_member_remove call it after their write), and
-/// refuses a count past the member limit.
+/// refuses a count past the member limit. Members are counted in stripe 0
+/// only: its lock queues every change of a tenant's members (they are few).
 pub fn add_members(tenant: Uuid, change: i64) -> error::Result<()> {
     identity::as_registry_owner_qualified(|| {
-        let Some(members) = add_to_totals(tenant, c"members", change)? else {
+        let Some(members) = add_to_totals(tenant, c"members", change, 0)? else {
             return Ok(());
         };
         if change > 0 {
@@ -231,11 +301,13 @@ pub fn add_members(tenant: Uuid, change: i64) -> error::Result<()> {
 /// after TRUNCATE, and when a table stops counting usage.
 pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
     spi::execute(
-        "UPDATE tenant.usage_totals t
-            SET storage_bytes = t.storage_bytes OPERATOR(pg_catalog.-) u.bytes
+        "INSERT INTO tenant.usage_totals AS t (tenant_id, stripe, storage_bytes)
+         SELECT u.tenant_id, 0, pg_catalog.sum(u.bytes)::pg_catalog.int8 OPERATOR(pg_catalog.*) -1
            FROM tenant.usage_by_table u
           WHERE u.relid OPERATOR(pg_catalog.=) $1
-            AND u.tenant_id OPERATOR(pg_catalog.=) t.tenant_id",
+          GROUP BY u.tenant_id
+             ON CONFLICT (tenant_id, stripe)
+             DO UPDATE SET storage_bytes = t.storage_bytes OPERATOR(pg_catalog.+) EXCLUDED.storage_bytes",
         &[relid.into()],
     )?;
     spi::execute(

@@ -39,9 +39,10 @@ use pgrx::{PgSqlErrorCode, PgTupleDesc};
 use std::cell::RefCell;
 use std::ffi::CStr;
 
-/// The bytes of a counter row's key (a tenant's uuid, plus a table's oid for
-/// usage_by_table), with the counter table's OID: what `LAST_WRITTEN` is keyed by.
-type KeyBytes = [u8; 20];
+/// The bytes of a counter row's key (a tenant's uuid, a table's oid for
+/// usage_by_table, the stripe), with the counter table's OID: what
+/// `LAST_WRITTEN` is keyed by.
+type KeyBytes = [u8; 24];
 type RowKey = (u32, KeyBytes);
 
 thread_local! {
@@ -73,6 +74,89 @@ pub fn add(
         let result = add_to_row(rel, table, key, changes);
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         result
+    }
+}
+
+/// The sums of `columns` over the rows of `table` whose leading primary key
+/// columns hold `prefix` (each with its type's equality function), read
+/// with a fresh snapshot: every committed version, and this transaction's
+/// own changes up to now. A counter split over stripes is the sum of its
+/// rows.
+pub fn sum(
+    table: &'static CStr,
+    prefix: &[(&CStr, pg_sys::Datum, pg_sys::RegProcedure)],
+    columns: &[&CStr],
+) -> error::Result<Vec<i64>> {
+    // SAFETY: the relation stays open (and locked) for the scan; the
+    // snapshot is registered for it; if Postgres raises, transaction abort
+    // releases both.
+    unsafe {
+        // This command's own additions must be visible to the snapshot.
+        pg_sys::CommandCounterIncrement();
+        let relid = lookup::registry_table(table)?;
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let result = sum_rows(rel, table, prefix, columns);
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        result
+    }
+}
+
+/// # Safety
+/// `rel` is open.
+unsafe fn sum_rows(
+    rel: pg_sys::Relation,
+    table: &CStr,
+    prefix: &[(&CStr, pg_sys::Datum, pg_sys::RegProcedure)],
+    columns: &[&CStr],
+) -> error::Result<Vec<i64>> {
+    unsafe {
+        let index = only_primary_key(rel, table)?;
+        let desc = (*rel).rd_att;
+        let mut keys: Vec<pg_sys::ScanKeyData> = Vec::with_capacity(prefix.len());
+        for (column, value, equal) in prefix {
+            let at = lookup::column_index(desc, table, column)?;
+            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+            pg_sys::ScanKeyInit(
+                &mut key,
+                (at + 1) as pg_sys::AttrNumber,
+                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                *equal,
+                *value,
+            );
+            keys.push(key);
+        }
+        let at = columns
+            .iter()
+            .map(|column| lookup::column_index(desc, table, column))
+            .collect::<error::Result<Vec<usize>>>()?;
+        let natts = (*desc).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0); natts];
+        let mut nulls = vec![false; natts];
+        let mut sums = vec![0i64; columns.len()];
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let scan = pg_sys::systable_beginscan(
+            rel,
+            index,
+            true,
+            snapshot,
+            keys.len() as i32,
+            keys.as_mut_ptr(),
+        );
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+            for (sum, &column) in sums.iter_mut().zip(&at) {
+                if !nulls[column] {
+                    *sum = sum.saturating_add(values[column].value() as i64);
+                }
+            }
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        Ok(sums)
     }
 }
 
@@ -275,7 +359,7 @@ unsafe fn key_bytes(
     value: impl Fn(usize) -> Option<pg_sys::Datum>,
 ) -> Option<KeyBytes> {
     let desc = unsafe { PgTupleDesc::from_pg_unchecked((*rel).rd_att) };
-    let mut bytes = [0u8; 20];
+    let mut bytes = [0u8; 24];
     let mut used = 0;
     for (i, &at) in columns.iter().enumerate() {
         let attribute = desc.get(at)?;
@@ -418,7 +502,10 @@ mod tests {
     #[pg_test]
     fn adds_to_the_row_again_and_again_within_one_command() {
         let tenant = new_tenant("counter-rows");
-        let key = [(c"tenant_id", tenant.into_datum().unwrap())];
+        let key = [
+            (c"tenant_id", tenant.into_datum().unwrap()),
+            (c"stripe", 0i32.into_datum().unwrap()),
+        ];
         let changes = [(c"storage_bytes", 40), (c"members", 2)];
         // The second call changes the version the first one wrote: it must
         // see it (no "attempted to lock invisible tuple").
@@ -431,10 +518,13 @@ mod tests {
             Some(vec![80, 4])
         );
         assert_eq!(totals(tenant), (4, 80));
-        let missing = [(
-            c"tenant_id",
-            Uuid::from_bytes([7; 16]).into_datum().unwrap(),
-        )];
+        let missing = [
+            (
+                c"tenant_id",
+                Uuid::from_bytes([7; 16]).into_datum().unwrap(),
+            ),
+            (c"stripe", 0i32.into_datum().unwrap()),
+        ];
         assert_eq!(
             super::add(c"usage_totals", &missing, &changes).unwrap(),
             None
@@ -442,7 +532,10 @@ mod tests {
     }
 
     fn add_storage(tenant: Uuid, bytes: i64) -> Option<Vec<i64>> {
-        let key = [(c"tenant_id", tenant.into_datum().unwrap())];
+        let key = [
+            (c"tenant_id", tenant.into_datum().unwrap()),
+            (c"stripe", 0i32.into_datum().unwrap()),
+        ];
         super::add(c"usage_totals", &key, &[(c"storage_bytes", bytes)]).unwrap()
     }
 
@@ -450,7 +543,7 @@ mod tests {
         let relid = Spi::get_one::<pg_sys::Oid>("SELECT 'tenant.usage_totals'::regclass::oid")
             .unwrap()
             .unwrap();
-        let mut bytes = [0u8; 20];
+        let mut bytes = [0u8; 24];
         bytes[..16].copy_from_slice(tenant.as_bytes());
         super::LAST_WRITTEN.with(|rows| rows.borrow().get(&(relid.to_u32(), bytes)).is_some())
     }
@@ -508,7 +601,7 @@ mod tests {
         )
         .unwrap();
         let (block, offset) = (block.unwrap() as u32, offset.unwrap() as u16);
-        let mut bytes = [0u8; 20];
+        let mut bytes = [0u8; 24];
         bytes[..16].copy_from_slice(first.as_bytes());
         let mut tid = pg_sys::ItemPointerData::default();
         tid.ip_blkid.bi_hi = (block >> 16) as u16;
@@ -541,11 +634,35 @@ mod tests {
     }
 
     #[pg_test]
+    fn sums_a_counter_over_its_stripes_and_sees_this_transactions_changes() {
+        let tenant = new_tenant("counter-rows-stripes");
+        let other = new_tenant("counter-rows-stripes-other");
+        Spi::run_with_args(
+            "INSERT INTO tenant.usage_totals (tenant_id, stripe, storage_bytes) VALUES ($1, 3, 30), ($1, 7, 700), ($2, 1, 5)",
+            &[tenant.into(), other.into()],
+        )
+        .unwrap();
+        let prefix = [(
+            c"tenant_id",
+            tenant.into_datum().unwrap(),
+            pg_sys::RegProcedure::from(pg_sys::F_UUID_EQ),
+        )];
+        let sum = || super::sum(c"usage_totals", &prefix, &[c"storage_bytes", c"members"]).unwrap();
+        assert_eq!(sum(), vec![730, 0]);
+        // An add in this very command is counted.
+        assert_eq!(add_storage(tenant, 4), Some(vec![4]));
+        assert_eq!(sum(), vec![734, 0]);
+    }
+
+    #[pg_test]
     fn refuses_a_counter_table_with_another_index() {
         let tenant = new_tenant("counter-rows-index");
         Spi::run("CREATE INDEX usage_totals_storage ON tenant.usage_totals (storage_bytes)")
             .unwrap();
-        let key = [(c"tenant_id", tenant.into_datum().unwrap())];
+        let key = [
+            (c"tenant_id", tenant.into_datum().unwrap()),
+            (c"stripe", 0i32.into_datum().unwrap()),
+        ];
         let error = super::add(c"usage_totals", &key, &[(c"storage_bytes", 1)]).unwrap_err();
         assert_eq!(
             error.message(),

@@ -386,7 +386,7 @@ mod tests {
     }
 
     #[pg_test(
-        error = "pg_tenant: lookup in tenant.usage_by_table with 1 key values for 2 key columns"
+        error = "pg_tenant: lookup in tenant.usage_by_table with 1 key values for 3 key columns"
     )]
     fn refuses_a_key_that_does_not_match_the_primary_key() {
         let key = [0u8; 16];
