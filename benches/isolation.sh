@@ -44,8 +44,9 @@ ROUNDS="${ROUNDS:-7}"
 if [ "$MODE" = cells ]; then SECONDS_PER_RUN="${SECONDS_PER_RUN:-4}"; else SECONDS_PER_RUN="${SECONDS_PER_RUN:-30}"; fi
 FULL_SCAN_SECONDS=3
 CLIENTS="${CLIENTS:-1}"
-WORKLOADS=(point list insert update count)
-VARIANTS=(baseline baseline_ctx pg_tenant pg_tenant_quota pg_tenant_onetrip better_tenant nself)
+# WORKLOADS="insert" VARIANTS="baseline_ctx pg_tenant_quota": fewer cells.
+read -ra WORKLOADS <<<"${WORKLOADS:-point list insert update count}"
+read -ra VARIANTS <<<"${VARIANTS:-baseline baseline_ctx pg_tenant pg_tenant_quota pg_tenant_onetrip better_tenant nself}"
 
 bash scripts/setup.sh >/dev/null
 say "Building and installing pg_tenant (release)"
@@ -163,6 +164,9 @@ VERSION="$("$PG_BIN/postgres" --version)"
 CLUSTER_CPUS=${CLUSTER_CPUS:-}
 MODE=$MODE
 BLOCKS_READ=$blocks_read
+WORKLOADS="${WORKLOADS[*]}"
+VARIANTS="${VARIANTS[*]}"
+BENCH_EXTRA_OPTS="${BENCH_EXTRA_OPTS:-}"
 ENV
 python3 benches/isolation_report.py "$out"
 echo "report: $out/report.md, plans: $out/plans.txt, raw pgbench output: $out/raw/"

@@ -15,8 +15,10 @@
 //!
 //! A counter always starts from the latest committed value, whatever the
 //! caller's isolation level: a count that started from an older snapshot
-//! would not be exact. The lock is held to the end of the transaction, so a
-//! tenant's writers queue on its `usage_totals` row as with `UPDATE`.
+//! would not be exact. The lock is held to the end of the transaction, so
+//! the writers of one counter row queue on it as with `UPDATE`; preloaded,
+//! concurrent writers of a tenant use rows of their own (stripes, see
+//! `escrow`), and `sum` reads a counter's stripes together.
 //!
 //! Each session remembers where it last wrote each counter row (its TID).
 //! The next add to that row first tries that version directly: when it is
