@@ -200,6 +200,10 @@ fn reconcile_tenant(
             &[id.into(), members.into(), storage.into()],
         )?;
     }
+    // Done with this tenant: its writers may go on (they wait for its
+    // counter rows, locked to the end of the transaction, where they need
+    // them).
+    escrow::admit_writers();
     if members != recorded_members {
         out.push(correction("members", None, recorded_members, members));
     }

@@ -138,27 +138,16 @@ INSERT INTO tenant.usage_by_table (tenant_id, relid, stripe) VALUES ($1, $2, $3)
 RETURNING true, true";
 
 /// Adds one statement's delta for one tenant to its counters, then checks
-/// the row and storage limits. Preloaded, the stripes come from the escrow
-/// (`store::escrow::join`); otherwise stripe 0, whose lock queues the
-/// tenant's writers.
+/// the row and storage limits.
 fn apply_table(
     tenant: Uuid,
     relid: pg_sys::Oid,
     delta: Delta,
     table: &dyn Fn() -> String,
 ) -> error::Result<()> {
-    let escrow = escrow::available();
-    let id = tenant.as_bytes();
-    let totals_stripe = if escrow { escrow::join(id, 0)? } else { 0 };
-    if add_to_totals(tenant, c"storage_bytes", delta.bytes, totals_stripe)?.is_none() {
+    if !add_counted(tenant, relid, delta)? {
         return Ok(());
     }
-    let rows_stripe = if escrow {
-        escrow::join(id, relid.to_u32())?
-    } else {
-        0
-    };
-    add_to_table(tenant, relid, delta, rows_stripe)?;
     refuse_over(
         tenant,
         Quota::Rows,
@@ -179,14 +168,37 @@ fn apply_table(
     )
 }
 
-/// Adds a statement's delta to the tenant's totals first (stripe 0: the
-/// lock), then to its counters for the table (stripe 0), without checking
-/// limits (`count_existing_rows`).
+/// Adds a table's existing rows to the tenant's counters without checking
+/// limits (`count_existing_rows`); preloaded, with the additions reserved,
+/// so that the tenant's other writers count them before this transaction
+/// commits.
 fn add_table_delta(tenant: Uuid, relid: pg_sys::Oid, delta: Delta) -> error::Result<()> {
-    if add_to_totals(tenant, c"storage_bytes", delta.bytes, 0)?.is_some() {
-        add_to_table(tenant, relid, delta, 0)?;
+    if add_counted(tenant, relid, delta)? && escrow::available() {
+        let id = tenant.as_bytes();
+        escrow::settle(id, 0, delta.bytes, None, || Ok(0))?;
+        escrow::settle(id, relid.to_u32(), delta.rows, None, || Ok(0))?;
     }
     Ok(())
+}
+
+/// Adds a delta to the tenant's totals first, then to its counters for the
+/// table. Preloaded, each on the stripe the escrow gives this transaction
+/// (`store::escrow::join`); otherwise on stripe 0, whose lock queues the
+/// tenant's writers. False when the tenant no longer exists.
+fn add_counted(tenant: Uuid, relid: pg_sys::Oid, delta: Delta) -> error::Result<bool> {
+    let escrow = escrow::available();
+    let id = tenant.as_bytes();
+    let totals_stripe = if escrow { escrow::join(id, 0)? } else { 0 };
+    if add_to_totals(tenant, c"storage_bytes", delta.bytes, totals_stripe)?.is_none() {
+        return Ok(false);
+    }
+    let rows_stripe = if escrow {
+        escrow::join(id, relid.to_u32())?
+    } else {
+        0
+    };
+    add_to_table(tenant, relid, delta, rows_stripe)?;
+    Ok(true)
 }
 
 /// Adds rows and bytes to a stripe of the tenant's counters for a table,

@@ -11,6 +11,8 @@
 //! entry per (database, tenant, counter) here, holding what the writers in
 //! progress have added and not yet committed (their reservations):
 //!
+//! - each writer of a counter has a place of its own in the entry (at most
+//!   16; one more waits for a place), and its place is its stripe;
 //! - after adding its delta to its stripe, a writer reads the sum of the
 //!   stripes with a fresh snapshot (everything committed, plus its own
 //!   writes), adds the others' reservations, and only if that fits under the
@@ -42,10 +44,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 
-/// How many stripes a counter may have (stripe 0 and 15 more).
-pub const STRIPES: i32 = 16;
-/// How many writers' transaction ids an entry keeps, to wait on one.
-const HOLDERS: usize = 8;
+/// How many writers a counter may have at once, each on a stripe of its
+/// own (its place in `Entry::holders`): stripe 0 and 15 more. One more
+/// writer waits in `join` until a place is free.
+const HOLDERS: usize = 16;
 
 static CAPACITY: GucSetting<i32> = GucSetting::<i32>::new(65_536);
 
@@ -72,8 +74,10 @@ struct Entry {
     pending: i64,
     /// Releases so far (a writer's sum read across one is read again).
     releases: u64,
-    /// The writers' top-level transaction ids (0: a free place), up to
-    /// `HOLDERS` of them, each with whether it is waiting in `settle`.
+    /// The amounts released so far.
+    released: i64,
+    /// The writers' top-level transaction ids (0: a free place), each with
+    /// whether it is waiting in `settle`; a writer's place is its stripe.
     holders: [Holder; HOLDERS],
 }
 
@@ -120,7 +124,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"pg_tenant.escrow_entries",
         c"pg_tenant: how many (tenant, counter) pairs transactions in progress may be counting at once (all databases together).",
-        c"Default 65536 (about 9 MB of shared memory); a write that needs one more is refused until others end. Set at server start.",
+        c"Default 65536 (about 13 MB of shared memory); a write that needs one more is refused until others end. Set at server start.",
         &CAPACITY,
         1024,
         16_777_216,
@@ -185,7 +189,7 @@ unsafe extern "C-unwind" fn shmem_startup() {
             capacity(),
             capacity(),
             &mut info,
-            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS) as i32,
+            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS | pg_sys::HASH_FIXED_SIZE) as i32,
         );
         LOCK = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
         pg_sys::LWLockRelease(init_lock);
@@ -234,23 +238,18 @@ unsafe fn find(key: &Key) -> *mut Entry {
 }
 
 /// Joins this transaction to the counter of `tenant` (`relid`: a table's
-/// rows; 0: the tenant's storage) and returns the stripe to add to: stripe
-/// 0 when no other transaction is writing the counter, else one picked by
-/// the process id. The same stripe for the rest of the transaction. Waits
-/// while `tenant_usage_reconcile` holds the counter (`exclude_writers`).
+/// rows; 0: the tenant's storage) and returns the stripe to add to: the
+/// first free place among the counter's writers (stripe 0 when no one else
+/// writes it), the same for the rest of the transaction. Waits while
+/// `tenant_usage_reconcile` holds the counter (`exclude_writers`), or while
+/// `HOLDERS` other transactions write it.
 pub fn join(tenant: &[u8; 16], relid: u32) -> error::Result<i32> {
     let key = key(tenant, relid);
     if let Some(stripe) = JOINED.with(|j| j.borrow().get(&key).map(|joined| joined.stripe)) {
         return Ok(stripe);
     }
-    // SAFETY: reads this transaction's id (assigning one: it writes anyway)
-    // and this process's id.
-    let (xid, pid) = unsafe {
-        (
-            pg_sys::GetTopTransactionId().into_inner(),
-            pg_sys::MyProcPid,
-        )
-    };
+    // SAFETY: this transaction's id (assigning one: it writes anyway).
+    let xid = unsafe { pg_sys::GetTopTransactionId().into_inner() };
     loop {
         let gate = locked(|| unsafe {
             let Some(entry) = enter(&key) else {
@@ -259,19 +258,17 @@ pub fn join(tenant: &[u8; 16], relid: u32) -> error::Result<i32> {
             if (*entry).reconciler != 0 && (*entry).reconciler != xid {
                 return Gate::Wait((*entry).reconciler);
             }
-            let others = (*entry).writers;
-            (*entry).writers += 1;
-            if let Some(free) = (*entry).holders.iter_mut().find(|h| h.xid == 0) {
-                *free = Holder {
-                    xid,
-                    waiting: false,
-                };
+            match (*entry).holders.iter().position(|h| h.xid == 0) {
+                Some(place) => {
+                    (*entry).holders[place] = Holder {
+                        xid,
+                        waiting: false,
+                    };
+                    (*entry).writers += 1;
+                    Gate::Joined(place as i32)
+                }
+                None => Gate::Wait((*entry).holders[0].xid),
             }
-            Gate::Joined(if others == 0 {
-                0
-            } else {
-                1 + pid.rem_euclid(STRIPES - 1)
-            })
         });
         match gate {
             Gate::Joined(stripe) => {
@@ -295,7 +292,8 @@ pub fn join(tenant: &[u8; 16], relid: u32) -> error::Result<i32> {
 /// What `join` found.
 enum Gate {
     Joined(i32),
-    /// `tenant_usage_reconcile` holds the counter: wait for its transaction.
+    /// `tenant_usage_reconcile` holds the counter, or every place is taken:
+    /// wait for that transaction.
     Wait(u32),
     Full,
 }
@@ -322,53 +320,62 @@ unsafe fn enter(key: &Key) -> Option<*mut Entry> {
             (&raw mut (*entry).reconciler).write(0);
             (&raw mut (*entry).pending).write(0);
             (&raw mut (*entry).releases).write(0);
+            (&raw mut (*entry).released).write(0);
             (&raw mut (*entry).holders).write([Holder::default(); HOLDERS]);
         }
         Some(entry)
     }
 }
 
+/// Removes an entry nobody uses any more.
+///
+/// # Safety
+/// Under `LOCK`.
+unsafe fn forget_if_unused(key: &Key) {
+    unsafe {
+        let entry = find(key);
+        if !entry.is_null() && (*entry).writers == 0 && (*entry).reconciler == 0 {
+            pg_sys::hash_search(
+                TABLE,
+                (key as *const Key).cast::<c_void>(),
+                pg_sys::HASHACTION::HASH_REMOVE,
+                std::ptr::null_mut(),
+            );
+        }
+    }
+}
+
 /// For `tenant_usage_reconcile`: waits until no other transaction is
 /// counting the tenant's usage, and keeps new ones out (they wait in
-/// `join`) until this transaction ends. Every counting writer joins the
-/// tenant's storage counter first, so that entry is the tenant's gate.
+/// `join`) until `admit_writers` (or the end of the transaction or of its
+/// savepoint). Every counting writer joins the tenant's storage counter
+/// first, so that entry is the tenant's gate.
 pub fn exclude_writers(tenant: &[u8; 16]) -> error::Result<()> {
     let key = key(tenant, 0);
     // SAFETY: this transaction's id (assigned: reconcile writes).
     let xid = unsafe { pg_sys::GetTopTransactionId().into_inner() };
-    let joined = JOINED.with(|j| j.borrow().contains_key(&key));
     loop {
         let gate = locked(|| unsafe {
             let Some(entry) = enter(&key) else {
                 return Exclusion::Full;
             };
             if (*entry).reconciler != 0 && (*entry).reconciler != xid {
-                return Exclusion::Wait(Some((*entry).reconciler));
+                return Exclusion::Wait((*entry).reconciler);
             }
             if (*entry).reconciler == 0 {
                 (*entry).reconciler = xid;
                 RECONCILING.with(|r| r.borrow_mut().push(key));
             }
-            if (*entry).writers <= u32::from(joined) {
-                return Exclusion::Alone;
+            // Every writer has a place (join waits for one): a writer in
+            // progress is always found here.
+            match (*entry).holders.iter().find(|h| h.xid != 0 && h.xid != xid) {
+                Some(other) => Exclusion::Wait(other.xid),
+                None => Exclusion::Alone,
             }
-            Exclusion::Wait(
-                (*entry)
-                    .holders
-                    .iter()
-                    .find(|h| h.xid != 0 && h.xid != xid)
-                    .map(|h| h.xid),
-            )
         });
         match gate {
             Exclusion::Alone => return Ok(()),
-            Exclusion::Wait(Some(other)) => wait_for(other),
-            // More writers than an entry lists: poll.
-            Exclusion::Wait(None) => {
-                // SAFETY: sleeps 1 ms.
-                unsafe { pg_sys::pg_usleep(1000) };
-                pgrx::check_for_interrupts!();
-            }
+            Exclusion::Wait(other) => wait_for(other),
             Exclusion::Full => return Err(full()),
         }
     }
@@ -377,8 +384,29 @@ pub fn exclude_writers(tenant: &[u8; 16]) -> error::Result<()> {
 /// What `exclude_writers` found.
 enum Exclusion {
     Alone,
-    Wait(Option<u32>),
+    Wait(u32),
     Full,
+}
+
+/// Opens the gates `exclude_writers` closed: the tenant's counters are
+/// reconciled (its rows stay locked until this transaction ends, so a
+/// writer let in now waits for them where it needs them).
+pub fn admit_writers() {
+    let held = RECONCILING.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    if held.is_empty() || !available() {
+        return;
+    }
+    // SAFETY: this transaction's id.
+    let xid = unsafe { pg_sys::GetTopTransactionIdIfAny().into_inner() };
+    locked(|| unsafe {
+        for key in &held {
+            let entry = find(key);
+            if !entry.is_null() && (*entry).reconciler == xid {
+                (*entry).reconciler = 0;
+            }
+            forget_if_unused(key);
+        }
+    });
 }
 
 /// What `settle` found.
@@ -424,19 +452,28 @@ pub fn settle(
         return Ok(Settled::Within);
     };
     loop {
-        let before = locked(|| unsafe {
+        let (before, released_before) = locked(|| unsafe {
+            mark_waiting(xid, false);
             let entry = find(&key);
-            mark_waiting(entry, xid, false);
-            (*entry).releases
+            ((*entry).releases, (*entry).released)
         });
         let committed = sum()?;
         // SAFETY: the entry exists while this transaction is joined.
         let step = locked(|| unsafe {
             let entry = find(&key);
+            let others = (*entry).pending - mine;
+            let usage = committed.saturating_add(others);
             if (*entry).releases != before {
+                // Released while the sum was read: those amounts may be in
+                // neither. Counted as well, the delta may still fit;
+                // otherwise read again.
+                let moved = (*entry).released - released_before;
+                if usage.saturating_add(moved) <= max {
+                    (*entry).pending += delta;
+                    return Step::Reserved;
+                }
                 return Step::ReadAgain;
             }
-            let usage = committed.saturating_add((*entry).pending - mine);
             if usage <= max {
                 (*entry).pending += delta;
                 return Step::Reserved;
@@ -451,7 +488,7 @@ pub fn settle(
                 .map(|h| h.xid);
             match other {
                 Some(other) => {
-                    mark_waiting(entry, xid, true);
+                    mark_waiting(xid, true);
                     Step::Wait(other)
                 }
                 None => Step::Over(usage),
@@ -469,16 +506,27 @@ pub fn settle(
     }
 }
 
-/// Marks this transaction's place in an entry as waiting (or not).
+/// Marks this transaction as waiting in `settle` (or not) in every counter
+/// it joined: a writer waiting for one counter must not be waited for on
+/// another (the two would wait for each other).
 ///
 /// # Safety
-/// Under `LOCK`; `entry` is a live entry.
-unsafe fn mark_waiting(entry: *mut Entry, xid: u32, waiting: bool) {
-    unsafe {
-        if let Some(mine) = (*entry).holders.iter_mut().find(|h| h.xid == xid) {
-            mine.waiting = waiting;
+/// Under `LOCK`.
+unsafe fn mark_waiting(xid: u32, waiting: bool) {
+    JOINED.with(|j| {
+        for key in j.borrow().keys() {
+            // SAFETY: under the lock; entries of joined counters exist.
+            unsafe {
+                let entry = find(key);
+                if entry.is_null() {
+                    continue;
+                }
+                if let Some(mine) = (*entry).holders.iter_mut().find(|h| h.xid == xid) {
+                    mine.waiting = waiting;
+                }
+            }
         }
-    }
+    });
 }
 
 /// One try of `settle`.
@@ -537,26 +585,17 @@ fn release_all() {
                 continue;
             }
             (*entry).pending -= mine.total();
+            (*entry).released += mine.total();
             (*entry).releases += 1;
             (*entry).writers = (*entry).writers.saturating_sub(1);
-            if let Some(holder) = (*entry)
-                .holders
-                .iter_mut()
-                .find(|h| h.xid == xid && xid != 0)
-            {
-                *holder = Holder::default();
+            if let Some(holder) = (*entry).holders.get_mut(mine.stripe as usize) {
+                if holder.xid == xid {
+                    *holder = Holder::default();
+                }
             }
         }
         for key in joined.keys().chain(&reconciling) {
-            let entry = find(key);
-            if !entry.is_null() && (*entry).writers == 0 && (*entry).reconciler == 0 {
-                pg_sys::hash_search(
-                    TABLE,
-                    (key as *const Key).cast::<c_void>(),
-                    pg_sys::HASHACTION::HASH_REMOVE,
-                    std::ptr::null_mut(),
-                );
-            }
+            forget_if_unused(key);
         }
     });
 }
@@ -607,22 +646,24 @@ unsafe extern "C-unwind" fn on_subxact_end(
             })
             .collect()
     });
-    if !available() || JOINED.with(|j| j.borrow().is_empty()) {
+    if !available() {
+        return;
+    }
+    // A reconcile that failed in the savepoint opens the gate it held.
+    admit_writers();
+    if JOINED.with(|j| j.borrow().is_empty()) {
         return;
     }
     // SAFETY: this transaction's id (it joined, so it has one).
     let xid = unsafe { pg_sys::GetTopTransactionIdIfAny().into_inner() };
-    let joined: Vec<Key> = JOINED.with(|j| j.borrow().keys().copied().collect());
     locked(|| unsafe {
-        for key in &joined {
+        // An error may have ended a wait in settle.
+        mark_waiting(xid, false);
+        for (key, gone) in &released {
             let entry = find(key);
-            if entry.is_null() {
-                continue;
-            }
-            // An error may have ended a wait in settle.
-            mark_waiting(entry, xid, false);
-            if let Some((_, gone)) = released.iter().find(|(k, _)| k == key) {
+            if !entry.is_null() {
                 (*entry).pending -= gone;
+                (*entry).released += gone;
                 (*entry).releases += 1;
             }
         }

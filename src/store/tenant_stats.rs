@@ -161,7 +161,7 @@ unsafe extern "C-unwind" fn shmem_startup() {
             CAPACITY as std::ffi::c_long,
             CAPACITY as std::ffi::c_long,
             &mut info,
-            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS) as i32,
+            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS | pg_sys::HASH_FIXED_SIZE) as i32,
         );
         LOCK = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
         pg_sys::LWLockRelease(init_lock);
