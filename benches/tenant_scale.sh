@@ -41,10 +41,10 @@ query() { # workload variant
   local t="rows_$2" and_tenant="" where=""
   if [ "$2" = baseline_ctx ]; then where="WHERE tenant_id = $tenant"; and_tenant="AND tenant_id = $tenant"; fi
   case "$1" in
-    point) echo "SELECT * FROM $t WHERE id = (:t) * 1000000 + :k $and_tenant;" ;;
+    point) echo "SELECT * FROM $t WHERE id = (:t)::bigint * 1000000 + :k $and_tenant;" ;;
     list) echo "SELECT * FROM $t $where ORDER BY created_at DESC LIMIT 50;" ;;
     count) echo "SELECT count(*) FROM $t $where;" ;;
-    update) echo "UPDATE $t SET payload = 'updated' WHERE id = (:t) * 1000000 + :k $and_tenant;" ;;
+    update) echo "UPDATE $t SET payload = 'updated' WHERE id = (:t)::bigint * 1000000 + :k $and_tenant;" ;;
     insert) if [ "$2" = baseline_ctx ]; then echo "INSERT INTO $t (tenant_id, payload) VALUES ($tenant, 'new');"
             else echo "INSERT INTO $t (payload) VALUES ('new');"; fi ;;
   esac
@@ -72,7 +72,7 @@ INSERT INTO tenant.plans (id, name, max_members, max_storage_bytes) VALUES ('ben
 INSERT INTO tenant.tenants (id, slug, name, plan)
 SELECT md5(t::text)::uuid, 'bench-' || t, 'Bench tenant ' || t, 'bench' FROM generate_series(1, :tenants) t;
 CREATE TABLE bench_rows AS
-SELECT t * 1000000 + k AS id, md5(t::text)::uuid AS tenant_id,
+SELECT t::bigint * 1000000 + k AS id, md5(t::text)::uuid AS tenant_id,
        timestamptz '2026-01-01' + k * interval '1 minute' AS created_at, 'row ' || k AS payload
   FROM generate_series(1, :tenants) t,
        generate_series(1, CASE WHEN t <= 1000 THEN 133600 / t ELSE 5 END) k;
