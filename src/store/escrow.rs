@@ -37,6 +37,7 @@
 //! holds a tenant's storage counter, which every counting writer joins
 //! first: it waits for the writers in progress and new ones wait for it.
 
+use super::shmem;
 use crate::error;
 use pgrx::pg_sys;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgSqlErrorCode};
@@ -103,6 +104,10 @@ impl Joined {
 
 thread_local! {
     static JOINED: RefCell<HashMap<Key, Joined>> = RefCell::new(HashMap::new());
+    /// Whether this transaction is marked waiting in its counters (so that
+    /// clearing the mark, which visits every joined counter, happens only
+    /// after a wait).
+    static WAITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The counters this transaction holds for `tenant_usage_reconcile`.
     static RECONCILING: RefCell<Vec<Key>> = const { RefCell::new(Vec::new()) };
 }
@@ -163,13 +168,8 @@ unsafe extern "C-unwind" fn shmem_request() {
 }
 
 unsafe fn reserve() {
-    unsafe {
-        pg_sys::RequestAddinShmemSpace(pg_sys::hash_estimate_size(
-            capacity(),
-            std::mem::size_of::<Entry>(),
-        ));
-        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
-    }
+    // SAFETY: called while the server sizes shared memory.
+    unsafe { shmem::reserve(capacity(), std::mem::size_of::<Entry>(), TRANCHE) };
 }
 
 #[pgrx::pg_guard]
@@ -178,21 +178,13 @@ unsafe extern "C-unwind" fn shmem_startup() {
         if let Some(previous) = PREVIOUS_STARTUP {
             previous();
         }
-        // AddinShmemInitLock (lwlocknames.h: MainLWLockArray[21] in 14-18).
-        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock;
-        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut info: pg_sys::HASHCTL = std::mem::zeroed();
-        info.keysize = std::mem::size_of::<Key>();
-        info.entrysize = std::mem::size_of::<Entry>();
-        TABLE = pg_sys::ShmemInitHash(
-            TABLE_NAME.as_ptr(),
+        (TABLE, LOCK) = shmem::create(
+            TABLE_NAME,
             capacity(),
-            capacity(),
-            &mut info,
-            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS | pg_sys::HASH_FIXED_SIZE) as i32,
+            std::mem::size_of::<Key>(),
+            std::mem::size_of::<Entry>(),
+            TRANCHE,
         );
-        LOCK = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
-        pg_sys::LWLockRelease(init_lock);
     }
 }
 
@@ -453,7 +445,9 @@ pub fn settle(
     };
     loop {
         let (before, released_before) = locked(|| unsafe {
-            mark_waiting(xid, false);
+            if WAITING.get() {
+                mark_waiting(xid, false);
+            }
             let entry = find(&key);
             ((*entry).releases, (*entry).released)
         });
@@ -513,6 +507,7 @@ pub fn settle(
 /// # Safety
 /// Under `LOCK`.
 unsafe fn mark_waiting(xid: u32, waiting: bool) {
+    WAITING.set(waiting);
     JOINED.with(|j| {
         for key in j.borrow().keys() {
             // SAFETY: under the lock; entries of joined counters exist.
@@ -565,6 +560,7 @@ fn wait_for(other: u32) {
 
 /// Ends this transaction's part in every counter it joined or held.
 fn release_all() {
+    WAITING.set(false);
     let joined = JOINED.with(|j| std::mem::take(&mut *j.borrow_mut()));
     let reconciling = RECONCILING.with(|r| std::mem::take(&mut *r.borrow_mut()));
     if (joined.is_empty() && reconciling.is_empty()) || !available() {
@@ -658,7 +654,9 @@ unsafe extern "C-unwind" fn on_subxact_end(
     let xid = unsafe { pg_sys::GetTopTransactionIdIfAny().into_inner() };
     locked(|| unsafe {
         // An error may have ended a wait in settle.
-        mark_waiting(xid, false);
+        if WAITING.get() {
+            mark_waiting(xid, false);
+        }
         for (key, gone) in &released {
             let entry = find(key);
             if !entry.is_null() {

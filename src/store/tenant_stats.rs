@@ -12,6 +12,7 @@
 //! the lowest score: statements counted, halved with each period that
 //! passes, so that tenants active now push out those that were.
 
+use super::shmem;
 use pgrx::pg_sys;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -135,13 +136,14 @@ unsafe extern "C-unwind" fn shmem_request() {
 }
 
 unsafe fn reserve() {
+    // SAFETY: called while the server sizes shared memory.
     unsafe {
-        pg_sys::RequestAddinShmemSpace(pg_sys::hash_estimate_size(
+        shmem::reserve(
             CAPACITY as std::ffi::c_long,
             std::mem::size_of::<Entry>(),
-        ));
-        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
-    }
+            TRANCHE,
+        )
+    };
 }
 
 #[pgrx::pg_guard]
@@ -150,21 +152,13 @@ unsafe extern "C-unwind" fn shmem_startup() {
         if let Some(previous) = PREVIOUS_STARTUP {
             previous();
         }
-        // AddinShmemInitLock (lwlocknames.h: MainLWLockArray[21] in 14-18).
-        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock;
-        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut info: pg_sys::HASHCTL = std::mem::zeroed();
-        info.keysize = std::mem::size_of::<Key>();
-        info.entrysize = std::mem::size_of::<Entry>();
-        TABLE = pg_sys::ShmemInitHash(
-            TABLE_NAME.as_ptr(),
+        (TABLE, LOCK) = shmem::create(
+            TABLE_NAME,
             CAPACITY as std::ffi::c_long,
-            CAPACITY as std::ffi::c_long,
-            &mut info,
-            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS | pg_sys::HASH_FIXED_SIZE) as i32,
+            std::mem::size_of::<Key>(),
+            std::mem::size_of::<Entry>(),
+            TRANCHE,
         );
-        LOCK = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
-        pg_sys::LWLockRelease(init_lock);
     }
 }
 
