@@ -183,7 +183,7 @@ CREATE TABLE tenant.usage_totals (
     tenant_id     uuid   NOT NULL REFERENCES tenant.tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
     members       bigint NOT NULL DEFAULT 0,
     storage_bytes bigint NOT NULL DEFAULT 0,
-    stripe        int4   NOT NULL DEFAULT 0,
+    stripe        int4   NOT NULL DEFAULT 0 CONSTRAINT usage_totals_stripe_range CHECK (stripe >= 0 AND stripe < 16),
     PRIMARY KEY (tenant_id, stripe)
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE tenant.usage_totals IS
@@ -197,7 +197,7 @@ CREATE TABLE tenant.usage_by_table (
     relid     regclass NOT NULL REFERENCES tenant.tables (relid) ON DELETE CASCADE,
     row_count bigint   NOT NULL DEFAULT 0,
     bytes     bigint   NOT NULL DEFAULT 0,
-    stripe    int4     NOT NULL DEFAULT 0,
+    stripe    int4     NOT NULL DEFAULT 0 CONSTRAINT usage_by_table_stripe_range CHECK (stripe >= 0 AND stripe < 16),
     PRIMARY KEY (tenant_id, relid, stripe)
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE tenant.usage_by_table IS

@@ -570,13 +570,15 @@ COMMENT ON FUNCTION @extschema@.tenant_stat_reset() IS
 
 -- Usage counters split over stripes: concurrent writers of a tenant add to
 -- stripes of their own when pg_tenant is preloaded (src/store/escrow.rs).
-ALTER TABLE tenant.usage_totals ADD COLUMN stripe int4 NOT NULL DEFAULT 0;
+ALTER TABLE tenant.usage_totals ADD COLUMN stripe int4 NOT NULL DEFAULT 0
+    CONSTRAINT usage_totals_stripe_range CHECK (stripe >= 0 AND stripe < 16);
 ALTER TABLE tenant.usage_totals DROP CONSTRAINT usage_totals_pkey;
 ALTER TABLE tenant.usage_totals ADD PRIMARY KEY (tenant_id, stripe);
 ALTER TABLE tenant.usage_totals ALTER COLUMN tenant_id SET NOT NULL;
 COMMENT ON COLUMN tenant.usage_totals.stripe IS
     'Which part of the tenant''s counters this row holds: a counter is the sum over the tenant''s stripes (0, and 1-15 for concurrent writers when pg_tenant is preloaded; tenant_usage_reconcile folds them into 0). Members are counted in stripe 0 only.';
-ALTER TABLE tenant.usage_by_table ADD COLUMN stripe int4 NOT NULL DEFAULT 0;
+ALTER TABLE tenant.usage_by_table ADD COLUMN stripe int4 NOT NULL DEFAULT 0
+    CONSTRAINT usage_by_table_stripe_range CHECK (stripe >= 0 AND stripe < 16);
 ALTER TABLE tenant.usage_by_table DROP CONSTRAINT usage_by_table_pkey;
 ALTER TABLE tenant.usage_by_table ADD PRIMARY KEY (tenant_id, relid, stripe);
 ALTER TABLE tenant.usage_by_table ALTER COLUMN tenant_id SET NOT NULL;

@@ -145,9 +145,9 @@ fn apply_table(
     delta: Delta,
     table: &dyn Fn() -> String,
 ) -> error::Result<()> {
-    if !add_counted(tenant, relid, delta)? {
+    let Some(counted) = add_counted(tenant, relid, delta)? else {
         return Ok(());
-    }
+    };
     refuse_over(
         tenant,
         Quota::Rows,
@@ -155,7 +155,10 @@ fn apply_table(
         delta.rows,
         Some(table),
         |l| limits::rows_of(tenant, relid, l.record.plan.as_deref()),
-        || table_sum(tenant, relid, c"row_count"),
+        || {
+            let others = table_sum_except(tenant, relid, counted.rows_stripe, c"row_count")?;
+            Ok(counted.rows.saturating_add(others))
+        },
     )?;
     refuse_over(
         tenant,
@@ -164,8 +167,21 @@ fn apply_table(
         delta.bytes,
         None,
         |l| Ok(l.storage_bytes.clone()),
-        || totals_sum(tenant, c"storage_bytes"),
+        || {
+            let others = totals_sum_except(tenant, counted.totals_stripe, c"storage_bytes")?;
+            Ok(counted.storage_bytes.saturating_add(others))
+        },
     )
+}
+
+/// Where `add_counted` added a delta, and the values it left there.
+struct Counted {
+    totals_stripe: i32,
+    /// The totals stripe's storage bytes.
+    storage_bytes: i64,
+    rows_stripe: i32,
+    /// The table stripe's row count.
+    rows: i64,
 }
 
 /// Adds a table's existing rows to the tenant's counters without checking
@@ -173,7 +189,7 @@ fn apply_table(
 /// so that the tenant's other writers count them before this transaction
 /// commits.
 fn add_table_delta(tenant: Uuid, relid: pg_sys::Oid, delta: Delta) -> error::Result<()> {
-    if add_counted(tenant, relid, delta)? && escrow::available() {
+    if add_counted(tenant, relid, delta)?.is_some() && escrow::available() {
         let id = tenant.as_bytes();
         escrow::settle(id, 0, delta.bytes, None, || Ok(0))?;
         escrow::settle(id, relid.to_u32(), delta.rows, None, || Ok(0))?;
@@ -184,33 +200,39 @@ fn add_table_delta(tenant: Uuid, relid: pg_sys::Oid, delta: Delta) -> error::Res
 /// Adds a delta to the tenant's totals first, then to its counters for the
 /// table. Preloaded, each on the stripe the escrow gives this transaction
 /// (`store::escrow::join`); otherwise on stripe 0, whose lock queues the
-/// tenant's writers. False when the tenant no longer exists.
-fn add_counted(tenant: Uuid, relid: pg_sys::Oid, delta: Delta) -> error::Result<bool> {
+/// tenant's writers. None when the tenant no longer exists.
+fn add_counted(tenant: Uuid, relid: pg_sys::Oid, delta: Delta) -> error::Result<Option<Counted>> {
     let escrow = escrow::available();
     let id = tenant.as_bytes();
     let totals_stripe = if escrow { escrow::join(id, 0)? } else { 0 };
-    if add_to_totals(tenant, c"storage_bytes", delta.bytes, totals_stripe)?.is_none() {
-        return Ok(false);
-    }
+    let Some(storage_bytes) = add_to_totals(tenant, c"storage_bytes", delta.bytes, totals_stripe)?
+    else {
+        return Ok(None);
+    };
     let rows_stripe = if escrow {
         escrow::join(id, relid.to_u32())?
     } else {
         0
     };
-    add_to_table(tenant, relid, delta, rows_stripe)?;
-    Ok(true)
+    let rows = add_to_table(tenant, relid, delta, rows_stripe)?;
+    Ok(Some(Counted {
+        totals_stripe,
+        storage_bytes,
+        rows_stripe,
+        rows,
+    }))
 }
 
 /// Adds rows and bytes to a stripe of the tenant's counters for a table,
-/// creating the stripe when needed.
-fn add_to_table(tenant: Uuid, relid: pg_sys::Oid, delta: Delta, stripe: i32) -> error::Result<()> {
+/// creating the stripe when needed; returns the stripe's new row count.
+fn add_to_table(tenant: Uuid, relid: pg_sys::Oid, delta: Delta, stripe: i32) -> error::Result<i64> {
     let key = [
         (c"tenant_id", lookup::uuid_key(tenant.as_bytes())),
         (c"relid", relid.into()),
         (c"stripe", stripe.into()),
     ];
     let changes = [(c"row_count", delta.rows), (c"bytes", delta.bytes)];
-    add_or_create(c"usage_by_table", &key, &changes, || {
+    let values = add_or_create(c"usage_by_table", &key, &changes, || {
         let types = [
             PgOid::from(pg_sys::UUIDOID),
             PgOid::from(pg_sys::OIDOID),
@@ -222,7 +244,11 @@ fn add_to_table(tenant: Uuid, relid: pg_sys::Oid, delta: Delta, stripe: i32) -> 
             &[tenant.into(), relid.into(), stripe.into()],
         )
     })?;
-    Ok(())
+    // The tenant exists (its totals row was just written), and the row was
+    // created if it was missing.
+    values
+        .map(|values| values[0])
+        .ok_or_else(|| error::bug("usage_by_table: the counter row was not created"))
 }
 
 /// Adds `amount` to one column of a stripe of the tenant's totals and
@@ -247,19 +273,25 @@ fn add_to_totals(
     Ok(total.map(|values| values[0]))
 }
 
-/// A tenant's total of a column of `usage_totals`, over its stripes.
-fn totals_sum(tenant: Uuid, column: &CStr) -> error::Result<i64> {
+/// A tenant's total of a column of `usage_totals` over its stripes other
+/// than `stripe` (the caller's, whose value it knows).
+fn totals_sum_except(tenant: Uuid, stripe: i32, column: &CStr) -> error::Result<i64> {
     let prefix = [(
         c"tenant_id",
         lookup::uuid_key(tenant.as_bytes()),
         pg_sys::RegProcedure::from(pg_sys::F_UUID_EQ),
     )];
-    Ok(counter_rows::sum(c"usage_totals", &prefix, &[column])?[0])
+    Ok(counter_rows::sum_except(c"usage_totals", &prefix, (c"stripe", stripe), &[column])?[0])
 }
 
 /// A tenant's total of a column of `usage_by_table` for a table, over its
-/// stripes.
-fn table_sum(tenant: Uuid, relid: pg_sys::Oid, column: &CStr) -> error::Result<i64> {
+/// stripes other than `stripe` (the caller's).
+fn table_sum_except(
+    tenant: Uuid,
+    relid: pg_sys::Oid,
+    stripe: i32,
+    column: &CStr,
+) -> error::Result<i64> {
     let prefix = [
         (
             c"tenant_id",
@@ -272,7 +304,7 @@ fn table_sum(tenant: Uuid, relid: pg_sys::Oid, column: &CStr) -> error::Result<i
             pg_sys::RegProcedure::from(pg_sys::F_OIDEQ),
         ),
     ];
-    Ok(counter_rows::sum(c"usage_by_table", &prefix, &[column])?[0])
+    Ok(counter_rows::sum_except(c"usage_by_table", &prefix, (c"stripe", stripe), &[column])?[0])
 }
 
 /// Adds to a counter row (`counter_rows::add`); when the row is missing,

@@ -80,24 +80,35 @@ pub fn add(
 }
 
 /// The sums of `columns` over the rows of `table` whose leading primary key
-/// columns hold `prefix` (each with its type's equality function), read
-/// with a fresh snapshot: every committed version, and this transaction's
-/// own changes up to now. A counter split over stripes is the sum of its
-/// rows.
-pub fn sum(
+/// columns hold `prefix` (each with its type's equality function), except
+/// the row whose next key column (`stripe`: the column and this writer's
+/// value) holds this writer's stripe, read with a fresh snapshot: every
+/// committed version, and this transaction's own writes. A counter split over stripes is the sum of its rows;
+/// the caller adds its own stripe, whose value its `add` returned (it holds
+/// that row's lock, so nobody else changed it).
+///
+/// Leaving the writer's own row out is what keeps this cheap: that row is
+/// the one updated on every write, and its index entries lead through long
+/// chains of dead versions that a scan would have to walk. The scan keys
+/// are ranges on the stripe (below it when it is not 0, and above it), so
+/// the index never visits that row; the counter tables' CHECK constraints
+/// keep stripes within 0-15, so stripe 0 has nothing below it.
+pub fn sum_except(
     table: &'static CStr,
     prefix: &[(&CStr, pg_sys::Datum, pg_sys::RegProcedure)],
+    stripe: (&CStr, i32),
     columns: &[&CStr],
 ) -> error::Result<Vec<i64>> {
-    // SAFETY: the relation stays open (and locked) for the scan; the
-    // snapshot is registered for it; if Postgres raises, transaction abort
-    // releases both.
+    // SAFETY: the relation stays open (and locked) for the scans; the
+    // snapshot is registered for them; if Postgres raises, transaction
+    // abort releases both.
     unsafe {
-        // This command's own additions must be visible to the snapshot.
+        // What this transaction wrote earlier in this command must be
+        // visible to the snapshot.
         pg_sys::CommandCounterIncrement();
         let relid = lookup::registry_table(table)?;
         let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        let result = sum_rows(rel, table, prefix, columns);
+        let result = sum_rows_except(rel, table, prefix, stripe, columns);
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
         result
     }
@@ -105,37 +116,88 @@ pub fn sum(
 
 /// # Safety
 /// `rel` is open.
-unsafe fn sum_rows(
+unsafe fn sum_rows_except(
     rel: pg_sys::Relation,
     table: &CStr,
     prefix: &[(&CStr, pg_sys::Datum, pg_sys::RegProcedure)],
+    (stripe_column, own): (&CStr, i32),
     columns: &[&CStr],
 ) -> error::Result<Vec<i64>> {
     unsafe {
         let index = only_primary_key(rel, table)?;
         let desc = (*rel).rd_att;
-        let mut keys: Vec<pg_sys::ScanKeyData> = Vec::with_capacity(prefix.len());
+        let mut keys: Vec<pg_sys::ScanKeyData> = Vec::with_capacity(prefix.len() + 1);
         for (column, value, equal) in prefix {
             let at = lookup::column_index(desc, table, column)?;
-            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
-            pg_sys::ScanKeyInit(
-                &mut key,
-                (at + 1) as pg_sys::AttrNumber,
-                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-                *equal,
-                *value,
-            );
-            keys.push(key);
+            keys.push(scan_key(at, pg_sys::BTEqualStrategyNumber, *equal, *value));
         }
+        let stripe_at = lookup::column_index(desc, table, stripe_column)?;
         let at = columns
             .iter()
             .map(|column| lookup::column_index(desc, table, column))
             .collect::<error::Result<Vec<usize>>>()?;
+        let mut sums = vec![0i64; columns.len()];
+        // One snapshot for both ranges, so that they add up to one moment.
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
+        let mut ranges = Vec::with_capacity(2);
+        if own > 0 {
+            ranges.push((pg_sys::BTLessStrategyNumber, pg_sys::F_INT4LT));
+        }
+        ranges.push((pg_sys::BTGreaterStrategyNumber, pg_sys::F_INT4GT));
+        for (strategy, compare) in ranges {
+            let mut range = keys.clone();
+            range.push(scan_key(
+                stripe_at,
+                strategy,
+                pg_sys::RegProcedure::from(compare),
+                own.into(),
+            ));
+            add_scanned(rel, index, snapshot, &mut range, &at, &mut sums);
+        }
+        pg_sys::UnregisterSnapshot(snapshot);
+        Ok(sums)
+    }
+}
+
+/// A scan key on column `at` (0-based) of a counter table.
+fn scan_key(
+    at: usize,
+    strategy: u32,
+    compare: pg_sys::RegProcedure,
+    value: pg_sys::Datum,
+) -> pg_sys::ScanKeyData {
+    // SAFETY: ScanKeyInit fills every field of a zeroed key.
+    unsafe {
+        let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            (at + 1) as pg_sys::AttrNumber,
+            strategy as pg_sys::StrategyNumber,
+            compare,
+            value,
+        );
+        key
+    }
+}
+
+/// Adds the columns `at` of the rows the index scan with `keys` returns to
+/// `sums`.
+///
+/// # Safety
+/// `rel` is open, `index` is its primary key, `snapshot` is registered.
+unsafe fn add_scanned(
+    rel: pg_sys::Relation,
+    index: pg_sys::Oid,
+    snapshot: pg_sys::Snapshot,
+    keys: &mut [pg_sys::ScanKeyData],
+    at: &[usize],
+    sums: &mut [i64],
+) {
+    unsafe {
+        let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
         let mut values = vec![pg_sys::Datum::from(0); natts];
         let mut nulls = vec![false; natts];
-        let mut sums = vec![0i64; columns.len()];
-        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot());
         let scan = pg_sys::systable_beginscan(
             rel,
             index,
@@ -150,15 +212,13 @@ unsafe fn sum_rows(
                 break;
             }
             pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-            for (sum, &column) in sums.iter_mut().zip(&at) {
+            for (sum, &column) in sums.iter_mut().zip(at) {
                 if !nulls[column] {
                     *sum = sum.saturating_add(values[column].value() as i64);
                 }
             }
         }
         pg_sys::systable_endscan(scan);
-        pg_sys::UnregisterSnapshot(snapshot);
-        Ok(sums)
     }
 }
 
@@ -636,7 +696,7 @@ mod tests {
     }
 
     #[pg_test]
-    fn sums_a_counter_over_its_stripes_and_sees_this_transactions_changes() {
+    fn sums_a_counters_other_stripes_below_and_above_the_writers_own() {
         let tenant = new_tenant("counter-rows-stripes");
         let other = new_tenant("counter-rows-stripes-other");
         Spi::run_with_args(
@@ -649,11 +709,34 @@ mod tests {
             tenant.into_datum().unwrap(),
             pg_sys::RegProcedure::from(pg_sys::F_UUID_EQ),
         )];
-        let sum = || super::sum(c"usage_totals", &prefix, &[c"storage_bytes", c"members"]).unwrap();
-        assert_eq!(sum(), vec![730, 0]);
-        // An add in this very command is counted.
+        let except = |stripe: i32| {
+            super::sum_except(
+                c"usage_totals",
+                &prefix,
+                (c"stripe", stripe),
+                &[c"storage_bytes", c"members"],
+            )
+            .unwrap()
+        };
+        assert_eq!(except(0), vec![730, 0]);
+        assert_eq!(except(3), vec![700, 0]);
+        assert_eq!(except(7), vec![30, 0]);
+        // An add to stripe 0 in this very command counts for the others.
         assert_eq!(add_storage(tenant, 4), Some(vec![4]));
-        assert_eq!(sum(), vec![734, 0]);
+        assert_eq!(except(0), vec![730, 0]);
+        assert_eq!(except(3), vec![704, 0]);
+        assert_eq!(except(15), vec![734, 0]);
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "usage_totals_stripe_range")]
+    fn refuses_a_stripe_outside_the_writers_places() {
+        let tenant = new_tenant("counter-rows-stripe-range");
+        Spi::run_with_args(
+            "INSERT INTO tenant.usage_totals (tenant_id, stripe) VALUES ($1, -1)",
+            &[tenant.into()],
+        )
+        .unwrap();
     }
 
     #[pg_test]
