@@ -24,7 +24,7 @@ exact() { # label database
   else bad "$1: the restored rows differ" "$(diff <(echo "$before") <(echo "$after") | head -10)"; fi
   if p="$(check_clean "$2")"; then ok "$1: tenant_check clean"; else bad "$1: tenant_check reports" "$p"; fi
   if isolates "$2"; then ok "$1: the application role sees one tenant and cannot write into another"
-  else bad "$1: isolation as app_role after the restore"; fi
+  else bad "$1: isolation as app_role after the restore; it saw:" "$isolates_out"; fi
 }
 # A restore that must fail loudly: non-zero exit, a message saying what to
 # do, and tenant_check reporting what it left wrong.

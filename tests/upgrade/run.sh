@@ -69,7 +69,7 @@ while read -r version majors _; do
   # ALTER EXTENSION UPDATE runs.
   install_current
   if isolates upgrade_from; then ok "$version with the $current library, before ALTER EXTENSION UPDATE: isolation holds"
-  else bad "$version with the $current library, before ALTER EXTENSION UPDATE: isolation broken"; fi
+  else bad "$version with the $current library, before ALTER EXTENSION UPDATE: isolation broken; app_role saw:" "$isolates_out"; fi
 
   if out="$(q upgrade_from "ALTER EXTENSION pg_tenant UPDATE" 2>&1)"; then ok "ALTER EXTENSION pg_tenant UPDATE from $version"
   else bad "ALTER EXTENSION pg_tenant UPDATE from $version failed" "$out"; continue; fi
@@ -95,7 +95,7 @@ while read -r version majors _; do
   drift="$(q upgrade_from "SELECT count(*) FROM tenant_usage_reconcile()")"
   [ "$drift" = 0 ] && ok "upgraded from $version: counters agree with the data" || bad "upgraded from $version: $drift counters drifted"
   if isolates upgrade_from; then ok "upgraded from $version: the application role sees one tenant and cannot write into another"
-  else bad "upgraded from $version: isolation as app_role"; fi
+  else bad "upgraded from $version: isolation as app_role; it saw:" "$isolates_out"; fi
   "$PG_BIN/dropdb" upgrade_from; "$PG_BIN/dropdb" upgrade_fresh
 done < <(releases)
 install_current
