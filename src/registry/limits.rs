@@ -65,6 +65,9 @@ thread_local! {
     /// per table: read once per plan (not once per tenant on it).
     static PLAN_LIMITS: RefCell<SessionCache<String, [Option<i64>; 3]>> = RefCell::new(SessionCache::following_registry());
     static PLAN_ROW_LIMITS: RefCell<SessionCache<(String, u32), Option<i64>>> = RefCell::new(SessionCache::following_registry());
+    /// Whether tenant.row_limits holds any override: most databases hold
+    /// none, and then a tenant met for the first time needs no lookup there.
+    static ANY_ROW_OVERRIDE: RefCell<SessionCache<(), bool>> = RefCell::new(SessionCache::following_registry());
 }
 
 /// The limits of `tenant`, None when it does not exist: from the tenant's
@@ -121,8 +124,12 @@ pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid, plan: Option<&str>) -> error::R
     if let Some(hit) = ROW_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(hit);
     }
-    let own_key = [lookup::uuid_key(&key.0), pg_sys::Datum::from(relid)];
-    let own = lookup::by_primary_key(c"row_limits", &own_key, max_rows)?.flatten();
+    let own = if any_row_override()? {
+        let own_key = [lookup::uuid_key(&key.0), pg_sys::Datum::from(relid)];
+        lookup::by_primary_key(c"row_limits", &own_key, max_rows)?.flatten()
+    } else {
+        None
+    };
     let from_plan = match (own, plan) {
         (None, Some(plan)) => plan_row_limit(plan, relid)?,
         _ => None,
@@ -130,6 +137,17 @@ pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid, plan: Option<&str>) -> error::R
     let limit = Limit::effective(own, from_plan, plan);
     ROW_LIMITS.with(|cache| cache.borrow_mut().insert(key, limit.clone()));
     Ok(limit)
+}
+
+/// Whether any tenant has a row limit of its own (tenant.row_limits), read
+/// once per registry epoch: its statement trigger moves the epoch on.
+fn any_row_override() -> error::Result<bool> {
+    if let Some(hit) = ANY_ROW_OVERRIDE.with(|cache| cache.borrow().get(&()).copied()) {
+        return Ok(hit);
+    }
+    let any = lookup::has_rows(c"row_limits")?;
+    ANY_ROW_OVERRIDE.with(|cache| cache.borrow_mut().insert((), any));
+    Ok(any)
 }
 
 /// A plan's row limit in table `relid` (None: unlimited).
@@ -270,5 +288,23 @@ mod tests {
         // Any registry change through pg_tenant forgets the record.
         Spi::run("SELECT tenant_plan_limit_set('cached', 'members', 6)").unwrap();
         assert_eq!(members(first), Some(99));
+    }
+
+    #[pg_test]
+    fn a_tenant_override_reaches_a_session_that_knew_of_none() {
+        let (first, second, relid) = setup();
+        // No tenant has an override: remembered, and the plan's limit holds.
+        assert_eq!(rows(first, relid), Some(10));
+        assert!(!super::any_row_override().unwrap());
+        Spi::run("SELECT tenant_quota_set('cached-second', 'cached_notes', 3)").unwrap();
+        // The override reaches the tenant it names, met after it was set,
+        // and leaves the other on its plan's limit.
+        assert!(super::any_row_override().unwrap());
+        assert_eq!(rows(second, relid), Some(3));
+        assert_eq!(rows(first, relid), Some(10));
+        // Removed again (NULL: the plan's limit), the tenant is back on it.
+        Spi::run("SELECT tenant_quota_set('cached-second', 'cached_notes', NULL)").unwrap();
+        assert!(!super::any_row_override().unwrap());
+        assert_eq!(rows(second, relid), Some(10));
     }
 }

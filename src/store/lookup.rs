@@ -105,6 +105,32 @@ pub fn by_primary_key<T>(
     }
 }
 
+/// Whether `tenant.<table>` holds any row a new statement would see (read
+/// as `by_primary_key` reads, by one heap scan that stops at the first row).
+/// For tables that are mostly empty: an empty table costs a table open.
+pub fn has_rows(table: &'static CStr) -> error::Result<bool> {
+    let relid = registry_table(table)?;
+    // SAFETY: the relation stays open and locked during the scan; if
+    // Postgres raises, transaction abort closes it and ends the scan.
+    unsafe {
+        let rel = pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let snapshot = fresh_snapshot();
+        let scan = pg_sys::systable_beginscan(
+            rel,
+            pg_sys::InvalidOid,
+            false,
+            snapshot,
+            0,
+            std::ptr::null_mut(),
+        );
+        let found = !pg_sys::systable_getnext(scan).is_null();
+        pg_sys::systable_endscan(scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        Ok(found)
+    }
+}
+
 /// # Safety
 /// `rel` and `index` (its primary key) are open; `key` holds a datum of each
 /// of the index's columns' types, in order.
