@@ -211,6 +211,7 @@ thread_local! {
 /// its plan's row.
 pub fn of_tenant(tenant: Uuid) -> error::Result<Option<std::rc::Rc<Effective>>> {
     let key = *tenant.as_bytes();
+    let read_at = EFFECTIVE.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = EFFECTIVE.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(hit);
     }
@@ -238,12 +239,17 @@ pub fn of_tenant(tenant: Uuid) -> error::Result<Option<std::rc::Rc<Effective>>> 
             }))
         }
     };
-    EFFECTIVE.with(|cache| cache.borrow_mut().insert(key, effective.clone()));
+    EFFECTIVE.with(|cache| {
+        cache
+            .borrow_mut()
+            .insert_read_at(key, effective.clone(), read_at)
+    });
     Ok(effective)
 }
 
 /// A plan's governors (none when the plan does not exist).
 fn of_plan(plan: &str) -> error::Result<Governors> {
+    let read_at = PLAN_GOVERNORS.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = PLAN_GOVERNORS.with(|cache| cache.borrow().get(plan).copied()) {
         return Ok(hit);
     }
@@ -253,7 +259,11 @@ fn of_plan(plan: &str) -> error::Result<Governors> {
         Some(value) => stored(&value, &format!("tenant.plans row \"{plan}\""))?,
         None => Governors::default(),
     };
-    PLAN_GOVERNORS.with(|cache| cache.borrow_mut().insert(plan.to_string(), governors));
+    PLAN_GOVERNORS.with(|cache| {
+        cache
+            .borrow_mut()
+            .insert_read_at(plan.to_string(), governors, read_at)
+    });
     Ok(governors)
 }
 

@@ -75,6 +75,7 @@ thread_local! {
 /// limits, each read once per session.
 pub fn of_tenant(tenant: Uuid) -> error::Result<Option<Rc<TenantLimits>>> {
     let key = *tenant.as_bytes();
+    let read_at = TENANT_LIMITS.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = TENANT_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(Some(hit));
     }
@@ -94,13 +95,18 @@ pub fn of_tenant(tenant: Uuid) -> error::Result<Option<Rc<TenantLimits>>> {
         api_requests: limit(api_requests, from_plan[2]),
         record,
     });
-    TENANT_LIMITS.with(|cache| cache.borrow_mut().insert(key, limits.clone()));
+    TENANT_LIMITS.with(|cache| {
+        cache
+            .borrow_mut()
+            .insert_read_at(key, limits.clone(), read_at)
+    });
     Ok(Some(limits))
 }
 
 /// A plan's member, storage and API request limits (all None when the plan
 /// does not exist, which its foreign key prevents).
 fn plan_limits(plan: &str) -> error::Result<[Option<i64>; 3]> {
+    let read_at = PLAN_LIMITS.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = PLAN_LIMITS.with(|cache| cache.borrow().get(plan).copied()) {
         return Ok(hit);
     }
@@ -113,7 +119,11 @@ fn plan_limits(plan: &str) -> error::Result<[Option<i64>; 3]> {
         ])
     })?;
     let limits = row.unwrap_or([None; 3]);
-    PLAN_LIMITS.with(|cache| cache.borrow_mut().insert(plan.to_string(), limits));
+    PLAN_LIMITS.with(|cache| {
+        cache
+            .borrow_mut()
+            .insert_read_at(plan.to_string(), limits, read_at)
+    });
     Ok(limits)
 }
 
@@ -121,6 +131,7 @@ fn plan_limits(plan: &str) -> error::Result<[Option<i64>; 3]> {
 /// else that of its `plan` (tenant.plan_row_limits).
 pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid, plan: Option<&str>) -> error::Result<Limit> {
     let key = (*tenant.as_bytes(), relid.to_u32());
+    let read_at = ROW_LIMITS.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = ROW_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(hit);
     }
@@ -135,31 +146,37 @@ pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid, plan: Option<&str>) -> error::R
         _ => None,
     };
     let limit = Limit::effective(own, from_plan, plan);
-    ROW_LIMITS.with(|cache| cache.borrow_mut().insert(key, limit.clone()));
+    ROW_LIMITS.with(|cache| {
+        cache
+            .borrow_mut()
+            .insert_read_at(key, limit.clone(), read_at)
+    });
     Ok(limit)
 }
 
 /// Whether any tenant has a row limit of its own (tenant.row_limits), read
 /// once per registry epoch: its statement trigger moves the epoch on.
 fn any_row_override() -> error::Result<bool> {
+    let read_at = ANY_ROW_OVERRIDE.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = ANY_ROW_OVERRIDE.with(|cache| cache.borrow().get(&()).copied()) {
         return Ok(hit);
     }
     let any = lookup::has_rows(c"row_limits")?;
-    ANY_ROW_OVERRIDE.with(|cache| cache.borrow_mut().insert((), any));
+    ANY_ROW_OVERRIDE.with(|cache| cache.borrow_mut().insert_read_at((), any, read_at));
     Ok(any)
 }
 
 /// A plan's row limit in table `relid` (None: unlimited).
 fn plan_row_limit(plan: &str, relid: pg_sys::Oid) -> error::Result<Option<i64>> {
     let key = (plan.to_string(), relid.to_u32());
+    let read_at = PLAN_ROW_LIMITS.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = PLAN_ROW_LIMITS.with(|cache| cache.borrow().get(&key).copied()) {
         return Ok(hit);
     }
     let plan_key = plan.into_datum().expect("a text datum is never NULL");
     let lookup_key = [plan_key, pg_sys::Datum::from(relid)];
     let limit = lookup::by_primary_key(c"plan_row_limits", &lookup_key, max_rows)?.flatten();
-    PLAN_ROW_LIMITS.with(|cache| cache.borrow_mut().insert(key, limit));
+    PLAN_ROW_LIMITS.with(|cache| cache.borrow_mut().insert_read_at(key, limit, read_at));
     Ok(limit)
 }
 

@@ -3,7 +3,7 @@
 
 use crate::error::{self, Result};
 use crate::session::cache::SessionCache;
-use crate::store::{identity, spi};
+use crate::store::lookup;
 use pgrx::Uuid;
 use std::cell::RefCell;
 
@@ -50,21 +50,19 @@ thread_local! {
     static CACHED_ROLES: RefCell<SessionCache<RoleKey, Option<Role>>> = RefCell::new(SessionCache::following_registry());
 }
 
-/// The role of `user` in `tenant`, read as the registry owner (so it works
-/// inside users' own policies, even on tenant.members, without recursion).
+/// The role of `user` in `tenant`, read by primary key with the latest
+/// committed state (`lookup`: no policy applies, so it works inside users'
+/// own policies, even on tenant.members, without recursion).
 pub fn role_of(tenant: Uuid, user: Uuid) -> Result<Option<Role>> {
     let key = (*tenant.as_bytes(), *user.as_bytes());
+    let read_at = CACHED_ROLES.with(|cache| cache.borrow().epoch_now());
     if let Some(role) = CACHED_ROLES.with(|cache| cache.borrow().get(&key).copied()) {
         return Ok(role);
     }
-    let text = identity::as_registry_owner(|| {
-        spi::one::<String>(
-            "SELECT role FROM tenant.members WHERE tenant_id = $1 AND user_id = $2",
-            &[tenant.into(), user.into()],
-        )
-    })?;
+    let lookup_key = [lookup::uuid_key(&key.0), lookup::uuid_key(&key.1)];
+    let text = lookup::by_primary_key(c"members", &lookup_key, |row| row.text(c"role"))?.flatten();
     let role = text.and_then(|t| Role::parse(Some(&t), "role").ok());
-    CACHED_ROLES.with(|cache| cache.borrow_mut().insert(key, role));
+    CACHED_ROLES.with(|cache| cache.borrow_mut().insert_read_at(key, role, read_at));
     Ok(role)
 }
 

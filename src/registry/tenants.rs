@@ -97,6 +97,7 @@ pub fn cached_status(id: &Uuid) -> Option<TenantStatus> {
 /// depends on nor recurses into the registry's own RLS policy. None when the
 /// tenant does not exist.
 pub fn record(id: Uuid) -> Result<Option<Rc<TenantRecord>>> {
+    let read_at = RECORDS.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = cached_record(&id) {
         return Ok(Some(hit));
     }
@@ -135,7 +136,7 @@ pub fn record(id: Uuid) -> Result<Option<Rc<TenantRecord>>> {
         status,
         record: record.clone(),
     };
-    RECORDS.with(|cache| cache.borrow_mut().insert(key, cached));
+    RECORDS.with(|cache| cache.borrow_mut().insert_read_at(key, cached, read_at));
     Ok(Some(record))
 }
 

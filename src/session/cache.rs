@@ -79,9 +79,36 @@ impl<K: Hash + Eq, V> SessionCache<K, V> {
         self.entries.get(key)
     }
 
-    /// Remembers `value`, first forgetting everything when the cache is full
-    /// or its entries are from an older registry epoch.
+    /// The epoch a read for this cache starts in (0 for a cache that follows
+    /// none): take it before the read, and hand it to `insert_read_at`.
+    pub fn epoch_now(&self) -> u64 {
+        self.epoch.map_or(0, |(current, _)| current())
+    }
+
+    /// Remembers `value`, read by a read that started in epoch `read_at`
+    /// (`epoch_now`), unless the epoch has moved on since: the read may then
+    /// predate an invalidation processed while it ran (a table it opened
+    /// took a lock, which processes them), and an entry stamped with the new
+    /// epoch would keep it for good. The caller still uses the value once.
+    pub fn insert_read_at(&mut self, key: K, value: V, read_at: u64) {
+        if self.epoch_now() == read_at {
+            self.insert_any_epoch(key, value);
+        }
+    }
+
+    /// Remembers `value` in a cache that follows no epoch (one that does
+    /// takes `insert_read_at`).
     pub fn insert(&mut self, key: K, value: V) {
+        debug_assert!(
+            self.epoch.is_none(),
+            "a cache that follows an epoch takes insert_read_at"
+        );
+        self.insert_any_epoch(key, value);
+    }
+
+    /// Remembers `value`, first forgetting everything when the cache is full
+    /// or its entries are from an older epoch.
+    fn insert_any_epoch(&mut self, key: K, value: V) {
         if let Some((current, filled)) = &mut self.epoch {
             if *filled != current() {
                 self.entries.clear();
@@ -138,17 +165,39 @@ mod tests {
     #[test]
     fn a_registry_cache_forgets_entries_of_an_older_epoch() {
         let mut cache = SessionCache::following_registry();
-        cache.insert(1, "one");
+        cache.insert_read_at(1, "one", cache.epoch_now());
         assert_eq!(cache.get(&1), Some(&"one"));
         crate::session::epoch::bump();
         assert_eq!(cache.get(&1), None);
-        cache.insert(2, "two");
+        cache.insert_read_at(2, "two", cache.epoch_now());
         assert_eq!((cache.len(), cache.get(&2)), (1, Some(&"two")));
         // A cache that holds no registry reads ignores the epoch.
         let mut plain = SessionCache::new();
         plain.insert(1, "one");
         crate::session::epoch::bump();
         assert_eq!(plain.get(&1), Some(&"one"));
+    }
+
+    thread_local! {
+        // An epoch of this test thread's own: the registry epoch is shared
+        // by the tests running in parallel.
+        static TEST_EPOCH: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+    }
+    fn test_epoch() -> u64 {
+        TEST_EPOCH.with(|epoch| epoch.get())
+    }
+
+    #[test]
+    fn a_read_across_an_epoch_change_is_not_kept() {
+        let mut cache = SessionCache::following(test_epoch);
+        let read_at = cache.epoch_now();
+        // The registry changed while the value was being read.
+        TEST_EPOCH.with(|epoch| epoch.set(epoch.get() + 1));
+        cache.insert_read_at(1, "read before the change", read_at);
+        assert_eq!(cache.get(&1), None);
+        let read_at = cache.epoch_now();
+        cache.insert_read_at(1, "read after it", read_at);
+        assert_eq!(cache.get(&1), Some(&"read after it"));
     }
 
     #[test]

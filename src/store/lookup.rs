@@ -8,10 +8,17 @@
 //! fraction of that (benches/instructions.sh, `TENANTS=each`). It matters to a
 //! pooled connection serving more tenants than its caches hold.
 //!
-//! The row is read as a new statement would read it (a fresh snapshot after
-//! this transaction's latest changes), under AccessShareLock like a SELECT.
-//! No policy or privilege applies: these are pg_tenant's own tables, read on
-//! behalf of pg_tenant, as the registry owner's queries were.
+//! The row is read in its latest committed state, with this transaction's
+//! own changes (a snapshot taken after the table is locked, whatever the
+//! isolation level), under AccessShareLock like a SELECT. Latest, not the
+//! transaction's snapshot: the per-session caches keep what is read here
+//! under the registry epoch in force, and in a REPEATABLE READ transaction
+//! that processed a registry change's invalidation the transaction's
+//! snapshot predates the change (a tenant suspended meanwhile would stay
+//! cached as active for the session's later transactions). Enforcement
+//! follows the registry as it is now. No policy or privilege applies: these
+//! are pg_tenant's own tables, read on behalf of pg_tenant, as the registry
+//! owner's queries were.
 
 use crate::error;
 use crate::names::{REGISTRY_SCHEMA, TENANTS_TABLE};
@@ -189,17 +196,28 @@ unsafe fn scan<T>(
     }
 }
 
-/// A snapshot that sees what a new SQL statement would (registered; the
-/// caller unregisters it): in READ COMMITTED everything committed so far, and
-/// this transaction's own changes, including those of the current command
-/// (a tenant created earlier in the same function). The same as the SPI
-/// queries these lookups replace saw.
+/// A snapshot of everything committed so far and this transaction's own
+/// changes, including those of the current command (a tenant created
+/// earlier in the same function), in every isolation level (registered; the
+/// caller unregisters it). Taken after the caller locked the table, so it is
+/// newer than every invalidation that lock processed (see the module doc).
 /// Never in a parallel worker: pg_tenant's functions are not parallel safe,
 /// and the context refuses to be read there (`context::current_tenant`).
+/// The leader of a parallel operation (a PARALLEL RESTRICTED function of
+/// pg_tenant under a Gather) may not take the latest snapshot: it reads with
+/// the transaction's, which in READ COMMITTED is new anyway; in REPEATABLE
+/// READ or SERIALIZABLE it may predate a change, so the registry epoch moves
+/// on first and nothing read now is remembered (`SessionCache::insert_read_at`).
 fn fresh_snapshot() -> pg_sys::Snapshot {
     unsafe {
         pg_sys::CommandCounterIncrement();
-        pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot())
+        if pg_sys::IsInParallelMode() {
+            if pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 {
+                epoch::bump();
+            }
+            return pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
+        }
+        pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot())
     }
 }
 
@@ -261,6 +279,7 @@ thread_local! {
 /// epoch which relation's invalidation means "the registry changed".
 pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
     let name = table.to_bytes();
+    let read_at = TABLE_OIDS.with(|oids| oids.borrow().epoch_now());
     if let Some(relid) = TABLE_OIDS.with(|oids| oids.borrow().get(name).copied()) {
         return Ok(relid);
     }
@@ -281,7 +300,7 @@ pub fn registry_table(table: &'static CStr) -> error::Result<pg_sys::Oid> {
         epoch::watch(relid);
     }
     epoch::watch_table(relid);
-    TABLE_OIDS.with(|oids| oids.borrow_mut().insert(name, relid));
+    TABLE_OIDS.with(|oids| oids.borrow_mut().insert_read_at(name, relid, read_at));
     Ok(relid)
 }
 
