@@ -7,7 +7,7 @@
 use crate::error::{self, Refusal, Result};
 use crate::registry::roles;
 use crate::registry::tenants::{self, TenantStatus};
-use crate::session::{settings, source, token};
+use crate::session::{epoch, settings, source, token};
 use pgrx::Uuid;
 
 /// The tenant of this transaction, found active, with its governors put in
@@ -34,10 +34,15 @@ pub fn accepted_tenant() -> Result<Option<Uuid>> {
         refuse_unproven(&named, token::token_tenant())?;
     }
     if !named.verified {
+        // The mark counts for the epoch the check started in: a check whose
+        // read met a registry change leaves it unmarked (checked again).
+        let read_at = epoch::current();
         if tenants::cached_status(&id) != Some(TenantStatus::Active) {
             require_active_in(id, named.setting)?;
         }
-        source::mark_verified(&id);
+        if epoch::current() == read_at {
+            source::mark_verified(&id);
+        }
     }
     Ok(Some(id))
 }

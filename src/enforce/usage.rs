@@ -154,7 +154,7 @@ fn apply_table(
         relid.to_u32(),
         delta.rows,
         Some(table),
-        |l| limits::rows_of(tenant, relid, l.record.plan.as_deref()),
+        |_| limits::rows_of(tenant, relid),
         || {
             let others = table_sum_except(tenant, relid, counted.rows_stripe, c"row_count")?;
             Ok(counted.rows.saturating_add(others))

@@ -128,13 +128,18 @@ fn plan_limits(plan: &str) -> error::Result<[Option<i64>; 3]> {
 }
 
 /// The row limit of `tenant` in table `relid`: its own (tenant.row_limits),
-/// else that of its `plan` (tenant.plan_row_limits).
-pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid, plan: Option<&str>) -> error::Result<Limit> {
+/// else that of its plan (tenant.plan_row_limits). The plan is read here
+/// (the tenant's record, usually cached), within the same epoch as the
+/// limits, not taken from the caller: a record the caller read before a
+/// registry change must not end up remembered under the new epoch.
+pub fn rows_of(tenant: Uuid, relid: pg_sys::Oid) -> error::Result<Limit> {
     let key = (*tenant.as_bytes(), relid.to_u32());
     let read_at = ROW_LIMITS.with(|cache| cache.borrow().epoch_now());
     if let Some(hit) = ROW_LIMITS.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(hit);
     }
+    let record = tenants::record(tenant)?;
+    let plan = record.as_ref().and_then(|record| record.plan.as_deref());
     let own = if any_row_override()? {
         let own_key = [lookup::uuid_key(&key.0), pg_sys::Datum::from(relid)];
         lookup::by_primary_key(c"row_limits", &own_key, max_rows)?.flatten()
@@ -260,7 +265,7 @@ mod tests {
     }
 
     fn rows(tenant: Uuid, relid: pg_sys::Oid) -> Option<i64> {
-        super::rows_of(tenant, relid, Some("cached")).unwrap().max
+        super::rows_of(tenant, relid).unwrap().max
     }
 
     #[pg_test]

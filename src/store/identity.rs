@@ -6,7 +6,6 @@
 //! - `as_probe_role`: the probe role of `tenant_check(probe_role)`.
 
 use super::lookup;
-use super::spi;
 use crate::error::{self, Result};
 use crate::names::TENANTS_TABLE;
 use crate::session::epoch;
@@ -146,19 +145,30 @@ pub fn relation_label(relid: pg_sys::Oid) -> String {
     }
 }
 
-/// The owner of a relation, None when it does not exist.
+/// The owner of a relation, None when it does not exist: from its relation
+/// cache entry, which follows every committed change whatever the
+/// isolation level (an SQL read of pg_class in a REPEATABLE READ
+/// transaction would show the owner as of its snapshot).
 fn owner_of(relid: pg_sys::Oid) -> Result<Option<pg_sys::Oid>> {
-    spi::one::<pg_sys::Oid>(
-        "SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1",
-        &[relid.into()],
-    )
+    // SAFETY: the entry is pinned between RelationIdGetRelation and
+    // RelationClose; its pg_class row (rd_rel) is valid meanwhile.
+    unsafe {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if rel.is_null() {
+            return Ok(None);
+        }
+        let owner = (*(*rel).rd_rel).relowner;
+        pg_sys::RelationClose(rel);
+        Ok(Some(owner))
+    }
 }
 
 /// The owner of tenant.tenants, cached for the session (until the registry
 /// epoch moves on).
 fn registry_owner() -> Result<pg_sys::Oid> {
     let (cached, filled_in) = REGISTRY_OWNER.with(|cell| cell.get());
-    if cached != pg_sys::InvalidOid && filled_in == epoch::current() {
+    let read_at = epoch::current();
+    if cached != pg_sys::InvalidOid && filled_in == read_at {
         return Ok(cached);
     }
     let owner = owner_of(lookup::registry_table(TENANTS_TABLE)?)?.ok_or_else(|| {
@@ -167,7 +177,9 @@ fn registry_owner() -> Result<pg_sys::Oid> {
             "the registry table tenant.tenants is missing",
         )
     })?;
-    REGISTRY_OWNER.with(|cell| cell.set((owner, epoch::current())));
+    if epoch::current() == read_at {
+        REGISTRY_OWNER.with(|cell| cell.set((owner, read_at)));
+    }
     Ok(owner)
 }
 

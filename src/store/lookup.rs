@@ -210,13 +210,16 @@ unsafe fn scan<T>(
 /// on first and nothing read now is remembered (`SessionCache::insert_read_at`).
 fn fresh_snapshot() -> pg_sys::Snapshot {
     unsafe {
-        pg_sys::CommandCounterIncrement();
         if pg_sys::IsInParallelMode() {
+            // Nor may it start a command (CommandCounterIncrement raises once
+            // the command wrote, as CREATE TABLE AS with a parallel plan
+            // does): the current command's own changes stay unseen there.
             if pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 {
                 epoch::bump();
             }
             return pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
         }
+        pg_sys::CommandCounterIncrement();
         pg_sys::RegisterSnapshot(pg_sys::GetLatestSnapshot())
     }
 }
