@@ -40,7 +40,7 @@ pub fn accepted_tenant() -> Result<Option<Uuid>> {
         if tenants::cached_status(&id) != Some(TenantStatus::Active) {
             require_active_in(id, named.setting)?;
         }
-        if epoch::current() == read_at {
+        if epoch::current() == read_at && epoch::may_remember() {
             source::mark_verified(&id);
         }
     }

@@ -90,8 +90,10 @@ impl<K: Hash + Eq, V> SessionCache<K, V> {
     /// predate an invalidation processed while it ran (a table it opened
     /// took a lock, which processes them), and an entry stamped with the new
     /// epoch would keep it for good. The caller still uses the value once.
+    /// Nor while the transaction reads with a snapshot that may be older
+    /// than the changes it took in (`epoch::may_remember`).
     pub fn insert_read_at(&mut self, key: K, value: V, read_at: u64) {
-        if self.epoch_now() == read_at {
+        if self.epoch_now() == read_at && epoch::may_remember() {
             self.insert_any_epoch(key, value);
         }
     }

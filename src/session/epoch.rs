@@ -34,6 +34,11 @@ static WATCHED: AtomicU32 = AtomicU32::new(0);
 /// abort leave the caches holding something that never committed; other
 /// aborts (an application's error, a refused quota) keep them.
 static CHANGED_REGISTRY: AtomicBool = AtomicBool::new(false);
+/// Whether this transaction read the registry with a snapshot that may
+/// predate a change it already took in (`store::lookup` in a parallel
+/// leader under REPEATABLE READ or SERIALIZABLE): until it ends, nothing
+/// read is remembered.
+static STALE_READS: AtomicBool = AtomicBool::new(false);
 
 /// The registry tables' OIDs that `store::lookup` remembers, and their own
 /// epoch: an invalidation of any of them (a DROP, or an extension update
@@ -78,6 +83,20 @@ pub fn current() -> u64 {
 /// Makes every cached registry read of this session count as missing.
 pub fn bump() {
     EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Notes that this transaction read the registry with a snapshot that may be
+/// older than the changes it took in: nothing read from now on until it
+/// ends is remembered (see `may_remember`).
+pub fn note_stale_read() {
+    STALE_READS.store(true, Ordering::Relaxed);
+}
+
+/// Whether what this transaction reads now may be remembered across
+/// statements and transactions (see `note_stale_read`).
+#[inline]
+pub fn may_remember() -> bool {
+    !STALE_READS.load(Ordering::Relaxed)
 }
 
 /// Remembers the OID of tenant.tenants, whose relcache invalidation moves the
@@ -140,6 +159,7 @@ unsafe extern "C-unwind" fn on_xact_end(event: pgrx::pg_sys::XactEvent::Type, _a
     }
     if ended {
         CHANGED_REGISTRY.store(false, Ordering::Relaxed);
+        STALE_READS.store(false, Ordering::Relaxed);
         super::settings::transaction_ended();
         // A refusal of this transaction was reported (or never raised): no
         // later error may take its code.

@@ -145,20 +145,30 @@ pub fn relation_label(relid: pg_sys::Oid) -> String {
     }
 }
 
-/// The owner of a relation, None when it does not exist: from its relation
-/// cache entry, which follows every committed change whatever the
-/// isolation level (an SQL read of pg_class in a REPEATABLE READ
-/// transaction would show the owner as of its snapshot).
+/// The owner of a relation, None when it does not exist. Read from the
+/// catalog cache after locking the relation (AccessShareLock, kept to the
+/// end of the transaction as a SELECT keeps it; the work done as the owner
+/// takes it anyway): the lock takes in every catalog change committed
+/// before it, and no change of owner (which needs AccessExclusiveLock) can
+/// commit while it is held. So the owner is the current one in every
+/// isolation level, where an SQL read of pg_class in a REPEATABLE READ
+/// transaction shows the owner as of its snapshot, and a relation cache
+/// entry read without a lock may predate a change not yet taken in.
 fn owner_of(relid: pg_sys::Oid) -> Result<Option<pg_sys::Oid>> {
-    // SAFETY: the entry is pinned between RelationIdGetRelation and
-    // RelationClose; its pg_class row (rd_rel) is valid meanwhile.
+    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    // SAFETY: the syscache tuple is a pg_class row, released before return.
     unsafe {
-        let rel = pg_sys::RelationIdGetRelation(relid);
-        if rel.is_null() {
+        pg_sys::LockRelationOid(relid, lock);
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(relid),
+        );
+        if tuple.is_null() {
+            pg_sys::UnlockRelationOid(relid, lock);
             return Ok(None);
         }
-        let owner = (*(*rel).rd_rel).relowner;
-        pg_sys::RelationClose(rel);
+        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
+        pg_sys::ReleaseSysCache(tuple);
         Ok(Some(owner))
     }
 }

@@ -206,8 +206,8 @@ unsafe fn scan<T>(
 /// The leader of a parallel operation (a PARALLEL RESTRICTED function of
 /// pg_tenant under a Gather) may not take the latest snapshot: it reads with
 /// the transaction's, which in READ COMMITTED is new anyway; in REPEATABLE
-/// READ or SERIALIZABLE it may predate a change, so the registry epoch moves
-/// on first and nothing read now is remembered (`SessionCache::insert_read_at`).
+/// READ or SERIALIZABLE it may predate a change, so nothing the transaction
+/// reads from then on is remembered (`epoch::note_stale_read`).
 fn fresh_snapshot() -> pg_sys::Snapshot {
     unsafe {
         if pg_sys::IsInParallelMode() {
@@ -215,7 +215,7 @@ fn fresh_snapshot() -> pg_sys::Snapshot {
             // the command wrote, as CREATE TABLE AS with a parallel plan
             // does): the current command's own changes stay unseen there.
             if pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 {
-                epoch::bump();
+                epoch::note_stale_read();
             }
             return pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
         }
