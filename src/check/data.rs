@@ -15,7 +15,7 @@
 use super::{Finding, Status};
 use crate::error::Result;
 use crate::names::TENANT_COLUMN;
-use crate::store::{identity, spi, subxact};
+use crate::store::{identity, lookup, spi, subxact};
 use pgrx::prelude::*;
 use pgrx::spi::quote_literal;
 use std::collections::HashMap;
@@ -165,29 +165,19 @@ fn registry_references() -> Result<Vec<Finding>> {
 /// relation cache entry (opening the table would, which for thousands of
 /// tables is most of what a first tenant_check in a session costs).
 fn heap_is_empty(relid: pg_sys::Oid) -> bool {
-    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-    // SAFETY: LockRelationOid waits for the lock and takes in the catalog
-    // changes committed before it; the syscache tuple is a pg_class row,
-    // released before the lock is.
-    unsafe {
-        pg_sys::LockRelationOid(relid, lock);
-        let tuple = pg_sys::SearchSysCache1(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(relid),
-        );
-        let candidate = !tuple.is_null() && {
-            let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple);
-            // An inheritance parent's count includes its children's rows.
-            (*form).relkind as u8 == pg_sys::RELKIND_RELATION
-                && !(*form).relhassubclass
-                && (*form).relam == pg_sys::HEAP_TABLE_AM_OID
-        };
-        if !tuple.is_null() {
-            pg_sys::ReleaseSysCache(tuple);
+    // An inheritance parent's count includes its children's rows.
+    let candidate = lookup::with_locked_class(relid, |class| {
+        class.relkind as u8 == pg_sys::RELKIND_RELATION
+            && !class.relhassubclass
+            && class.relam == pg_sys::HEAP_TABLE_AM_OID
+    });
+    match candidate {
+        None => false,
+        Some(candidate) => {
+            let empty = candidate && main_fork_is_empty(relid);
+            lookup::unlock_class(relid);
+            empty
         }
-        let empty = candidate && main_fork_is_empty(relid);
-        pg_sys::UnlockRelationOid(relid, lock);
-        empty
     }
 }
 

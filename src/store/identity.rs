@@ -88,7 +88,7 @@ pub fn as_registry_owner_qualified<R>(f: impl FnOnce() -> Result<R>) -> Result<R
 /// FORCE ROW LEVEL SECURITY (SECURITY_NOFORCE_RLS, as in referential
 /// integrity checks), since the work must see every tenant's rows.
 pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
-    let owner = owner_of(relid)?.ok_or_else(|| {
+    let owner = owner_of(relid).ok_or_else(|| {
         error::report(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             format!("table with OID {} does not exist", relid.to_u32()),
@@ -154,23 +154,8 @@ pub fn relation_label(relid: pg_sys::Oid) -> String {
 /// isolation level, where an SQL read of pg_class in a REPEATABLE READ
 /// transaction shows the owner as of its snapshot, and a relation cache
 /// entry read without a lock may predate a change not yet taken in.
-fn owner_of(relid: pg_sys::Oid) -> Result<Option<pg_sys::Oid>> {
-    let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-    // SAFETY: the syscache tuple is a pg_class row, released before return.
-    unsafe {
-        pg_sys::LockRelationOid(relid, lock);
-        let tuple = pg_sys::SearchSysCache1(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(relid),
-        );
-        if tuple.is_null() {
-            pg_sys::UnlockRelationOid(relid, lock);
-            return Ok(None);
-        }
-        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
-        pg_sys::ReleaseSysCache(tuple);
-        Ok(Some(owner))
-    }
+fn owner_of(relid: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    lookup::with_locked_class(relid, |class| class.relowner)
 }
 
 /// The owner of tenant.tenants, cached for the session (until the registry
@@ -181,7 +166,7 @@ fn registry_owner() -> Result<pg_sys::Oid> {
     if cached != pg_sys::InvalidOid && filled_in == read_at {
         return Ok(cached);
     }
-    let owner = owner_of(lookup::registry_table(TENANTS_TABLE)?)?.ok_or_else(|| {
+    let owner = owner_of(lookup::registry_table(TENANTS_TABLE)?).ok_or_else(|| {
         error::damaged(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             "the registry table tenant.tenants is missing",

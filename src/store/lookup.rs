@@ -318,6 +318,45 @@ pub fn is_registry_table(relid: pg_sys::Oid) -> bool {
     }
 }
 
+/// Locks `relid` with AccessShareLock, then reads its pg_class row from the
+/// catalog cache and passes it to `read`. The lock takes in every catalog
+/// change committed before it, and none that needs a stronger lock (a change
+/// of owner, of kind, a rewrite) can commit while it is held, so the row is
+/// the current one in every isolation level. The lock stays held when the
+/// row exists (the caller keeps it to the end of the transaction or releases
+/// it with `unlock_class`); when it does not, it is released and the result
+/// is None.
+pub fn with_locked_class<T>(
+    relid: pg_sys::Oid,
+    read: impl FnOnce(&pg_sys::FormData_pg_class) -> T,
+) -> Option<T> {
+    // SAFETY: the syscache tuple is a pg_class row, released before return;
+    // `read` sees it only for the call.
+    unsafe {
+        pg_sys::LockRelationOid(relid, CLASS_LOCK);
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(relid),
+        );
+        if tuple.is_null() {
+            pg_sys::UnlockRelationOid(relid, CLASS_LOCK);
+            return None;
+        }
+        let value = read(&*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple));
+        pg_sys::ReleaseSysCache(tuple);
+        Some(value)
+    }
+}
+
+/// Releases the lock `with_locked_class` took and kept.
+pub fn unlock_class(relid: pg_sys::Oid) {
+    // SAFETY: called only after `with_locked_class` returned Some for
+    // `relid` in this transaction.
+    unsafe { pg_sys::UnlockRelationOid(relid, CLASS_LOCK) }
+}
+
+const CLASS_LOCK: pg_sys::LOCKMODE = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+
 /// The 0-based position of `column` in `desc`, a row of `tenant.<table>`.
 ///
 /// # Safety
