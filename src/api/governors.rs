@@ -28,6 +28,7 @@ fn tenant_governor_set(
         tenant.id.into(),
         governor,
         value,
+        &format!("tenant \"{}\"", tenant.slug),
     )
 }
 
@@ -45,17 +46,26 @@ fn tenant_plan_governor_set(
     let governor = Governor::parse(governor, FUNCTION)?;
     let value = value.map(|v| governor.read(v, FUNCTION)).transpose()?;
     limits::require_plan(plan, FUNCTION)?;
-    store_governor("tenant.plans SET", plan.into(), governor, value)
+    store_governor(
+        "tenant.plans SET",
+        plan.into(),
+        governor,
+        value,
+        &format!("plan \"{plan}\""),
+    )
 }
 
 /// Sets (or, with None, removes) one governor of the row `id` names in
 /// `target` ("<table> SET <other assignments,>", fixed text, never input)
-/// and returns the row's governors.
+/// and returns the row's governors. A row deleted since it was found (by
+/// a concurrent tenant_purge, say) is an error, not a success that stored
+/// nothing.
 fn store_governor(
     target: &str,
     id: pgrx::datum::DatumWithOid,
     governor: Governor,
     value: Option<i64>,
+    label: &str,
 ) -> error::Result<JsonB> {
     let sql = format!(
         "UPDATE {target}
@@ -67,7 +77,16 @@ fn store_governor(
     let stored = identity::as_registry_owner(|| {
         spi::execute_one::<JsonB>(&sql, &[id, governor.name().into(), value.into()])
     })?;
-    Ok(stored.unwrap_or(JsonB(serde_json::json!({}))))
+    stored.ok_or_else(|| {
+        error::report(
+            PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            format!(
+                "{label} was deleted while its {} governor was being set; nothing was stored",
+                governor.name()
+            ),
+            "Check that it still exists, then set the governor again.",
+        )
+    })
 }
 
 /// `tenant_governors(t)`: the governors in force for a tenant's

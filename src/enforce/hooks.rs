@@ -2,7 +2,9 @@
 //! every statement, break-glass notes and records (`breakglass`), the
 //! governors of the tenant the transaction acts for are put in force
 //! (`governor`) and the statement's start is noted for the tenant's
-//! statistics (`stats`), which its end adds to. Without
+//! statistics (`stats`), which its end adds to. At the end of every
+//! statement and after every utility statement the governors put in force
+//! are tightened again (`governor::tighten_again`). Without
 //! `shared_preload_libraries` the hooks are installed when the library
 //! loads, during the first statement that calls pg_tenant (and there are
 //! no statistics).
@@ -12,6 +14,7 @@ use pgrx::prelude::*;
 
 static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 pub fn init() {
     super::breakglass::init();
@@ -23,6 +26,8 @@ pub fn init() {
         pg_sys::ExecutorStart_hook = Some(executor_start);
         PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
+        PREVIOUS_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
     }
 }
 
@@ -51,6 +56,55 @@ unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
         match PREVIOUS_EXECUTOR_END {
             Some(previous) => previous(query),
             None => pg_sys::standard_ExecutorEnd(query),
+        }
+    }
+    super::governor::tighten_again();
+}
+
+/// After every utility statement but transaction control (which ends the
+/// transaction or its savepoint; a savepoint rolled back to is seen by the
+/// governors' subtransaction callback): `SET`, `RESET` or a `FETCH` may have
+/// put a looser value back.
+#[pg_guard]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn process_utility(
+    statement: *mut pg_sys::PlannedStmt,
+    query: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    environment: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    completion: *mut pg_sys::QueryCompletion,
+) {
+    // SAFETY: Postgres passes a valid planned statement and its arguments.
+    unsafe {
+        let transaction_control = !(*statement).utilityStmt.is_null()
+            && (*(*statement).utilityStmt).type_ == pg_sys::NodeTag::T_TransactionStmt;
+        match PREVIOUS_PROCESS_UTILITY {
+            Some(previous) => previous(
+                statement,
+                query,
+                read_only_tree,
+                context,
+                params,
+                environment,
+                dest,
+                completion,
+            ),
+            None => pg_sys::standard_ProcessUtility(
+                statement,
+                query,
+                read_only_tree,
+                context,
+                params,
+                environment,
+                dest,
+                completion,
+            ),
+        }
+        if !transaction_control {
+            super::governor::tighten_again();
         }
     }
 }

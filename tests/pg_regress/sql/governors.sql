@@ -74,6 +74,40 @@ SELECT act_as('governed-co');
 SET LOCAL statement_timeout = 0;
 SELECT current_setting('statement_timeout') AS statement_timeout;
 COMMIT;
+-- Put back in any other way, tightened again at once: no statement (a FETCH
+-- from a cursor included) and no idle moment of the transaction sees the
+-- looser value. SHOW shows the value before pg_tenant sees the statement.
+RESET ROLE;
+SET ROLE migrator;
+SELECT tenant_governor_set('governed-co', 'idle_in_transaction_session_timeout', '1min') IS NOT NULL AS idle_set;
+RESET ROLE;
+SET ROLE app_user;
+BEGIN;
+SAVEPOINT s;
+SELECT act_as('governed-co');
+ROLLBACK TO SAVEPOINT s;
+SHOW idle_in_transaction_session_timeout;
+SET LOCAL idle_in_transaction_session_timeout = 0;
+SHOW idle_in_transaction_session_timeout;
+RESET work_mem;
+SHOW work_mem;
+SELECT set_config('statement_timeout', '0', true) AS loosened;
+SHOW statement_timeout;
+DECLARE c CURSOR FOR SELECT current_setting('statement_timeout') AS in_fetch FROM generate_series(1, 2);
+SET LOCAL statement_timeout = 0;
+FETCH 1 FROM c;
+-- work_mem bounds hash nodes too: hash_mem_multiplier stays at PostgreSQL's default.
+SET LOCAL hash_mem_multiplier = 1000;
+SELECT current_setting('hash_mem_multiplier')::float8
+       = (SELECT boot_val::float8 FROM pg_settings WHERE name = 'hash_mem_multiplier') AS hash_mem_at_default;
+COMMIT;
+SHOW idle_in_transaction_session_timeout;
+SHOW work_mem;
+RESET ROLE;
+SET ROLE migrator;
+SELECT tenant_governor_set('governed-co', 'idle_in_transaction_session_timeout', NULL) IS NOT NULL AS idle_unset;
+RESET ROLE;
+SET ROLE app_user;
 -- Another tenant (no plan, no governors) gets nothing.
 BEGIN;
 SELECT act_as('globex');
@@ -92,6 +126,27 @@ COMMIT;
 SELECT count(*) AS slots_after_commit FROM pg_locks
  WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = 20564;
 RESET ROLE;
+
+-- A new session whose first use of pg_tenant is a parallel query: settings
+-- cannot change during it, so it is refused rather than run without the
+-- tenant's governors; the next statement has them.
+SELECT id AS governed_id FROM tenant.tenants WHERE slug = 'governed-co' \gset
+\c - app_user
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT set_config(name, 'on', false) AS forced FROM pg_settings
+ WHERE name IN ('force_parallel_mode', 'debug_parallel_query');
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+BEGIN;
+SELECT set_config('app.current_tenant', :'governed_id', true) IS NOT NULL AS named;
+SELECT count(*) AS tenants FROM tenant.tenants;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS tenants FROM tenant.tenants;
+SHOW statement_timeout;
+COMMIT;
+\c - postgres
+\set SHOW_CONTEXT never
 
 -- Cleanup.
 SET ROLE migrator;
