@@ -81,27 +81,23 @@ unsafe extern "C-unwind" fn process_utility(
     unsafe {
         let transaction_control = !(*statement).utilityStmt.is_null()
             && (*(*statement).utilityStmt).type_ == pg_sys::NodeTag::T_TransactionStmt;
+        macro_rules! run {
+            ($f:expr) => {
+                $f(
+                    statement,
+                    query,
+                    read_only_tree,
+                    context,
+                    params,
+                    environment,
+                    dest,
+                    completion,
+                )
+            };
+        }
         match PREVIOUS_PROCESS_UTILITY {
-            Some(previous) => previous(
-                statement,
-                query,
-                read_only_tree,
-                context,
-                params,
-                environment,
-                dest,
-                completion,
-            ),
-            None => pg_sys::standard_ProcessUtility(
-                statement,
-                query,
-                read_only_tree,
-                context,
-                params,
-                environment,
-                dest,
-                completion,
-            ),
+            Some(previous) => run!(previous),
+            None => run!(pg_sys::standard_ProcessUtility),
         }
         if !transaction_control {
             super::governor::tighten_again();
