@@ -153,6 +153,7 @@ fn prepare(
     track_usage: Option<bool>,
 ) -> Result<(pg_sys::Oid, EnableOptions)> {
     let oid = release(tbl, function)?;
+    identity::refuse_temporary(oid, function)?;
     Ok((
         oid,
         options(add_column, backfill_tenant, create_index, track_usage)?,

@@ -25,6 +25,18 @@ pub fn run(role: &str, tables: &[TableState]) -> Result<Vec<Finding>> {
             "Pass the role your application connects as, e.g. tenant_check('app_user').",
         ));
     };
+    // The probe's statements (and the table's triggers) run as the probe
+    // role: only as a role the caller could become with SET ROLE anyway.
+    if !identity::may_become(role_oid) {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("tenant_check may probe only as a role you can SET ROLE to, and you cannot become \"{role}\""),
+            format!(
+                "Run tenant_check as a member of {0} (GRANT {0} TO <your role>), or as a superuser.",
+                pgrx::spi::quote_identifier(role)
+            ),
+        ));
+    }
     if bypasses {
         return Ok(vec![Finding::new(
             "probe",

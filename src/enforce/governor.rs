@@ -192,21 +192,23 @@ fn remember(tenant: Uuid, caps: [Option<i64>; 4]) {
 /// when the transaction named no governed tenant, is failed, or is in a
 /// parallel operation.
 pub fn tighten_again() {
+    // The common case, no governed tenant in this transaction, first and
+    // without calling into Postgres (this runs at every statement's end).
+    let lxid = super::breakglass::local_xact_id();
+    let caps = IN_FORCE.with(|f| {
+        let f = f.borrow();
+        (f.lxid == lxid && !f.tenants.is_empty()).then_some(f.caps)
+    });
+    let Some(caps) = caps else {
+        return;
+    };
     // SAFETY: reads backend-local transaction state.
     let usable = unsafe {
         pg_sys::IsTransactionState()
             && !pg_sys::IsAbortedTransactionBlockState()
             && !pg_sys::IsInParallelMode()
     };
-    if !usable {
-        return;
-    }
-    let lxid = super::breakglass::local_xact_id();
-    let caps = IN_FORCE.with(|f| {
-        let f = f.borrow();
-        (f.lxid == lxid && !f.tenants.is_empty()).then_some(f.caps)
-    });
-    if let Some(caps) = caps {
+    if usable {
         tighten(&caps, false);
     }
 }

@@ -13,6 +13,7 @@ use crate::error;
 use pgrx::prelude::*;
 
 static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREVIOUS_EXECUTOR_FINISH: pg_sys::ExecutorFinish_hook_type = None;
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
@@ -24,6 +25,8 @@ pub fn init() {
     unsafe {
         PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREVIOUS_EXECUTOR_FINISH = pg_sys::ExecutorFinish_hook;
+        pg_sys::ExecutorFinish_hook = Some(executor_finish);
         PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
         PREVIOUS_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
@@ -44,6 +47,22 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
         match PREVIOUS_EXECUTOR_START {
             Some(previous) => previous(query, flags),
             None => pg_sys::standard_ExecutorStart(query, flags),
+        }
+    }
+}
+
+/// Before the statement's AFTER triggers fire: a write stopped early would
+/// not fire its statement triggers (`usage::refuse_unfinished`).
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
+    // SAFETY: Postgres passes a valid query descriptor.
+    unsafe {
+        if let Err(e) = super::usage::refuse_unfinished(query) {
+            error::raise(e);
+        }
+        match PREVIOUS_EXECUTOR_FINISH {
+            Some(previous) => previous(query),
+            None => pg_sys::standard_ExecutorFinish(query),
         }
     }
 }

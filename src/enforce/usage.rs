@@ -56,6 +56,9 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     if data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0 {
         return Err(misuse(&table()));
     }
+    if !attached_by_pg_tenant(data) {
+        return Err(not_attached_by_pg_tenant(&table()));
+    }
     if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
         return identity::as_registry_owner_qualified(|| forget_table(relid));
     }
@@ -81,6 +84,71 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Whether the trigger is one of those tenant_enable attaches (by name,
+/// for its event) on a permanent table: the function counts with the
+/// registry owner's rights, and any table owner could attach it to a table
+/// of their own under another name, or to a temporary table that any role
+/// may create, to write counters for any tenant.
+fn attached_by_pg_tenant(data: &pg_sys::TriggerData) -> bool {
+    let expected: &CStr = match data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
+        pg_sys::TRIGGER_EVENT_INSERT => c"tenant_usage_insert",
+        pg_sys::TRIGGER_EVENT_UPDATE => c"tenant_usage_update",
+        pg_sys::TRIGGER_EVENT_DELETE => c"tenant_usage_delete",
+        pg_sys::TRIGGER_EVENT_TRUNCATE => c"tenant_usage_truncate",
+        _ => return false,
+    };
+    // SAFETY: a trigger's relation and trigger are valid for the call.
+    unsafe {
+        CStr::from_ptr((*data.tg_trigger).tgname) == expected
+            && (*(*data.tg_relation).rd_rel).relpersistence as u8 != pg_sys::RELPERSISTENCE_TEMP
+    }
+}
+
+/// Refuses, at the end of a statement, an INSERT, UPDATE, DELETE or MERGE
+/// with RETURNING on a table that pg_tenant counts or audits (its
+/// transition-table triggers) that was stopped before its last row: an SPI
+/// row limit (PL/Perl's `spi_exec_query(query, limit)`, PL/Python's
+/// `plpy.execute(query, limit)`, `SPI_execute` with a count) ends the
+/// statement there, and Postgres then never fires its AFTER STATEMENT
+/// triggers, so the rows it wrote would go uncounted and unaudited.
+///
+/// # Safety
+/// `query` is the descriptor of a statement whose run has finished.
+pub unsafe fn refuse_unfinished(query: *mut pg_sys::QueryDesc) -> error::Result<()> {
+    unsafe {
+        let state = (*query).planstate;
+        if state.is_null() || (*state).type_ != pg_sys::NodeTag::T_ModifyTableState {
+            return Ok(());
+        }
+        let modify = state.cast::<pg_sys::ModifyTableState>();
+        if (*modify).mt_done || (*modify).mt_transition_capture.is_null() {
+            return Ok(());
+        }
+        let target = if (*modify).rootResultRelInfo.is_null() {
+            (*modify).resultRelInfo
+        } else {
+            (*modify).rootResultRelInfo
+        };
+        let triggers = (*target).ri_TrigDesc;
+        let ours = !triggers.is_null()
+            && std::slice::from_raw_parts((*triggers).triggers, (*triggers).numtriggers as usize)
+                .iter()
+                .any(|t| {
+                    let name = CStr::from_ptr(t.tgname).to_bytes();
+                    name.starts_with(b"tenant_usage_") || name.starts_with(b"tenant_audit_")
+                });
+        if !ours {
+            return Ok(());
+        }
+        let table = identity::relation_label((*(*target).ri_RelationDesc).rd_id);
+        Err(error::report(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("a write to {table} with RETURNING was stopped before its last row (a row limit given to SPI); its usage would not be counted"),
+            "Run the statement without a row limit (PL/Perl's spi_exec_query and PL/Python's plpy.execute take one), or read its rows through WITH w AS (... RETURNING ...) SELECT ... FROM w.",
+        ))
+    }
 }
 
 /// Adds `sign` × (1 row, its bytes) per tuple of a transition table to the
@@ -400,10 +468,65 @@ fn missing_column(table: &str) -> ErrorReport {
     )
 }
 
+fn not_attached_by_pg_tenant(table: &str) -> ErrorReport {
+    error::report(
+        PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+        format!("trigger function {USAGE_TRIGGER_FUNCTION} on {table} fires only in the triggers tenant_enable attaches (tenant_usage_insert, _update, _delete, _truncate) on a permanent table"),
+        "Drop this trigger; tenant_enable(table) attaches the counting triggers.",
+    )
+}
+
 fn misuse(table: &str) -> ErrorReport {
     error::report(
         PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
         format!("trigger function {USAGE_TRIGGER_FUNCTION} on {table} must fire AFTER ... FOR EACH STATEMENT with transition tables"),
         "Recreate the triggers with tenant_enable(), which attaches them correctly.",
     )
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    /// A counted table and a tenant in context (this transaction).
+    fn counted_table() {
+        Spi::run("CREATE TABLE spi_limited (id bigserial PRIMARY KEY, body text)").unwrap();
+        Spi::run("SELECT tenant_enable('spi_limited', add_column => true)").unwrap();
+        Spi::run(
+            "SELECT set_config('app.current_tenant', tenant_create('SPI Limited', 'spi-limited')::text, true)",
+        )
+        .unwrap();
+    }
+
+    fn insert_returning(limit: Option<i64>) -> Result<usize, pgrx::spi::SpiError> {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "INSERT INTO spi_limited (body) SELECT 'row ' || i FROM generate_series(1, 3) i RETURNING id",
+                    limit,
+                    &[],
+                )
+                .map(|rows| rows.len())
+        })
+    }
+
+    #[pg_test(
+        error = "pg_tenant: a write to public.spi_limited with RETURNING was stopped before its last row (a row limit given to SPI); its usage would not be counted"
+    )]
+    fn a_write_stopped_by_an_spi_row_limit_is_refused() {
+        counted_table();
+        let _ = insert_returning(Some(1));
+    }
+
+    #[pg_test]
+    fn a_write_with_returning_run_to_its_end_is_counted() {
+        counted_table();
+        assert_eq!(insert_returning(None).unwrap(), 3);
+        let rows = Spi::get_one::<i64>(
+            "SELECT sum(row_count)::int8 FROM tenant.usage_by_table WHERE relid = 'spi_limited'::regclass",
+        )
+        .unwrap();
+        assert_eq!(rows, Some(3));
+    }
 }

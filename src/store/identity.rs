@@ -60,6 +60,23 @@ pub fn for_catalog_scans<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     result
 }
 
+/// Whether the role the caller acts as may `SET ROLE` to `role` (a
+/// superuser may become any role): what acting as another role must be
+/// limited to, so that it gives the caller no right it does not have.
+pub fn may_become(role: pg_sys::Oid) -> bool {
+    // SAFETY: catalog lookups of role membership.
+    unsafe {
+        #[cfg(any(feature = "pg14", feature = "pg15"))]
+        {
+            pg_sys::is_member_of_role(pg_sys::GetUserId(), role)
+        }
+        #[cfg(not(any(feature = "pg14", feature = "pg15")))]
+        {
+            pg_sys::member_can_set_role(pg_sys::GetUserId(), role)
+        }
+    }
+}
+
 /// Runs `f` as `role` (tenant_check's probe role, an application role), with
 /// `search_path` pinned and every setting changed meanwhile restored
 /// afterwards (`with_pinned_search_path`): what the role's statements run
@@ -106,7 +123,7 @@ pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> R
 pub fn require_table(relid: pg_sys::Oid, function: &str) -> Result<()> {
     let kind = unsafe { pg_sys::get_rel_relkind(relid) } as u8;
     if kind == pg_sys::RELKIND_RELATION || kind == pg_sys::RELKIND_PARTITIONED_TABLE {
-        return Ok(());
+        return refuse_temporary(relid, function);
     }
     let what = match kind {
         pg_sys::RELKIND_VIEW => "a view",
@@ -126,6 +143,21 @@ pub fn require_table(relid: pg_sys::Oid, function: &str) -> Result<()> {
     ))
 }
 
+/// Refuses a temporary table: it is its session's alone, and any role with
+/// TEMP (PUBLIC by default) owns the ones it creates; registered, it could
+/// write counters for any tenant, and its registry row would outlive it.
+pub fn refuse_temporary(relid: pg_sys::Oid, function: &str) -> Result<()> {
+    // SAFETY: a syscache lookup of pg_class.
+    if unsafe { pg_sys::get_rel_persistence(relid) } as u8 != pg_sys::RELPERSISTENCE_TEMP {
+        return Ok(());
+    }
+    Err(error::report(
+        PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+        format!("{function}: {} is a temporary table", relation_label(relid)),
+        "pg_tenant makes permanent and unlogged tables tenant-scoped; a temporary table lasts one session. Create it without TEMP.",
+    ))
+}
+
 /// `schema.name` of a relation, quoted where needed, or its OID.
 pub fn relation_label(relid: pg_sys::Oid) -> String {
     unsafe {
@@ -133,8 +165,13 @@ pub fn relation_label(relid: pg_sys::Oid) -> String {
         if name.is_null() {
             return format!("relation with OID {}", relid.to_u32());
         }
-        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        let namespace = pg_sys::get_rel_namespace(relid);
         let name = std::ffi::CStr::from_ptr(name).to_string_lossy();
+        // A temporary schema's name (pg_temp_3) depends on the session.
+        if pg_sys::isAnyTempNamespace(namespace) {
+            return format!("pg_temp.{}", pgrx::spi::quote_identifier(name));
+        }
+        let schema = pg_sys::get_namespace_name(namespace);
         if schema.is_null() {
             return pgrx::spi::quote_identifier(name);
         }

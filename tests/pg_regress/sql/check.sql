@@ -297,6 +297,12 @@ ROLLBACK;
 SELECT object, status, detail FROM tenant_check('postgres') WHERE "check" = 'probe';
 SELECT * FROM tenant_check('nobody');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- An operator who is not a member of the probe role cannot probe as it (the
+-- table's triggers would run as that role): 42501 before anything runs.
+SET ROLE migrator;
+SELECT * FROM tenant_check('app_user');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
 
 -- tenant_assert_check raises 23514 when anything fails.
 BEGIN;

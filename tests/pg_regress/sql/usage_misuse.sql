@@ -1,0 +1,63 @@
+-- The usage-counting trigger function writes counters with the registry
+-- owner's rights. It counts only in the triggers tenant_enable attaches, by
+-- name and event, on a permanent table: a table owner attaching it under
+-- another name, or any role (TEMP is PUBLIC's) attaching it to a temporary
+-- table of its own to write counters for any tenant, is refused (09000),
+-- and temporary tables cannot be registered at all (42809).
+-- (A write stopped early by an SPI row limit: a pg_test in src/enforce/usage.rs.)
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SET ROLE migrator;
+CREATE TABLE um_notes (id bigserial PRIMARY KEY, body text);
+SELECT tenant_enable('um_notes', add_column => true) IS NOT NULL AS enabled;
+SELECT tenant_create('Misuse Co', 'misuse-co') IS NOT NULL AS created;
+GRANT SELECT, INSERT, UPDATE, DELETE ON um_notes TO app_user;
+GRANT USAGE ON SEQUENCE um_notes_id_seq TO app_user;
+CREATE TRIGGER zz_count_again AFTER UPDATE ON um_notes REFERENCING OLD TABLE AS o
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant_count_usage();
+RESET ROLE;
+SET ROLE app_user;
+BEGIN;
+SELECT act_as('misuse-co');
+INSERT INTO um_notes (body) VALUES ('counted once');
+UPDATE um_notes SET body = 'changed';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+COMMIT;
+RESET ROLE;
+SET ROLE migrator;
+DROP TRIGGER zz_count_again ON um_notes;
+RESET ROLE;
+
+-- A temporary table of an ordinary role.
+SET ROLE app_user;
+CREATE TEMP TABLE um_forge (tenant_id uuid, pad text);
+SELECT _tenant_register_table('um_forge', false, false);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT _tenant_usage_start('um_forge');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CREATE TRIGGER tenant_usage_delete AFTER DELETE ON um_forge REFERENCING OLD TABLE AS o
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant_count_usage();
+BEGIN;
+SELECT act_as('misuse-co');
+INSERT INTO um_forge VALUES (current_tenant_id(), repeat('x', 100000));
+DELETE FROM um_forge;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+COMMIT;
+DROP TABLE um_forge;
+RESET ROLE;
+SET ROLE migrator;
+CREATE TEMP TABLE um_temp (tenant_id uuid);
+SELECT tenant_enable('um_temp');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE um_temp;
+RESET ROLE;
+-- Both transactions committed what was not refused; the counters are what
+-- the rows say (had the forged triggers counted, they would not be).
+SELECT count(*) AS corrections FROM tenant_usage_reconcile('misuse-co');
+
+SET ROLE migrator;
+SELECT tenant_disable('um_notes') IS NOT NULL AS disabled;
+DROP TABLE um_notes;
+SELECT tenant_delete('misuse-co') IS NOT NULL AS deleted;
+RESET ROLE;
+SELECT count(*) > 0 AS purged FROM tenant_purge('misuse-co', force => true);
