@@ -43,19 +43,24 @@ fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, Vec<
     ))
 }
 
-/// Runs the statements of a plan one by one. The DDL guard lets the
-/// definitions through (`session::ddl::own`), and only them: the backfill
-/// UPDATE and the registry calls fire the table's own triggers and
-/// functions, whose DDL the guard judges as anyone's.
+/// Runs the statements of a plan for table `relid` one by one. The DDL
+/// guard lets the definitions through (`session::ddl::own`), and only them:
+/// the backfill UPDATE and the registry calls fire the table's own triggers
+/// and functions, whose DDL the guard judges as anyone's. The backfill runs
+/// as the table's owner (`as_table_owner`): an operator enabling another
+/// role's table must not run that table's triggers with the operator's
+/// rights.
 ///
 /// The foreign key to tenant.tenants needs REFERENCES on it, which only
 /// operators (tenant_admin) hold: for a table's owner that is not one, that
 /// one statement runs as the registry's owner. It runs no code of the
 /// table's (its validation reads tenant_id, a uuid, with Postgres' own
 /// operator).
-fn run(statements: &[String]) -> Result<()> {
+fn run(relid: pg_sys::Oid, statements: &[String]) -> Result<()> {
     for statement in statements {
-        if statement.starts_with("UPDATE ") || statement.starts_with("SELECT ") {
+        if statement.starts_with("UPDATE ") {
+            identity::as_table_owner(relid, || spi::execute(statement, &[]))?;
+        } else if statement.starts_with("SELECT ") {
             spi::execute(statement, &[])?;
         } else if is_registry_foreign_key(statement) {
             add_registry_foreign_key(statement)?;
@@ -179,7 +184,7 @@ fn tenant_enable(
         track_usage,
     )?;
     let (text, statements) = enable_text(oid, options)?;
-    run(&statements)?;
+    run(oid, &statements)?;
     Ok(text)
 }
 
@@ -194,7 +199,7 @@ pub fn enable_with_defaults(oid: pg_sys::Oid, track_usage: bool) -> Result<()> {
         create_index: true,
         track_usage,
     };
-    run(&enable_text(oid, options)?.1)
+    run(oid, &enable_text(oid, options)?.1)
 }
 
 /// The SQL `tenant_enable` would run with the same arguments.
@@ -276,7 +281,7 @@ fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
     }
     let statements = plan_disable(&table)?;
     let text = render(&table, &statements, "is not tenant-scoped; nothing to do");
-    run(&statements)?;
+    run(oid, &statements)?;
     Ok(text)
 }
 

@@ -8,7 +8,7 @@
 use super::catalog::{self, CatalogTable};
 use crate::error::{self, Result};
 use crate::names::{BYPASS_POLICY, FILL_TRIGGER, ISOLATION_POLICY, TENANTS_TABLE, TENANT_COLUMN};
-use crate::store::{lookup, spi};
+use crate::store::{identity, lookup, spi};
 use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
 use rustc_hash::FxHashMap as HashMap;
@@ -213,17 +213,30 @@ impl TableState {
             .filter(|p| p.name != ISOLATION_POLICY && p.name != BYPASS_POLICY)
     }
 
+    /// Whether the table has any row, read as its owner (its policies and
+    /// the functions they call run with the owner's rights, never those of
+    /// an operator enabling another role's table), seeing every tenant's.
     pub fn has_rows(&self) -> Result<bool> {
         let sql = format!("SELECT EXISTS (SELECT FROM {})", self.qualified_name);
-        Ok(spi::one::<bool>(&sql, &[])?.unwrap_or(false))
+        identity::as_table_owner(self.relid(), || {
+            Ok(spi::one::<bool>(&sql, &[])?.unwrap_or(false))
+        })
     }
 
+    /// The rows without a tenant, read as `has_rows` reads.
     pub fn count_rows_without_tenant(&self) -> Result<i64> {
         let sql = format!(
             "SELECT count(*) FROM {} WHERE {TENANT_COLUMN} IS NULL",
             self.qualified_name
         );
-        Ok(spi::one::<i64>(&sql, &[])?.unwrap_or(0))
+        identity::as_table_owner(
+            self.relid(),
+            || Ok(spi::one::<i64>(&sql, &[])?.unwrap_or(0)),
+        )
+    }
+
+    fn relid(&self) -> pg_sys::Oid {
+        pg_sys::Oid::from(self.oid as u32)
     }
 }
 

@@ -67,5 +67,20 @@ SELECT (SELECT count(*) FROM pg_policy WHERE polrelid = 'owned_notes'::regclass)
 SELECT tenant_disable('owned_notes') IS NOT NULL AS disabled;
 DROP TABLE owned_notes;
 RESET ROLE;
+-- An operator (here the superuser) enabling another role's table: the
+-- backfill UPDATE and the row scans run as the table's owner, so the table's
+-- triggers get only the owner's rights.
+SET ROLE plain_migrator;
+CREATE TABLE owned_jobs (id int PRIMARY KEY, tenant_id uuid, ran_as text);
+INSERT INTO owned_jobs (id) VALUES (1), (2);
+CREATE FUNCTION owned_jobs_who() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.ran_as := current_user; RETURN NEW; END $$;
+CREATE TRIGGER owned_jobs_who BEFORE UPDATE ON owned_jobs FOR EACH ROW EXECUTE FUNCTION owned_jobs_who();
+RESET ROLE;
+SELECT tenant_enable('owned_jobs', backfill_tenant => 'acme-corp') IS NOT NULL AS enabled;
+SELECT DISTINCT ran_as FROM owned_jobs;
+SELECT tenant_disable('owned_jobs') IS NOT NULL AS disabled;
+DROP TABLE owned_jobs;
+DROP FUNCTION owned_jobs_who();
 REVOKE CREATE ON SCHEMA public FROM plain_migrator;
 DROP ROLE plain_migrator;
