@@ -126,6 +126,14 @@ GRANT EXECUTE ON FUNCTION
     @extschema@._tenant_usage_stop(regclass)
 TO PUBLIC;
 
+-- The registration functions check the role that calls them and switch to
+-- the registry's owner themselves: SECURITY DEFINER lost the caller, and the
+-- session's role passed for another role's code running in its session.
+ALTER FUNCTION @extschema@._tenant_register_table(regclass, boolean, boolean) SECURITY INVOKER;
+ALTER FUNCTION @extschema@._tenant_unregister_table(regclass) SECURITY INVOKER;
+ALTER FUNCTION @extschema@._tenant_usage_start(regclass) SECURITY INVOKER;
+ALTER FUNCTION @extschema@._tenant_usage_stop(regclass) SECURITY INVOKER;
+
 CREATE FUNCTION @extschema@.tenant_enable_script("tbl" regclass, "add_column" bool DEFAULT false,
         "backfill_tenant" text DEFAULT NULL, "create_index" bool DEFAULT true, "track_usage" bool DEFAULT true)
     RETURNS text STABLE PARALLEL UNSAFE

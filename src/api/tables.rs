@@ -285,10 +285,14 @@ fn tenant_disable(tbl: Option<PgRelation>) -> Result<String> {
     Ok(text)
 }
 
-/// Records a table in tenant.tenants' sibling `tenant.tables`. SECURITY
-/// DEFINER because the registry is not writable by application or migration
-/// roles; it only accepts tables the calling role owns.
-#[pg_extern(volatile, security_definer, parallel_unsafe)]
+/// Records a table in tenant.tenants' sibling `tenant.tables`. Runs as its
+/// caller (the SQL of tenant_enable), which must have the privileges of the
+/// table's owner; the registry write then runs as the registry's owner.
+/// Not SECURITY DEFINER: inside one, the role that called it is lost, and
+/// the session's role (`GetOuterUserId`) would pass for code of another
+/// role's running in an operator's session (a table owner's trigger fired
+/// by tenant_purge, say), which could then register or unregister any table.
+#[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_register_table(
     tbl: PgRelation,
@@ -297,57 +301,66 @@ fn _tenant_register_table(
 ) -> Result<bool> {
     identity::require_table(tbl.oid(), "_tenant_register_table")?;
     let caller = require_owner(&tbl)?;
-    let inserted = spi::execute_one::<bool>(
-        "INSERT INTO tenant.tables (relid, column_added, index_created, enabled_by)
-         VALUES ($1::regclass, $2, $3, (SELECT rolname FROM pg_roles WHERE oid = $4))
-         ON CONFLICT (relid) DO NOTHING RETURNING true",
-        &[
-            tbl.oid().into(),
-            column_added.into(),
-            index_created.into(),
-            caller.into(),
-        ],
-    )?;
+    let inserted = identity::as_registry_owner(|| {
+        spi::execute_one::<bool>(
+            "INSERT INTO tenant.tables (relid, column_added, index_created, enabled_by)
+             VALUES ($1::regclass, $2, $3, (SELECT rolname FROM pg_roles WHERE oid = $4))
+             ON CONFLICT (relid) DO NOTHING RETURNING true",
+            &[
+                tbl.oid().into(),
+                column_added.into(),
+                index_created.into(),
+                caller.into(),
+            ],
+        )
+    })?;
     Ok(inserted.unwrap_or(false))
 }
 
 /// Removes a table from `tenant.tables` (see `_tenant_register_table`).
-#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
-    usage::forget_table(tbl.oid())?;
-    let deleted = spi::execute_one::<bool>(
-        "DELETE FROM tenant.tables WHERE relid = $1::regclass RETURNING true",
-        &[tbl.oid().into()],
-    )?;
+    let deleted = identity::as_registry_owner(|| {
+        usage::forget_table(tbl.oid())?;
+        spi::execute_one::<bool>(
+            "DELETE FROM tenant.tables WHERE relid = $1::regclass RETURNING true",
+            &[tbl.oid().into()],
+        )
+    })?;
     Ok(deleted.unwrap_or(false))
 }
 
 /// Starts counting a table's usage: counts its existing rows per tenant
 /// (replacing any counters it had) and marks it in tenant.tables. Called by
 /// the SQL of tenant_enable after it attached the usage triggers, whose
-/// lock keeps writers out meanwhile.
-#[pg_extern(volatile, security_definer, parallel_unsafe)]
+/// lock keeps writers out meanwhile. The rows are read as the table's
+/// owner, the counters written as the registry's.
+#[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
     identity::require_table(tbl.oid(), "_tenant_usage_start")?;
     require_owner(&tbl)?;
     let (relid, name) = (tbl.oid(), TableState::read(tbl.oid())?.qualified_name);
     let schema = spi::extension_schema()?;
-    usage::forget_table(relid)?;
-    usage::count_existing_rows(relid, &name, &schema)?;
-    set_track_usage(relid, true)
+    identity::as_registry_owner(|| {
+        usage::forget_table(relid)?;
+        usage::count_existing_rows(relid, &name, &schema)?;
+        set_track_usage(relid, true)
+    })
 }
 
 /// Stops counting a table's usage: removes its counters and its bytes from
 /// its tenants' storage (called by the SQL of tenant_enable(track_usage => false)).
-#[pg_extern(volatile, security_definer, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
-    usage::forget_table(tbl.oid())?;
-    set_track_usage(tbl.oid(), false)
+    identity::as_registry_owner(|| {
+        usage::forget_table(tbl.oid())?;
+        set_track_usage(tbl.oid(), false)
+    })
 }
 
 fn set_track_usage(relid: pg_sys::Oid, track: bool) -> Result<bool> {
@@ -358,10 +371,12 @@ fn set_track_usage(relid: pg_sys::Oid, track: bool) -> Result<bool> {
     Ok(updated.unwrap_or(false))
 }
 
-/// The role that called into this SECURITY DEFINER function must have the
-/// privileges of the table's owner. Returns that role.
+/// The role that called the function (the current user: the function is
+/// not SECURITY DEFINER) must have the privileges of the table's owner.
+/// Returns that role.
 fn require_owner(tbl: &PgRelation) -> Result<pg_sys::Oid> {
-    let caller = unsafe { pg_sys::GetOuterUserId() };
+    // SAFETY: reads this backend's current user.
+    let caller = unsafe { pg_sys::GetUserId() };
     // SAFETY: an open relation always has its pg_class row in rd_rel.
     let owner = unsafe { (*tbl.rd_rel).relowner };
     if unsafe { pg_sys::has_privs_of_role(caller, owner) } {
@@ -369,7 +384,7 @@ fn require_owner(tbl: &PgRelation) -> Result<pg_sys::Oid> {
     }
     Err(error::insufficient_privilege(
         format!(
-            "only the owner of table {} may register it with pg_tenant",
+            "only the owner of table {} may register it with pg_tenant or change its registration",
             tbl.name()
         ),
         "Run tenant_enable as the role that owns the table (or a member of it).",

@@ -82,5 +82,18 @@ SELECT DISTINCT ran_as FROM owned_jobs;
 SELECT tenant_disable('owned_jobs') IS NOT NULL AS disabled;
 DROP TABLE owned_jobs;
 DROP FUNCTION owned_jobs_who();
+-- Code of one table owner's running in an operator's session (its trigger
+-- fired by tenant_purge, a SECURITY DEFINER function of its) cannot
+-- unregister another role's table: the registration functions check the role
+-- that calls them, not the session's.
+SET ROLE plain_migrator;
+CREATE FUNCTION plain_unregister(t regclass) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT _tenant_unregister_table(t) $$;
+RESET ROLE;
+SELECT relowner::regrole AS projects_owner FROM pg_class WHERE oid = 'projects'::regclass;
+SELECT plain_unregister('projects');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS still_registered FROM tenant.tables WHERE relid = 'projects'::regclass;
+DROP FUNCTION plain_unregister(regclass);
 REVOKE CREATE ON SCHEMA public FROM plain_migrator;
 DROP ROLE plain_migrator;
