@@ -13,7 +13,6 @@ use crate::error;
 use pgrx::prelude::*;
 
 static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
-static mut PREVIOUS_EXECUTOR_FINISH: pg_sys::ExecutorFinish_hook_type = None;
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
@@ -25,8 +24,6 @@ pub fn init() {
     unsafe {
         PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
-        PREVIOUS_EXECUTOR_FINISH = pg_sys::ExecutorFinish_hook;
-        pg_sys::ExecutorFinish_hook = Some(executor_finish);
         PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
         PREVIOUS_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
@@ -51,26 +48,15 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
     }
 }
 
-/// Before the statement's AFTER triggers fire: a write stopped early would
-/// not fire its statement triggers (`usage::refuse_unfinished`).
-#[pg_guard]
-unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
-    // SAFETY: Postgres passes a valid query descriptor.
-    unsafe {
-        if let Err(e) = super::usage::refuse_unfinished(query) {
-            error::raise(e);
-        }
-        match PREVIOUS_EXECUTOR_FINISH {
-            Some(previous) => previous(query),
-            None => pg_sys::standard_ExecutorFinish(query),
-        }
-    }
-}
-
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
     // SAFETY: Postgres passes a valid query descriptor.
     unsafe {
+        // A write stopped early fired no statement triggers: refused here,
+        // before the statement's work is released (`usage::refuse_unfinished`).
+        if let Err(e) = super::usage::refuse_unfinished(query) {
+            error::raise(e);
+        }
         super::stats::at_executor_end(query);
         match PREVIOUS_EXECUTOR_END {
             Some(previous) => previous(query),
@@ -84,7 +70,15 @@ unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
 /// transaction or its savepoint; a savepoint rolled back to is seen by the
 /// governors' subtransaction callback): `SET`, `RESET` or a `FETCH` may have
 /// put a looser value back.
-#[pg_guard]
+///
+/// Not `#[pg_guard]`, and the standard routine is called through a plain
+/// declaration rather than pgrx's wrapper: an error raised inside the
+/// utility statement (a quota refusal in an `EXECUTE`d insert, say) must
+/// pass through unchanged, where pgrx would catch it and raise it again
+/// without pg_tenant's own SQLSTATE (`error::sqlstate`), so that PL/pgSQL's
+/// `EXCEPTION WHEN SQLSTATE 'PT031'` would not match it. This frame holds
+/// nothing to drop across the call; pg_tenant's own work after it runs in a
+/// guarded function.
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn process_utility(
     statement: *mut pg_sys::PlannedStmt,
@@ -100,26 +94,38 @@ unsafe extern "C-unwind" fn process_utility(
     unsafe {
         let transaction_control = !(*statement).utilityStmt.is_null()
             && (*(*statement).utilityStmt).type_ == pg_sys::NodeTag::T_TransactionStmt;
-        macro_rules! run {
-            ($f:expr) => {
-                $f(
-                    statement,
-                    query,
-                    read_only_tree,
-                    context,
-                    params,
-                    environment,
-                    dest,
-                    completion,
-                )
-            };
-        }
-        match PREVIOUS_PROCESS_UTILITY {
-            Some(previous) => run!(previous),
-            None => run!(pg_sys::standard_ProcessUtility),
-        }
+        let run = PREVIOUS_PROCESS_UTILITY.unwrap_or(standard_process_utility);
+        run(
+            statement,
+            query,
+            read_only_tree,
+            context,
+            params,
+            environment,
+            dest,
+            completion,
+        );
         if !transaction_control {
-            super::governor::tighten_again();
+            after_utility();
         }
     }
+}
+
+#[pg_guard]
+extern "C-unwind" fn after_utility() {
+    super::governor::tighten_again();
+}
+
+unsafe extern "C-unwind" {
+    #[link_name = "standard_ProcessUtility"]
+    fn standard_process_utility(
+        statement: *mut pg_sys::PlannedStmt,
+        query: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        environment: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        completion: *mut pg_sys::QueryCompletion,
+    );
 }

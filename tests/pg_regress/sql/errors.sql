@@ -106,6 +106,24 @@ SELECT pg_temp.try_tenant('c0000000-0000-4000-8000-00000000000c'),
        pg_temp.try_tenant('d0000000-0000-4000-8000-00000000000d'),
        pg_temp.try_tenant('00000000-0000-4000-8000-0000000000ff'),
        pg_temp.try_tenant('e0000000-0000-4000-8000-00000000000e');
+-- Also when the refusal is raised inside a utility statement (a CALL): pg_tenant's
+-- utility hook lets it through with its code.
+CREATE PROCEDURE pg_temp.read_invoices(t uuid) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('app.current_tenant', t::text, true);
+    PERFORM count(*) FROM err_invoices;
+END $$;
+CREATE FUNCTION pg_temp.try_call(t uuid) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    CALL pg_temp.read_invoices(t);
+    RETURN 'ok';
+EXCEPTION
+    WHEN SQLSTATE 'PT012' THEN RETURN 'suspended (PT012)';
+    WHEN SQLSTATE 'PT011' THEN RETURN 'unknown (PT011)';
+END $$;
+SELECT pg_temp.try_call('c0000000-0000-4000-8000-00000000000c'),
+       pg_temp.try_call('00000000-0000-4000-8000-0000000000ff'),
+       pg_temp.try_call('e0000000-0000-4000-8000-00000000000e');
 -- After a caught refusal, an ordinary refusal keeps its own code.
 SELECT tenant_suspend('err-co');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
