@@ -16,6 +16,7 @@ use crate::error::{self, Result};
 use crate::names::{TENANTS_TABLE, TENANT_COLUMN, USER_SETTING};
 use crate::registry::tenants::Tenant;
 use crate::store::{identity, lookup, spi};
+use crate::tables::state::{self, RowEvent};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
@@ -72,6 +73,7 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
     super::audit::while_purging(tenant.id, || {
         identity::as_registry_owner(|| {
             let tables = purge_order()?;
+            refuse_deferred(&tables)?;
             let mut erased = Vec::with_capacity(tables.len());
             for (relid, table) in &tables {
                 erased.push(identity::as_table_owner(*relid, || {
@@ -109,6 +111,28 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
             Ok(erased)
         })
     })
+}
+
+/// Refuses (0A000), before anything is deleted, a tenant-scoped table whose
+/// deletes would queue an INITIALLY DEFERRED trigger: the deletes run as
+/// the table's owner in a security-restricted operation, where Postgres
+/// cannot queue one, so the purge would fail half-way with Postgres' own
+/// error (`tables::state::deferred_triggers`).
+fn refuse_deferred(tables: &[(pg_sys::Oid, String)]) -> Result<()> {
+    for (relid, table) in tables {
+        let deferred = state::deferred_triggers(*relid, RowEvent::Delete)?;
+        if !deferred.is_empty() {
+            return Err(error::report(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!(
+                    "tenant_purge: {table} has INITIALLY DEFERRED triggers or foreign keys that fire on DELETE ({}); nothing was purged",
+                    deferred.join(", ")
+                ),
+                "tenant_purge deletes as the table's owner, where Postgres cannot queue a deferred trigger: make them immediate (ALTER TABLE ... ALTER CONSTRAINT ... INITIALLY IMMEDIATE; a constraint trigger: recreate it without INITIALLY DEFERRED), then purge again.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Deletes the tenant's rows of one table (`column` names the tenant) and

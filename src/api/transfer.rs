@@ -42,6 +42,7 @@ use crate::error::{self, Result};
 use crate::names::{BYPASS_POLICY, ISOLATION_POLICY, TENANTS_TABLE, TENANT_COLUMN};
 use crate::registry::tenants::{self, Tenant};
 use crate::store::{identity, lookup, spi, srf::Materialized};
+use crate::tables::state::{self, RowEvent};
 use pgrx::prelude::*;
 use pgrx::spi::{quote_identifier, quote_literal};
 use pgrx::{PgRelation, Uuid};
@@ -867,16 +868,12 @@ fn refuse_unsafe(part: &Part, columns: &[String], function: &str) -> Result<()> 
             "tenant_import reads every value back with its type's input function; a user-defined cast from text would run instead, as the table's owner. Drop the cast (or define it WITH INOUT) for the import.",
         ));
     }
-    let deferred = spi::column::<String>(
-        "SELECT pg_catalog.quote_ident(k.conname::text) FROM pg_catalog.pg_constraint k
-          WHERE k.conrelid = $1 AND k.contype = 'f' AND k.condeferred ORDER BY 1",
-        &[part.relid.into()],
-    )?;
+    let deferred = state::deferred_triggers(part.relid, RowEvent::Insert)?;
     if !deferred.is_empty() {
         return Err(error::report(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!(
-                "{function}: {relation} has INITIALLY DEFERRED foreign keys ({}); nothing was imported",
+                "{function}: {relation} has INITIALLY DEFERRED foreign keys or triggers ({}); nothing was imported",
                 deferred.join(", ")
             ),
             format!("tenant_import writes as the table's owner, where a deferred check cannot fire: make them immediate for the import (ALTER TABLE {relation} ALTER CONSTRAINT ... INITIALLY IMMEDIATE)."),

@@ -240,6 +240,36 @@ impl TableState {
     }
 }
 
+/// The row events pg_tenant's table-owner work causes (`deferred_triggers`).
+#[derive(Clone, Copy)]
+pub enum RowEvent {
+    Insert,
+    Delete,
+}
+
+/// The INITIALLY DEFERRED triggers of `relid` that fire on `event`: constraint
+/// triggers of its own and those of deferred foreign keys (from it, or to
+/// it from another table), by constraint name. pg_tenant writes a user's
+/// table as its owner in a security-restricted operation, where Postgres
+/// refuses to queue a deferred trigger ("cannot fire deferred trigger
+/// within security-restricted operation"): such a table is refused up front
+/// with its names instead.
+pub fn deferred_triggers(relid: pg_sys::Oid, event: RowEvent) -> Result<Vec<String>> {
+    let bit: i32 = match event {
+        RowEvent::Insert => pg_sys::TRIGGER_TYPE_INSERT as i32,
+        RowEvent::Delete => pg_sys::TRIGGER_TYPE_DELETE as i32,
+    };
+    spi::column::<String>(
+        "SELECT DISTINCT pg_catalog.quote_ident(coalesce(k.conname, t.tgname)::text)
+           FROM pg_catalog.pg_trigger t
+           LEFT JOIN pg_catalog.pg_constraint k ON k.oid OPERATOR(pg_catalog.=) t.tgconstraint
+          WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND t.tginitdeferred
+            AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $2) OPERATOR(pg_catalog.<>) 0
+          ORDER BY 1",
+        &[relid.into(), bit.into()],
+    )
+}
+
 /// Names of the roles of the tables' policies and of their triggers'
 /// functions, from the syscaches (read as the catalogs were), each once.
 fn name_roles_and_functions(tables: &mut [TableState]) -> Result<()> {

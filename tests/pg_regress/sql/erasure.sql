@@ -178,6 +178,30 @@ SELECT tenant_purge_expired() AS purged;
 RESET ROLE;
 SELECT via, forced, erased_by, rows_removed, checked_tables >= 5 AS checked_every_table
   FROM tenant.erasures WHERE tenant_id = 'e9e9e000-0000-4000-8000-00000000e009';
+-- A table whose deletes would queue an INITIALLY DEFERRED trigger (which
+-- Postgres cannot queue in the owner's security-restricted operation the
+-- deletes run in): refused before anything is deleted, naming it.
+SET ROLE migrator;
+CREATE TABLE er_deferred (id int PRIMARY KEY, tenant_id uuid, body text);
+SELECT tenant_enable('er_deferred') IS NOT NULL AS enabled;
+CREATE FUNCTION er_deferred_check() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER er_deferred_check AFTER DELETE ON er_deferred
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION er_deferred_check();
+SELECT tenant_create('Deferred Co', 'deferred-co') IS NOT NULL AS created;
+BEGIN;
+SELECT act_as('deferred-co');
+INSERT INTO er_deferred (id, body) VALUES (1, 'kept until the purge');
+COMMIT;
+SELECT tenant_delete('deferred-co') IS NOT NULL AS deleted;
+SELECT * FROM tenant_purge('deferred-co', force => true);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS still_there FROM tenant.tenants WHERE slug = 'deferred-co';
+DROP TRIGGER er_deferred_check ON er_deferred;
+SELECT count(*) > 0 AS purged FROM tenant_purge('deferred-co', force => true);
+SELECT tenant_disable('er_deferred') IS NOT NULL AS disabled;
+DROP TABLE er_deferred;
+DROP FUNCTION er_deferred_check();
+RESET ROLE;
 -- Unknown and NULL tenants change nothing.
 SET ROLE migrator;
 SELECT * FROM tenant_purge('no-such-tenant');
