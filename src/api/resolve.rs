@@ -50,7 +50,8 @@ fn active_by_verified_domain(domain: &str) -> Result<Option<Uuid>> {
 
 /// `tenant_resolve(id, slug, host, base_domain)`: the active tenant a request
 /// names, trying in this order an explicit id, a slug, a verified custom
-/// domain equal to `host`, and `host` as `<slug>.<base_domain>`. NULL when
+/// domain equal to `host` (unless `host` is under `base_domain`), and `host`
+/// as `<slug>.<base_domain>`. NULL when
 /// nothing matches. Inputs come from requests, so malformed ones simply do
 /// not match. Reads the registry as its owner: any role may resolve, without
 /// being able to read other tenants' registry rows.
@@ -77,8 +78,18 @@ fn tenant_resolve(
             return Ok(Some(found));
         }
         if let Some(host) = &host {
-            if let Some(found) = active_by_verified_domain(host)? {
-                return Ok(Some(found));
+            // A host under the platform's base domain is a subdomain of the
+            // platform, never a tenant's custom domain: otherwise a tenant
+            // that registers and verifies "acme.<base>" would take acme's
+            // requests (verification proves only that the caller holds the
+            // token it was given).
+            let under_base = base
+                .as_deref()
+                .is_some_and(|base| host == base || host.ends_with(&format!(".{base}")));
+            if !under_base {
+                if let Some(found) = active_by_verified_domain(host)? {
+                    return Ok(Some(found));
+                }
             }
             if let Some(label) = base.as_deref().and_then(|base| subdomain_label(host, base)) {
                 return active_by_slug(&label);

@@ -52,3 +52,11 @@ SELECT tenant_set('globex');
 COMMIT;
 \c - postgres
 SELECT tenant_activate('globex');
+
+-- A custom domain under the platform's base domain is not used for hosts under
+-- it: a tenant that registered and verified "initech.saas.test" (the token it
+-- verifies with is the one it was given) does not take initech's requests.
+SELECT tenant_domain_verify('initech.saas.test', tenant_domain_add('acme-corp', 'initech.saas.test')) AS verified_by_acme;
+SELECT tenant_resolve(host => 'initech.saas.test', base_domain => 'saas.test') = (SELECT id FROM tenant.tenants WHERE slug = 'initech') AS still_initech,
+       tenant_resolve(host => 'initech.saas.test') = (SELECT id FROM tenant.tenants WHERE slug = 'acme-corp') AS custom_without_a_base;
+SELECT tenant_domain_remove('initech.saas.test');
