@@ -110,6 +110,21 @@ fn tenant_audit_enable(tbl: Option<PgRelation>) -> Result<String> {
             format!("The audit log names each row by its primary key: ALTER TABLE {name} ADD PRIMARY KEY (...) first."),
         ));
     }
+    // A DEFERRABLE key lets one statement hold two rows with the same key
+    // for a moment (SET CONSTRAINTS ALL DEFERRED), and the audit pairs an
+    // UPDATE's old and new rows by key: one of them would go unrecorded.
+    let deferrable = spi::one::<bool>(
+        "SELECT condeferrable FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'p'",
+        &[oid.into()],
+    )?
+    .unwrap_or(false);
+    if deferrable {
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("tenant_audit_enable: the primary key of {name} is DEFERRABLE"),
+            format!("The audit log pairs the rows an UPDATE changes by their primary key, which a deferred key lets repeat within a statement: recreate it NOT DEFERRABLE (ALTER TABLE {name} DROP CONSTRAINT ..., ADD PRIMARY KEY (...)) first."),
+        ));
+    }
     let schema = spi::extension_schema()?;
     let arguments: Vec<String> = key.iter().map(quote_literal).collect();
     // A trigger of ours stands only if it is exactly what this function

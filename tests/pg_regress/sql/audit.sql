@@ -23,6 +23,14 @@ CREATE TABLE au_nokey (tenant_id uuid NOT NULL, note text);
 SELECT tenant_enable('au_nokey') IS NOT NULL AS enabled;
 SELECT tenant_audit_enable('au_nokey');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A DEFERRABLE primary key: one statement could hold two rows with one key,
+-- and the audit pairs an UPDATE's rows by key.
+CREATE TABLE au_deferrable (id int PRIMARY KEY DEFERRABLE, tenant_id uuid NOT NULL, note text);
+SELECT tenant_enable('au_deferrable') IS NOT NULL AS enabled;
+SELECT tenant_audit_enable('au_deferrable');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT tenant_disable('au_deferrable') IS NOT NULL AS disabled;
+DROP TABLE au_deferrable;
 CREATE TABLE au_parted (tenant_id uuid NOT NULL, id int, PRIMARY KEY (tenant_id, id)) PARTITION BY HASH (id);
 SELECT tenant_enable('au_parted') IS NOT NULL AS enabled;
 SELECT tenant_audit_enable('au_parted');
