@@ -148,12 +148,10 @@ fn scope_created() -> Result<()> {
             continue;
         }
         if let Some(parent) = table.parent {
-            // Its rows are counted through the parent's triggers, which see
-            // every partition's: counted on its own as well, it was counted
-            // twice by every recount (`partition_counts_on_its_root`).
             if scoped_table_oid(parent)? {
+                let track_usage = parent_tracks_usage(parent)?;
                 identity::with_pinned_search_path(|| {
-                    super::tables::enable_with_defaults(table.relid, false)
+                    super::tables::enable_with_defaults(table.relid, track_usage)
                 })?;
             }
             // A partition of a table that is not tenant-scoped follows its
@@ -312,6 +310,16 @@ unsafe fn warn_added_tenant_column(tree: *mut pg_sys::Node) -> Result<()> {
     Ok(())
 }
 
+fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
+    Ok(identity::as_registry_owner(|| {
+        spi::one::<bool>(
+            "SELECT track_usage FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+            &[parent.into()],
+        )
+    })?
+    .unwrap_or(true))
+}
+
 /// Makes the partition an `ALTER TABLE ... ATTACH PARTITION` attached to a
 /// tenant-scoped parent tenant-scoped, with the partitions below it (an
 /// attached partitioned table brings its own), as the role that ran the
@@ -361,41 +369,22 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         if partition == pg_sys::InvalidOid {
             continue;
         }
+        let track_usage = parent_tracks_usage(parent.relid)?;
         let below = identity::as_registry_owner(|| {
             spi::column::<pg_sys::Oid>(
-                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p ORDER BY p.level",
+                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
+                  WHERE NOT EXISTS (SELECT FROM tenant.tables t WHERE t.relid OPERATOR(pg_catalog.=) p.relid)
+                  ORDER BY p.level",
                 &[partition.into()],
             )
         })?;
         // As tenant_enable runs: with the search_path its pg_extern sets, so
-        // the catalog's expressions read back schema-qualified. Counted
-        // through the parent (see `scope_created`); one that counted its
-        // own rows before it was attached stops (its counters go).
+        // the catalog's expressions read back schema-qualified.
         for relid in below {
             identity::with_pinned_search_path(|| {
-                super::tables::enable_with_defaults(relid, false)
-            })?;
-        }
-        // The rows it brings were never counted through the parent.
-        if let Some(counted) = counted_ancestor(parent.relid)? {
-            let schema = spi::extension_schema()?;
-            let name = identity::relation_label(partition);
-            identity::as_registry_owner(|| {
-                crate::enforce::usage::count_rows_into(counted, partition, &name, &schema)
+                super::tables::enable_with_defaults(relid, track_usage)
             })?;
         }
     }
     Ok(())
-}
-
-/// The nearest of `relid` and its partition ancestors that counts usage.
-fn counted_ancestor(relid: pg_sys::Oid) -> Result<Option<pg_sys::Oid>> {
-    identity::as_registry_owner(|| {
-        spi::one::<pg_sys::Oid>(
-            "SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1::pg_catalog.oid) WITH ORDINALITY AS a (relid, n)
-               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) a.relid
-              WHERE t.track_usage ORDER BY a.n LIMIT 1",
-            &[relid.into()],
-        )
-    })
 }

@@ -435,23 +435,9 @@ pub fn count_existing_rows(
     qualified_name: &str,
     schema: &str,
 ) -> error::Result<()> {
-    count_rows_into(relid, relid, qualified_name, schema)
-}
-
-/// Adds the rows of `source` (`source_name`, quoted) to the counters of the
-/// counted table `counted`, per tenant, without checking limits: a
-/// table's own rows when it starts counting, or those of a partition just
-/// attached under a counted table, whose triggers count it from then on.
-pub fn count_rows_into(
-    counted: pg_sys::Oid,
-    source: pg_sys::Oid,
-    source_name: &str,
-    schema: &str,
-) -> error::Result<()> {
-    let (relid, qualified_name) = (counted, source_name);
     let sql = row_size::per_tenant_totals_sql(schema, qualified_name, false);
     // Read as the table's owner, never with the registry owner's rights.
-    let per_tenant = identity::as_table_owner(source, || {
+    let per_tenant = identity::as_table_owner(relid, || {
         Spi::connect(|client| {
             let mut out = Vec::new();
             for row in client.select(&sql, None, &[])? {

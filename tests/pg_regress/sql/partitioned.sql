@@ -39,39 +39,3 @@ SELECT count(*) FROM measurements_2026;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 COMMIT;
 \c - postgres
-
--- Usage of a partitioned table is counted on the parent, whose triggers see
--- every partition's rows: a partition created or attached later counts
--- nothing of its own (counted on its own too, every recount counted its rows
--- twice), and the rows an attached table brings are added to the parent's
--- counters.
-\set ON_ERROR_ROLLBACK on
-SET ROLE migrator;
-CREATE TABLE pevents (id int, tenant_id uuid NOT NULL, at int NOT NULL, body text) PARTITION BY RANGE (at);
-CREATE TABLE pevents_1 PARTITION OF pevents FOR VALUES FROM (0) TO (100);
-SELECT tenant_enable('pevents') IS NOT NULL AS enabled;
-CREATE TABLE pevents_2 PARTITION OF pevents FOR VALUES FROM (100) TO (200);
-GRANT SELECT, INSERT ON pevents TO app_user;
-CREATE TABLE pevents_3 (id int, tenant_id uuid NOT NULL, at int NOT NULL, body text);
-INSERT INTO pevents_3 SELECT n, id, 250 + n, 'brought' FROM tenant.tenants, generate_series(4, 5) n
- WHERE slug = 'acme-corp';
-RESET ROLE;
-SET ROLE app_user;
-BEGIN;
-SELECT act_as('acme-corp');
-INSERT INTO pevents (id, at, body) VALUES (1, 1, 'a'), (2, 150, 'b'), (3, 160, 'c');
-COMMIT;
-RESET ROLE;
-SET ROLE migrator;
-ALTER TABLE pevents ATTACH PARTITION pevents_3 FOR VALUES FROM (200) TO (300);
-RESET ROLE;
-SELECT relid::regclass AS relation, track_usage FROM tenant.tables WHERE relid::text LIKE 'pevents%' ORDER BY 1;
-SELECT u.relid::regclass AS relation, sum(u.row_count) AS counted_rows
-  FROM tenant.usage_by_table u JOIN tenant.tenants t ON t.id = u.tenant_id
- WHERE t.slug = 'acme-corp' AND u.relid::text LIKE 'pevents%' GROUP BY 1 ORDER BY 1;
-SELECT table_name, counter, recorded, actual FROM tenant_usage_reconcile('acme-corp')
- WHERE table_name LIKE '%pevents%' OR table_name IS NULL ORDER BY 1, 2;
-SET ROLE migrator;
-DROP TABLE pevents;
-RESET ROLE;
-SELECT count(*) AS registry_rows_left FROM tenant.tables WHERE relid::text LIKE 'pevents%';
