@@ -47,9 +47,9 @@ fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, Vec<
 /// guard lets the definitions through (`session::ddl::own`), and only them:
 /// the backfill UPDATE and the registry calls fire the table's own triggers
 /// and functions, whose DDL the guard judges as anyone's. The backfill runs
-/// as the table's owner (`as_table_owner`): an operator enabling another
-/// role's table must not run that table's triggers with the operator's
-/// rights.
+/// as the table's owner when the caller is an operator without the owner's
+/// privileges (`as_caller_or_table_owner`): it must not run that table's
+/// triggers with the operator's rights.
 ///
 /// The foreign key to tenant.tenants needs REFERENCES on it, which only
 /// operators (tenant_admin) hold: for a table's owner that is not one, that
@@ -59,7 +59,7 @@ fn enable_text(oid: pg_sys::Oid, options: EnableOptions) -> Result<(String, Vec<
 fn run(relid: pg_sys::Oid, statements: &[String]) -> Result<()> {
     for statement in statements {
         if statement.starts_with("UPDATE ") {
-            identity::as_table_owner(relid, || spi::execute(statement, &[]))?;
+            identity::as_caller_or_table_owner(relid, || spi::execute(statement, &[]))?;
         } else if statement.starts_with("SELECT ") {
             spi::execute(statement, &[])?;
         } else if is_registry_foreign_key(statement) {

@@ -213,12 +213,13 @@ impl TableState {
             .filter(|p| p.name != ISOLATION_POLICY && p.name != BYPASS_POLICY)
     }
 
-    /// Whether the table has any row, read as its owner (its policies and
-    /// the functions they call run with the owner's rights, never those of
-    /// an operator enabling another role's table), seeing every tenant's.
+    /// Whether the table has any row, read as the caller when it has the
+    /// owner's privileges and as the owner otherwise (its policies and the
+    /// functions they call never run with the rights of an operator enabling
+    /// another role's table).
     pub fn has_rows(&self) -> Result<bool> {
         let sql = format!("SELECT EXISTS (SELECT FROM {})", self.qualified_name);
-        identity::as_table_owner(self.relid(), || {
+        identity::as_caller_or_table_owner(self.relid(), || {
             Ok(spi::one::<bool>(&sql, &[])?.unwrap_or(false))
         })
     }
