@@ -20,6 +20,7 @@ pub fn init() {
     super::breakglass::init();
     super::governor::init();
     super::stats::init();
+    super::usage::init();
     // SAFETY: _PG_init runs once per process, before any statement uses the hooks.
     unsafe {
         PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
@@ -52,11 +53,9 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
 unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
     // SAFETY: Postgres passes a valid query descriptor.
     unsafe {
-        // A write stopped early fired no statement triggers: refused here,
-        // before the statement's work is released (`usage::refuse_unfinished`).
-        if let Err(e) = super::usage::refuse_unfinished(query) {
-            error::raise(e);
-        }
+        // A write stopped early fired no statement triggers: noted, and
+        // refused at commit (`usage::note_unfinished`).
+        super::usage::note_unfinished(query);
         super::stats::at_executor_end(query);
         match PREVIOUS_EXECUTOR_END {
             Some(previous) => previous(query),

@@ -29,6 +29,7 @@ use crate::store::{counter_rows, escrow, identity, lookup, spi};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgOid, PgTupleDesc, Uuid};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::CStr;
 
@@ -106,25 +107,36 @@ fn attached_by_pg_tenant(data: &pg_sys::TriggerData) -> bool {
     }
 }
 
-/// Refuses, at the end of a statement, an INSERT, UPDATE, DELETE or MERGE
-/// with RETURNING on a table that pg_tenant counts or audits (its
-/// transition-table triggers) that was stopped before its last row: an SPI
-/// row limit (PL/Perl's `spi_exec_query(query, limit)`, PL/Python's
+thread_local! {
+    /// Writes of this transaction stopped before their last row
+    /// (`note_unfinished`): the subtransaction each ran in, and its table.
+    static UNFINISHED: RefCell<Vec<(pg_sys::SubTransactionId, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes, at the end of a statement, an INSERT, UPDATE, DELETE or MERGE with
+/// RETURNING on a table that pg_tenant counts or audits (its transition-table
+/// triggers) that was stopped before its last row: an SPI row limit
+/// (PL/Perl's `spi_exec_query(query, limit)`, PL/Python's
 /// `plpy.execute(query, limit)`, `SPI_execute` with a count) ends the
 /// statement there, and Postgres then never fires its AFTER STATEMENT
-/// triggers, so the rows it wrote would go uncounted and unaudited.
+/// triggers, so the rows it wrote would go uncounted and unaudited. The
+/// transaction is refused when it commits (`refuse_unfinished`), unless the
+/// subtransaction the write ran in is rolled back first: PL/pgSQL runs
+/// `... RETURNING ... INTO` with a row limit of two and raises P0003 (which
+/// its handlers catch) when a second row comes, so the refusal must not
+/// take that error's place.
 ///
 /// # Safety
 /// `query` is the descriptor of a statement whose run has finished.
-pub unsafe fn refuse_unfinished(query: *mut pg_sys::QueryDesc) -> error::Result<()> {
+pub unsafe fn note_unfinished(query: *mut pg_sys::QueryDesc) {
     unsafe {
         let state = (*query).planstate;
         if state.is_null() || (*state).type_ != pg_sys::NodeTag::T_ModifyTableState {
-            return Ok(());
+            return;
         }
         let modify = state.cast::<pg_sys::ModifyTableState>();
         if (*modify).mt_done || (*modify).mt_transition_capture.is_null() {
-            return Ok(());
+            return;
         }
         let target = if (*modify).rootResultRelInfo.is_null() {
             (*modify).resultRelInfo
@@ -139,15 +151,63 @@ pub unsafe fn refuse_unfinished(query: *mut pg_sys::QueryDesc) -> error::Result<
                     let name = CStr::from_ptr(t.tgname).to_bytes();
                     name.starts_with(b"tenant_usage_") || name.starts_with(b"tenant_audit_")
                 });
-        if !ours {
-            return Ok(());
+        if ours {
+            let table = identity::relation_label((*(*target).ri_RelationDesc).rd_id);
+            let subxact = pg_sys::GetCurrentSubTransactionId();
+            UNFINISHED.with(|u| u.borrow_mut().push((subxact, table)));
         }
-        let table = identity::relation_label((*(*target).ri_RelationDesc).rd_id);
-        Err(error::report(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("a write to {table} with RETURNING was stopped before its last row (a row limit given to SPI); its usage would not be counted"),
-            "Run the statement without a row limit (PL/Perl's spi_exec_query and PL/Python's plpy.execute take one), or read its rows through WITH w AS (... RETURNING ...) SELECT ... FROM w.",
-        ))
+    }
+}
+
+/// Refuses (0A000) the commit of a transaction that kept a write stopped
+/// early (`note_unfinished`).
+pub fn refuse_unfinished() -> error::Result<()> {
+    let Some((_, table)) = UNFINISHED.with(|u| u.borrow().first().cloned()) else {
+        return Ok(());
+    };
+    Err(error::report(
+        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        format!("a write to {table} with RETURNING was stopped before its last row (a row limit given to SPI), so its usage was not counted; the transaction is rolled back"),
+        "Run the statement without a row limit (PL/Perl's spi_exec_query and PL/Python's plpy.execute take one), or read its rows through WITH w AS (... RETURNING ...) SELECT ... FROM w.",
+    ))
+}
+
+/// Registers the transaction callbacks of `note_unfinished` (from `_PG_init`).
+pub fn init() {
+    // SAFETY: _PG_init runs once per process.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
+            if let Err(e) = refuse_unfinished() {
+                error::raise(e);
+            }
+        }
+        XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE => {
+            UNFINISHED.with(|u| u.borrow_mut().clear());
+        }
+        _ => {}
+    }
+}
+
+/// A rolled-back subtransaction takes its stopped writes with it (its own
+/// and those of the subtransactions inside it, whose ids are higher).
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    subxact: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        UNFINISHED.with(|u| u.borrow_mut().retain(|(id, _)| *id < subxact));
     }
 }
 
@@ -511,12 +571,25 @@ mod tests {
         })
     }
 
-    #[pg_test(
-        error = "pg_tenant: a write to public.spi_limited with RETURNING was stopped before its last row (a row limit given to SPI); its usage would not be counted"
-    )]
-    fn a_write_stopped_by_an_spi_row_limit_is_refused() {
+    #[pg_test]
+    fn a_write_stopped_by_an_spi_row_limit_refuses_the_commit() {
         counted_table();
-        let _ = insert_returning(Some(1));
+        assert_eq!(insert_returning(Some(1)).unwrap(), 1);
+        let refused = super::refuse_unfinished().unwrap_err();
+        assert_eq!(
+            refused.message(),
+            "pg_tenant: a write to public.spi_limited with RETURNING was stopped before its last row (a row limit given to SPI), so its usage was not counted; the transaction is rolled back"
+        );
+    }
+
+    #[pg_test]
+    fn a_stopped_write_rolled_back_with_its_subtransaction_is_forgotten() {
+        use crate::store::subxact::{in_subtransaction, Keep};
+        counted_table();
+        let _ = in_subtransaction(Keep::Never, || {
+            insert_returning(Some(1)).map_err(crate::error::internal)
+        });
+        assert!(super::refuse_unfinished().is_ok());
     }
 
     #[pg_test]

@@ -116,15 +116,20 @@ pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> R
     as_role(owner, flags, || with_pinned_search_path(f))
 }
 
-/// Runs `f` as the caller when it has the privileges of `relid`'s owner
-/// (the owner enabling its own table: its triggers run as they always do),
-/// and as the table's owner otherwise (`as_table_owner`: an operator working
-/// on another role's table must not run that table's code with the
-/// operator's rights).
+/// Runs `f` as the caller when it is `relid`'s owner or a member with its
+/// privileges (the owner enabling its own table: its triggers run as they
+/// always do), and as the table's owner otherwise (`as_table_owner`): an
+/// operator, a superuser included, working on another role's table must not
+/// run that table's code with the operator's rights.
 pub fn as_caller_or_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
     let owner = owner_of(relid);
-    // SAFETY: a catalog lookup of role membership.
-    if owner.is_some_and(|owner| unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) }) {
+    // SAFETY: catalog lookups of the current role and its memberships.
+    let as_caller = owner.is_some_and(|owner| unsafe {
+        let caller = pg_sys::GetUserId();
+        caller == owner
+            || (!pg_sys::superuser_arg(caller) && pg_sys::has_privs_of_role(caller, owner))
+    });
+    if as_caller {
         return f();
     }
     as_table_owner(relid, f)

@@ -4,7 +4,11 @@
 -- another name, or any role (TEMP is PUBLIC's) attaching it to a temporary
 -- table of its own to write counters for any tenant, is refused (09000),
 -- and temporary tables cannot be registered at all (42809).
--- (A write stopped early by an SPI row limit: a pg_test in src/enforce/usage.rs.)
+-- A write with RETURNING stopped early by an SPI row limit fires no statement
+-- trigger, so its transaction is refused at commit (pg_tests in
+-- src/enforce/usage.rs; no PL here gives SPI a limit). PL/pgSQL's
+-- `RETURNING ... INTO` runs with a limit of two and raises P0003 on a second
+-- row: that error, and its handlers, stay as they are (below).
 \set SHOW_CONTEXT never
 \set ON_ERROR_ROLLBACK on
 SET ROLE migrator;
@@ -26,6 +30,22 @@ COMMIT;
 RESET ROLE;
 SET ROLE migrator;
 DROP TRIGGER zz_count_again ON um_notes;
+RESET ROLE;
+
+-- PL/pgSQL's RETURNING ... INTO that meets two rows: P0003, caught by its
+-- handler, and the transaction commits.
+SET ROLE app_user;
+BEGIN;
+SELECT act_as('misuse-co');
+INSERT INTO um_notes (body) VALUES ('second');
+DO $$
+DECLARE v bigint;
+BEGIN
+    UPDATE um_notes SET body = 'both' RETURNING id INTO v;
+EXCEPTION WHEN too_many_rows THEN
+    RAISE NOTICE 'caught %', SQLSTATE;
+END $$;
+COMMIT;
 RESET ROLE;
 
 -- A temporary table of an ordinary role.
