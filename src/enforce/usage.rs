@@ -30,7 +30,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgOid, PgTupleDesc, Uuid};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::CStr;
 
 /// What one statement changed for one tenant.
@@ -57,7 +57,9 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     if data.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0 {
         return Err(misuse(&table()));
     }
-    if !attached_by_pg_tenant(data) {
+    // SAFETY: a trigger's trigger is valid for the call.
+    let trigger_oid = unsafe { (*data.tg_trigger).tgoid };
+    if !attached_by_pg_tenant(data) || !counts_usage(relid, trigger_oid)? {
         return Err(not_attached_by_pg_tenant(&table()));
     }
     if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
@@ -111,6 +113,35 @@ thread_local! {
     /// Writes of this transaction stopped before their last row
     /// (`note_unfinished`): the subtransaction each ran in, and its table.
     static UNFINISHED: RefCell<Vec<(pg_sys::SubTransactionId, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// Usage triggers (by OID) found on a table the registry counts: a
+    /// trigger keeps its OID for its life, and one created later (a forged
+    /// one, or the table's triggers recreated) is looked up again.
+    static COUNTING_TRIGGERS: RefCell<HashSet<u32>> = RefCell::new(HashSet::new());
+}
+
+/// Whether the registry counts the table's usage (`tenant.tables.track_usage`):
+/// a trigger with the right name on a table the registry does not count (one
+/// its owner registered through `_tenant_register_table` without counting
+/// its rows, then gave the trigger) would subtract rows that were never
+/// added, and lower any tenant's usage.
+fn counts_usage(relid: pg_sys::Oid, trigger: pg_sys::Oid) -> error::Result<bool> {
+    if COUNTING_TRIGGERS.with(|t| t.borrow().contains(&trigger.to_u32())) {
+        return Ok(true);
+    }
+    let counted = identity::as_registry_owner_qualified(|| {
+        spi::one::<bool>(
+            "SELECT t.track_usage FROM tenant.tables t WHERE t.relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
+            &[relid.into()],
+        )
+    })?
+    .unwrap_or(false);
+    if counted {
+        COUNTING_TRIGGERS.with(|t| t.borrow_mut().insert(trigger.to_u32()));
+    }
+    Ok(counted)
 }
 
 /// Notes, at the end of a statement, an INSERT, UPDATE, DELETE or MERGE with
@@ -531,7 +562,7 @@ fn missing_column(table: &str) -> ErrorReport {
 fn not_attached_by_pg_tenant(table: &str) -> ErrorReport {
     error::report(
         PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
-        format!("trigger function {USAGE_TRIGGER_FUNCTION} on {table} fires only in the triggers tenant_enable attaches (tenant_usage_insert, _update, _delete, _truncate) on a permanent table"),
+        format!("trigger function {USAGE_TRIGGER_FUNCTION} on {table} fires only in the triggers tenant_enable attaches (tenant_usage_insert, _update, _delete, _truncate) on a permanent table whose usage the registry counts"),
         "Drop this trigger; tenant_enable(table) attaches the counting triggers.",
     )
 }

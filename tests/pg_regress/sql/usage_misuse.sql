@@ -48,6 +48,20 @@ END $$;
 COMMIT;
 RESET ROLE;
 
+-- A permanent table its owner registered without counting its rows, then gave
+-- a trigger with the right name: the registry does not count it, so the
+-- trigger is refused rather than subtract rows that were never added.
+SET ROLE migrator;
+CREATE TABLE um_registered (tenant_id uuid, pad text);
+SELECT _tenant_register_table('um_registered', false, false);
+INSERT INTO um_registered SELECT id, repeat('x', 100000) FROM tenant.tenants WHERE slug = 'misuse-co';
+CREATE TRIGGER tenant_usage_delete AFTER DELETE ON um_registered REFERENCING OLD TABLE AS o
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant_count_usage();
+DELETE FROM um_registered;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE um_registered;
+RESET ROLE;
+
 -- A temporary table of an ordinary role.
 SET ROLE app_user;
 CREATE TEMP TABLE um_forge (tenant_id uuid, pad text);
