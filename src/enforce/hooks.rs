@@ -13,6 +13,7 @@ use crate::error;
 use pgrx::prelude::*;
 
 static mut PREVIOUS_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREVIOUS_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREVIOUS_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 static mut PREVIOUS_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
@@ -25,6 +26,8 @@ pub fn init() {
     unsafe {
         PREVIOUS_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREVIOUS_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
+        pg_sys::ExecutorRun_hook = Some(executor_run);
         PREVIOUS_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
         PREVIOUS_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
@@ -47,6 +50,69 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
             None => pg_sys::standard_ExecutorStart(query, flags),
         }
     }
+}
+
+/// Before and after every run of a plan, its pieces too (a `FETCH` from a
+/// cursor, an extended-protocol `Execute` whose portal ends only at the next
+/// Bind or at the end of the transaction): the governors put in force are
+/// tightened again, so that a value put back where no other hook sees it
+/// (a PL/pgSQL assignment `x := set_config(...)`, a portal left open) is
+/// not in force for the run, nor for the idle moment after it. Like
+/// `process_utility`, not `#[pg_guard]` and calling the standard routine
+/// through a plain declaration, so that the run's own errors (a refusal of
+/// pg_tenant's row triggers) pass through with their SQLSTATE.
+#[cfg(not(feature = "pg18"))]
+unsafe extern "C-unwind" fn executor_run(
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    // SAFETY: Postgres passes a valid query descriptor.
+    unsafe {
+        around_run();
+        let run = PREVIOUS_EXECUTOR_RUN.unwrap_or(standard_executor_run);
+        run(query, direction, count, execute_once);
+        around_run();
+    }
+}
+
+#[cfg(feature = "pg18")]
+unsafe extern "C-unwind" fn executor_run(
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+) {
+    // SAFETY: Postgres passes a valid query descriptor.
+    unsafe {
+        around_run();
+        let run = PREVIOUS_EXECUTOR_RUN.unwrap_or(standard_executor_run);
+        run(query, direction, count);
+        around_run();
+    }
+}
+
+#[pg_guard]
+extern "C-unwind" fn around_run() {
+    super::governor::tighten_again();
+}
+
+unsafe extern "C-unwind" {
+    #[cfg(not(feature = "pg18"))]
+    #[link_name = "standard_ExecutorRun"]
+    fn standard_executor_run(
+        query: *mut pg_sys::QueryDesc,
+        direction: pg_sys::ScanDirection::Type,
+        count: u64,
+        execute_once: bool,
+    );
+    #[cfg(feature = "pg18")]
+    #[link_name = "standard_ExecutorRun"]
+    fn standard_executor_run(
+        query: *mut pg_sys::QueryDesc,
+        direction: pg_sys::ScanDirection::Type,
+        count: u64,
+    );
 }
 
 #[pg_guard]

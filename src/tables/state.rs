@@ -265,6 +265,7 @@ pub fn deferred_triggers(relid: pg_sys::Oid, event: RowEvent) -> Result<Vec<Stri
            FROM pg_catalog.pg_trigger t
            LEFT JOIN pg_catalog.pg_constraint k ON k.oid OPERATOR(pg_catalog.=) t.tgconstraint
           WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND t.tginitdeferred
+            AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
             AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $2) OPERATOR(pg_catalog.<>) 0
           ORDER BY 1",
         &[relid.into(), bit.into()],

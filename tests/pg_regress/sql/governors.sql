@@ -96,6 +96,18 @@ SHOW statement_timeout;
 DECLARE c CURSOR FOR SELECT current_setting('statement_timeout') AS in_fetch FROM generate_series(1, 2);
 SET LOCAL statement_timeout = 0;
 FETCH 1 FROM c;
+-- Put back where no statement ends (a PL/pgSQL assignment) and read by a later
+-- FETCH of an open cursor: the FETCH runs with the cap (every run of a plan
+-- tightens again first).
+CREATE FUNCTION pg_temp.loosen_then_fetch() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE c refcursor; loosened text; seen text;
+BEGIN
+    OPEN c FOR SELECT current_setting('work_mem');
+    loosened := set_config('work_mem', '1GB', true);
+    FETCH c INTO seen;
+    RETURN loosened || ' set, ' || seen || ' seen by the FETCH';
+END $$;
+SELECT pg_temp.loosen_then_fetch();
 -- work_mem bounds hash nodes too: hash_mem_multiplier stays at PostgreSQL's default.
 SET LOCAL hash_mem_multiplier = 1000;
 SELECT current_setting('hash_mem_multiplier')::float8
