@@ -322,6 +322,7 @@ fn _tenant_register_table(
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
+    usage::stopped_counting(tbl.oid());
     let deleted = identity::as_registry_owner(|| {
         usage::forget_table(tbl.oid())?;
         spi::execute_one::<bool>(
@@ -364,6 +365,9 @@ fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
 }
 
 fn set_track_usage(relid: pg_sys::Oid, track: bool) -> Result<bool> {
+    if !track {
+        usage::stopped_counting(relid);
+    }
     let updated = spi::execute_one::<bool>(
         "UPDATE tenant.tables SET track_usage = $2 WHERE relid = $1::regclass RETURNING true",
         &[relid.into(), track.into()],

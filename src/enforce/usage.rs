@@ -30,7 +30,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgOid, PgTupleDesc, Uuid};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::CStr;
 
 /// What one statement changed for one tenant.
@@ -116,10 +116,13 @@ thread_local! {
 }
 
 thread_local! {
-    /// Usage triggers (by OID) found on a table the registry counts: a
-    /// trigger keeps its OID for its life, and one created later (a forged
-    /// one, or the table's triggers recreated) is looked up again.
-    static COUNTING_TRIGGERS: RefCell<HashSet<u32>> = RefCell::new(HashSet::new());
+    /// Usage triggers (by OID, with their table's) found on a table the
+    /// registry counts. A trigger created later (a forged one, or the
+    /// table's triggers recreated) is looked up again; a table that stops
+    /// counting (`_tenant_usage_stop`, `_tenant_unregister_table`, which send
+    /// a relcache invalidation of the table to every session) and any
+    /// transaction that aborts drop what was remembered.
+    static COUNTING_TRIGGERS: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
 }
 
 /// Whether the registry counts the table's usage (`tenant.tables.track_usage`):
@@ -128,7 +131,7 @@ thread_local! {
 /// its rows, then gave the trigger) would subtract rows that were never
 /// added, and lower any tenant's usage.
 fn counts_usage(relid: pg_sys::Oid, trigger: pg_sys::Oid) -> error::Result<bool> {
-    if COUNTING_TRIGGERS.with(|t| t.borrow().contains(&trigger.to_u32())) {
+    if COUNTING_TRIGGERS.with(|t| t.borrow().contains_key(&trigger.to_u32())) {
         return Ok(true);
     }
     let counted = identity::as_registry_owner_qualified(|| {
@@ -139,7 +142,7 @@ fn counts_usage(relid: pg_sys::Oid, trigger: pg_sys::Oid) -> error::Result<bool>
     })?
     .unwrap_or(false);
     if counted {
-        COUNTING_TRIGGERS.with(|t| t.borrow_mut().insert(trigger.to_u32()));
+        COUNTING_TRIGGERS.with(|t| t.borrow_mut().insert(trigger.to_u32(), relid.to_u32()));
     }
     Ok(counted)
 }
@@ -209,7 +212,28 @@ pub fn init() {
     unsafe {
         pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0));
     }
+}
+
+/// Tells every session that `relid` stopped counting (or was unregistered),
+/// at commit: their `counts_usage` looks it up again.
+pub fn stopped_counting(relid: pg_sys::Oid) {
+    // SAFETY: queues a relcache invalidation of an existing relation.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) }
+}
+
+unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let relid = relid.to_u32();
+    COUNTING_TRIGGERS.with(|t| {
+        let mut t = t.borrow_mut();
+        // InvalidOid: every relation was invalidated.
+        if relid == 0 {
+            t.clear();
+        } else {
+            t.retain(|_, table| *table != relid);
+        }
+    });
 }
 
 #[pg_guard]
@@ -221,8 +245,12 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
                 error::raise(e);
             }
         }
-        XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE => {
+        XACT_EVENT_COMMIT | XACT_EVENT_PREPARE => {
             UNFINISHED.with(|u| u.borrow_mut().clear());
+        }
+        XACT_EVENT_ABORT => {
+            UNFINISHED.with(|u| u.borrow_mut().clear());
+            COUNTING_TRIGGERS.with(|t| t.borrow_mut().clear());
         }
         _ => {}
     }

@@ -116,19 +116,16 @@ pub fn as_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> R
     as_role(owner, flags, || with_pinned_search_path(f))
 }
 
-/// Runs `f` as the caller when it is `relid`'s owner or a member with its
-/// privileges (the owner enabling its own table: its triggers run as they
-/// always do), and as the table's owner otherwise (`as_table_owner`): an
-/// operator, a superuser included, working on another role's table must not
-/// run that table's code with the operator's rights.
+/// Runs `f` as the caller when it is `relid`'s owner (enabling its own
+/// table: its triggers run as they always do), and as the table's owner
+/// otherwise (`as_table_owner`): an operator, a superuser included, working
+/// on another role's table must not run that table's code with the
+/// operator's rights. A member of the owning role counts as another role:
+/// before PostgreSQL 16 a role could grant itself to anyone.
 pub fn as_caller_or_table_owner<R>(relid: pg_sys::Oid, f: impl FnOnce() -> Result<R>) -> Result<R> {
     let owner = owner_of(relid);
-    // SAFETY: catalog lookups of the current role and its memberships.
-    let as_caller = owner.is_some_and(|owner| unsafe {
-        let caller = pg_sys::GetUserId();
-        caller == owner
-            || (!pg_sys::superuser_arg(caller) && pg_sys::has_privs_of_role(caller, owner))
-    });
+    // SAFETY: reads the current role.
+    let as_caller = owner == Some(unsafe { pg_sys::GetUserId() });
     if as_caller {
         return f();
     }

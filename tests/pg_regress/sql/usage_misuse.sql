@@ -62,6 +62,26 @@ DELETE FROM um_registered;
 DROP TABLE um_registered;
 RESET ROLE;
 
+-- A table whose owner stops its counting directly (_tenant_usage_stop leaves
+-- the triggers): from then on the triggers refuse, also in this session,
+-- which had counted through them.
+SET ROLE migrator;
+CREATE TABLE um_stopped (id bigserial PRIMARY KEY, body text);
+SELECT tenant_enable('um_stopped', add_column => true) IS NOT NULL AS enabled;
+BEGIN;
+SELECT act_as('misuse-co');
+INSERT INTO um_stopped (body) SELECT repeat('x', 1000) FROM generate_series(1, 5);
+COMMIT;
+SELECT _tenant_usage_stop('um_stopped');
+BEGIN;
+SELECT act_as('misuse-co');
+DELETE FROM um_stopped;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+COMMIT;
+SELECT tenant_disable('um_stopped') IS NOT NULL AS disabled;
+DROP TABLE um_stopped;
+RESET ROLE;
+
 -- A temporary table of an ordinary role.
 SET ROLE app_user;
 CREATE TEMP TABLE um_forge (tenant_id uuid, pad text);
