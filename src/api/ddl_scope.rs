@@ -380,9 +380,34 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         })?;
         // As tenant_enable runs: with the search_path its pg_extern sets, so
         // the catalog's expressions read back schema-qualified.
+        // Tables of the attached tree that counted their own usage before
+        // (an attached tenant-scoped table): from now on they count on the
+        // counted root (`usage::counted_as`), so their counters move there.
+        let counting = identity::as_registry_owner(|| {
+            spi::column::<pg_sys::Oid>(
+                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
+                   JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) p.relid
+                  WHERE t.track_usage",
+                &[partition.into()],
+            )
+        })?;
         for relid in below {
             identity::with_pinned_search_path(|| {
                 super::tables::enable_with_defaults(relid, track_usage)
+            })?;
+        }
+        if track_usage && !counting.is_empty() {
+            let schema = spi::extension_schema()?;
+            identity::as_registry_owner(|| {
+                for relid in &counting {
+                    crate::enforce::usage::forget_table(*relid)?;
+                    crate::enforce::usage::count_existing_rows(
+                        *relid,
+                        &identity::relation_label(*relid),
+                        &schema,
+                    )?;
+                }
+                Ok(())
             })?;
         }
     }

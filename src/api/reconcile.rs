@@ -103,11 +103,18 @@ fn all_tenants() -> Result<Vec<Tenant>> {
         .collect()
 }
 
+/// The counted tables whose counters are recounted: not the partitions of a
+/// counted table, which count on it (`usage::counted_as`) and whose rows its
+/// scan takes in.
 fn counted_tables() -> Result<Vec<CountedTable>> {
     Ok(spi::pairs::<pg_sys::Oid, String>(
         "SELECT t.relid::oid, t.relid::regclass::text FROM tenant.tables t
            JOIN pg_class c ON c.oid = t.relid
-          WHERE t.track_usage ORDER BY t.relid",
+          WHERE t.track_usage AND NOT (c.relispartition AND EXISTS (
+                SELECT FROM pg_partition_ancestors(t.relid) a
+                  JOIN tenant.tables p ON p.relid::oid = a.relid::oid
+                 WHERE a.relid::oid <> t.relid::oid AND p.track_usage))
+          ORDER BY t.relid",
         &[],
     )?
     .into_iter()
@@ -183,6 +190,25 @@ fn reconcile_tenant(
                 recorded_bytes,
                 bytes,
             ));
+        }
+    }
+    // Counters of tables that count on another (a partition of a counted
+    // table; written before it did): their rows are in that table's.
+    let stray = spi::three::<String, i64, i64>(
+        "WITH gone AS (DELETE FROM tenant.usage_by_table u WHERE u.tenant_id = $1
+                          AND u.relid::oid <> ALL ($2) RETURNING u.relid, u.row_count, u.bytes)
+         SELECT string_agg(DISTINCT relid::regclass::text, ', '), sum(row_count)::bigint, sum(bytes)::bigint FROM gone",
+        &[
+            id.into(),
+            tables.iter().map(|t| t.relid).collect::<Vec<_>>().into(),
+        ],
+    )?;
+    if let Some((Some(names), Some(rows), Some(bytes))) = stray {
+        if rows != 0 {
+            out.push(correction("rows", Some(&names), rows, 0));
+        }
+        if bytes != 0 {
+            out.push(correction("bytes", Some(&names), bytes, 0));
         }
     }
     let members = spi::one::<i64>(

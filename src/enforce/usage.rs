@@ -62,7 +62,22 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     if !attached_by_pg_tenant(data) || !counts_usage(relid, trigger_oid)? {
         return Err(not_attached_by_pg_tenant(&table()));
     }
+    // A partition written directly counts on its counted root, as the
+    // root's own triggers count the rows routed through it.
+    // SAFETY: a trigger's relation is open for the whole call.
+    let is_partition = unsafe { (*(*data.tg_relation).rd_rel).relispartition };
+    let counted = if is_partition {
+        counted_as(relid)?
+    } else {
+        relid
+    };
+    let table = || identity::relation_label(counted);
     if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
+        // A partition truncated on its own: its rows stay counted on the
+        // root (more than there is, never less) until reconciled.
+        if counted != relid {
+            return Ok(());
+        }
         return identity::as_registry_owner_qualified(|| forget_table(relid));
     }
     let column = unsafe { pg_sys::SPI_fnumber(tupdesc, TENANT_COLUMN_C.as_ptr()) };
@@ -83,7 +98,7 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     }
     identity::as_registry_owner_qualified(|| {
         for (tenant, delta) in deltas {
-            apply_table(Uuid::from_bytes(tenant), relid, delta, &table)?;
+            apply_table(Uuid::from_bytes(tenant), counted, delta, &table)?;
         }
         Ok(())
     })
@@ -123,6 +138,35 @@ thread_local! {
     /// a relcache invalidation of the table to every session) and any
     /// transaction that aborts drop what was remembered.
     static COUNTING_TRIGGERS: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
+}
+
+thread_local! {
+    /// Partitions (by OID) and the counted table their usage is counted on
+    /// (`counted_as`); forgotten with `COUNTING_TRIGGERS`.
+    static COUNTED_AS: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
+}
+
+/// The table a partition's usage is counted on: the topmost of its
+/// partition ancestors whose usage the registry counts, which sees, through
+/// its own triggers, every row routed through it; the partition itself when
+/// none does. Counting a partition's direct writes on the partition, and
+/// the routed ones on the root, made every recount count its rows twice.
+pub fn counted_as(relid: pg_sys::Oid) -> error::Result<pg_sys::Oid> {
+    if let Some(root) = COUNTED_AS.with(|c| c.borrow().get(&relid.to_u32()).copied()) {
+        return Ok(pg_sys::Oid::from(root));
+    }
+    let root = identity::as_registry_owner_qualified(|| {
+        spi::one::<pg_sys::Oid>(
+            "SELECT a.relid::pg_catalog.oid
+               FROM pg_catalog.pg_partition_ancestors($1::pg_catalog.oid) WITH ORDINALITY AS a (relid, n)
+               JOIN tenant.tables t ON t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) a.relid::pg_catalog.oid
+              WHERE t.track_usage ORDER BY a.n DESC LIMIT 1",
+            &[relid.into()],
+        )
+    })?
+    .unwrap_or(relid);
+    COUNTED_AS.with(|c| c.borrow_mut().insert(relid.to_u32(), root.to_u32()));
+    Ok(root)
 }
 
 /// Whether the registry counts the table's usage (`tenant.tables.track_usage`):
@@ -234,6 +278,16 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
             t.retain(|_, table| *table != relid);
         }
     });
+    // An ATTACH or DETACH invalidates the partition; a root that stops
+    // counting invalidates itself.
+    COUNTED_AS.with(|c| {
+        let mut c = c.borrow_mut();
+        if relid == 0 {
+            c.clear();
+        } else {
+            c.retain(|partition, root| *partition != relid && *root != relid);
+        }
+    });
 }
 
 #[pg_guard]
@@ -251,6 +305,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         XACT_EVENT_ABORT => {
             UNFINISHED.with(|u| u.borrow_mut().clear());
             COUNTING_TRIGGERS.with(|t| t.borrow_mut().clear());
+            COUNTED_AS.with(|c| c.borrow_mut().clear());
         }
         _ => {}
     }
@@ -554,7 +609,21 @@ pub fn count_existing_rows(
     qualified_name: &str,
     schema: &str,
 ) -> error::Result<()> {
-    let sql = row_size::per_tenant_totals_sql(schema, qualified_name, false);
+    // A partition counts on its counted root (`counted_as`), and only its
+    // own rows: each partition below it counts its own when it starts
+    // counting, and the root's scan, when the root starts, takes in them all.
+    // SAFETY: a syscache lookup of pg_class.
+    let counted = if unsafe { pg_sys::get_rel_relispartition(relid) } {
+        counted_as(relid)?
+    } else {
+        relid
+    };
+    let source = if counted == relid {
+        qualified_name.to_string()
+    } else {
+        format!("ONLY {qualified_name}")
+    };
+    let sql = row_size::per_tenant_totals_sql(schema, &source, false);
     // Read as the table's owner, never with the registry owner's rights.
     let per_tenant = identity::as_table_owner(relid, || {
         Spi::connect(|client| {
@@ -572,7 +641,7 @@ pub fn count_existing_rows(
     })?;
     // Existing rows are counted even past a limit: they are already there.
     for (tenant, delta) in per_tenant {
-        add_table_delta(tenant, relid, delta)?;
+        add_table_delta(tenant, counted, delta)?;
     }
     Ok(())
 }
