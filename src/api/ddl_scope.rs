@@ -320,6 +320,37 @@ fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
     .unwrap_or(true))
 }
 
+/// Recounts the counters of the counted tables of `relid`'s partition tree
+/// from their rows (each counts where `usage::counted_as` says).
+fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
+    let counting = identity::as_registry_owner(|| {
+        spi::column::<pg_sys::Oid>(
+            "SELECT p.relid FROM (SELECT $1::pg_catalog.regclass AS relid, 0 AS level
+                                   UNION SELECT relid, level FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid)) p
+               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) p.relid
+              WHERE t.track_usage ORDER BY p.level",
+            &[relid.into()],
+        )
+    })?;
+    if counting.is_empty() {
+        return Ok(());
+    }
+    let schema = spi::extension_schema()?;
+    identity::as_registry_owner(|| {
+        for table in &counting {
+            crate::enforce::usage::forget_table(*table)?;
+        }
+        for table in &counting {
+            crate::enforce::usage::count_existing_rows(
+                *table,
+                &identity::relation_label(*table),
+                &schema,
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// Makes the partition an `ALTER TABLE ... ATTACH PARTITION` attached to a
 /// tenant-scoped parent tenant-scoped, with the partitions below it (an
 /// attached partitioned table brings its own), as the role that ran the
@@ -331,6 +362,7 @@ fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
 unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
     let mut pairs = Vec::new();
     let mut inherits = Vec::new();
+    let mut detached = Vec::new();
     unsafe {
         if tree.is_null() || (*tree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
             return Ok(());
@@ -346,6 +378,20 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
             if (*cmd).subtype == pg_sys::AlterTableType::AT_AddInherit && !(*cmd).def.is_null() {
                 inherits.push(((*stmt).relation, (*cmd).def as *mut pg_sys::RangeVar));
             }
+            if (*cmd).subtype == pg_sys::AlterTableType::AT_DetachPartition && !(*cmd).def.is_null()
+            {
+                detached.push((*((*cmd).def as *mut pg_sys::PartitionCmd)).name);
+            }
+        }
+    }
+    // A detached table counts its own rows from now on (they stay counted on
+    // the root it left, more than there is, until reconciled): its tree's
+    // counters are recounted from its rows.
+    for table in detached {
+        // SAFETY: a RangeVar of the parse tree.
+        let relid = unsafe { relid_of(table) };
+        if relid != pg_sys::InvalidOid {
+            recount_tree(relid)?;
         }
     }
     // ALTER TABLE child INHERIT parent: as for CREATE TABLE ... INHERITS.
@@ -396,18 +442,22 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
                 super::tables::enable_with_defaults(relid, track_usage)
             })?;
         }
-        if track_usage && !counting.is_empty() {
+        // The rows it brings count on the counted root from now on: the
+        // counters the attached tables kept go, and its rows (with its
+        // partitions') are added to the root's.
+        let root = crate::enforce::usage::counted_as(partition)?;
+        if root != partition {
             let schema = spi::extension_schema()?;
             identity::as_registry_owner(|| {
                 for relid in &counting {
                     crate::enforce::usage::forget_table(*relid)?;
-                    crate::enforce::usage::count_existing_rows(
-                        *relid,
-                        &identity::relation_label(*relid),
-                        &schema,
-                    )?;
                 }
-                Ok(())
+                crate::enforce::usage::count_rows_into(
+                    root,
+                    partition,
+                    &identity::relation_label(partition),
+                    &schema,
+                )
             })?;
         }
     }

@@ -63,9 +63,10 @@ fn tenant_usage_reconcile(
     let schema = spi::extension_schema()?;
     let corrections = identity::as_registry_owner(|| {
         let tables = counted_tables()?;
+        let mapped = partitions_counted_on_a_root()?;
         let mut out = Vec::new();
         for tenant in &tenants {
-            out.extend(reconcile_tenant(tenant, &tables, &schema)?);
+            out.extend(reconcile_tenant(tenant, &tables, &mapped, &schema)?);
         }
         Ok(out)
     })?;
@@ -122,9 +123,24 @@ fn counted_tables() -> Result<Vec<CountedTable>> {
     .collect())
 }
 
+/// The counted partitions that count on a counted ancestor
+/// (`usage::counted_as`): counters of their own are stray.
+fn partitions_counted_on_a_root() -> Result<Vec<pg_sys::Oid>> {
+    spi::column::<pg_sys::Oid>(
+        "SELECT t.relid::oid FROM tenant.tables t
+           JOIN pg_class c ON c.oid = t.relid
+          WHERE t.track_usage AND c.relispartition AND EXISTS (
+                SELECT FROM pg_partition_ancestors(t.relid) a
+                  JOIN tenant.tables p ON p.relid::oid = a.relid::oid
+                 WHERE a.relid::oid <> t.relid::oid AND p.track_usage)",
+        &[],
+    )
+}
+
 fn reconcile_tenant(
     tenant: &Tenant,
     tables: &[CountedTable],
+    mapped: &[pg_sys::Oid],
     schema: &str,
 ) -> Result<Vec<Correction>> {
     let id = tenant.id;
@@ -192,16 +208,13 @@ fn reconcile_tenant(
             ));
         }
     }
-    // Counters of tables that count on another (a partition of a counted
-    // table; written before it did): their rows are in that table's.
+    // Counters of partitions that count on a counted ancestor (kept from
+    // before they did): their rows are in the ancestor's.
     let stray = spi::three::<String, i64, i64>(
         "WITH gone AS (DELETE FROM tenant.usage_by_table u WHERE u.tenant_id = $1
-                          AND u.relid::oid <> ALL ($2) RETURNING u.relid, u.row_count, u.bytes)
+                          AND u.relid::oid = ANY ($2) RETURNING u.relid, u.row_count, u.bytes)
          SELECT string_agg(DISTINCT relid::regclass::text, ', '), sum(row_count)::bigint, sum(bytes)::bigint FROM gone",
-        &[
-            id.into(),
-            tables.iter().map(|t| t.relid).collect::<Vec<_>>().into(),
-        ],
+        &[id.into(), mapped.to_vec().into()],
     )?;
     if let Some((Some(names), Some(rows), Some(bytes))) = stray {
         if rows != 0 {

@@ -347,6 +347,17 @@ fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
     let schema = spi::extension_schema()?;
     identity::as_registry_owner(|| {
         usage::forget_table(relid)?;
+        // Its partitions count on it from now on, and its scan takes in
+        // their rows: counters they kept while counting alone go.
+        let below = spi::column::<pg_sys::Oid>(
+            "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
+               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) p.relid
+              WHERE p.relid OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
+            &[relid.into()],
+        )?;
+        for partition in below {
+            usage::forget_table(partition)?;
+        }
         usage::count_existing_rows(relid, &name, &schema)?;
         set_track_usage(relid, true)
     })
@@ -365,9 +376,8 @@ fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
 }
 
 fn set_track_usage(relid: pg_sys::Oid, track: bool) -> Result<bool> {
-    if !track {
-        usage::stopped_counting(relid);
-    }
+    // Either way, which ancestor the partitions below count on changes.
+    usage::stopped_counting(relid);
     let updated = spi::execute_one::<bool>(
         "UPDATE tenant.tables SET track_usage = $2 WHERE relid = $1::regclass RETURNING true",
         &[relid.into(), track.into()],

@@ -278,16 +278,10 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
             t.retain(|_, table| *table != relid);
         }
     });
-    // An ATTACH or DETACH invalidates the partition; a root that stops
-    // counting invalidates itself.
-    COUNTED_AS.with(|c| {
-        let mut c = c.borrow_mut();
-        if relid == 0 {
-            c.clear();
-        } else {
-            c.retain(|partition, root| *partition != relid && *root != relid);
-        }
-    });
+    // Which ancestor counts can change with an invalidation of any table of
+    // the tree (ATTACH, DETACH, a root that starts or stops counting): all
+    // of it is looked up again.
+    COUNTED_AS.with(|c| c.borrow_mut().clear());
 }
 
 #[pg_guard]
@@ -609,21 +603,29 @@ pub fn count_existing_rows(
     qualified_name: &str,
     schema: &str,
 ) -> error::Result<()> {
-    // A partition counts on its counted root (`counted_as`), and only its
-    // own rows: each partition below it counts its own when it starts
-    // counting, and the root's scan, when the root starts, takes in them all.
+    // A partition of a counted table counts on its counted root
+    // (`counted_as`), which holds its rows already (routed through it, or
+    // counted by the root's scan when the root started): nothing to add. The
+    // rows an attached table brings are added by ATTACH (`count_rows_into`).
     // SAFETY: a syscache lookup of pg_class.
-    let counted = if unsafe { pg_sys::get_rel_relispartition(relid) } {
-        counted_as(relid)?
-    } else {
-        relid
-    };
-    let source = if counted == relid {
-        qualified_name.to_string()
-    } else {
-        format!("ONLY {qualified_name}")
-    };
-    let sql = row_size::per_tenant_totals_sql(schema, &source, false);
+    if unsafe { pg_sys::get_rel_relispartition(relid) } && counted_as(relid)? != relid {
+        return Ok(());
+    }
+    count_rows_into(relid, relid, qualified_name, schema)
+}
+
+/// Adds the rows of `source` (`source_name`, quoted by Postgres; with its
+/// partitions) to the counters of `counted`, per tenant, read as the
+/// source's owner: a table's own rows when it starts counting, or those an
+/// attached table brings to its counted root.
+pub fn count_rows_into(
+    counted: pg_sys::Oid,
+    source: pg_sys::Oid,
+    source_name: &str,
+    schema: &str,
+) -> error::Result<()> {
+    let (relid, qualified_name) = (source, source_name);
+    let sql = row_size::per_tenant_totals_sql(schema, qualified_name, false);
     // Read as the table's owner, never with the registry owner's rights.
     let per_tenant = identity::as_table_owner(relid, || {
         Spi::connect(|client| {

@@ -75,7 +75,17 @@ SELECT u.relid::regclass AS relation, sum(u.row_count) AS counted_rows
 SELECT table_name, counter, recorded, actual FROM tenant_usage_reconcile('acme-corp')
  WHERE table_name LIKE '%pevents%' OR table_name IS NULL ORDER BY 1, 2;
 SELECT "check", object, status FROM tenant_check() WHERE "check" = 'usage_counters' AND status <> 'ok';
+-- A detached partition counts its own rows from then on; they stay counted on
+-- the root (more than there is, never less) until reconciled.
 SET ROLE migrator;
-DROP TABLE pevents;
+ALTER TABLE pevents DETACH PARTITION pevents_2;
+RESET ROLE;
+SELECT u.relid::regclass AS relation, sum(u.row_count) AS counted_rows
+  FROM tenant.usage_by_table u JOIN tenant.tenants t ON t.id = u.tenant_id
+ WHERE t.slug = 'acme-corp' AND u.relid::text LIKE 'pevents%' GROUP BY 1 ORDER BY 1;
+SELECT table_name, counter, recorded, actual FROM tenant_usage_reconcile('acme-corp')
+ WHERE table_name LIKE '%pevents%' AND counter = 'rows' ORDER BY 1, 2;
+SET ROLE migrator;
+DROP TABLE pevents, pevents_2;
 RESET ROLE;
 SELECT count(*) AS registry_rows_left FROM tenant.tables WHERE relid::text LIKE 'pevents%';
