@@ -2,9 +2,13 @@
 //! every statement, break-glass notes and records (`breakglass`), the
 //! governors of the tenant the transaction acts for are put in force
 //! (`governor`) and the statement's start is noted for the tenant's
-//! statistics (`stats`), which its end adds to. At the end of every
-//! statement and after every utility statement the governors put in force
-//! are tightened again (`governor::tighten_again`). Without
+//! statistics (`stats`), which its end adds to. Before and after every run
+//! of a plan, at the end of every statement and after every utility
+//! statement the governors put in force are tightened again
+//! (`governor::tighten_again`), and at the end of a statement a write
+//! stopped early is noted (`usage::note_unfinished`). The run and utility
+//! hooks are not `#[pg_guard]`: errors raised inside them keep their
+//! SQLSTATE. Without
 //! `shared_preload_libraries` the hooks are installed when the library
 //! loads, during the first statement that calls pg_tenant (and there are
 //! no statistics).
