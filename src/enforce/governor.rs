@@ -186,20 +186,25 @@ fn remember(tenant: Uuid, caps: [Option<i64>; 4]) {
     });
 }
 
+/// The caps this transaction put in force, if it named a governed tenant.
+/// Reads backend-local memory only (no call into Postgres, nothing that can
+/// raise): the hooks ask it before every plan run and utility statement,
+/// and cross into guarded code only when it says so.
+pub fn caps_in_force() -> Option<[Option<i64>; 4]> {
+    let lxid = super::breakglass::local_xact_id();
+    IN_FORCE.with(|f| {
+        let f = f.try_borrow().ok()?;
+        (f.lxid == lxid && !f.tenants.is_empty()).then_some(f.caps)
+    })
+}
+
 /// Tightens again what this transaction put in force, when the session
 /// may have put a looser value back: after a utility statement, at the end
 /// of a statement, when a savepoint was rolled back to (`hooks`). Nothing
 /// when the transaction named no governed tenant, is failed, or is in a
 /// parallel operation.
 pub fn tighten_again() {
-    // The common case, no governed tenant in this transaction, first and
-    // without calling into Postgres (this runs at every statement's end).
-    let lxid = super::breakglass::local_xact_id();
-    let caps = IN_FORCE.with(|f| {
-        let f = f.borrow();
-        (f.lxid == lxid && !f.tenants.is_empty()).then_some(f.caps)
-    });
-    let Some(caps) = caps else {
+    let Some(caps) = caps_in_force() else {
         return;
     };
     // SAFETY: reads backend-local transaction state.

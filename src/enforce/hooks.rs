@@ -64,7 +64,9 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, flags:
 /// not in force for the run, nor for the idle moment after it. Like
 /// `process_utility`, not `#[pg_guard]` and calling the standard routine
 /// through a plain declaration, so that the run's own errors (a refusal of
-/// pg_tenant's row triggers) pass through with their SQLSTATE.
+/// pg_tenant's row triggers) pass through with their SQLSTATE. Without a
+/// governed tenant in the transaction (`governor::caps_in_force`, a read of
+/// backend memory) nothing else runs.
 #[cfg(not(feature = "pg18"))]
 unsafe extern "C-unwind" fn executor_run(
     query: *mut pg_sys::QueryDesc,
@@ -74,10 +76,14 @@ unsafe extern "C-unwind" fn executor_run(
 ) {
     // SAFETY: Postgres passes a valid query descriptor.
     unsafe {
-        around_run();
+        if super::governor::caps_in_force().is_some() {
+            around_run();
+        }
         let run = PREVIOUS_EXECUTOR_RUN.unwrap_or(standard_executor_run);
         run(query, direction, count, execute_once);
-        around_run();
+        if super::governor::caps_in_force().is_some() {
+            around_run();
+        }
     }
 }
 
@@ -89,10 +95,14 @@ unsafe extern "C-unwind" fn executor_run(
 ) {
     // SAFETY: Postgres passes a valid query descriptor.
     unsafe {
-        around_run();
+        if super::governor::caps_in_force().is_some() {
+            around_run();
+        }
         let run = PREVIOUS_EXECUTOR_RUN.unwrap_or(standard_executor_run);
         run(query, direction, count);
-        around_run();
+        if super::governor::caps_in_force().is_some() {
+            around_run();
+        }
     }
 }
 
@@ -174,7 +184,7 @@ unsafe extern "C-unwind" fn process_utility(
             dest,
             completion,
         );
-        if !transaction_control {
+        if !transaction_control && super::governor::caps_in_force().is_some() {
             after_utility();
         }
     }
