@@ -241,12 +241,11 @@ fn first_scoped(parents: &[pg_sys::Oid]) -> Result<Option<pg_sys::Oid>> {
     Ok(None)
 }
 
-/// Makes an inheritance child of a tenant-scoped table tenant-scoped (as
-/// `tenant_check` advises: usage stays counted on the parent, whose scans
-/// include the child's rows): queried by name, it would otherwise show every
-/// tenant's rows.
+/// Makes a new inheritance child of a tenant-scoped table tenant-scoped and
+/// counted with it (`join_tree`): queried by name, it would otherwise show
+/// every tenant's rows, and written by name, pass every quota.
 fn scope_inheritance_child(child: pg_sys::Oid, parent: pg_sys::Oid) -> Result<()> {
-    identity::with_pinned_search_path(|| super::tables::enable_with_defaults(child, false))?;
+    join_tree(child, parent)?;
     pgrx::notice!(
         "pg_tenant: made {} tenant-scoped: it inherits from tenant-scoped {}",
         qualified(child),
@@ -320,18 +319,40 @@ fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
     .unwrap_or(true))
 }
 
-/// Recounts the counters of the counted tables of `relid`'s partition tree
-/// from their rows (each counts where `usage::counted_as` says).
-fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
-    let counting = identity::as_registry_owner(|| {
-        spi::column::<pg_sys::Oid>(
-            "SELECT p.relid FROM (SELECT $1::pg_catalog.regclass AS relid, 0 AS level
-                                   UNION SELECT relid, level FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid)) p
-               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) p.relid
-              WHERE t.track_usage ORDER BY p.level",
+/// `relid` and the tables below it (partitions and inheritance children,
+/// any depth), parents first, each with its registry row's `track_usage`
+/// (None: not tenant-scoped).
+fn tree_tables(relid: pg_sys::Oid) -> Result<Vec<(pg_sys::Oid, Option<bool>)>> {
+    identity::as_registry_owner(|| {
+        spi::pairs::<pg_sys::Oid, String>(
+            "WITH RECURSIVE down (relid, level) AS (
+                 SELECT $1::pg_catalog.oid, 0
+                 UNION SELECT i.inhrelid, down.level OPERATOR(pg_catalog.+) 1
+                         FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
+             SELECT d.relid, COALESCE((SELECT t.track_usage::pg_catalog.text FROM tenant.tables t
+                               WHERE t.relid OPERATOR(pg_catalog.=) d.relid::pg_catalog.regclass), 'unscoped')
+               FROM (SELECT relid, pg_catalog.min(level) AS level FROM down GROUP BY relid) d
+              ORDER BY d.level, d.relid",
             &[relid.into()],
         )
-    })?;
+    })
+    .map(|rows| {
+        rows.into_iter()
+            .map(|(relid, track)| (relid, track.parse::<bool>().ok()))
+            .collect()
+    })
+}
+
+/// Recounts the counters of the counted tables of `relid`'s tree (its
+/// partitions and inheritance children) from their rows, each where
+/// `usage::counted_as` says: a table that left a counted root (DETACH
+/// PARTITION, NO INHERIT) counts its own rows from now on.
+fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
+    let counting: Vec<pg_sys::Oid> = tree_tables(relid)?
+        .into_iter()
+        .filter(|(_, track)| *track == Some(true))
+        .map(|(relid, _)| relid)
+        .collect();
     if counting.is_empty() {
         return Ok(());
     }
@@ -341,28 +362,60 @@ fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
             crate::enforce::usage::forget_table(*table)?;
         }
         for table in &counting {
-            crate::enforce::usage::count_existing_rows(
-                *table,
-                &identity::relation_label(*table),
-                &schema,
-            )?;
+            crate::enforce::usage::count_existing_rows(*table, &schema)?;
         }
         Ok(())
     })
 }
 
-/// Makes the partition an `ALTER TABLE ... ATTACH PARTITION` attached to a
-/// tenant-scoped parent tenant-scoped, with the partitions below it (an
-/// attached partitioned table brings its own), as the role that ran the
-/// statement (the partition's owner). Any other ALTER TABLE on a parent
-/// leaves its partitions as they are (a restore puts back what the dump held).
+/// After `ALTER TABLE ... ATTACH PARTITION` or `ALTER TABLE ... INHERIT`:
+/// `tree` (with the tables below it) now sits under tenant-scoped `parent`.
+/// The tables of the tree that are not tenant-scoped become so, counted
+/// when the parent is, as the role that ran the statement (which owns
+/// them). When a counted table above now counts the tree's rows
+/// (`usage::counted_as`), the counters the tree's tables kept go, its rows
+/// are added to that root's, and a table of the tree registered without
+/// counting starts counting (on the root): its direct writes would
+/// otherwise pass the root's quotas unseen.
+fn join_tree(tree: pg_sys::Oid, parent: pg_sys::Oid) -> Result<()> {
+    let track_usage = parent_tracks_usage(parent)?;
+    let tables = tree_tables(tree)?;
+    // As tenant_enable runs: with the search_path its pg_extern sets, so
+    // the catalog's expressions read back schema-qualified.
+    for (relid, _) in tables.iter().filter(|(_, track)| track.is_none()) {
+        identity::with_pinned_search_path(|| {
+            super::tables::enable_with_defaults(*relid, track_usage)
+        })?;
+    }
+    let root = crate::enforce::usage::counted_as(tree)?;
+    if root == tree {
+        return Ok(());
+    }
+    let schema = spi::extension_schema()?;
+    identity::as_registry_owner(|| {
+        for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(true)) {
+            crate::enforce::usage::forget_table(*relid)?;
+        }
+        crate::enforce::usage::count_rows_into(root, tree, &schema)
+    })?;
+    for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(false)) {
+        identity::with_pinned_search_path(|| super::tables::enable_with_defaults(*relid, true))?;
+    }
+    Ok(())
+}
+
+/// Makes what an `ALTER TABLE ... ATTACH PARTITION` attached to a
+/// tenant-scoped parent, or an `ALTER TABLE ... INHERIT` put under one,
+/// tenant-scoped and counted with it (`join_tree`), and recounts what a
+/// `DETACH PARTITION` or `NO INHERIT` took out from under a counted table.
+/// Any other ALTER TABLE on a parent leaves its partitions as they are (a
+/// restore puts back what the dump held).
 ///
 /// # Safety
 /// `tree` is NULL or a valid parse tree.
 unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
-    let mut pairs = Vec::new();
-    let mut inherits = Vec::new();
-    let mut detached = Vec::new();
+    let mut joined = Vec::new();
+    let mut left = Vec::new();
     unsafe {
         if tree.is_null() || (*tree).type_ != pg_sys::NodeTag::T_AlterTableStmt {
             return Ok(());
@@ -370,95 +423,48 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         let stmt = tree as *mut pg_sys::AlterTableStmt;
         let commands = PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
         for cmd in commands.iter_ptr() {
-            if (*cmd).subtype == pg_sys::AlterTableType::AT_AttachPartition && !(*cmd).def.is_null()
-            {
-                let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
-                pairs.push((partition, (*stmt).relation));
+            if (*cmd).def.is_null() {
+                continue;
             }
-            if (*cmd).subtype == pg_sys::AlterTableType::AT_AddInherit && !(*cmd).def.is_null() {
-                inherits.push(((*stmt).relation, (*cmd).def as *mut pg_sys::RangeVar));
-            }
-            if (*cmd).subtype == pg_sys::AlterTableType::AT_DetachPartition && !(*cmd).def.is_null()
-            {
-                detached.push((*((*cmd).def as *mut pg_sys::PartitionCmd)).name);
+            match (*cmd).subtype {
+                pg_sys::AlterTableType::AT_AttachPartition => {
+                    let partition = (*((*cmd).def as *mut pg_sys::PartitionCmd)).name;
+                    joined.push((partition, (*stmt).relation, false));
+                }
+                pg_sys::AlterTableType::AT_AddInherit => {
+                    joined.push(((*stmt).relation, (*cmd).def as *mut pg_sys::RangeVar, true));
+                }
+                pg_sys::AlterTableType::AT_DetachPartition => {
+                    left.push((*((*cmd).def as *mut pg_sys::PartitionCmd)).name);
+                }
+                pg_sys::AlterTableType::AT_DropInherit => left.push((*stmt).relation),
+                _ => {}
             }
         }
     }
-    // A detached table counts its own rows from now on (they stay counted on
-    // the root it left, more than there is, until reconciled): its tree's
-    // counters are recounted from its rows.
-    for table in detached {
+    // A table that left counts its own rows from now on (they stay counted
+    // on the root it left, more than there is, until reconciled): its
+    // tree's counters are recounted from its rows.
+    for table in left {
         // SAFETY: a RangeVar of the parse tree.
         let relid = unsafe { relid_of(table) };
-        if relid != pg_sys::InvalidOid {
+        if relid != pg_sys::InvalidOid && scoped_table_oid(relid)? {
             recount_tree(relid)?;
         }
     }
-    // ALTER TABLE child INHERIT parent: as for CREATE TABLE ... INHERITS.
-    for (child, parent) in inherits {
+    for (table, parent, inherits) in joined {
         // SAFETY: RangeVars of the parse tree.
-        let (Some(parent), child) = (unsafe { scoped_table(parent)? }, unsafe { relid_of(child) })
+        let (Some(parent), relid) = (unsafe { scoped_table(parent)? }, unsafe { relid_of(table) })
         else {
             continue;
         };
-        if child != pg_sys::InvalidOid && !scoped_table_oid(child)? {
-            scope_inheritance_child(child, parent.relid)?;
-        }
-    }
-    for (partition, parent) in pairs {
-        // SAFETY: RangeVars of the parse tree.
-        let (Some(parent), partition) = (unsafe { scoped_table(parent)? }, unsafe {
-            relid_of(partition)
-        }) else {
-            continue;
-        };
-        if partition == pg_sys::InvalidOid {
+        if relid == pg_sys::InvalidOid {
             continue;
         }
-        let track_usage = parent_tracks_usage(parent.relid)?;
-        let below = identity::as_registry_owner(|| {
-            spi::column::<pg_sys::Oid>(
-                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
-                  WHERE NOT EXISTS (SELECT FROM tenant.tables t WHERE t.relid OPERATOR(pg_catalog.=) p.relid)
-                  ORDER BY p.level",
-                &[partition.into()],
-            )
-        })?;
-        // As tenant_enable runs: with the search_path its pg_extern sets, so
-        // the catalog's expressions read back schema-qualified.
-        // Tables of the attached tree that counted their own usage before
-        // (an attached tenant-scoped table): from now on they count on the
-        // counted root (`usage::counted_as`), so their counters move there.
-        let counting = identity::as_registry_owner(|| {
-            spi::column::<pg_sys::Oid>(
-                "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
-                   JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) p.relid
-                  WHERE t.track_usage",
-                &[partition.into()],
-            )
-        })?;
-        for relid in below {
-            identity::with_pinned_search_path(|| {
-                super::tables::enable_with_defaults(relid, track_usage)
-            })?;
-        }
-        // The rows it brings count on the counted root from now on: the
-        // counters the attached tables kept go, and its rows (with its
-        // partitions') are added to the root's.
-        let root = crate::enforce::usage::counted_as(partition)?;
-        if root != partition {
-            let schema = spi::extension_schema()?;
-            identity::as_registry_owner(|| {
-                for relid in &counting {
-                    crate::enforce::usage::forget_table(*relid)?;
-                }
-                crate::enforce::usage::count_rows_into(
-                    root,
-                    partition,
-                    &identity::relation_label(partition),
-                    &schema,
-                )
-            })?;
+        if inherits && !scoped_table_oid(relid)? {
+            scope_inheritance_child(relid, parent.relid)?;
+        } else {
+            join_tree(relid, parent.relid)?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@
 //! the corrected figures. It also folds a tenant's stripes (see
 //! `store::escrow`) back into stripe 0.
 
-use crate::enforce::{authz, row_size};
+use crate::enforce::{authz, usage};
 use crate::error::{self, Result};
 use crate::registry::tenants::{self, Tenant};
 use crate::store::{escrow, identity, spi};
@@ -104,18 +104,25 @@ fn all_tenants() -> Result<Vec<Tenant>> {
         .collect()
 }
 
-/// The counted tables whose counters are recounted: not the partitions of a
-/// counted table, which count on it (`usage::counted_as`) and whose rows its
-/// scan takes in.
+/// Every registered table with each of its ancestors (partition parents and
+/// inheritance parents, any depth).
+const ANCESTORS: &str = "WITH RECURSIVE up (relid, ancestor) AS (
+         SELECT i.inhrelid, i.inhparent FROM pg_inherits i
+         UNION SELECT up.relid, i.inhparent FROM up JOIN pg_inherits i ON i.inhrelid = up.ancestor)";
+
+/// The counted tables whose counters are recounted: not the partitions and
+/// inheritance children of a counted table, which count on it
+/// (`usage::counted_as`) and whose rows its recount takes in.
 fn counted_tables() -> Result<Vec<CountedTable>> {
     Ok(spi::pairs::<pg_sys::Oid, String>(
-        "SELECT t.relid::oid, t.relid::regclass::text FROM tenant.tables t
-           JOIN pg_class c ON c.oid = t.relid
-          WHERE t.track_usage AND NOT (c.relispartition AND EXISTS (
-                SELECT FROM pg_partition_ancestors(t.relid) a
-                  JOIN tenant.tables p ON p.relid::oid = a.relid::oid
-                 WHERE a.relid::oid <> t.relid::oid AND p.track_usage))
-          ORDER BY t.relid",
+        &format!(
+            "{ANCESTORS}
+             SELECT t.relid::oid, t.relid::regclass::text FROM tenant.tables t
+              WHERE t.track_usage AND NOT EXISTS (
+                    SELECT FROM up JOIN tenant.tables p ON p.relid::oid = up.ancestor
+                     WHERE up.relid = t.relid::oid AND p.track_usage)
+              ORDER BY t.relid"
+        ),
         &[],
     )?
     .into_iter()
@@ -123,16 +130,17 @@ fn counted_tables() -> Result<Vec<CountedTable>> {
     .collect())
 }
 
-/// The counted partitions that count on a counted ancestor
-/// (`usage::counted_as`): counters of their own are stray.
+/// The counted partitions and inheritance children that count on a counted
+/// ancestor (`usage::counted_as`): counters of their own are stray.
 fn partitions_counted_on_a_root() -> Result<Vec<pg_sys::Oid>> {
     spi::column::<pg_sys::Oid>(
-        "SELECT t.relid::oid FROM tenant.tables t
-           JOIN pg_class c ON c.oid = t.relid
-          WHERE t.track_usage AND c.relispartition AND EXISTS (
-                SELECT FROM pg_partition_ancestors(t.relid) a
-                  JOIN tenant.tables p ON p.relid::oid = a.relid::oid
-                 WHERE a.relid::oid <> t.relid::oid AND p.track_usage)",
+        &format!(
+            "{ANCESTORS}
+             SELECT t.relid::oid FROM tenant.tables t
+              WHERE t.track_usage AND EXISTS (
+                    SELECT FROM up JOIN tenant.tables p ON p.relid::oid = up.ancestor
+                     WHERE up.relid = t.relid::oid AND p.track_usage)"
+        ),
         &[],
     )
 }
@@ -252,16 +260,16 @@ fn reconcile_tenant(
     Ok(out)
 }
 
-/// The tenant's rows and bytes in a table, counted from the table itself, as
-/// the table's owner (`spi::as_table_owner`): whatever user code reading the
-/// table runs never gets the registry owner's rights.
+/// The tenant's rows and bytes in a counted table and the tables below it,
+/// counted from the tables themselves, each as its owner
+/// (`usage::tree_totals`): whatever user code reading them runs never gets
+/// the registry owner's rights.
 fn count_rows(table: &CountedTable, tenant: Uuid, schema: &str) -> Result<(i64, i64)> {
-    let sql = row_size::per_tenant_totals_sql(schema, &table.name, true);
-    Ok(identity::as_table_owner(table.relid, || {
-        spi::three::<Uuid, i64, i64>(&sql, &[tenant.into()])
-    })?
-    .map(|(_, rows, bytes)| (rows.unwrap_or(0), bytes.unwrap_or(0)))
-    .unwrap_or((0, 0)))
+    Ok(usage::tree_totals(table.relid, schema, Some(tenant))?
+        .into_iter()
+        .map(|(_, rows, bytes)| (rows, bytes))
+        .next()
+        .unwrap_or((0, 0)))
 }
 
 /// `tenant_storage_used(t)`: the tenant's bytes across the tables that count

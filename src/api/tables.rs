@@ -343,23 +343,34 @@ fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
 fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
     identity::require_table(tbl.oid(), "_tenant_usage_start")?;
     require_owner(&tbl)?;
-    let (relid, name) = (tbl.oid(), TableState::read(tbl.oid())?.qualified_name);
+    let relid = tbl.oid();
     let schema = spi::extension_schema()?;
     identity::as_registry_owner(|| {
         usage::forget_table(relid)?;
-        // Its partitions count on it from now on, and its scan takes in
-        // their rows: counters they kept while counting alone go.
+        // Its partitions and inheritance children count on it from now on,
+        // and its recount takes in their rows: counters they kept while
+        // counting alone go.
         let below = spi::column::<pg_sys::Oid>(
-            "SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) p
-               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) p.relid
-              WHERE p.relid OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
+            "WITH RECURSIVE down (relid) AS (
+                 SELECT $1::pg_catalog.oid
+                 UNION SELECT i.inhrelid FROM down JOIN pg_catalog.pg_inherits i
+                                ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
+             SELECT d.relid FROM down d
+               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) d.relid::pg_catalog.regclass
+              WHERE d.relid OPERATOR(pg_catalog.<>) $1::pg_catalog.oid",
             &[relid.into()],
         )?;
-        for partition in below {
-            usage::forget_table(partition)?;
+        for table in &below {
+            usage::forget_table(*table)?;
         }
-        usage::count_existing_rows(relid, &name, &schema)?;
-        set_track_usage(relid, true)
+        usage::count_existing_rows(relid, &schema)?;
+        let marked = set_track_usage(relid, true)?;
+        // A table below that another counted table reads too (multiple
+        // inheritance) would be counted twice: refused.
+        for table in std::iter::once(relid).chain(below) {
+            usage::refuse_two_roots(table)?;
+        }
+        Ok(marked)
     })
 }
 

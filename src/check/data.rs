@@ -319,8 +319,7 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
                                WHERE up.relid = t.relid::oid),
                       (SELECT c.relowner::int8 FROM pg_catalog.pg_class c WHERE c.oid = t.relid::oid),
                       EXISTS (SELECT FROM up JOIN tenant.tables a ON a.relid::oid = up.ancestor
-                                JOIN pg_catalog.pg_class c ON c.oid = t.relid::oid
-                               WHERE up.relid = t.relid::oid AND a.track_usage AND c.relispartition))
+                               WHERE up.relid = t.relid::oid AND a.track_usage))
                FROM tenant.tables t",
             &[],
         )?;
@@ -340,8 +339,9 @@ fn tenant_rows_and_counters(registered: &[(pg_sys::Oid, Option<String>)]) -> Res
         .iter()
         .map(|(relid, flags)| (*relid, flags.0[2].as_u64().unwrap_or(0) as u32))
         .collect();
-    // A partition of a counted table counts on it (`usage::counted_as`):
-    // scanned through it, as a relative that counts nothing itself is.
+    // A partition or inheritance child of a counted table counts on it
+    // (`usage::counted_as`): scanned through it, as a relative that counts
+    // nothing itself is.
     let tables: HashMap<pg_sys::Oid, (bool, bool)> = tables
         .into_iter()
         .map(|(relid, flags)| {

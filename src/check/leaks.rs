@@ -65,8 +65,22 @@ pub fn check_all(states: &[TableState]) -> Result<Vec<Finding>> {
 /// (partitions and other relatives of tenant-scoped tables are check 3b's).
 fn forgotten_tables() -> Result<Vec<Finding>> {
     let schema = spi::extension_schema()?;
-    let mut findings = rows(FORGOTTEN_TABLES_SQL, 1, |v| {
+    let mut findings = rows(FORGOTTEN_TABLES_SQL, 2, |v| {
         let t = text(v, 0);
+        if text(v, 1) == "m" {
+            // A materialized view holds what its owner read at its last
+            // refresh, every tenant's rows when the owner bypasses RLS (or
+            // reached them through a function), and RLS never applies to it.
+            return Finding::new(
+                "forgotten_table",
+                &t,
+                Status::Fail,
+                "materialized view with a tenant_id column: it holds the rows its owner read at its last refresh, without RLS, and shows every reader all of them",
+            )
+            .fix(&[format!(
+                "-- replace it with a tenant-scoped table refreshed by a job, or a view; meanwhile REVOKE ALL ON {t} FROM <application roles>"
+            )]);
+        }
         Finding::new(
                 "forgotten_table",
                 &t,
@@ -130,9 +144,9 @@ fn partitions_without_isolation() -> Result<Vec<Finding>> {
             let revoke = format!("REVOKE ALL ON {relation} FROM {grantees}");
             let mut fix = Vec::new();
             if has_column && (kind == "r" || kind == "p") {
-                // Usage stays counted on the tenant-scoped relative; counting here too would count rows twice.
+                // Counted, it counts on the counted relative above it (if any).
                 fix.push(format!(
-                    "SELECT {schema}.tenant_enable({}, track_usage => false)",
+                    "SELECT {schema}.tenant_enable({})",
                     quote_literal(&relation)
                 ));
                 if !grantees.is_empty() {
@@ -381,10 +395,24 @@ fn exclusions_without_tenant() -> Result<Vec<Finding>> {
 /// tenant_id. Referential checks ignore RLS, so a row of one tenant can point
 /// at (and probe the existence of) another tenant's row.
 fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
-    let mut findings = rows(FOREIGN_KEYS_WITHOUT_TENANT_SQL, 5, |v| {
+    let mut findings = rows(FOREIGN_KEYS_WITHOUT_TENANT_SQL, 6, |v| {
         let (child, name, parent, columns, parent_columns) =
             (text(v, 0), text(v, 1), text(v, 2), text(v, 3), text(v, 4));
         let quoted = quote_identifier(&name);
+        if text(v, 5) != "true" {
+            // From a table that is not tenant-scoped: whoever may insert
+            // into it learns whether a key exists in any tenant.
+            return Finding::new(
+                "foreign_key_without_tenant",
+                format!("{child} constraint {name}"),
+                Status::Fail,
+                format!("{child} is not tenant-scoped and its foreign key ({columns}) references tenant-scoped {parent}: an insert into it tells whether a key exists in any tenant"),
+            )
+            .fix(&[
+                format!("ALTER TABLE {child} DROP CONSTRAINT {quoted}"),
+                format!("-- or make {child} tenant-scoped (tenant_enable) and reference ({TENANT_COLUMN}, {parent_columns}) of {parent}"),
+            ]);
+        }
         Finding::new(
                 "foreign_key_without_tenant",
                 format!("{child} constraint {name}"),
@@ -401,7 +429,7 @@ fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
     ok_when_empty(
         "foreign_key_without_tenant",
         &mut findings,
-        "foreign keys between tenant-scoped tables include tenant_id",
+        "foreign keys into tenant-scoped tables come from tenant-scoped tables and include tenant_id",
     );
     Ok(findings)
 }

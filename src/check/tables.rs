@@ -221,13 +221,79 @@ pub fn check_tenant_tables(
             );
         }
     }
+    let counted_above = counted_above()?;
+    let schema = spi::extension_schema()?;
     for table in states {
-        findings.extend(table_findings(table, &exprs));
+        let under_counted = counted_above.get(&table.oid).map(|(root, writers)| {
+            let fix = format!(
+                "SELECT {schema}.tenant_enable({})",
+                pgrx::spi::quote_literal(&table.qualified_name)
+            );
+            if writers.is_empty() {
+                return Finding::new(
+                    "usage_triggers",
+                    &table.qualified_name,
+                    Status::Ok,
+                    format!("usage is not counted here, though {root} above it counts usage: only its owner may write it directly now, but a grant of INSERT or UPDATE would let those writes pass the quotas of {root} uncounted (counted: {fix})"),
+                );
+            }
+            Finding::new(
+                "usage_triggers",
+                &table.qualified_name,
+                Status::Fail,
+                format!("usage is not counted here, but {root} above it counts usage and reads its rows: {writers} may write this table directly, and those rows pass the quotas of {root} uncounted"),
+            )
+            .fix(&[fix])
+        });
+        findings.extend(table_findings(table, &exprs, under_counted));
     }
     Ok(findings)
 }
 
-fn table_findings(table: &TableState, exprs: &Expressions) -> Vec<Finding> {
+/// The registered tables that count no usage themselves, each with the
+/// counted table above it (partition or inheritance parent, any depth) that
+/// reads its rows, and the roles other than its owner that may write it
+/// (INSERT or UPDATE, on the table or a column; empty: none).
+fn counted_above() -> Result<std::collections::HashMap<i64, (String, String)>> {
+    let rows = spi::pairs::<i64, pgrx::JsonB>(
+        "WITH RECURSIVE up (relid, ancestor) AS (
+             SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i
+             UNION SELECT up.relid, i.inhparent FROM up JOIN pg_catalog.pg_inherits i
+                             ON i.inhrelid OPERATOR(pg_catalog.=) up.ancestor)
+         SELECT DISTINCT ON (t.relid) t.relid::pg_catalog.oid::pg_catalog.int8,
+                pg_catalog.jsonb_build_array(up.ancestor::pg_catalog.regclass::pg_catalog.text,
+                  (SELECT COALESCE(pg_catalog.string_agg(DISTINCT
+                            CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                 ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END, ', '), '')
+                     FROM (SELECT (pg_catalog.aclexplode(c.relacl)).* FROM pg_catalog.pg_class c
+                            WHERE c.oid OPERATOR(pg_catalog.=) t.relid::pg_catalog.oid
+                           UNION ALL
+                           SELECT (pg_catalog.aclexplode(a.attacl)).* FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid OPERATOR(pg_catalog.=) t.relid::pg_catalog.oid) g
+                     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid::pg_catalog.oid
+                    WHERE g.privilege_type OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE'])
+                      AND g.grantee OPERATOR(pg_catalog.<>) c.relowner))
+           FROM tenant.tables t
+           JOIN up ON up.relid OPERATOR(pg_catalog.=) t.relid::pg_catalog.oid
+           JOIN tenant.tables a ON a.relid::pg_catalog.oid OPERATOR(pg_catalog.=) up.ancestor
+          WHERE NOT t.track_usage AND a.track_usage
+          ORDER BY t.relid, up.ancestor",
+        &[],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(relid, pair)| {
+            let part = |i: usize| pair.0[i].as_str().unwrap_or_default().to_string();
+            (relid, (part(0), part(1)))
+        })
+        .collect())
+}
+
+fn table_findings(
+    table: &TableState,
+    exprs: &Expressions,
+    under_counted: Option<Finding>,
+) -> Vec<Finding> {
     let t = &table.qualified_name;
     let mut findings = vec![column_finding(table)];
     let aspect =
@@ -288,6 +354,8 @@ fn table_findings(table: &TableState, exprs: &Expressions) -> Vec<Finding> {
             "usage triggers are missing, disabled or changed: row and storage quotas are not enforced and the counters drift",
             Status::Fail,
         )
+    } else if let Some(finding) = under_counted {
+        finding
     } else {
         Finding::new(
             "usage_triggers",

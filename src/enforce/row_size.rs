@@ -47,19 +47,27 @@ unsafe fn value_bytes(attlen: i16, value: pg_sys::Datum) -> i64 {
     }
 }
 
-/// SQL that counts a table's rows and bytes per tenant the way the usage
-/// triggers count them: (tenant_id, rows, bytes), one row per tenant. `table`
-/// must be quoted by Postgres (regclass output) and `schema` be the
+/// SQL that counts the rows and bytes per tenant of `tables` (each read
+/// `ONLY`, its rows whole in its own row type) the way the usage triggers
+/// count them: (tenant_id, rows, bytes), one row per tenant. Each name must
+/// be quoted by Postgres (`identity::relation_label`) and `schema` be the
 /// extension's quoted schema; with `one_tenant`, `$1` names the tenant.
-pub fn per_tenant_totals_sql(schema: &str, table: &str, one_tenant: bool) -> String {
+pub fn per_tenant_totals_sql(schema: &str, tables: &[String], one_tenant: bool) -> String {
     let filter = if one_tenant {
         "WHERE counted_rows.tenant_id = $1"
     } else {
         ""
     };
+    let scans = tables
+        .iter()
+        .map(|table| {
+            format!("SELECT m.tenant_id, {schema}._tenant_row_bytes(m.*) AS bytes FROM ONLY {table} AS m")
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
     format!(
-        "SELECT counted_rows.tenant_id, count(*), sum({schema}._tenant_row_bytes(counted_rows.*))::bigint
-           FROM {table} AS counted_rows {filter}
+        "SELECT counted_rows.tenant_id, count(*), sum(counted_rows.bytes)::bigint
+           FROM ({scans}) AS counted_rows {filter}
           GROUP BY 1 ORDER BY 1"
     )
 }

@@ -62,23 +62,32 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
     if !attached_by_pg_tenant(data) || !counts_usage(relid, trigger_oid)? {
         return Err(not_attached_by_pg_tenant(&table()));
     }
-    // A partition written directly counts on its counted root, as the
-    // root's own triggers count the rows routed through it.
-    // SAFETY: a trigger's relation is open for the whole call.
-    let is_partition = unsafe { (*(*data.tg_relation).rd_rel).relispartition };
-    let counted = if is_partition {
-        counted_as(relid)?
-    } else {
-        relid
-    };
+    // A partition or inheritance child written directly counts on its
+    // counted root, as the root's own triggers count the rows written
+    // through it (`counted_as`).
+    let counted = counted_as(relid)?;
     let table = || identity::relation_label(counted);
     if data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_TRUNCATE {
-        // A partition truncated on its own: its rows stay counted on the
-        // root (more than there is, never less) until reconciled.
+        // A partition or child truncated on its own: its rows stay counted
+        // on the root (more than there is, never less) until reconciled.
         if counted != relid {
             return Ok(());
         }
-        return identity::as_registry_owner_qualified(|| forget_table(relid));
+        // An inheritance parent may have been truncated ONLY: its children
+        // keep their rows, which it counts, so it is recounted from what is
+        // left. (A partitioned table cannot be truncated ONLY.)
+        // SAFETY: a trigger's relation is open for the whole call.
+        let (has_children, kind) = unsafe {
+            let rel = (*data.tg_relation).rd_rel;
+            ((*rel).relhassubclass, (*rel).relkind as u8)
+        };
+        if !(has_children && kind == pg_sys::RELKIND_RELATION) {
+            return identity::as_registry_owner_qualified(|| forget_table(relid));
+        }
+        return identity::as_registry_owner(|| {
+            forget_table(relid)?;
+            count_rows_into(relid, relid, &spi::extension_schema()?)
+        });
     }
     let column = unsafe { pg_sys::SPI_fnumber(tupdesc, TENANT_COLUMN_C.as_ptr()) };
     if column <= 0 || unsafe { pg_sys::SPI_gettypeid(tupdesc, column) } != pg_sys::UUIDOID {
@@ -141,32 +150,113 @@ thread_local! {
 }
 
 thread_local! {
-    /// Partitions (by OID) and the counted table their usage is counted on
+    /// Tables (by OID) and the counted table their usage is counted on
     /// (`counted_as`); forgotten with `COUNTING_TRIGGERS`.
     static COUNTED_AS: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
 }
 
-/// The table a partition's usage is counted on: the topmost of its
-/// partition ancestors whose usage the registry counts, which sees, through
-/// its own triggers, every row routed through it; the partition itself when
-/// none does. Counting a partition's direct writes on the partition, and
-/// the routed ones on the root, made every recount count its rows twice.
+/// The table whose counters a table's writes go to: the topmost of its
+/// ancestors (partition parents and inheritance parents, any depth) whose
+/// usage the registry counts, whose scan reads every row of the table and
+/// whose own triggers count the rows routed, updated or deleted through it;
+/// the table itself when no ancestor counts. Counting a partition's or an
+/// inheritance child's direct writes on itself, and the writes through the
+/// root on the root, made every recount count its rows twice; counting
+/// neither let its direct writes past every quota.
+///
+/// Refused (0A000) for a table that two counted tables, neither above the
+/// other, read through inheritance: a scan of each counts its rows.
 pub fn counted_as(relid: pg_sys::Oid) -> error::Result<pg_sys::Oid> {
     if let Some(root) = COUNTED_AS.with(|c| c.borrow().get(&relid.to_u32()).copied()) {
         return Ok(pg_sys::Oid::from(root));
     }
-    let root = identity::as_registry_owner_qualified(|| {
-        spi::one::<pg_sys::Oid>(
-            "SELECT a.relid::pg_catalog.oid
-               FROM pg_catalog.pg_partition_ancestors($1::pg_catalog.oid) WITH ORDINALITY AS a (relid, n)
-               JOIN tenant.tables t ON t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) a.relid::pg_catalog.oid
-              WHERE t.track_usage ORDER BY a.n DESC LIMIT 1",
-            &[relid.into()],
-        )
-    })?
-    .unwrap_or(relid);
+    let roots = counted_roots(relid)?;
+    let root = match roots.as_slice() {
+        [] => relid,
+        [root] => *root,
+        [first, second, ..] => return Err(two_counted_roots(relid, *first, *second)),
+    };
     COUNTED_AS.with(|c| c.borrow_mut().insert(relid.to_u32(), root.to_u32()));
     Ok(root)
+}
+
+/// Refuses (0A000) a table that two counted tables, neither above the
+/// other, read through inheritance (`counted_as`), looked up afresh.
+pub fn refuse_two_roots(relid: pg_sys::Oid) -> error::Result<()> {
+    match counted_roots(relid)?.as_slice() {
+        [first, second, ..] => Err(two_counted_roots(relid, *first, *second)),
+        _ => Ok(()),
+    }
+}
+
+/// The counted tables among `relid` and its ancestors that have no counted
+/// ancestor themselves, in OID order.
+fn counted_roots(relid: pg_sys::Oid) -> error::Result<Vec<pg_sys::Oid>> {
+    // Every inheritance edge above the table, and which of the tables on
+    // them (the table included) count usage.
+    let (edges, counted) = identity::as_registry_owner_qualified(|| {
+        let edges = spi::pairs::<pg_sys::Oid, pg_sys::Oid>(
+            "WITH RECURSIVE up (relid) AS (
+                 SELECT $1::pg_catalog.oid
+                 UNION SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i
+                                ON i.inhrelid OPERATOR(pg_catalog.=) up.relid)
+             SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i
+              WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT relid FROM up))",
+            &[relid.into()],
+        )?;
+        let counted = spi::column::<pg_sys::Oid>(
+            "WITH RECURSIVE up (relid) AS (
+                 SELECT $1::pg_catalog.oid
+                 UNION SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i
+                                ON i.inhrelid OPERATOR(pg_catalog.=) up.relid)
+             SELECT t.relid::pg_catalog.oid FROM tenant.tables t
+              WHERE t.track_usage
+                AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT relid FROM up))
+              ORDER BY 1",
+            &[relid.into()],
+        )?;
+        Ok((edges, counted))
+    })?;
+    let mut parents: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (child, parent) in edges {
+        parents
+            .entry(child.to_u32())
+            .or_default()
+            .push(parent.to_u32());
+    }
+    let counted_set: std::collections::HashSet<u32> = counted.iter().map(|o| o.to_u32()).collect();
+    // Whether a counted table lies strictly above `table`.
+    let has_counted_ancestor = |table: u32| {
+        let mut stack = parents.get(&table).cloned().unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(next) = stack.pop() {
+            if !seen.insert(next) {
+                continue;
+            }
+            if counted_set.contains(&next) {
+                return true;
+            }
+            stack.extend(parents.get(&next).into_iter().flatten().copied());
+        }
+        false
+    };
+    Ok(counted
+        .into_iter()
+        .filter(|table| !has_counted_ancestor(table.to_u32()))
+        .collect())
+}
+
+fn two_counted_roots(relid: pg_sys::Oid, first: pg_sys::Oid, second: pg_sys::Oid) -> ErrorReport {
+    let (table, first, second) = (
+        identity::relation_label(relid),
+        identity::relation_label(first),
+        identity::relation_label(second),
+    );
+    error::report(
+        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        format!("cannot count the usage of {table}: it inherits from both {first} and {second}, which count usage, and a scan of each reads its rows (they would be counted twice)"),
+        format!("Stop counting one of them (tenant_enable('{}', track_usage => false)), or remove one inheritance (ALTER TABLE {table} NO INHERIT ...).", second.replace('\'', "''")),
+    )
 }
 
 /// Whether the registry counts the table's usage (`tenant.tables.track_usage`):
@@ -597,55 +687,92 @@ pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
 }
 
 /// Adds a counted table's existing rows to the counters, per tenant (after
-/// `forget_table`). `qualified_name` is quoted by Postgres (regclass output).
-pub fn count_existing_rows(
-    relid: pg_sys::Oid,
-    qualified_name: &str,
-    schema: &str,
-) -> error::Result<()> {
-    // A partition of a counted table counts on its counted root
-    // (`counted_as`), which holds its rows already (routed through it, or
-    // counted by the root's scan when the root started): nothing to add. The
-    // rows an attached table brings are added by ATTACH (`count_rows_into`).
-    // SAFETY: a syscache lookup of pg_class.
-    if unsafe { pg_sys::get_rel_relispartition(relid) } && counted_as(relid)? != relid {
+/// `forget_table`).
+pub fn count_existing_rows(relid: pg_sys::Oid, schema: &str) -> error::Result<()> {
+    // A partition or inheritance child of a counted table counts on its
+    // counted root (`counted_as`), which holds its rows already (written
+    // through it, or counted by the root's scan when the root started):
+    // nothing to add. The rows an attached or newly inheriting table brings
+    // are added by that DDL (`count_rows_into`).
+    if counted_as(relid)? != relid {
         return Ok(());
     }
-    count_rows_into(relid, relid, qualified_name, schema)
+    count_rows_into(relid, relid, schema)
 }
 
-/// Adds the rows of `source` (`source_name`, quoted by Postgres; with its
-/// partitions) to the counters of `counted`, per tenant, read as the
-/// source's owner: a table's own rows when it starts counting, or those an
-/// attached table brings to its counted root.
+/// Adds the rows of `source` and of the tables below it (partitions and
+/// inheritance children, any depth) to the counters of `counted`, per
+/// tenant (`tree_totals`): a table's own rows when it starts counting, or
+/// those an attached table brings to its counted root.
 pub fn count_rows_into(
     counted: pg_sys::Oid,
     source: pg_sys::Oid,
-    source_name: &str,
     schema: &str,
 ) -> error::Result<()> {
-    let (relid, qualified_name) = (source, source_name);
-    let sql = row_size::per_tenant_totals_sql(schema, qualified_name, false);
-    // Read as the table's owner, never with the registry owner's rights.
-    let per_tenant = identity::as_table_owner(relid, || {
-        Spi::connect(|client| {
-            let mut out = Vec::new();
-            for row in client.select(&sql, None, &[])? {
-                if let (Some(tenant), Some(rows), Some(bytes)) =
-                    (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
-                {
-                    out.push((tenant, Delta { rows, bytes }));
-                }
-            }
-            Ok(out)
-        })
-        .map_err(error::internal)
-    })?;
     // Existing rows are counted even past a limit: they are already there.
-    for (tenant, delta) in per_tenant {
-        add_table_delta(tenant, counted, delta)?;
+    for (tenant, rows, bytes) in tree_totals(source, schema, None)? {
+        add_table_delta(tenant, counted, Delta { rows, bytes })?;
     }
     Ok(())
+}
+
+/// Per tenant (only `tenant`'s, when given): the rows and bytes of `relid`
+/// and of every table below it, as the usage triggers count them: each table
+/// read `ONLY`, as its owner, whole rows of its own row type (an
+/// inheritance child's own columns count; a scan of the parent would show
+/// its rows with the parent's columns only). Tables of one owner are read
+/// by one statement; never with the registry owner's rights.
+pub fn tree_totals(
+    relid: pg_sys::Oid,
+    schema: &str,
+    tenant: Option<Uuid>,
+) -> error::Result<Vec<(Uuid, i64, i64)>> {
+    // The tables holding rows (not partitioned tables), by owner.
+    let members = spi::pairs::<pg_sys::Oid, pg_sys::Oid>(
+        "WITH RECURSIVE down (relid) AS (
+             SELECT $1::pg_catalog.oid
+             UNION SELECT i.inhrelid FROM down JOIN pg_catalog.pg_inherits i
+                            ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
+         SELECT c.relowner, c.oid FROM down JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) down.relid
+          WHERE c.relkind OPERATOR(pg_catalog.<>) 'p' ORDER BY c.relowner, c.oid",
+        &[relid.into()],
+    )?;
+    let mut by_owner: BTreeMap<u32, Vec<pg_sys::Oid>> = BTreeMap::new();
+    for (owner, member) in members {
+        by_owner.entry(owner.to_u32()).or_default().push(member);
+    }
+    let mut totals: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+    for tables in by_owner.values() {
+        let names: Vec<String> = tables
+            .iter()
+            .map(|t| identity::relation_label(*t))
+            .collect();
+        let sql = row_size::per_tenant_totals_sql(schema, &names, tenant.is_some());
+        let args: Vec<pgrx::datum::DatumWithOid> = tenant.into_iter().map(Into::into).collect();
+        let rows = identity::as_table_owner(tables[0], || {
+            Spi::connect(|client| {
+                let mut out = Vec::new();
+                for row in client.select(&sql, None, &args)? {
+                    if let (Some(tenant), Some(rows), Some(bytes)) =
+                        (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
+                    {
+                        out.push((tenant, rows, bytes));
+                    }
+                }
+                Ok(out)
+            })
+            .map_err(error::internal)
+        })?;
+        for (tenant, rows, bytes) in rows {
+            let entry = totals.entry(tenant).or_default();
+            entry.0 += rows;
+            entry.1 += bytes;
+        }
+    }
+    Ok(totals
+        .into_iter()
+        .map(|(tenant, (rows, bytes))| (tenant, rows, bytes))
+        .collect())
 }
 
 fn missing_column(table: &str) -> ErrorReport {

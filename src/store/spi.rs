@@ -164,8 +164,8 @@ pub fn extension_schema() -> Result<String> {
     one::<String>(
         "SELECT pg_catalog.quote_ident(n.nspname::text)
            FROM pg_catalog.pg_extension e
-           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-          WHERE e.extname = 'pg_tenant'",
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+          WHERE e.extname OPERATOR(pg_catalog.=) 'pg_tenant'",
         &[],
     )?
     .ok_or_else(|| {

@@ -131,8 +131,8 @@ RESET ROLE;
 SELECT object, status, detail, fix FROM tenant_check() WHERE "check" = 'partition_without_isolation' ORDER BY 1;
 -- reported once: forgotten_table leaves relatives of tenant-scoped tables to this check
 SELECT count(*) AS forgotten FROM tenant_check() WHERE "check" = 'forgotten_table' AND status <> 'ok';
-SELECT public.tenant_enable('public.ledger_2025', track_usage => false) IS NOT NULL AS enabled;
-SELECT public.tenant_enable('public.customers_archive', track_usage => false) IS NOT NULL AS enabled;
+SELECT public.tenant_enable('public.ledger_2025') IS NOT NULL AS enabled;
+SELECT public.tenant_enable('public.customers_archive') IS NOT NULL AS enabled;
 SET LOCAL ROLE app_user;
 SELECT tenant_set('globex') IS NOT NULL AS globex;
 SELECT count(*) AS through_partition FROM ledger_2025;

@@ -153,6 +153,44 @@ SELECT pg_get_expr(polqual, polrelid) AS using, pg_get_expr(polwithcheck, polrel
 SELECT object, status FROM tenant_check() WHERE "check" = 'per_row_function';
 ROLLBACK;
 
+-- 19. What a unique key, a foreign key or a materialized view tells another
+-- tenant, each shown and then found by tenant_check.
+BEGIN;
+SET LOCAL ROLE migrator;
+-- A column an index only INCLUDEs is not part of the key: the e-mail is
+-- unique across tenants, and a duplicate tells acme that globex has it.
+CREATE TABLE people (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), tenant_id uuid NOT NULL, email text NOT NULL);
+CREATE UNIQUE INDEX people_email_key ON people (email) INCLUDE (tenant_id);
+SELECT tenant_enable('people') IS NOT NULL AS enabled;
+GRANT SELECT, INSERT ON people TO app_user;
+-- A table that is not tenant-scoped references one: an insert probes every
+-- tenant's keys.
+CREATE TABLE shared_refs (person uuid REFERENCES people (id));
+GRANT SELECT, INSERT ON shared_refs TO app_user;
+RESET ROLE;
+SELECT tenant_set('globex') IS NOT NULL AS globex;
+SET LOCAL ROLE app_user;
+INSERT INTO people (id, email) VALUES ('dddddddd-0000-4000-8000-000000000004', 'ceo@globex.example');
+SELECT tenant_set('acme') IS NOT NULL AS acme;
+SAVEPOINT probe;
+INSERT INTO people (email) VALUES ('ceo@globex.example');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO probe;
+INSERT INTO shared_refs VALUES ('dddddddd-0000-4000-8000-000000000004');
+SELECT count(*) AS people_acme_sees FROM people;
+RESET ROLE;
+-- A materialized view with a tenant_id column holds what its owner read.
+CREATE MATERIALIZED VIEW notes_report AS SELECT tenant_id, count(*) AS n FROM notes GROUP BY 1;
+GRANT SELECT ON notes_report TO app_user;
+SET LOCAL ROLE app_user;
+SELECT count(*) AS tenants_in_the_report FROM notes_report;
+RESET ROLE;
+SELECT "check", object, status, detail, fix FROM tenant_check()
+ WHERE "check" IN ('unique_without_tenant', 'foreign_key_without_tenant', 'forgotten_table')
+   AND status <> 'ok' AND (object LIKE '%people%' OR object LIKE '%shared_refs%' OR object LIKE '%notes_report%')
+ ORDER BY 1, 2;
+ROLLBACK;
+
 -- Accepted findings: tenant_assert_check fails on new ones only.
 CREATE ROLE hygiene_ops NOLOGIN IN ROLE tenant_admin;
 BEGIN;
