@@ -12,9 +12,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.tenants IS
     'pg_tenant: a session sees the registry row of the tenant in app.current_tenant.';
 CREATE POLICY tenant_admin_read ON tenant.tenants
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.tenants IS
-    'pg_tenant: members of tenant_admin list every tenant.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) list every tenant.';
 
 -- tenant.tables holds no tenant data (table names and options): readable by all.
 CREATE POLICY tenant_tables_read ON tenant.tables
@@ -27,17 +27,17 @@ COMMENT ON POLICY tenant_tables_read ON tenant.tables IS
 -- tenant_check_unaccept write it.
 CREATE POLICY tenant_admin_read ON tenant.check_acceptances
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.check_acceptances IS
-    'pg_tenant: members of tenant_admin see the accepted tenant_check findings.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see the accepted tenant_check findings.';
 
 -- tenant.erasures: operators read it; tenant_purge and tenant_purge_expired
 -- add to it; nobody changes it.
 CREATE POLICY tenant_admin_read ON tenant.erasures
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.erasures IS
-    'pg_tenant: members of tenant_admin see the erasure records.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see the erasure records.';
 CREATE TRIGGER tenant_append_only BEFORE UPDATE OR DELETE ON tenant.erasures
     FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_append_only();
 CREATE TRIGGER tenant_append_only_truncate BEFORE TRUNCATE ON tenant.erasures
@@ -51,9 +51,9 @@ COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.erasures IS
 -- nobody changes it.
 CREATE POLICY tenant_admin_read ON tenant.bypass_log
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.bypass_log IS
-    'pg_tenant: members of tenant_admin see the break-glass records.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see the break-glass records.';
 CREATE TRIGGER tenant_append_only BEFORE UPDATE OR DELETE ON tenant.bypass_log
     FOR EACH ROW EXECUTE FUNCTION @extschema@._tenant_append_only();
 CREATE TRIGGER tenant_append_only_truncate BEFORE TRUNCATE ON tenant.bypass_log
@@ -67,14 +67,15 @@ COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.bypass_log IS
 -- entry; only the audit trigger writes it, as the registry owner.
 CREATE POLICY tenant_isolation ON tenant.audit_log
     AS PERMISSIVE FOR SELECT TO PUBLIC
-    USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
+    USING (tenant_id = (SELECT @extschema@.current_tenant_id())
+           AND pg_catalog.has_table_privilege(pg_catalog.to_regclass(relation), 'SELECT'));
 COMMENT ON POLICY tenant_isolation ON tenant.audit_log IS
-    'pg_tenant: a session sees the audit entries of the tenant in app.current_tenant.';
+    'pg_tenant: a session sees the audit entries of the tenant in app.current_tenant, of the tables it may SELECT (the entries carry the rows'' values).';
 CREATE POLICY tenant_admin_read ON tenant.audit_log
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.audit_log IS
-    'pg_tenant: members of tenant_admin see every tenant''s audit entries.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s audit entries.';
 
 -- members, domains, settings: an application role sees its current tenant's
 -- rows; tenant_admin members see every tenant's. No write policies: writes go
@@ -86,9 +87,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.members IS
     'pg_tenant: a session sees the members of the tenant in app.current_tenant.';
 CREATE POLICY tenant_admin_read ON tenant.members
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.members IS
-    'pg_tenant: members of tenant_admin see every tenant''s members.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s members.';
 CREATE POLICY tenant_isolation ON tenant.domains
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
@@ -96,9 +97,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.domains IS
     'pg_tenant: a session sees the domains of the tenant in app.current_tenant (without their tokens).';
 CREATE POLICY tenant_admin_read ON tenant.domains
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.domains IS
-    'pg_tenant: members of tenant_admin see every tenant''s domains.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s domains.';
 CREATE POLICY tenant_isolation ON tenant.settings
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
@@ -106,9 +107,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.settings IS
     'pg_tenant: a session sees the settings of the tenant in app.current_tenant.';
 CREATE POLICY tenant_admin_read ON tenant.settings
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.settings IS
-    'pg_tenant: members of tenant_admin see every tenant''s settings.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s settings.';
 
 -- Plans and plan row limits: every role may read them (an application shows
 -- the plans it sells); tenant_admin members edit them.
@@ -119,9 +120,9 @@ COMMENT ON POLICY tenant_plans_read ON tenant.plans IS
     'pg_tenant: plans are not secret; every role may read them.';
 CREATE POLICY tenant_admin_write ON tenant.plans
     AS PERMISSIVE FOR ALL TO tenant_admin
-    USING (true) WITH CHECK (true);
+    USING ((SELECT @extschema@._tenant_operator_reads())) WITH CHECK ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_write ON tenant.plans IS
-    'pg_tenant: members of tenant_admin create and edit plans.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) create and edit plans.';
 CREATE POLICY tenant_plans_read ON tenant.plan_row_limits
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (true);
@@ -129,9 +130,9 @@ COMMENT ON POLICY tenant_plans_read ON tenant.plan_row_limits IS
     'pg_tenant: plan row limits are not secret; every role may read them.';
 CREATE POLICY tenant_admin_write ON tenant.plan_row_limits
     AS PERMISSIVE FOR ALL TO tenant_admin
-    USING (true) WITH CHECK (true);
+    USING ((SELECT @extschema@._tenant_operator_reads())) WITH CHECK ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_write ON tenant.plan_row_limits IS
-    'pg_tenant: members of tenant_admin edit plan row limits (or use tenant_plan_quota_set).';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) edit plan row limits (or use tenant_plan_quota_set).';
 
 -- Per-tenant limits and usage: a session sees its current tenant's rows,
 -- tenant_admin members every tenant's. The counters are written only by
@@ -143,9 +144,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.row_limits IS
     'pg_tenant: a session sees the row limits of the tenant in app.current_tenant.';
 CREATE POLICY tenant_admin_read ON tenant.row_limits
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.row_limits IS
-    'pg_tenant: members of tenant_admin see every tenant''s row limits.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s row limits.';
 CREATE POLICY tenant_isolation ON tenant.usage_totals
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
@@ -153,9 +154,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.usage_totals IS
     'pg_tenant: a session sees the usage of the tenant in app.current_tenant.';
 CREATE POLICY tenant_admin_read ON tenant.usage_totals
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.usage_totals IS
-    'pg_tenant: members of tenant_admin see every tenant''s usage.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s usage.';
 CREATE POLICY tenant_isolation ON tenant.usage_by_table
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
@@ -163,9 +164,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.usage_by_table IS
     'pg_tenant: a session sees the per-table usage of the tenant in app.current_tenant.';
 CREATE POLICY tenant_admin_read ON tenant.usage_by_table
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.usage_by_table IS
-    'pg_tenant: members of tenant_admin see every tenant''s per-table usage.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s per-table usage.';
 CREATE POLICY tenant_isolation ON tenant.usage
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id()));
@@ -173,9 +174,9 @@ COMMENT ON POLICY tenant_isolation ON tenant.usage IS
     'pg_tenant: a session sees the API request counts of the tenant in app.current_tenant.';
 CREATE POLICY tenant_admin_read ON tenant.usage
     AS PERMISSIVE FOR SELECT TO tenant_admin
-    USING (true);
+    USING ((SELECT @extschema@._tenant_operator_reads()));
 COMMENT ON POLICY tenant_admin_read ON tenant.usage IS
-    'pg_tenant: members of tenant_admin see every tenant''s API request counts.';
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s API request counts.';
 
 -- The default plans, and the trigger that lets a restored dump replace them.
 CREATE TRIGGER tenant_plans_restore
@@ -581,6 +582,8 @@ COMMENT ON FUNCTION @extschema@._tenant_unregister_table(regclass) IS
     'pg_tenant internal: removes a table from tenant.tables (called by the SQL of tenant_disable; the caller must own the table).';
 COMMENT ON FUNCTION @extschema@._tenant_directory_lists_all() IS
     'pg_tenant internal: whether tenant.directory lists every tenant for this session (an operator, or a tenant_bypass or tenant_directory member that set app.bypass_rls).';
+COMMENT ON FUNCTION @extschema@._tenant_operator_reads() IS
+    'pg_tenant internal: whether the registry''s tenant_admin_read and tenant_admin_write policies apply to this session: the role asking and the session''s role outside SECURITY DEFINER functions are both operators (not a reader of an operator''s view).';
 COMMENT ON FUNCTION @extschema@._tenant_directory_write() IS
     'pg_tenant internal: the INSTEAD OF trigger of tenant.directory (operators only): INSERT = tenant_create, UPDATE = rename, DELETE = tenant_delete.';
 COMMENT ON FUNCTION @extschema@._tenant_registry_changed() IS

@@ -637,3 +637,60 @@ SELECT q.id AS tenant_id, q.slug, q.plan, q.quota, q.table_name, q.used, q.max_a
             WHEN q.max_allowed = 0 THEN 1.0
             ELSE round(q.used::numeric / q.max_allowed, 4) END AS ratio
   FROM quotas q;
+
+-- Operators read (and edit plans) every tenant's registry rows only when they ask
+-- themselves: through a view or SECURITY DEFINER function an operator owns, the
+-- tenant_admin policies opened every tenant to its readers.
+CREATE FUNCTION @extschema@._tenant_operator_reads() RETURNS bool
+    STRICT STABLE PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_operator_reads_wrapper';
+COMMENT ON FUNCTION @extschema@._tenant_operator_reads() IS
+    'pg_tenant internal: whether the registry''s tenant_admin_read and tenant_admin_write policies apply to this session: the role asking and the session''s role outside SECURITY DEFINER functions are both operators (not a reader of an operator''s view).';
+ALTER POLICY tenant_admin_read ON tenant.tenants USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.tenants IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) list every tenant.';
+ALTER POLICY tenant_admin_read ON tenant.check_acceptances USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.check_acceptances IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see the accepted tenant_check findings.';
+ALTER POLICY tenant_admin_read ON tenant.erasures USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.erasures IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see the erasure records.';
+ALTER POLICY tenant_admin_read ON tenant.bypass_log USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.bypass_log IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see the break-glass records.';
+ALTER POLICY tenant_admin_read ON tenant.audit_log USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.audit_log IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s audit entries.';
+ALTER POLICY tenant_admin_read ON tenant.members USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.members IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s members.';
+ALTER POLICY tenant_admin_read ON tenant.domains USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.domains IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s domains.';
+ALTER POLICY tenant_admin_read ON tenant.settings USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.settings IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s settings.';
+ALTER POLICY tenant_admin_write ON tenant.plans USING ((SELECT @extschema@._tenant_operator_reads())) WITH CHECK ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_write ON tenant.plans IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) create and edit plans.';
+ALTER POLICY tenant_admin_write ON tenant.plan_row_limits USING ((SELECT @extschema@._tenant_operator_reads())) WITH CHECK ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_write ON tenant.plan_row_limits IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) edit plan row limits (or use tenant_plan_quota_set).';
+ALTER POLICY tenant_admin_read ON tenant.row_limits USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.row_limits IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s row limits.';
+ALTER POLICY tenant_admin_read ON tenant.usage_totals USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.usage_totals IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s usage.';
+ALTER POLICY tenant_admin_read ON tenant.usage_by_table USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.usage_by_table IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s per-table usage.';
+ALTER POLICY tenant_admin_read ON tenant.usage USING ((SELECT @extschema@._tenant_operator_reads()));
+COMMENT ON POLICY tenant_admin_read ON tenant.usage IS
+    'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s API request counts.';
+-- A tenant's audit entries carry the rows' values: shown for the tables the session may SELECT.
+ALTER POLICY tenant_isolation ON tenant.audit_log USING (tenant_id = (SELECT @extschema@.current_tenant_id())
+           AND pg_catalog.has_table_privilege(pg_catalog.to_regclass(relation), 'SELECT'));
+COMMENT ON POLICY tenant_isolation ON tenant.audit_log IS
+    'pg_tenant: a session sees the audit entries of the tenant in app.current_tenant, of the tables it may SELECT (the entries carry the rows'' values).';

@@ -65,6 +65,19 @@ fn tenant_bypass_requested() -> Result<bool> {
     Ok(true)
 }
 
+/// `_tenant_operator_reads()`: whether the registry's `tenant_admin_read`
+/// (and `tenant_admin_write`) policies open every tenant's rows to this
+/// session: the role asking is an operator, and so is the role the session
+/// acts as outside any SECURITY DEFINER function. Postgres applies those
+/// policies, `TO tenant_admin`, as a view's owner; a view (or a definer
+/// function) an operator wrote in a migration would otherwise show every
+/// tenant's registry rows and audit entries to whoever may read it.
+#[pg_extern(stable, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_operator_reads() -> bool {
+    roles::is_operator() && roles::outer_role_is_operator()
+}
+
 /// `tenant_has_role(min_role)`: whether the current user (`app.current_user_id`)
 /// holds at least `min_role` in the current tenant. False when either is unset.
 /// For users' own policies: `USING ((SELECT tenant_has_role('admin')))`.

@@ -55,10 +55,12 @@ impl RegistryPolicy {
 pub fn check_registry() -> Result<Vec<Finding>> {
     let exprs = Expressions::for_extension()?;
     let isolation_on = |column: &str| exprs.isolation_deparsed_on(column);
+    let operator = exprs.operator_reads_deparsed();
+    let admin_read = || RegistryPolicy::read("tenant_admin_read", "tenant_admin", operator.clone());
     let tenant_scoped = |column: &str| {
         vec![
             RegistryPolicy::read("tenant_isolation", "public", isolation_on(column)),
-            RegistryPolicy::read("tenant_admin_read", "tenant_admin", "true"),
+            admin_read(),
         ]
     };
     // Plans and their row limits: readable by all, edited by operators.
@@ -67,7 +69,7 @@ pub fn check_registry() -> Result<Vec<Finding>> {
             RegistryPolicy::read("tenant_plans_read", "public", "true"),
             RegistryPolicy {
                 command: "*",
-                ..RegistryPolicy::read("tenant_admin_write", "tenant_admin", "true")
+                ..RegistryPolicy::read("tenant_admin_write", "tenant_admin", operator.clone())
             },
         ]
     };
@@ -86,29 +88,19 @@ pub fn check_registry() -> Result<Vec<Finding>> {
         ("tenant.usage_totals", tenant_scoped(TENANT_COLUMN)),
         ("tenant.usage_by_table", tenant_scoped(TENANT_COLUMN)),
         ("tenant.usage", tenant_scoped(TENANT_COLUMN)),
-        (
-            "tenant.check_acceptances",
-            vec![RegistryPolicy::read(
-                "tenant_admin_read",
-                "tenant_admin",
-                "true",
-            )],
-        ),
+        ("tenant.check_acceptances", vec![admin_read()]),
         (
             "tenant.audit_log",
             vec![
-                RegistryPolicy::read("tenant_isolation", "public", isolation_on(TENANT_COLUMN)),
-                RegistryPolicy::read("tenant_admin_read", "tenant_admin", "true"),
+                RegistryPolicy::read(
+                    "tenant_isolation",
+                    "public",
+                    exprs.audit_isolation_deparsed(),
+                ),
+                admin_read(),
             ],
         ),
-        (
-            "tenant.erasures",
-            vec![RegistryPolicy::read(
-                "tenant_admin_read",
-                "tenant_admin",
-                "true",
-            )],
-        ),
+        ("tenant.erasures", vec![admin_read()]),
     ];
     // One state query for all of them.
     let names: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();

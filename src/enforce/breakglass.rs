@@ -204,7 +204,7 @@ pub fn record_use() -> Result<()> {
 
 /// `record_use` for a caller that knows it acts for a bypass member.
 fn record() -> Result<()> {
-    let Some(reason) = settings::bypass_reason() else {
+    let Some(reason) = settings::bypass_reason()? else {
         return Err(error::insufficient_privilege(
             "the bypass needs a reason: app.bypass_reason is not set",
             "Say why for the transaction, e.g. SELECT set_config('app.bypass_reason', 'ticket 4711: export for the customer', true); every use of the bypass is recorded with its reason in tenant.bypass_log.",

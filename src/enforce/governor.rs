@@ -59,7 +59,34 @@ pub fn init() {
         GucFlags::UNIT_MS,
     );
     // SAFETY: _PG_init runs once per process.
-    unsafe { pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut()) };
+    unsafe {
+        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+    }
+}
+
+/// `PREPARE TRANSACTION` of a transaction holding one of a tenant's
+/// `max_transactions` slots is refused: the slot (a transaction-level lock)
+/// would pass to the prepared transaction, which outlives the session and
+/// every idle timeout, and keep the tenant's slot until an operator ran
+/// `COMMIT/ROLLBACK PREPARED`.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    if event != pg_sys::XactEvent::XACT_EVENT_PRE_PREPARE {
+        return;
+    }
+    let lxid = super::breakglass::local_xact_id();
+    if HOLDING.with(|h| {
+        let h = h.borrow();
+        h.0 == lxid && !h.1.is_empty()
+    }) {
+        crate::error::report(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "a transaction that holds one of a tenant's max_transactions slots cannot be prepared (PREPARE TRANSACTION): the slot would stay taken after the session ended",
+            "Commit the transaction instead, or remove the tenant's max_transactions governor (tenant_governor_set(..., 'max_transactions', NULL)).",
+        )
+        .report(pgrx::PgLogLevel::ERROR);
+    }
 }
 
 /// A savepoint rolled back to starts again as a new subtransaction, after

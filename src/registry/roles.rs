@@ -79,12 +79,16 @@ pub fn outer_role_is_operator() -> bool {
 }
 
 /// Whether the current role has the privileges of tenant_bypass (the role
-/// the tenant_bypass policies apply to).
+/// the tenant_bypass policies apply to), and so has the role the session
+/// acts as outside any SECURITY DEFINER function: a definer function owned
+/// by a member, granted to an application role, must not hand that role
+/// the bypass (it would need only `set_config('app.bypass_rls', ...)`).
 pub fn has_bypass_role() -> bool {
     unsafe {
         let bypass = pgrx::pg_sys::get_role_oid(c"tenant_bypass".as_ptr(), true);
         bypass != pgrx::pg_sys::InvalidOid
             && pgrx::pg_sys::has_privs_of_role(pgrx::pg_sys::GetUserId(), bypass)
+            && pgrx::pg_sys::has_privs_of_role(pgrx::pg_sys::GetOuterUserId(), bypass)
     }
 }
 

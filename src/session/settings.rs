@@ -582,12 +582,26 @@ pub fn bypass_set() -> bool {
 }
 
 /// The reason the transaction gives for using the bypass
-/// (`app.bypass_reason`), trimmed; None when unset or blank.
-pub fn bypass_reason() -> Option<String> {
-    let text = String::from_utf8_lossy(setting_bytes(BYPASS_REASON_SETTING)?)
-        .trim()
-        .to_string();
-    (!text.is_empty()).then_some(text)
+/// (`app.bypass_reason`), trimmed; None when unset or blank. A reason set
+/// for the session (`SET`, `set_config(..., false)`) or the connection is
+/// refused (25000) like a long-lived context: behind a pooler it is another
+/// client's, and the record would carry it. A standing reason stored for the
+/// role or database (`ALTER ROLE job SET app.bypass_reason = ...`) or the
+/// server is the job's own, and stands.
+pub fn bypass_reason() -> Result<Option<String>> {
+    let Some(bytes) = setting_bytes(BYPASS_REASON_SETTING) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(bytes).trim().to_string();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    // SAFETY: NULL or the record Postgres returned just now.
+    let how = unsafe { LongLived::of(foreign_record(BYPASS_REASON_SETTING)) };
+    if matches!(how, Some(LongLived::Session | LongLived::Connection)) {
+        refuse_long_lived_record(foreign_record(BYPASS_REASON_SETTING), BYPASS_REASON_SETTING)?;
+    }
+    Ok(Some(text))
 }
 
 /// The end of a transaction (called by `epoch`'s callback).

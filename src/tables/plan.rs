@@ -91,6 +91,24 @@ impl Expressions {
         )
     }
 
+    /// The registry's `tenant_admin_read`/`_write` clause, as Postgres
+    /// prints it back.
+    pub fn operator_reads_deparsed(&self) -> String {
+        format!(
+            "( SELECT {}._tenant_operator_reads() AS _tenant_operator_reads)",
+            self.schema
+        )
+    }
+
+    /// tenant.audit_log's `tenant_isolation` clause, as Postgres prints it
+    /// back: the tenant's entries, of the tables the session may SELECT.
+    pub fn audit_isolation_deparsed(&self) -> String {
+        format!(
+            "({} AND has_table_privilege((to_regclass(relation))::oid, 'SELECT'::text))",
+            self.isolation_deparsed_on(crate::names::TENANT_COLUMN)
+        )
+    }
+
     pub fn bypass(&self) -> String {
         format!("(SELECT {}.tenant_bypass_requested())", self.schema)
     }

@@ -200,6 +200,33 @@ INSERT INTO au_docs (id, title) VALUES (4, 'not audited');
 COMMIT;
 SELECT count(*) AS entries_for_row_4 FROM tenant.audit_log WHERE key->>'id' = '4';
 SELECT count(*) > 0 AS entries_kept FROM tenant.audit_log WHERE relation = 'public.au_docs';
+-- The entries carry the rows' values: a role that may not SELECT the table
+-- does not read them either (its tenant's entries of other tables it still
+-- reads).
+SET ROLE migrator;
+CREATE TABLE au_salaries (tenant_id uuid NOT NULL, id int, salary int, PRIMARY KEY (tenant_id, id));
+SELECT tenant_enable('au_salaries') IS NOT NULL AS enabled, tenant_audit_enable('au_salaries') IS NOT NULL AS audited;
+GRANT INSERT ON au_salaries TO job;
+RESET ROLE;
+BEGIN;
+SET LOCAL ROLE job;
+SELECT set_config('app.current_tenant', 'a0d17000-0000-4000-8000-0000000a0001', true) IS NOT NULL AS acting;
+INSERT INTO au_salaries (id, salary) VALUES (1, 900000);
+COMMIT;
+BEGIN;
+SET LOCAL ROLE app_user;
+SELECT set_config('app.current_tenant', 'a0d17000-0000-4000-8000-0000000a0001', true) IS NOT NULL AS acting;
+SELECT count(*) FROM au_salaries;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE app_user;
+SELECT set_config('app.current_tenant', 'a0d17000-0000-4000-8000-0000000a0001', true) IS NOT NULL AS acting;
+SELECT relation, count(*) AS entries FROM tenant.audit_log GROUP BY 1 ORDER BY 1;
+ROLLBACK;
+SELECT count(*) AS entries_an_operator_sees FROM tenant.audit_log WHERE relation = 'public.au_salaries';
+SELECT tenant_audit_disable('au_salaries') IS NOT NULL AS disabled;
+DROP TABLE au_salaries;
 SELECT tenant_audit_disable('au_decoy') IS NOT NULL, tenant_audit_disable('au_other') IS NOT NULL, tenant_audit_disable('au_moods') IS NOT NULL;
 DROP TABLE au_docs, au_plain, au_nokey, au_parted, au_decoy, au_other, au_moods;
 DROP CAST (au_mood AS json);

@@ -140,6 +140,45 @@ SET default_transaction_read_only = off;
 ALTER DATABASE :"db" RESET default_transaction_read_only;
 SELECT count(*) AS records FROM bg_log();
 
+-- A SECURITY DEFINER function owned by a member of tenant_bypass does not
+-- hand the bypass to whoever calls it: both the role asking and the
+-- session's own role must hold it.
+\c - job
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT current_tenant_id() IS NULL AS library_loaded;
+CREATE FUNCTION bg_job_count() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+    SET search_path = public, pg_catalog AS $$ SELECT count(*) FROM bg_notes $$;
+GRANT EXECUTE ON FUNCTION bg_job_count() TO app_user;
+BEGIN;
+SELECT set_config('app.bypass_rls', 'on', true) AS bypass,
+       set_config('app.bypass_reason', 'the job itself', true) AS reason;
+SELECT bg_job_count() AS the_job_through_its_function;
+ROLLBACK;
+-- A reason set for the session (by an earlier client of a pooled
+-- connection) does not stand for a later transaction's bypass: 25000.
+SET app.bypass_reason = 'a reason an earlier client left';
+BEGIN;
+SELECT set_config('app.bypass_rls', 'on', true) AS bypass;
+SELECT count(*) FROM bg_notes;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+RESET app.bypass_reason;
+\c - app_user
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+BEGIN;
+SELECT act_as('acme-corp');
+SELECT set_config('app.bypass_rls', 'on', true) AS bypass,
+       set_config('app.bypass_reason', 'borrowed', true) AS reason;
+SELECT bg_job_count() AS app_user_through_jobs_function;
+ROLLBACK;
+\c - postgres
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+SELECT count(*) AS records FROM bg_log();
+DROP FUNCTION bg_job_count();
+
 DROP VIEW bg_notes_view;
 REVOKE CREATE ON SCHEMA public FROM job;
 DROP TABLE bg_notes, bg_files;

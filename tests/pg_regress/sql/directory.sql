@@ -126,6 +126,30 @@ SELECT slug FROM tenants WHERE leak_slug(slug);
 ROLLBACK;
 DROP FUNCTION leak_slug(text);
 
+-- A view or SECURITY DEFINER function an operator wrote (in a migration,
+-- say) over the registry: Postgres applies the registry's policies as the
+-- owner's, but the tenant_admin ones open every tenant only to an operator
+-- asking itself. The reader sees its own tenant, as in the tables.
+SET ROLE migrator;
+CREATE VIEW op_tenants AS SELECT slug FROM tenant.tenants;
+CREATE VIEW op_audit AS SELECT relation FROM tenant.audit_log;
+CREATE FUNCTION op_member_count() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog AS $$ SELECT count(*) FROM tenant.tenants $$;
+GRANT SELECT ON op_tenants, op_audit TO app_user;
+GRANT EXECUTE ON FUNCTION op_member_count() TO app_user;
+SELECT count(*) > 2 AS the_operator_itself_sees_all FROM op_tenants;
+RESET ROLE;
+BEGIN;
+SET LOCAL ROLE app_user;
+SELECT act_as('globex');
+SELECT slug FROM op_tenants;
+SELECT op_member_count() AS tenants_through_the_function;
+ROLLBACK;
+SET ROLE migrator;
+DROP VIEW op_tenants, op_audit;
+DROP FUNCTION op_member_count();
+RESET ROLE;
+
 DROP VIEW public.tenants;
 DROP ROLE bt_resolver;
 DROP ROLE bt_resolver_writes;

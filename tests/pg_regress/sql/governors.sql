@@ -61,6 +61,14 @@ SELECT current_setting('statement_timeout') AS statement_timeout,
 SELECT pg_sleep(1);
 ROLLBACK;
 SELECT current_setting('statement_timeout') AS after, current_setting('work_mem') AS work_mem_after;
+-- A transaction holding one of the tenant's max_transactions slots cannot
+-- be prepared (0A000, before Postgres' own 55000 here): the slot would pass
+-- to the prepared transaction and stay taken after the session ended.
+BEGIN;
+SELECT act_as('governed-co');
+SELECT count(*) AS slots_held FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+PREPARE TRANSACTION 'governed_slot';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- Named with tenant_set, the same; a stricter session value stays.
 BEGIN;
 SET LOCAL statement_timeout = '100ms';
