@@ -15,6 +15,7 @@ const LEAKPROOF_FUNCTIONS_SQL: &str =
 const BYPASS_MEMBERS_SQL: &str = include_str!("../../sql/queries/check/bypass_members.sql");
 const DEFAULT_PRIVILEGES_SQL: &str = include_str!("../../sql/queries/check/default_privileges.sql");
 const CASTING_DEFAULTS_SQL: &str = include_str!("../../sql/queries/check/casting_defaults.sql");
+const TEMPORARY_OBJECTS_SQL: &str = include_str!("../../sql/queries/check/temporary_objects.sql");
 
 pub fn check_all() -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
@@ -22,7 +23,40 @@ pub fn check_all() -> Result<Vec<Finding>> {
     findings.extend(bypass_members()?);
     findings.extend(default_privileges()?);
     findings.extend(casting_defaults()?);
+    findings.extend(temporary_objects()?);
     Ok(findings)
+}
+
+/// Check 20: PUBLIC may create temporary objects (TEMPORARY on the
+/// database, Postgres' default). Behind a transaction pooler a server
+/// connection's temporary schema outlives each client: one client (a SQL
+/// injection) can create a temporary view, table or rule named like a
+/// tenant-scoped table, which shadows it for unqualified names, and every
+/// later client of the connection reads and writes through it. Warns; the
+/// fix revokes it from PUBLIC (roles that need temporary tables get it by
+/// name, outside the pooled application).
+fn temporary_objects() -> Result<Vec<Finding>> {
+    rows(TEMPORARY_OBJECTS_SQL, 2, |v| {
+        let (database, public_may) = (text(v, 0), text(v, 1));
+        if public_may != "true" {
+            return Finding::new(
+                "temporary_objects",
+                &database,
+                Status::Ok,
+                "PUBLIC may not create temporary objects in this database",
+            );
+        }
+        Finding::new(
+            "temporary_objects",
+            &database,
+            Status::Warn,
+            "PUBLIC may create temporary objects here (TEMPORARY, Postgres' default): behind a transaction pooler one client's temporary view or table named like a tenant-scoped table shadows it for every later client of that server connection, whose reads and writes then go through it",
+        )
+        .fix(&[
+            format!("REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC"),
+            format!("-- then GRANT TEMPORARY ON DATABASE {database} TO the roles that need temporary tables and do not sit behind a pooler"),
+        ])
+    })
 }
 
 /// Check 13: a LEAKPROOF function may run on rows before the policies have

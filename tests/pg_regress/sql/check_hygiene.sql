@@ -191,6 +191,15 @@ SELECT "check", object, status, detail, fix FROM tenant_check()
  ORDER BY 1, 2;
 ROLLBACK;
 
+-- 20. PUBLIC may create temporary objects (Postgres' default): behind a
+-- transaction pooler a temporary view named like a tenant-scoped table
+-- shadows it for the connection's later clients. Warned; its fix clears it.
+SELECT object, status, fix FROM tenant_check() WHERE "check" = 'temporary_objects';
+BEGIN;
+REVOKE TEMPORARY ON DATABASE pg_tenant_hygiene FROM PUBLIC;
+SELECT object, status, detail FROM tenant_check() WHERE "check" = 'temporary_objects';
+ROLLBACK;
+
 -- Accepted findings: tenant_assert_check fails on new ones only.
 CREATE ROLE hygiene_ops NOLOGIN IN ROLE tenant_admin;
 BEGIN;

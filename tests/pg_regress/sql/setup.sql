@@ -12,6 +12,10 @@ GRANT CREATE ON SCHEMA public TO migrator;
 CREATE ROLE app_user LOGIN;
 CREATE ROLE job LOGIN;
 GRANT tenant_bypass TO job;
+-- Behind a pooler PUBLIC should not create temporary objects (tenant_check's
+-- temporary_objects); the test roles get it by name.
+SELECT format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()) \gexec
+SELECT format('GRANT TEMPORARY ON DATABASE %I TO migrator, app_user, job', current_database()) \gexec
 SELECT rolname, rolsuper, rolbypassrls FROM pg_roles
  WHERE rolname IN ('migrator', 'app_user', 'job') ORDER BY rolname;
 
