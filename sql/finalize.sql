@@ -68,7 +68,7 @@ COMMENT ON TRIGGER tenant_append_only_truncate ON tenant.bypass_log IS
 CREATE POLICY tenant_isolation ON tenant.audit_log
     AS PERMISSIVE FOR SELECT TO PUBLIC
     USING (tenant_id = (SELECT @extschema@.current_tenant_id())
-           AND pg_catalog.has_table_privilege(pg_catalog.to_regclass(relation), 'SELECT'));
+           AND @extschema@._tenant_may_read_audited(relation));
 COMMENT ON POLICY tenant_isolation ON tenant.audit_log IS
     'pg_tenant: a session sees the audit entries of the tenant in app.current_tenant, of the tables it may SELECT (the entries carry the rows'' values).';
 CREATE POLICY tenant_admin_read ON tenant.audit_log
@@ -582,6 +582,8 @@ COMMENT ON FUNCTION @extschema@._tenant_unregister_table(regclass) IS
     'pg_tenant internal: removes a table from tenant.tables (called by the SQL of tenant_disable; the caller must own the table).';
 COMMENT ON FUNCTION @extschema@._tenant_directory_lists_all() IS
     'pg_tenant internal: whether tenant.directory lists every tenant for this session (an operator, or a tenant_bypass or tenant_directory member that set app.bypass_rls).';
+COMMENT ON FUNCTION @extschema@._tenant_may_read_audited(text) IS
+    'pg_tenant internal: whether the session may SELECT the audited table an entry of tenant.audit_log names (the log''s read policy asks per entry; false for a table gone or renamed).';
 COMMENT ON FUNCTION @extschema@._tenant_operator_reads() IS
     'pg_tenant internal: whether the registry''s tenant_admin_read and tenant_admin_write policies apply to this session: the role asking and the session''s role outside SECURITY DEFINER functions are both operators (not a reader of an operator''s view).';
 COMMENT ON FUNCTION @extschema@._tenant_directory_write() IS

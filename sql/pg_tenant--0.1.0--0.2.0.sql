@@ -690,7 +690,13 @@ ALTER POLICY tenant_admin_read ON tenant.usage USING ((SELECT @extschema@._tenan
 COMMENT ON POLICY tenant_admin_read ON tenant.usage IS
     'pg_tenant: members of tenant_admin (asking themselves, not through a view or SECURITY DEFINER function one owns) see every tenant''s API request counts.';
 -- A tenant's audit entries carry the rows' values: shown for the tables the session may SELECT.
+CREATE FUNCTION @extschema@._tenant_may_read_audited("relation" text) RETURNS bool
+    STRICT STABLE PARALLEL RESTRICTED
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', '_tenant_may_read_audited_wrapper';
+COMMENT ON FUNCTION @extschema@._tenant_may_read_audited(text) IS
+    'pg_tenant internal: whether the session may SELECT the audited table an entry of tenant.audit_log names (the log''s read policy asks per entry; false for a table gone or renamed).';
 ALTER POLICY tenant_isolation ON tenant.audit_log USING (tenant_id = (SELECT @extschema@.current_tenant_id())
-           AND pg_catalog.has_table_privilege(pg_catalog.to_regclass(relation), 'SELECT'));
+           AND @extschema@._tenant_may_read_audited(relation));
 COMMENT ON POLICY tenant_isolation ON tenant.audit_log IS
     'pg_tenant: a session sees the audit entries of the tenant in app.current_tenant, of the tables it may SELECT (the entries carry the rows'' values).';

@@ -33,3 +33,56 @@ pub const FILL_TRIGGER: &str = "tenant_set_id";
 pub const USAGE_TRIGGER_FUNCTION: &str = "tenant_count_usage";
 pub const NEW_ROWS: &str = "tenant_new_rows";
 pub const OLD_ROWS: &str = "tenant_old_rows";
+
+/// Splits `schema.table` as Postgres quotes it (`quote_identifier` on each
+/// part, as `tenant.audit_log.relation` holds it) into its two names, the
+/// quotes removed; None for anything else. Never raises: the audit log's
+/// read policy calls it on every entry.
+pub fn split_qualified(text: &str) -> Option<(String, String)> {
+    fn one(rest: &str) -> Option<(String, &str)> {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            while let Some((i, c)) = chars.next() {
+                if c != '"' {
+                    name.push(c);
+                    continue;
+                }
+                if quoted[i + 1..].starts_with('"') {
+                    name.push('"');
+                    chars.next();
+                    continue;
+                }
+                return Some((name, &quoted[i + 1..]));
+            }
+            return None;
+        }
+        let end = rest.find('.').unwrap_or(rest.len());
+        let name = &rest[..end];
+        (!name.is_empty() && !name.contains('"')).then(|| (name.to_string(), &rest[end..]))
+    }
+    let (schema, rest) = one(text)?;
+    let (table, rest) = one(rest.strip_prefix('.')?)?;
+    rest.is_empty().then_some((schema, table))
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::split_qualified;
+
+    #[test]
+    fn qualified_names_split_as_quoted() {
+        let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+        assert_eq!(split_qualified("public.docs"), pair("public", "docs"));
+        assert_eq!(
+            split_qualified("\"My Schema\".\"a.b\"\"c\""),
+            pair("My Schema", "a.b\"c")
+        );
+        assert_eq!(split_qualified("hr.\"Salaries\""), pair("hr", "Salaries"));
+        assert_eq!(split_qualified("docs"), None);
+        assert_eq!(split_qualified("a.b.c"), None);
+        assert_eq!(split_qualified("\"open.docs"), None);
+        assert_eq!(split_qualified(".docs"), None);
+        assert_eq!(split_qualified("a."), None);
+    }
+}

@@ -621,3 +621,38 @@ fn existing_triggers(relid: pg_sys::Oid) -> Result<Vec<String>> {
         &[relid.into()],
     )
 }
+
+/// `_tenant_may_read_audited(relation)`: whether the session may SELECT the
+/// audited table an entry of `tenant.audit_log` names (its read policy asks,
+/// per entry: the entries carry whole rows). False for a table that no
+/// longer exists under that name, or a name that does not parse; the lookup
+/// checks no schema privilege, so it never raises (`to_regclass` raises
+/// "permission denied for schema" for a schema the session may not use).
+#[pg_extern(stable, strict, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn _tenant_may_read_audited(relation: &str) -> bool {
+    let Some((schema, table)) = crate::names::split_qualified(relation) else {
+        return false;
+    };
+    let (Ok(schema), Ok(table)) = (
+        std::ffi::CString::new(schema),
+        std::ffi::CString::new(table),
+    ) else {
+        return false;
+    };
+    // SAFETY: catalog lookups by name that return InvalidOid when missing,
+    // and a privilege check of the current role.
+    unsafe {
+        let namespace = pg_sys::get_namespace_oid(schema.as_ptr(), true);
+        if namespace == pg_sys::InvalidOid {
+            return false;
+        }
+        let relid = pg_sys::get_relname_relid(table.as_ptr(), namespace);
+        relid != pg_sys::InvalidOid
+            && pg_sys::pg_class_aclcheck(
+                relid,
+                pg_sys::GetUserId(),
+                pg_sys::ACL_SELECT as pg_sys::AclMode,
+            ) == pg_sys::AclResult::ACLCHECK_OK
+    }
+}

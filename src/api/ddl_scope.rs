@@ -309,14 +309,11 @@ unsafe fn warn_added_tenant_column(tree: *mut pg_sys::Node) -> Result<()> {
     Ok(())
 }
 
+/// Whether a table created or attached below `parent` counts usage: when
+/// the parent or any table above it does (it then counts on the counted
+/// root), so that its rows written by name cannot pass that root's quotas.
 fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
-    Ok(identity::as_registry_owner(|| {
-        spi::one::<bool>(
-            "SELECT track_usage FROM tenant.tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid",
-            &[parent.into()],
-        )
-    })?
-    .unwrap_or(true))
+    crate::enforce::usage::counted_here_or_above(parent)
 }
 
 /// `relid` and the tables below it (partitions and inheritance children,
@@ -380,28 +377,32 @@ fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
 fn join_tree(tree: pg_sys::Oid, parent: pg_sys::Oid) -> Result<()> {
     let track_usage = parent_tracks_usage(parent)?;
     let tables = tree_tables(tree)?;
-    // As tenant_enable runs: with the search_path its pg_extern sets, so
-    // the catalog's expressions read back schema-qualified.
-    for (relid, _) in tables.iter().filter(|(_, track)| track.is_none()) {
-        identity::with_pinned_search_path(|| {
-            super::tables::enable_with_defaults(*relid, track_usage)
-        })?;
-    }
-    let root = crate::enforce::usage::counted_as(tree)?;
-    if root == tree {
-        return Ok(());
-    }
-    let schema = spi::extension_schema()?;
-    identity::as_registry_owner(|| {
-        for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(true)) {
-            crate::enforce::usage::forget_table(*relid)?;
+    crate::enforce::usage::joining(|| {
+        // As tenant_enable runs: with the search_path its pg_extern sets, so
+        // the catalog's expressions read back schema-qualified.
+        for (relid, _) in tables.iter().filter(|(_, track)| track.is_none()) {
+            identity::with_pinned_search_path(|| {
+                super::tables::enable_with_defaults(*relid, track_usage)
+            })?;
         }
-        crate::enforce::usage::count_rows_into(root, tree, &schema)
-    })?;
-    for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(false)) {
-        identity::with_pinned_search_path(|| super::tables::enable_with_defaults(*relid, true))?;
-    }
-    Ok(())
+        let root = crate::enforce::usage::counted_as(tree)?;
+        if root == tree {
+            return Ok(());
+        }
+        let schema = spi::extension_schema()?;
+        identity::as_registry_owner(|| {
+            for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(true)) {
+                crate::enforce::usage::forget_table(*relid)?;
+            }
+            crate::enforce::usage::count_rows_into(root, tree, &schema)
+        })?;
+        for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(false)) {
+            identity::with_pinned_search_path(|| {
+                super::tables::enable_with_defaults(*relid, true)
+            })?;
+        }
+        Ok(())
+    })
 }
 
 /// Makes what an `ALTER TABLE ... ATTACH PARTITION` attached to a

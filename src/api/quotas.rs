@@ -30,7 +30,22 @@ fn require_counted_table(
         )
     })?;
     match tracked {
-        Some(true) => Ok((oid, name)),
+        Some(true) => {
+            // A partition or inheritance child counts on its counted root,
+            // whose row limit holds for it: a limit of its own would never
+            // be consulted.
+            let root = crate::enforce::usage::counted_as(oid)?;
+            if root != oid {
+                let root = identity::relation_label(root);
+                return Err(error::invalid_parameter(
+                    format!("{function}: table {name} counts its rows on {root}, whose row limit applies to it"),
+                    format!(
+                        "Set the limit on {root}: the rows of its partitions and inheritance children count against it."
+                    ),
+                ));
+            }
+            Ok((oid, name))
+        }
         Some(false) => Err(error::invalid_parameter(
             format!(
                 "{function}: table {name} does not count usage, so a row quota cannot apply to it"

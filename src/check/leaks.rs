@@ -429,7 +429,7 @@ fn foreign_keys_without_tenant() -> Result<Vec<Finding>> {
     ok_when_empty(
         "foreign_key_without_tenant",
         &mut findings,
-        "foreign keys into tenant-scoped tables come from tenant-scoped tables and include tenant_id",
+        "foreign keys into tenant-scoped tables include tenant_id",
     );
     Ok(findings)
 }

@@ -150,9 +150,13 @@ thread_local! {
 }
 
 thread_local! {
-    /// Tables (by OID) and the counted table their usage is counted on
-    /// (`counted_as`); forgotten with `COUNTING_TRIGGERS`.
-    static COUNTED_AS: RefCell<HashMap<u32, u32>> = RefCell::new(HashMap::new());
+    /// Tables (by OID), the counted table their usage is counted on
+    /// (`counted_as`) and every ancestor the answer was read from: an
+    /// invalidation of the table or of one of them (ATTACH, DETACH,
+    /// INHERIT, NO INHERIT, a table that starts or stops counting) drops the
+    /// entry, one of any other relation (a temporary table's) keeps it; all
+    /// go on abort.
+    static COUNTED_AS: RefCell<HashMap<u32, (u32, Vec<u32>)>> = RefCell::new(HashMap::new());
 }
 
 /// The table whose counters a table's writes go to: the topmost of its
@@ -167,31 +171,40 @@ thread_local! {
 /// Refused (0A000) for a table that two counted tables, neither above the
 /// other, read through inheritance: a scan of each counts its rows.
 pub fn counted_as(relid: pg_sys::Oid) -> error::Result<pg_sys::Oid> {
-    if let Some(root) = COUNTED_AS.with(|c| c.borrow().get(&relid.to_u32()).copied()) {
+    if let Some(root) = COUNTED_AS.with(|c| c.borrow().get(&relid.to_u32()).map(|e| e.0)) {
         return Ok(pg_sys::Oid::from(root));
     }
-    let roots = counted_roots(relid)?;
+    let (roots, ancestors) = counted_roots(relid)?;
     let root = match roots.as_slice() {
         [] => relid,
         [root] => *root,
         [first, second, ..] => return Err(two_counted_roots(relid, *first, *second)),
     };
-    COUNTED_AS.with(|c| c.borrow_mut().insert(relid.to_u32(), root.to_u32()));
+    COUNTED_AS.with(|c| {
+        c.borrow_mut()
+            .insert(relid.to_u32(), (root.to_u32(), ancestors))
+    });
     Ok(root)
 }
 
 /// Refuses (0A000) a table that two counted tables, neither above the
 /// other, read through inheritance (`counted_as`), looked up afresh.
 pub fn refuse_two_roots(relid: pg_sys::Oid) -> error::Result<()> {
-    match counted_roots(relid)?.as_slice() {
+    match counted_roots(relid)?.0.as_slice() {
         [first, second, ..] => Err(two_counted_roots(relid, *first, *second)),
         _ => Ok(()),
     }
 }
 
+/// Whether `relid` or a table above it counts usage (a table created or
+/// attached below it is counted then, on its counted root).
+pub fn counted_here_or_above(relid: pg_sys::Oid) -> error::Result<bool> {
+    Ok(!counted_roots(relid)?.0.is_empty())
+}
+
 /// The counted tables among `relid` and its ancestors that have no counted
-/// ancestor themselves, in OID order.
-fn counted_roots(relid: pg_sys::Oid) -> error::Result<Vec<pg_sys::Oid>> {
+/// ancestor themselves, in OID order; and every ancestor of `relid`.
+fn counted_roots(relid: pg_sys::Oid) -> error::Result<(Vec<pg_sys::Oid>, Vec<u32>)> {
     // Every inheritance edge above the table, and which of the tables on
     // them (the table included) count usage.
     let (edges, counted) = identity::as_registry_owner_qualified(|| {
@@ -240,10 +253,14 @@ fn counted_roots(relid: pg_sys::Oid) -> error::Result<Vec<pg_sys::Oid>> {
         }
         false
     };
-    Ok(counted
+    let mut ancestors: Vec<u32> = parents.values().flatten().copied().collect();
+    ancestors.sort_unstable();
+    ancestors.dedup();
+    let roots = counted
         .into_iter()
         .filter(|table| !has_counted_ancestor(table.to_u32()))
-        .collect())
+        .collect();
+    Ok((roots, ancestors))
 }
 
 fn two_counted_roots(relid: pg_sys::Oid, first: pg_sys::Oid, second: pg_sys::Oid) -> ErrorReport {
@@ -368,10 +385,16 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
             t.retain(|_, table| *table != relid);
         }
     });
-    // Which ancestor counts can change with an invalidation of any table of
-    // the tree (ATTACH, DETACH, a root that starts or stops counting): all
-    // of it is looked up again.
-    COUNTED_AS.with(|c| c.borrow_mut().clear());
+    // Which ancestor counts changes only with an invalidation of the table
+    // or of one of its ancestors (see COUNTED_AS).
+    COUNTED_AS.with(|c| {
+        let mut c = c.borrow_mut();
+        if relid == 0 {
+            c.clear();
+        } else {
+            c.retain(|table, (_, ancestors)| *table != relid && !ancestors.contains(&relid));
+        }
+    });
 }
 
 #[pg_guard]
@@ -688,16 +711,46 @@ pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
 
 /// Adds a counted table's existing rows to the counters, per tenant (after
 /// `forget_table`).
+///
+/// A partition or inheritance child of a counted table counts on its counted
+/// root (`counted_as`). One that starts counting while it holds rows (it was
+/// registered without counting, or not tenant-scoped, while rows were
+/// written into it by name) may hold rows the root's counters never saw, and
+/// which ones cannot be told apart: the root is recounted from its rows. An
+/// empty one adds nothing; the rows a table brings when it is attached or
+/// starts inheriting are added by that DDL (`count_rows_into`, inside
+/// `joining`, where this adds nothing).
 pub fn count_existing_rows(relid: pg_sys::Oid, schema: &str) -> error::Result<()> {
-    // A partition or inheritance child of a counted table counts on its
-    // counted root (`counted_as`), which holds its rows already (written
-    // through it, or counted by the root's scan when the root started):
-    // nothing to add. The rows an attached or newly inheriting table brings
-    // are added by that DDL (`count_rows_into`).
-    if counted_as(relid)? != relid {
+    let root = counted_as(relid)?;
+    if root == relid {
+        return count_rows_into(relid, relid, schema);
+    }
+    if JOINING.get() || tree_totals(relid, schema, None)?.is_empty() {
         return Ok(());
     }
-    count_rows_into(relid, relid, schema)
+    forget_table(root)?;
+    count_rows_into(root, root, schema)
+}
+
+thread_local! {
+    /// Set while DDL that brings a tree under a counted root counts the
+    /// tree's rows itself (`joining`).
+    static JOINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (which enables the tables of a tree now under a counted root
+/// and adds the tree's rows to the root once) with `count_existing_rows`
+/// adding nothing for them.
+pub fn joining<R>(f: impl FnOnce() -> error::Result<R>) -> error::Result<R> {
+    /// Puts the flag back however `f` ends (an error raised inside unwinds).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            JOINING.set(self.0);
+        }
+    }
+    let _restore = Restore(JOINING.replace(true));
+    f()
 }
 
 /// Adds the rows of `source` and of the tables below it (partitions and

@@ -104,8 +104,9 @@ impl Expressions {
     /// back: the tenant's entries, of the tables the session may SELECT.
     pub fn audit_isolation_deparsed(&self) -> String {
         format!(
-            "({} AND has_table_privilege((to_regclass(relation))::oid, 'SELECT'::text))",
-            self.isolation_deparsed_on(crate::names::TENANT_COLUMN)
+            "({} AND {}._tenant_may_read_audited(relation))",
+            self.isolation_deparsed_on(crate::names::TENANT_COLUMN),
+            self.schema
         )
     }
 

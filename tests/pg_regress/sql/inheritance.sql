@@ -80,6 +80,45 @@ SELECT u.relid::regclass AS relation, u.row_count AS counted_rows
 SELECT table_name, counter, recorded, actual FROM tenant_usage_reconcile('globex')
  WHERE table_name LIKE '%inh_notes%' ORDER BY 1, 2;
 
+-- A row limit belongs on the table the rows count on: set on a child, it
+-- would never be consulted (22023, naming the parent).
+SELECT tenant_quota_set('acme-corp', 'inh_notes_rich', 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- A child that starts counting while it holds rows no counter saw (it was
+-- registered without counting, as earlier releases did, and written by name
+-- meanwhile): the parent is recounted, and its limit holds again.
+SELECT tenant_enable('inh_notes_archive', track_usage => false) IS NOT NULL AS stopped;
+RESET ROLE;
+SET ROLE app_user;
+BEGIN;
+SELECT act_as('acme-corp');
+INSERT INTO inh_notes_archive (id, body) SELECT n, 'written while uncounted' FROM generate_series(20, 24) n;
+COMMIT;
+RESET ROLE;
+SET ROLE migrator;
+SELECT tenant_enable('inh_notes_archive') IS NOT NULL AS counting_again;
+RESET ROLE;
+SELECT count(*) AS corrections FROM tenant_usage_reconcile();
+SET ROLE app_user;
+BEGIN;
+SELECT act_as('acme-corp');
+INSERT INTO inh_notes_archive (id, body) VALUES (25, 'past the limit');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+RESET ROLE;
+DELETE FROM inh_notes_archive WHERE id >= 20;
+
+-- A new child under an uncounted middle table counts on the counted table
+-- above it.
+SET ROLE migrator;
+CREATE TABLE inh_notes_mid () INHERITS (inh_notes);
+SELECT tenant_enable('inh_notes_mid', track_usage => false) IS NOT NULL AS uncounted_middle;
+CREATE TABLE inh_notes_leaf () INHERITS (inh_notes_mid);
+SELECT relid::regclass, track_usage FROM tenant.tables WHERE relid = 'inh_notes_leaf'::regclass;
+DROP TABLE inh_notes_leaf, inh_notes_mid;
+RESET ROLE;
+
 -- A child of two counted tables would be counted twice: refused.
 SET ROLE migrator;
 CREATE TABLE inh_memos (id int, tenant_id uuid NOT NULL, body text);
