@@ -623,7 +623,7 @@ fn existing_triggers(relid: pg_sys::Oid) -> Result<Vec<String>> {
 }
 
 /// `_tenant_may_read_audited(relation)`: whether the session may SELECT the
-/// audited table an entry of `tenant.audit_log` names (its read policy asks,
+/// audited table an entry of `tenant.audit_log` names (and use its schema) (its read policy asks,
 /// per entry: the entries carry whole rows). False for a table that no
 /// longer exists under that name, or a name that does not parse; the lookup
 /// checks no schema privilege, so it never raises (`to_regclass` raises
@@ -645,6 +645,23 @@ fn _tenant_may_read_audited(relation: &str) -> bool {
     unsafe {
         let namespace = pg_sys::get_namespace_oid(schema.as_ptr(), true);
         if namespace == pg_sys::InvalidOid {
+            return false;
+        }
+        // Reading the table also needs USAGE on its schema.
+        #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+        let usage = pg_sys::pg_namespace_aclcheck(
+            namespace,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_USAGE as pg_sys::AclMode,
+        );
+        #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+        let usage = pg_sys::object_aclcheck(
+            pg_sys::NamespaceRelationId,
+            namespace,
+            pg_sys::GetUserId(),
+            pg_sys::ACL_USAGE as pg_sys::AclMode,
+        );
+        if usage != pg_sys::AclResult::ACLCHECK_OK {
             return false;
         }
         let relid = pg_sys::get_relname_relid(table.as_ptr(), namespace);

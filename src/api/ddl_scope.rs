@@ -341,10 +341,14 @@ fn tree_tables(relid: pg_sys::Oid) -> Result<Vec<(pg_sys::Oid, Option<bool>)>> {
 }
 
 /// Recounts the counters of the counted tables of `relid`'s tree (its
-/// partitions and inheritance children) from their rows, each where
-/// `usage::counted_as` says: a table that left a counted root (DETACH
-/// PARTITION, NO INHERIT) counts its own rows from now on.
-fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
+/// partitions and inheritance children) from their rows, each counting where
+/// `usage::counted_as` now says, writers kept out meanwhile: after a table
+/// left a counted root (DETACH PARTITION, NO INHERIT), or a table above the
+/// counted ones stopped counting (`_tenant_usage_stop`, tenant_disable),
+/// their rows count on themselves (or a lower counted root) from now on. The
+/// counters of every counted table of the tree go; each table that is its
+/// own root now adds the rows of its tree.
+pub(super) fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
     let counting: Vec<pg_sys::Oid> = tree_tables(relid)?
         .into_iter()
         .filter(|(_, track)| *track == Some(true))
@@ -355,11 +359,14 @@ fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
     }
     let schema = spi::extension_schema()?;
     identity::as_registry_owner(|| {
+        crate::enforce::usage::lock_tree(relid)?;
         for table in &counting {
             crate::enforce::usage::forget_table(*table)?;
         }
         for table in &counting {
-            crate::enforce::usage::count_existing_rows(*table, &schema)?;
+            if crate::enforce::usage::counted_as(*table)? == *table {
+                crate::enforce::usage::count_rows_into(*table, *table, &schema)?;
+            }
         }
         Ok(())
     })
@@ -391,6 +398,9 @@ fn join_tree(tree: pg_sys::Oid, parent: pg_sys::Oid) -> Result<()> {
         }
         let schema = spi::extension_schema()?;
         identity::as_registry_owner(|| {
+            // Writers already counting into the tree (on its tables or a
+            // root below) finish first; new ones wait for this transaction.
+            crate::enforce::usage::lock_tree(tree)?;
             for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(true)) {
                 crate::enforce::usage::forget_table(*relid)?;
             }
@@ -451,6 +461,16 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         let relid = unsafe { relid_of(table) };
         if relid != pg_sys::InvalidOid && scoped_table_oid(relid)? {
             recount_tree(relid)?;
+            // DETACH PARTITION drops the row triggers the partition had
+            // from its parent, pg_tenant's fill trigger among them: the
+            // table, tenant-scoped on its own now, gets what it lacks again.
+            let track = tree_tables(relid)?
+                .first()
+                .and_then(|(_, track)| *track)
+                .unwrap_or(true);
+            identity::with_pinned_search_path(|| {
+                super::tables::enable_with_defaults(relid, track)
+            })?;
         }
     }
     for (table, parent, inherits) in joined {

@@ -330,6 +330,8 @@ fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
             &[tbl.oid().into()],
         )
     })?;
+    // Counted tables below counted on it: they count their own rows now.
+    super::ddl_scope::recount_tree(tbl.oid())?;
     Ok(deleted.unwrap_or(false))
 }
 
@@ -346,6 +348,9 @@ fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
     let relid = tbl.oid();
     let schema = spi::extension_schema()?;
     identity::as_registry_owner(|| {
+        // Writers into the tree finish first; new ones wait for this
+        // transaction (they would count where the tree said before).
+        usage::lock_tree(relid)?;
         usage::forget_table(relid)?;
         // Its partitions and inheritance children count on it from now on,
         // and its recount takes in their rows: counters they kept while
@@ -380,10 +385,14 @@ fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
 #[search_path(pg_catalog, pg_temp)]
 fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
-    identity::as_registry_owner(|| {
+    let stopped = identity::as_registry_owner(|| {
         usage::forget_table(tbl.oid())?;
         set_track_usage(tbl.oid(), false)
-    })
+    })?;
+    // Counted tables below counted on it: they count their own rows now
+    // (they would otherwise start again from nothing, below their limits).
+    super::ddl_scope::recount_tree(tbl.oid())?;
+    Ok(stopped)
 }
 
 fn set_track_usage(relid: pg_sys::Oid, track: bool) -> Result<bool> {

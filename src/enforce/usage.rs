@@ -84,10 +84,7 @@ fn count_statement(trigger: &PgTrigger) -> error::Result<()> {
         if !(has_children && kind == pg_sys::RELKIND_RELATION) {
             return identity::as_registry_owner_qualified(|| forget_table(relid));
         }
-        return identity::as_registry_owner(|| {
-            forget_table(relid)?;
-            count_rows_into(relid, relid, &spi::extension_schema()?)
-        });
+        return identity::as_registry_owner(|| recount(relid, &spi::extension_schema()?));
     }
     let column = unsafe { pg_sys::SPI_fnumber(tupdesc, TENANT_COLUMN_C.as_ptr()) };
     if column <= 0 || unsafe { pg_sys::SPI_gettypeid(tupdesc, column) } != pg_sys::UUIDOID {
@@ -156,7 +153,16 @@ thread_local! {
     /// INHERIT, NO INHERIT, a table that starts or stops counting) drops the
     /// entry, one of any other relation (a temporary table's) keeps it; all
     /// go on abort.
-    static COUNTED_AS: RefCell<HashMap<u32, (u32, Vec<u32>)>> = RefCell::new(HashMap::new());
+    static COUNTED_AS: RefCell<HashMap<u32, CountedAs>> = RefCell::new(HashMap::new());
+}
+
+/// An entry of `COUNTED_AS`.
+struct CountedAs {
+    root: u32,
+    ancestors: Vec<u32>,
+    /// Read with a transaction snapshot (REPEATABLE READ, SERIALIZABLE):
+    /// good for that transaction (by local id) only.
+    only_for: Option<u32>,
 }
 
 /// The table whose counters a table's writes go to: the topmost of its
@@ -171,7 +177,14 @@ thread_local! {
 /// Refused (0A000) for a table that two counted tables, neither above the
 /// other, read through inheritance: a scan of each counts its rows.
 pub fn counted_as(relid: pg_sys::Oid) -> error::Result<pg_sys::Oid> {
-    if let Some(root) = COUNTED_AS.with(|c| c.borrow().get(&relid.to_u32()).map(|e| e.0)) {
+    let lxid = super::breakglass::local_xact_id();
+    let known = COUNTED_AS.with(|c| {
+        c.borrow()
+            .get(&relid.to_u32())
+            .filter(|e| e.only_for.is_none_or(|only| only == lxid))
+            .map(|e| e.root)
+    });
+    if let Some(root) = known {
         return Ok(pg_sys::Oid::from(root));
     }
     let (roots, ancestors) = counted_roots(relid)?;
@@ -180,10 +193,18 @@ pub fn counted_as(relid: pg_sys::Oid) -> error::Result<pg_sys::Oid> {
         [root] => *root,
         [first, second, ..] => return Err(two_counted_roots(relid, *first, *second)),
     };
-    COUNTED_AS.with(|c| {
-        c.borrow_mut()
-            .insert(relid.to_u32(), (root.to_u32(), ancestors))
-    });
+    // Read with the transaction's snapshot under REPEATABLE READ or
+    // SERIALIZABLE (SPI takes no other): an answer that predates a change
+    // whose invalidation this session already took in would outlive the
+    // transaction, so it is remembered for this transaction only.
+    // SAFETY: reads the transaction's isolation level.
+    let snapshot_bound = unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
+    let entry = CountedAs {
+        root: root.to_u32(),
+        ancestors,
+        only_for: snapshot_bound.then_some(lxid),
+    };
+    COUNTED_AS.with(|c| c.borrow_mut().insert(relid.to_u32(), entry));
     Ok(root)
 }
 
@@ -392,7 +413,7 @@ unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid)
         if relid == 0 {
             c.clear();
         } else {
-            c.retain(|table, (_, ancestors)| *table != relid && !ancestors.contains(&relid));
+            c.retain(|table, e| *table != relid && !e.ancestors.contains(&relid));
         }
     });
 }
@@ -693,20 +714,45 @@ pub fn add_members(tenant: Uuid, change: i64) -> error::Result<()> {
 /// Removes a table's counters and takes its bytes off its tenants' storage:
 /// after TRUNCATE, and when a table stops counting usage.
 pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
+    // One statement: the rows deleted are the versions the bytes taken off
+    // come from (a writer holding one is waited for, and its version is
+    // the one deleted and subtracted).
     spi::execute(
-        "INSERT INTO tenant.usage_totals AS t (tenant_id, stripe, storage_bytes)
-         SELECT u.tenant_id, 0, pg_catalog.sum(u.bytes)::pg_catalog.int8 OPERATOR(pg_catalog.*) -1
-           FROM tenant.usage_by_table u
-          WHERE u.relid OPERATOR(pg_catalog.=) $1
-          GROUP BY u.tenant_id
+        "WITH gone AS (DELETE FROM tenant.usage_by_table u
+                        WHERE u.relid OPERATOR(pg_catalog.=) $1
+                        RETURNING u.tenant_id, u.bytes)
+         INSERT INTO tenant.usage_totals AS t (tenant_id, stripe, storage_bytes)
+         SELECT g.tenant_id, 0, pg_catalog.sum(g.bytes)::pg_catalog.int8 OPERATOR(pg_catalog.*) -1
+           FROM gone g
+          GROUP BY g.tenant_id
              ON CONFLICT (tenant_id, stripe)
              DO UPDATE SET storage_bytes = t.storage_bytes OPERATOR(pg_catalog.+) EXCLUDED.storage_bytes",
         &[relid.into()],
-    )?;
-    spi::execute(
-        "DELETE FROM tenant.usage_by_table WHERE relid OPERATOR(pg_catalog.=) $1",
-        &[relid.into()],
     )
+}
+
+/// Keeps writers out of `relid` and every table below it (partitions and
+/// inheritance children) until this transaction ends, waiting for those in
+/// progress: a recount of a root, or counters moved to or from it, must not
+/// meet a writer counting on the tree at the same time (it would be counted
+/// twice, or not at all). Parents first, in a fixed order.
+pub fn lock_tree(relid: pg_sys::Oid) -> error::Result<()> {
+    let tables = spi::column::<pg_sys::Oid>(
+        "WITH RECURSIVE down (relid, level) AS (
+             SELECT $1::pg_catalog.oid, 0
+             UNION SELECT i.inhrelid, down.level OPERATOR(pg_catalog.+) 1
+                     FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
+         SELECT relid FROM down GROUP BY relid ORDER BY pg_catalog.min(level), relid",
+        &[relid.into()],
+    )?;
+    for table in tables {
+        // SAFETY: a lock on a relation by OID (one dropped meanwhile is
+        // simply not found by the scans that follow).
+        unsafe {
+            pg_sys::LockRelationOid(table, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE)
+        };
+    }
+    Ok(())
 }
 
 /// Adds a counted table's existing rows to the counters, per tenant (after
@@ -728,6 +774,13 @@ pub fn count_existing_rows(relid: pg_sys::Oid, schema: &str) -> error::Result<()
     if JOINING.get() || tree_totals(relid, schema, None)?.is_empty() {
         return Ok(());
     }
+    recount(root, schema)
+}
+
+/// Recounts a counted root from the rows of its tree, writers kept out
+/// meanwhile (`lock_tree`).
+pub fn recount(root: pg_sys::Oid, schema: &str) -> error::Result<()> {
+    lock_tree(root)?;
     forget_table(root)?;
     count_rows_into(root, root, schema)
 }

@@ -241,6 +241,11 @@ BEGIN;
 SET LOCAL ROLE app_user;
 SELECT set_config('app.current_tenant', 'a0d17000-0000-4000-8000-0000000a0001', true) IS NOT NULL AS acting;
 SELECT count(*) AS entries_app_user_reads FROM tenant.audit_log;
+-- SELECT on the table without USAGE on its schema does not read it either.
+RESET ROLE;
+GRANT SELECT ON au_hr.pay TO app_user;
+SET LOCAL ROLE app_user;
+SELECT count(*) AS pay_entries_without_usage FROM tenant.audit_log WHERE relation = 'au_hr.pay';
 SET LOCAL ROLE migrator;
 SELECT count(*) AS pay_entries_the_operator_reads FROM tenant.audit_log WHERE relation = 'au_hr.pay';
 ROLLBACK;

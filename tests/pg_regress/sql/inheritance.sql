@@ -119,6 +119,26 @@ SELECT relid::regclass, track_usage FROM tenant.tables WHERE relid = 'inh_notes_
 DROP TABLE inh_notes_leaf, inh_notes_mid;
 RESET ROLE;
 
+-- A parent that stops counting: its counted children count their own rows
+-- from then on (they started again from nothing before).
+SET ROLE migrator;
+CREATE TABLE inh_top (id int, tenant_id uuid NOT NULL, body text);
+SELECT tenant_enable('inh_top') IS NOT NULL AS enabled;
+CREATE TABLE inh_top_leaf () INHERITS (inh_top);
+RESET ROLE;
+INSERT INTO inh_top_leaf (id, tenant_id, body) SELECT n, id, 'leaf' FROM tenant.tenants, generate_series(1, 3) n
+ WHERE slug = 'acme-corp';
+SET ROLE migrator;
+SELECT tenant_enable('inh_top', track_usage => false) IS NOT NULL AS stopped;
+RESET ROLE;
+SELECT u.relid::regclass AS relation, u.row_count AS counted_rows
+  FROM tenant.usage_by_table u JOIN tenant.tenants t ON t.id = u.tenant_id
+ WHERE t.slug = 'acme-corp' AND u.relid::text LIKE 'inh_top%' AND u.row_count <> 0 ORDER BY 1;
+SELECT count(*) AS corrections FROM tenant_usage_reconcile();
+SET ROLE migrator;
+DROP TABLE inh_top, inh_top_leaf;
+RESET ROLE;
+
 -- A child of two counted tables would be counted twice: refused.
 SET ROLE migrator;
 CREATE TABLE inh_memos (id int, tenant_id uuid NOT NULL, body text);
