@@ -445,7 +445,10 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
                 pg_sys::AlterTableType::AT_AddInherit => {
                     joined.push(((*stmt).relation, (*cmd).def as *mut pg_sys::RangeVar, true));
                 }
-                pg_sys::AlterTableType::AT_DetachPartition => {
+                // DETACH ... CONCURRENTLY ends in its second transaction,
+                // or in a later DETACH ... FINALIZE.
+                pg_sys::AlterTableType::AT_DetachPartition
+                | pg_sys::AlterTableType::AT_DetachPartitionFinalize => {
                     left.push((*((*cmd).def as *mut pg_sys::PartitionCmd)).name);
                 }
                 pg_sys::AlterTableType::AT_DropInherit => left.push((*stmt).relation),
@@ -461,16 +464,6 @@ unsafe fn scope_attached_partitions(tree: *mut pg_sys::Node) -> Result<()> {
         let relid = unsafe { relid_of(table) };
         if relid != pg_sys::InvalidOid && scoped_table_oid(relid)? {
             recount_tree(relid)?;
-            // DETACH PARTITION drops the row triggers the partition had
-            // from its parent, pg_tenant's fill trigger among them: the
-            // table, tenant-scoped on its own now, gets what it lacks again.
-            let track = tree_tables(relid)?
-                .first()
-                .and_then(|(_, track)| *track)
-                .unwrap_or(true);
-            identity::with_pinned_search_path(|| {
-                super::tables::enable_with_defaults(relid, track)
-            })?;
         }
     }
     for (table, parent, inherits) in joined {

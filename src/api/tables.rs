@@ -324,6 +324,9 @@ fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
     usage::stopped_counting(tbl.oid());
     let deleted = identity::as_registry_owner(|| {
+        // Writers into the tree finish first (their rows counted on it are
+        // then in what is forgotten and recounted below).
+        usage::lock_tree(tbl.oid())?;
         usage::forget_table(tbl.oid())?;
         spi::execute_one::<bool>(
             "DELETE FROM tenant.tables WHERE relid = $1::regclass RETURNING true",
@@ -386,6 +389,7 @@ fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
 fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
     let stopped = identity::as_registry_owner(|| {
+        usage::lock_tree(tbl.oid())?;
         usage::forget_table(tbl.oid())?;
         set_track_usage(tbl.oid(), false)
     })?;

@@ -160,9 +160,6 @@ thread_local! {
 struct CountedAs {
     root: u32,
     ancestors: Vec<u32>,
-    /// Read with a transaction snapshot (REPEATABLE READ, SERIALIZABLE):
-    /// good for that transaction (by local id) only.
-    only_for: Option<u32>,
 }
 
 /// The table whose counters a table's writes go to: the topmost of its
@@ -177,13 +174,7 @@ struct CountedAs {
 /// Refused (0A000) for a table that two counted tables, neither above the
 /// other, read through inheritance: a scan of each counts its rows.
 pub fn counted_as(relid: pg_sys::Oid) -> error::Result<pg_sys::Oid> {
-    let lxid = super::breakglass::local_xact_id();
-    let known = COUNTED_AS.with(|c| {
-        c.borrow()
-            .get(&relid.to_u32())
-            .filter(|e| e.only_for.is_none_or(|only| only == lxid))
-            .map(|e| e.root)
-    });
+    let known = COUNTED_AS.with(|c| c.borrow().get(&relid.to_u32()).map(|e| e.root));
     if let Some(root) = known {
         return Ok(pg_sys::Oid::from(root));
     }
@@ -193,16 +184,11 @@ pub fn counted_as(relid: pg_sys::Oid) -> error::Result<pg_sys::Oid> {
         [root] => *root,
         [first, second, ..] => return Err(two_counted_roots(relid, *first, *second)),
     };
-    // Read with the transaction's snapshot under REPEATABLE READ or
-    // SERIALIZABLE (SPI takes no other): an answer that predates a change
-    // whose invalidation this session already took in would outlive the
-    // transaction, so it is remembered for this transaction only.
-    // SAFETY: reads the transaction's isolation level.
-    let snapshot_bound = unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
+    // Read fresh (see `counted_roots`): good until an invalidation of the
+    // table or one of its ancestors.
     let entry = CountedAs {
         root: root.to_u32(),
         ancestors,
-        only_for: snapshot_bound.then_some(lxid),
     };
     COUNTED_AS.with(|c| c.borrow_mut().insert(relid.to_u32(), entry));
     Ok(root)
@@ -224,47 +210,38 @@ pub fn counted_here_or_above(relid: pg_sys::Oid) -> error::Result<bool> {
 }
 
 /// The counted tables among `relid` and its ancestors that have no counted
-/// ancestor themselves, in OID order; and every ancestor of `relid`.
+/// ancestor themselves, in OID order; and every ancestor of `relid`. Read
+/// fresh whatever the isolation level: pg_inherits with the catalog
+/// snapshot, `tenant.tables` by primary key with the latest one (a
+/// REPEATABLE READ transaction that began before a table above started
+/// counting must count on it from then on, or pass its limits).
 fn counted_roots(relid: pg_sys::Oid) -> error::Result<(Vec<pg_sys::Oid>, Vec<u32>)> {
-    // Every inheritance edge above the table, and which of the tables on
-    // them (the table included) count usage.
-    let (edges, counted) = identity::as_registry_owner_qualified(|| {
-        let edges = spi::pairs::<pg_sys::Oid, pg_sys::Oid>(
-            "WITH RECURSIVE up (relid) AS (
-                 SELECT $1::pg_catalog.oid
-                 UNION SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i
-                                ON i.inhrelid OPERATOR(pg_catalog.=) up.relid)
-             SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i
-              WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT relid FROM up))",
-            &[relid.into()],
-        )?;
-        let counted = spi::column::<pg_sys::Oid>(
-            "WITH RECURSIVE up (relid) AS (
-                 SELECT $1::pg_catalog.oid
-                 UNION SELECT i.inhparent FROM up JOIN pg_catalog.pg_inherits i
-                                ON i.inhrelid OPERATOR(pg_catalog.=) up.relid)
-             SELECT t.relid::pg_catalog.oid FROM tenant.tables t
-              WHERE t.track_usage
-                AND t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT relid FROM up))
-              ORDER BY 1",
-            &[relid.into()],
-        )?;
-        Ok((edges, counted))
-    })?;
     let mut parents: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (child, parent) in edges {
-        parents
-            .entry(child.to_u32())
-            .or_default()
-            .push(parent.to_u32());
+    let mut pending = vec![relid];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(table) = pending.pop() {
+        if !seen.insert(table.to_u32()) {
+            continue;
+        }
+        let above = lookup::inheritance_parents(table);
+        parents.insert(table.to_u32(), above.iter().map(|o| o.to_u32()).collect());
+        pending.extend(above);
     }
-    let counted_set: std::collections::HashSet<u32> = counted.iter().map(|o| o.to_u32()).collect();
+    let mut counted_set = std::collections::HashSet::new();
+    identity::as_registry_owner_qualified(|| {
+        for table in &seen {
+            if lookup::tracks_usage(pg_sys::Oid::from(*table))? == Some(true) {
+                counted_set.insert(*table);
+            }
+        }
+        Ok(())
+    })?;
     // Whether a counted table lies strictly above `table`.
     let has_counted_ancestor = |table: u32| {
         let mut stack = parents.get(&table).cloned().unwrap_or_default();
-        let mut seen = std::collections::HashSet::new();
+        let mut visited = std::collections::HashSet::new();
         while let Some(next) = stack.pop() {
-            if !seen.insert(next) {
+            if !visited.insert(next) {
                 continue;
             }
             if counted_set.contains(&next) {
@@ -277,10 +254,13 @@ fn counted_roots(relid: pg_sys::Oid) -> error::Result<(Vec<pg_sys::Oid>, Vec<u32
     let mut ancestors: Vec<u32> = parents.values().flatten().copied().collect();
     ancestors.sort_unstable();
     ancestors.dedup();
-    let roots = counted
-        .into_iter()
-        .filter(|table| !has_counted_ancestor(table.to_u32()))
+    let mut roots: Vec<pg_sys::Oid> = counted_set
+        .iter()
+        .copied()
+        .filter(|table| !has_counted_ancestor(*table))
+        .map(pg_sys::Oid::from)
         .collect();
+    roots.sort_unstable_by_key(|o| o.to_u32());
     Ok((roots, ancestors))
 }
 

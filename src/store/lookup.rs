@@ -45,6 +45,11 @@ impl Row<'_> {
         Ok(datum.and_then(|d| unsafe { String::from_datum(d, false) }))
     }
 
+    /// A boolean column's value (None when NULL).
+    pub fn boolean(&self, column: &CStr) -> error::Result<Option<bool>> {
+        Ok(self.datum(column)?.map(|d| d.value() != 0))
+    }
+
     /// A bigint column's value (None when NULL).
     pub fn bigint(&self, column: &CStr) -> error::Result<Option<i64>> {
         Ok(self.datum(column)?.map(|d| d.value() as i64))
@@ -492,4 +497,66 @@ mod tests {
         });
         result.unwrap_or_else(|e| crate::error::raise(e));
     }
+}
+
+/// pg_inherits and its index on (inhrelid, inhseqno): fixed OIDs of the
+/// system catalogs, the same in every release.
+const INHERITS: u32 = 2611;
+const INHERITS_RELID_SEQNO_INDEX: u32 = 2680;
+
+/// The direct parents of `relid` (partition parent, inheritance parents),
+/// read from pg_inherits with the catalog snapshot: the state after every
+/// invalidation this session has taken in, whatever the isolation level
+/// (an SPI query under REPEATABLE READ would read the transaction's
+/// snapshot, older than the DDL whose invalidation brought the caller
+/// here).
+pub fn inheritance_parents(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
+    let mut parents = Vec::new();
+    // SAFETY: an index scan of a system catalog with one equality key on
+    // its index's first column, the catalog open and locked meanwhile;
+    // inhparent is its second column, never NULL.
+    unsafe {
+        let rel = pg_sys::table_open(INHERITS.into(), pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let mut key = pg_sys::ScanKeyData::default();
+        pg_sys::ScanKeyInit(
+            &mut key,
+            1,
+            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+            pg_sys::Oid::from(pg_sys::F_OIDEQ),
+            pg_sys::Datum::from(relid),
+        );
+        let scan = pg_sys::systable_beginscan(
+            rel,
+            INHERITS_RELID_SEQNO_INDEX.into(),
+            true,
+            std::ptr::null_mut(),
+            1,
+            &mut key,
+        );
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            let mut is_null = false;
+            let parent = pg_sys::heap_getattr(tuple, 2, (*rel).rd_att, &mut is_null);
+            if !is_null {
+                parents.push(pg_sys::Oid::from(parent.value() as u32));
+            }
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+    }
+    parents
+}
+
+/// `tenant.tables.track_usage` of a table (None: not registered), read as
+/// `by_primary_key` reads (the latest committed state).
+pub fn tracks_usage(relid: pg_sys::Oid) -> error::Result<Option<bool>> {
+    Ok(
+        by_primary_key(c"tables", &[pg_sys::Datum::from(relid)], |row| {
+            row.boolean(c"track_usage")
+        })?
+        .flatten(),
+    )
 }

@@ -80,9 +80,6 @@ SELECT "check", object, status FROM tenant_check() WHERE "check" = 'usage_counte
 SET ROLE migrator;
 ALTER TABLE pevents DETACH PARTITION pevents_2;
 RESET ROLE;
--- DETACH drops the row triggers the partition had from its parent: the fill
--- trigger is put back (inserts that leave out tenant_id still get it).
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'pevents_2'::regclass AND tgname = 'tenant_set_id';
 SELECT u.relid::regclass AS relation, sum(u.row_count) AS counted_rows
   FROM tenant.usage_by_table u JOIN tenant.tenants t ON t.id = u.tenant_id
  WHERE t.slug = 'acme-corp' AND u.relid::text LIKE 'pevents%' GROUP BY 1 ORDER BY 1;
