@@ -74,10 +74,16 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
         identity::as_registry_owner(|| {
             let tables = purge_order()?;
             refuse_deferred(&tables)?;
+            let through = with_unregistered_children()?;
             let mut erased = Vec::with_capacity(tables.len());
             for (relid, table) in &tables {
+                // A table's own rows only (each child reports its own), but
+                // through a parent whose children are not all tenant-scoped.
+                let only = unsafe { pg_sys::get_rel_relkind(*relid) } as u8
+                    == pg_sys::RELKIND_RELATION
+                    && !through.contains(&relid.to_u32());
                 erased.push(identity::as_table_owner(*relid, || {
-                    delete(tenant, *relid, table, TENANT_COLUMN)
+                    delete(tenant, *relid, table, TENANT_COLUMN, only)
                 })?);
             }
             // The proof, before the registry's rows go (whose foreign keys
@@ -96,7 +102,7 @@ pub fn erase(tenant: &Tenant, via: Via) -> Result<Vec<Erased>> {
                 "id".into(),
             ));
             for (relid, table, column) in &registry {
-                erased.push(delete(tenant, *relid, table, column)?);
+                erased.push(delete(tenant, *relid, table, column, true)?);
             }
             for (_, table, column) in &registry {
                 none_left(tenant, table, column)?;
@@ -137,10 +143,17 @@ fn refuse_deferred(tables: &[(pg_sys::Oid, String)]) -> Result<()> {
 
 /// Deletes the tenant's rows of one table (`column` names the tenant) and
 /// digests their keys as they go.
-fn delete(tenant: &Tenant, relid: pg_sys::Oid, table: &str, column: &str) -> Result<Erased> {
+fn delete(
+    tenant: &Tenant,
+    relid: pg_sys::Oid,
+    table: &str,
+    column: &str,
+    only: bool,
+) -> Result<Erased> {
     let key = key_of(relid)?;
+    let only = if only { "ONLY " } else { "" };
     let sql = format!(
-        "WITH gone AS (DELETE FROM {table} AS t WHERE t.{column} OPERATOR(pg_catalog.=) $1
+        "WITH gone AS (DELETE FROM {only}{table} AS t WHERE t.{column} OPERATOR(pg_catalog.=) $1
                         RETURNING {key}::pg_catalog.text AS k)
          SELECT k FROM gone ORDER BY k COLLATE pg_catalog.\"C\""
     );
@@ -267,6 +280,22 @@ fn registry_tables() -> Result<Vec<(pg_sys::Oid, String, String)>> {
 
 /// The tenant-scoped tables (OID and quoted, qualified name), ordered so that
 /// a table comes before every tenant-scoped table it references by foreign key.
+/// The tenant-scoped plain tables with an inheritance child (or partition,
+/// for a table that is both) that is not tenant-scoped: that child's rows
+/// are reached only through them.
+pub(super) fn with_unregistered_children() -> Result<BTreeSet<u32>> {
+    Ok(spi::column::<pg_sys::Oid>(
+        "SELECT DISTINCT i.inhparent FROM pg_catalog.pg_inherits i
+           JOIN tenant.tables t ON t.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent
+          WHERE NOT EXISTS (SELECT FROM tenant.tables c
+                             WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhrelid)",
+        &[],
+    )?
+    .into_iter()
+    .map(|o| o.to_u32())
+    .collect())
+}
+
 pub(super) fn purge_order() -> Result<Vec<(pg_sys::Oid, String)>> {
     let tables = spi::pairs::<String, pg_sys::Oid>(
         "SELECT c.oid::regclass::text, c.oid FROM tenant.tables t JOIN pg_class c ON c.oid = t.relid ORDER BY 1",

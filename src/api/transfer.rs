@@ -113,6 +113,22 @@ fn parts_in_order() -> Result<Vec<Part>> {
         let relation = format!("tenant.{}", quote_identifier(&name));
         parts.push(part(relid, relation, TENANT_COLUMN, true, true)?);
     }
+    // A plain table is read ONLY, its tenant-scoped children on their own:
+    // a child that is not tenant-scoped would be in neither, and its rows
+    // lost to a move (export, import elsewhere, purge here). Refused.
+    let through = super::erasure::with_unregistered_children()?;
+    if let Some(parent) = through
+        .iter()
+        .map(|o| pg_sys::Oid::from(*o))
+        .find(|o| unsafe { pg_sys::get_rel_relkind(*o) } as u8 == pg_sys::RELKIND_RELATION)
+    {
+        let parent = identity::relation_label(parent);
+        return Err(error::report(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("tenant_export: tenant-scoped {parent} has an inheritance child that is not tenant-scoped, whose rows the export would leave out"),
+            "Make every inheritance child of it tenant-scoped first (SELECT tenant_enable('<child>'); tenant_check lists them under partition_without_isolation), then export again.",
+        ));
+    }
     // Parents before children: the purge's order, reversed.
     let mut tables = super::erasure::purge_order()?;
     tables.reverse();

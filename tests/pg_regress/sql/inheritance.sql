@@ -139,6 +139,36 @@ SET ROLE migrator;
 DROP TABLE inh_top, inh_top_leaf;
 RESET ROLE;
 
+-- Moving or erasing a tenant across a tree. A child that existed before its
+-- parent was enabled is not tenant-scoped: an export would leave its rows
+-- out (the parent is read ONLY), so it is refused until the child is.
+SELECT tenant_create('Inherit Purge', 'inh-purge') IS NOT NULL AS created;
+SET ROLE migrator;
+CREATE TABLE inh_docs (id int, tenant_id uuid NOT NULL, body text);
+CREATE TABLE inh_docs_old (note text) INHERITS (inh_docs);
+RESET ROLE;
+INSERT INTO inh_docs_old (id, tenant_id, body, note) SELECT 1, id, 'old', 'kept' FROM tenant.tenants WHERE slug = 'inh-purge';
+SET ROLE migrator;
+SELECT tenant_enable('inh_docs') IS NOT NULL AS enabled;
+CREATE TABLE inh_docs_new () INHERITS (inh_docs);
+RESET ROLE;
+INSERT INTO inh_docs (id, tenant_id, body) SELECT 2, id, 'parent' FROM tenant.tenants WHERE slug = 'inh-purge';
+INSERT INTO inh_docs_new (id, tenant_id, body) SELECT 3, id, 'new' FROM tenant.tenants WHERE slug = 'inh-purge';
+SELECT count(*) FROM tenant_export('inh-purge');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET ROLE migrator;
+SELECT tenant_enable('inh_docs_old') IS NOT NULL AS enabled;
+RESET ROLE;
+SELECT relation, count(*) AS rows FROM tenant_export('inh-purge')
+ WHERE kind = 'row' AND relation LIKE 'public.inh_docs%' GROUP BY 1 ORDER BY 1;
+-- The purge reports each table's own rows, and leaves none.
+SELECT relation, rows_deleted FROM tenant_purge('inh-purge', force => true)
+ WHERE relation LIKE 'public.inh_docs%' ORDER BY 1;
+SELECT count(*) AS corrections FROM tenant_usage_reconcile();
+SET ROLE migrator;
+DROP TABLE inh_docs, inh_docs_old, inh_docs_new;
+RESET ROLE;
+
 -- A child of two counted tables would be counted twice: refused.
 SET ROLE migrator;
 CREATE TABLE inh_memos (id int, tenant_id uuid NOT NULL, body text);
