@@ -24,7 +24,7 @@ use super::ddl_guard::{event_parsetree, qualified, relid_of, scoped_table, scope
 use crate::error::{self, Result};
 use crate::names::TENANT_COLUMN;
 use crate::session::ddl;
-use crate::store::{identity, spi};
+use crate::store::{identity, lookup, spi};
 use pgrx::prelude::*;
 use pgrx::PgList;
 
@@ -321,21 +321,9 @@ fn parent_tracks_usage(parent: pg_sys::Oid) -> Result<bool> {
 /// (None: not tenant-scoped).
 fn tree_tables(relid: pg_sys::Oid) -> Result<Vec<(pg_sys::Oid, Option<bool>)>> {
     identity::as_registry_owner(|| {
-        spi::pairs::<pg_sys::Oid, String>(
-            "WITH RECURSIVE down (relid, level) AS (
-                 SELECT $1::pg_catalog.oid, 0
-                 UNION SELECT i.inhrelid, down.level OPERATOR(pg_catalog.+) 1
-                         FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
-             SELECT d.relid, COALESCE((SELECT t.track_usage::pg_catalog.text FROM tenant.tables t
-                               WHERE t.relid OPERATOR(pg_catalog.=) d.relid::pg_catalog.regclass), 'unscoped')
-               FROM (SELECT relid, pg_catalog.min(level) AS level FROM down GROUP BY relid) d
-              ORDER BY d.level, d.relid",
-            &[relid.into()],
-        )
-    })
-    .map(|rows| {
-        rows.into_iter()
-            .map(|(relid, track)| (relid, track.parse::<bool>().ok()))
+        lookup::tree_of(relid, None)
+            .into_iter()
+            .map(|table| Ok((table, lookup::tracks_usage(table)?)))
             .collect()
     })
 }
@@ -359,7 +347,7 @@ pub(super) fn recount_tree(relid: pg_sys::Oid) -> Result<()> {
     }
     let schema = spi::extension_schema()?;
     identity::as_registry_owner(|| {
-        crate::enforce::usage::lock_tree(relid)?;
+        crate::enforce::usage::lock_tree(relid);
         for table in &counting {
             crate::enforce::usage::forget_table(*table)?;
         }
@@ -400,7 +388,7 @@ fn join_tree(tree: pg_sys::Oid, parent: pg_sys::Oid) -> Result<()> {
         identity::as_registry_owner(|| {
             // Writers already counting into the tree (on its tables or a
             // root below) finish first; new ones wait for this transaction.
-            crate::enforce::usage::lock_tree(tree)?;
+            crate::enforce::usage::lock_tree(tree);
             for (relid, _) in tables.iter().filter(|(_, track)| *track == Some(true)) {
                 crate::enforce::usage::forget_table(*relid)?;
             }

@@ -31,6 +31,8 @@ struct Correction {
 struct CountedTable {
     relid: pg_sys::Oid,
     name: String,
+    /// The tables its recount reads, found once for every tenant.
+    tree: usage::Tree,
 }
 
 /// `tenant_usage_reconcile(t default NULL)`: recomputes the member count,
@@ -114,7 +116,7 @@ const ANCESTORS: &str = "WITH RECURSIVE up (relid, ancestor) AS (
 /// inheritance children of a counted table, which count on it
 /// (`usage::counted_as`) and whose rows its recount takes in.
 fn counted_tables() -> Result<Vec<CountedTable>> {
-    Ok(spi::pairs::<pg_sys::Oid, String>(
+    spi::pairs::<pg_sys::Oid, String>(
         &format!(
             "{ANCESTORS}
              SELECT t.relid::oid, t.relid::regclass::text FROM tenant.tables t
@@ -126,8 +128,14 @@ fn counted_tables() -> Result<Vec<CountedTable>> {
         &[],
     )?
     .into_iter()
-    .map(|(relid, name)| CountedTable { relid, name })
-    .collect())
+    .map(|(relid, name)| {
+        Ok(CountedTable {
+            relid,
+            name,
+            tree: usage::Tree::of(relid)?,
+        })
+    })
+    .collect::<Result<Vec<_>>>()
 }
 
 /// The counted partitions and inheritance children that count on a counted
@@ -262,10 +270,12 @@ fn reconcile_tenant(
 
 /// The tenant's rows and bytes in a counted table and the tables below it,
 /// counted from the tables themselves, each as its owner
-/// (`usage::tree_totals`): whatever user code reading them runs never gets
+/// (`usage::Tree::totals`): whatever user code reading them runs never gets
 /// the registry owner's rights.
 fn count_rows(table: &CountedTable, tenant: Uuid, schema: &str) -> Result<(i64, i64)> {
-    Ok(usage::tree_totals(table.relid, schema, Some(tenant))?
+    Ok(table
+        .tree
+        .totals(schema, Some(tenant))?
         .into_iter()
         .map(|(_, rows, bytes)| (rows, bytes))
         .next()

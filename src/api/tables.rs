@@ -8,7 +8,7 @@ use crate::error::{self, Result};
 use crate::registry::{roles, tenants};
 use crate::session::ddl;
 use crate::store::subxact::{in_subtransaction, Keep};
-use crate::store::{identity, spi};
+use crate::store::{identity, lookup, spi};
 use crate::tables::plan::{plan_disable, plan_enable, render, EnableOptions};
 use crate::tables::state::TableState;
 use pgrx::prelude::*;
@@ -326,7 +326,7 @@ fn _tenant_unregister_table(tbl: PgRelation) -> Result<bool> {
     let deleted = identity::as_registry_owner(|| {
         // Writers into the tree finish first (their rows counted on it are
         // then in what is forgotten and recounted below).
-        usage::lock_tree(tbl.oid())?;
+        usage::lock_tree(tbl.oid());
         usage::forget_table(tbl.oid())?;
         spi::execute_one::<bool>(
             "DELETE FROM tenant.tables WHERE relid = $1::regclass RETURNING true",
@@ -353,21 +353,17 @@ fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
     identity::as_registry_owner(|| {
         // Writers into the tree finish first; new ones wait for this
         // transaction (they would count where the tree said before).
-        usage::lock_tree(relid)?;
+        usage::lock_tree(relid);
         usage::forget_table(relid)?;
         // Its partitions and inheritance children count on it from now on,
         // and its recount takes in their rows: counters they kept while
         // counting alone go.
-        let below = spi::column::<pg_sys::Oid>(
-            "WITH RECURSIVE down (relid) AS (
-                 SELECT $1::pg_catalog.oid
-                 UNION SELECT i.inhrelid FROM down JOIN pg_catalog.pg_inherits i
-                                ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
-             SELECT d.relid FROM down d
-               JOIN tenant.tables t ON t.relid OPERATOR(pg_catalog.=) d.relid::pg_catalog.regclass
-              WHERE d.relid OPERATOR(pg_catalog.<>) $1::pg_catalog.oid",
-            &[relid.into()],
-        )?;
+        let mut below = Vec::new();
+        for table in lookup::tree_of(relid, None).into_iter().skip(1) {
+            if lookup::tracks_usage(table)?.is_some() {
+                below.push(table);
+            }
+        }
         for table in &below {
             usage::forget_table(*table)?;
         }
@@ -389,7 +385,7 @@ fn _tenant_usage_start(tbl: PgRelation) -> Result<bool> {
 fn _tenant_usage_stop(tbl: PgRelation) -> Result<bool> {
     require_owner(&tbl)?;
     let stopped = identity::as_registry_owner(|| {
-        usage::lock_tree(tbl.oid())?;
+        usage::lock_tree(tbl.oid());
         usage::forget_table(tbl.oid())?;
         set_track_usage(tbl.oid(), false)
     })?;

@@ -715,24 +715,13 @@ pub fn forget_table(relid: pg_sys::Oid) -> error::Result<()> {
 /// inheritance children) until this transaction ends, waiting for those in
 /// progress: a recount of a root, or counters moved to or from it, must not
 /// meet a writer counting on the tree at the same time (it would be counted
-/// twice, or not at all). Parents first, in a fixed order.
-pub fn lock_tree(relid: pg_sys::Oid) -> error::Result<()> {
-    let tables = spi::column::<pg_sys::Oid>(
-        "WITH RECURSIVE down (relid, level) AS (
-             SELECT $1::pg_catalog.oid, 0
-             UNION SELECT i.inhrelid, down.level OPERATOR(pg_catalog.+) 1
-                     FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
-         SELECT relid FROM down GROUP BY relid ORDER BY pg_catalog.min(level), relid",
-        &[relid.into()],
-    )?;
-    for table in tables {
-        // SAFETY: a lock on a relation by OID (one dropped meanwhile is
-        // simply not found by the scans that follow).
-        unsafe {
-            pg_sys::LockRelationOid(table, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE)
-        };
-    }
-    Ok(())
+/// twice, or not at all). Parents first, in the order Postgres' own DDL
+/// locks a tree.
+pub fn lock_tree(relid: pg_sys::Oid) {
+    lookup::tree_of(
+        relid,
+        Some(pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE),
+    );
 }
 
 /// Adds a counted table's existing rows to the counters, per tenant (after
@@ -751,7 +740,7 @@ pub fn count_existing_rows(relid: pg_sys::Oid, schema: &str) -> error::Result<()
     if root == relid {
         return count_rows_into(relid, relid, schema);
     }
-    if JOINING.get() || tree_totals(relid, schema, None)?.is_empty() {
+    if JOINING.get() || Tree::of(relid)?.totals(schema, None)?.is_empty() {
         return Ok(());
     }
     recount(root, schema)
@@ -760,7 +749,7 @@ pub fn count_existing_rows(relid: pg_sys::Oid, schema: &str) -> error::Result<()
 /// Recounts a counted root from the rows of its tree, writers kept out
 /// meanwhile (`lock_tree`).
 pub fn recount(root: pg_sys::Oid, schema: &str) -> error::Result<()> {
-    lock_tree(root)?;
+    lock_tree(root);
     forget_table(root)?;
     count_rows_into(root, root, schema)
 }
@@ -788,7 +777,7 @@ pub fn joining<R>(f: impl FnOnce() -> error::Result<R>) -> error::Result<R> {
 
 /// Adds the rows of `source` and of the tables below it (partitions and
 /// inheritance children, any depth) to the counters of `counted`, per
-/// tenant (`tree_totals`): a table's own rows when it starts counting, or
+/// tenant (`Tree::totals`): a table's own rows when it starts counting, or
 /// those an attached table brings to its counted root.
 pub fn count_rows_into(
     counted: pg_sys::Oid,
@@ -796,69 +785,82 @@ pub fn count_rows_into(
     schema: &str,
 ) -> error::Result<()> {
     // Existing rows are counted even past a limit: they are already there.
-    for (tenant, rows, bytes) in tree_totals(source, schema, None)? {
+    for (tenant, rows, bytes) in Tree::of(source)?.totals(schema, None)? {
         add_table_delta(tenant, counted, Delta { rows, bytes })?;
     }
     Ok(())
 }
 
-/// Per tenant (only `tenant`'s, when given): the rows and bytes of `relid`
-/// and of every table below it, as the usage triggers count them: each table
-/// read `ONLY`, as its owner, whole rows of its own row type (an
-/// inheritance child's own columns count; a scan of the parent would show
-/// its rows with the parent's columns only). Tables of one owner are read
-/// by one statement; never with the registry owner's rights.
-pub fn tree_totals(
-    relid: pg_sys::Oid,
-    schema: &str,
-    tenant: Option<Uuid>,
-) -> error::Result<Vec<(Uuid, i64, i64)>> {
-    // The tables holding rows (not partitioned tables), by owner.
-    let members = spi::pairs::<pg_sys::Oid, pg_sys::Oid>(
-        "WITH RECURSIVE down (relid) AS (
-             SELECT $1::pg_catalog.oid
-             UNION SELECT i.inhrelid FROM down JOIN pg_catalog.pg_inherits i
-                            ON i.inhparent OPERATOR(pg_catalog.=) down.relid)
-         SELECT c.relowner, c.oid FROM down JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) down.relid
-          WHERE c.relkind OPERATOR(pg_catalog.<>) 'p' ORDER BY c.relowner, c.oid",
-        &[relid.into()],
-    )?;
-    let mut by_owner: BTreeMap<u32, Vec<pg_sys::Oid>> = BTreeMap::new();
-    for (owner, member) in members {
-        by_owner.entry(owner.to_u32()).or_default().push(member);
-    }
-    let mut totals: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
-    for tables in by_owner.values() {
-        let names: Vec<String> = tables
-            .iter()
-            .map(|t| identity::relation_label(*t))
+/// The tables that hold the rows of a tree (`relid` and everything below
+/// it, partitioned tables aside), by owner, to be counted as the usage
+/// triggers count them (`totals`).
+pub struct Tree {
+    by_owner: BTreeMap<u32, Vec<pg_sys::Oid>>,
+}
+
+impl Tree {
+    pub fn of(relid: pg_sys::Oid) -> error::Result<Tree> {
+        let members: Vec<pg_sys::Oid> = lookup::tree_of(relid, None)
+            .into_iter()
+            // SAFETY: a syscache lookup of pg_class.
+            .filter(|t| unsafe { pg_sys::get_rel_relkind(*t) } as u8 != pg_sys::RELKIND_PARTITIONED_TABLE)
             .collect();
-        let sql = row_size::per_tenant_totals_sql(schema, &names, tenant.is_some());
-        let args: Vec<pgrx::datum::DatumWithOid> = tenant.into_iter().map(Into::into).collect();
-        let rows = identity::as_table_owner(tables[0], || {
-            Spi::connect(|client| {
-                let mut out = Vec::new();
-                for row in client.select(&sql, None, &args)? {
-                    if let (Some(tenant), Some(rows), Some(bytes)) =
-                        (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
-                    {
-                        out.push((tenant, rows, bytes));
-                    }
-                }
-                Ok(out)
-            })
-            .map_err(error::internal)
-        })?;
-        for (tenant, rows, bytes) in rows {
-            let entry = totals.entry(tenant).or_default();
-            entry.0 += rows;
-            entry.1 += bytes;
+        let owners = spi::pairs::<pg_sys::Oid, pg_sys::Oid>(
+            "SELECT c.oid, c.relowner FROM pg_catalog.pg_class c
+              WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) ORDER BY c.oid",
+            &[members.into()],
+        )?;
+        let mut by_owner: BTreeMap<u32, Vec<pg_sys::Oid>> = BTreeMap::new();
+        for (table, owner) in owners {
+            by_owner.entry(owner.to_u32()).or_default().push(table);
         }
+        Ok(Tree { by_owner })
     }
-    Ok(totals
-        .into_iter()
-        .map(|(tenant, (rows, bytes))| (tenant, rows, bytes))
-        .collect())
+
+    /// Per tenant (only `tenant`'s, when given): the tree's rows and bytes,
+    /// each table read `ONLY`, as its owner, whole rows of its own row type
+    /// (an inheritance child's own columns count; a scan of the parent
+    /// would show its rows with the parent's columns only). Tables of one
+    /// owner are read by one statement; never with the registry owner's
+    /// rights.
+    pub fn totals(
+        &self,
+        schema: &str,
+        tenant: Option<Uuid>,
+    ) -> error::Result<Vec<(Uuid, i64, i64)>> {
+        let mut totals: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+        for tables in self.by_owner.values() {
+            let names: Vec<String> = tables
+                .iter()
+                .map(|t| identity::relation_label(*t))
+                .collect();
+            let sql = row_size::per_tenant_totals_sql(schema, &names, tenant.is_some());
+            let args: Vec<pgrx::datum::DatumWithOid> = tenant.into_iter().map(Into::into).collect();
+            let rows = identity::as_table_owner(tables[0], || {
+                Spi::connect(|client| {
+                    let mut out = Vec::new();
+                    for row in client.select(&sql, None, &args)? {
+                        if let (Some(tenant), Some(rows), Some(bytes)) =
+                            (row.get::<Uuid>(1)?, row.get::<i64>(2)?, row.get::<i64>(3)?)
+                        {
+                            out.push((tenant, rows, bytes));
+                        }
+                    }
+                    Ok(out)
+                })
+                .map_err(error::internal)
+            })?;
+            for (tenant, rows, bytes) in rows {
+                let entry = totals.entry(tenant).or_default();
+                entry.0 += rows;
+                entry.1 += bytes;
+            }
+        }
+        Ok(totals
+            .into_iter()
+            .map(|(tenant, (rows, bytes))| (tenant, rows, bytes))
+            .collect())
+    }
 }
 
 fn missing_column(table: &str) -> ErrorReport {

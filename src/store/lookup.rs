@@ -550,6 +550,43 @@ pub fn inheritance_parents(relid: pg_sys::Oid) -> Vec<pg_sys::Oid> {
     parents
 }
 
+// Not in pgrx's bindings (pg_inherits.h).
+#[cfg_attr(target_os = "windows", link(name = "postgres"))]
+unsafe extern "C-unwind" {
+    fn find_all_inheritors(
+        parent: pg_sys::Oid,
+        lockmode: pg_sys::LOCKMODE,
+        numparents: *mut *mut pg_sys::List,
+    ) -> *mut pg_sys::List;
+}
+
+/// `relid` and every table below it (partitions and inheritance children,
+/// any depth), parents first, read from pg_inherits with the catalog
+/// snapshot as Postgres' own recursive DDL reads them. With `lock`, each is
+/// locked in that mode in that order (`relid` first), waiting for writers.
+pub fn tree_of(relid: pg_sys::Oid, lock: Option<pg_sys::LOCKMODE>) -> Vec<pg_sys::Oid> {
+    // SAFETY: with NoLock the walk takes no lock and waits for nothing; the
+    // locks are then taken through pgrx's guarded LockRelationOid.
+    let tree: Vec<pg_sys::Oid> = unsafe {
+        let list = find_all_inheritors(
+            relid,
+            pg_sys::NoLock as pg_sys::LOCKMODE,
+            std::ptr::null_mut(),
+        );
+        pgrx::PgList::<pg_sys::Oid>::from_pg(list)
+            .iter_oid()
+            .collect()
+    };
+    if let Some(mode) = lock {
+        for table in &tree {
+            // SAFETY: a lock on a relation by OID (one dropped meanwhile is
+            // simply not found by what follows).
+            unsafe { pg_sys::LockRelationOid(*table, mode) };
+        }
+    }
+    tree
+}
+
 /// `tenant.tables.track_usage` of a table (None: not registered), read as
 /// `by_primary_key` reads (the latest committed state).
 pub fn tracks_usage(relid: pg_sys::Oid) -> error::Result<Option<bool>> {
